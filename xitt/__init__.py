@@ -1,0 +1,2 @@
+"""xitt: intermediate-task training for zero-shot cross-lingual transfer."""
+__version__ = "0.1.0"

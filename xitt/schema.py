@@ -1,0 +1,155 @@
+"""The scores.csv contract between the training runner and the analysis layer.
+
+One row per run x language x metric:
+
+    run_id, encoder, intermediate, intermediate_family, target, target_family,
+    language, seed, metric, score, primary, task_version
+
+* ``score`` is on the 0-100 scale.
+* ``primary`` is True for the one metric per (run, language) that enters averages; for QA
+  targets the runner writes an extra primary metric ``em_f1`` = (EM + F1) / 2.
+* the no-intermediate baseline is the literal intermediate ``none`` (family ``none``), never NaN.
+
+This module imports only pandas/numpy so that ``analysis/`` can depend on it without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+NONE = "none"
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "run_id", "encoder", "intermediate", "intermediate_family", "target", "target_family",
+    "language", "seed", "metric", "score", "primary", "task_version",
+)
+# A (encoder, intermediate, target, language, seed, metric) cell is measured once.
+CELL_KEYS: tuple[str, ...] = ("encoder", "intermediate", "target", "language", "seed", "metric")
+STRING_COLUMNS: tuple[str, ...] = (
+    "run_id", "encoder", "intermediate", "intermediate_family", "target", "target_family",
+    "language", "metric", "task_version",
+)
+# Columns of every analysis result frame that reports an estimate.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "p_adj", "n",
+)
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+class SchemaError(ValueError):
+    """A scores table does not follow the scores.csv contract; the message says how to fix it."""
+
+
+def _bools(column: pd.Series) -> pd.Series:
+    if column.dtype == bool:
+        return column
+    text = column.astype(str).str.strip().str.lower()
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise SchemaError(
+            f"column 'primary' must be true/false; got {sorted(set(column[bad].astype(str)))[:5]} "
+            f"in rows {list(column.index[bad][:10])}. Write True for the metric that enters averages."
+        )
+    return text.isin(_TRUE)
+
+
+def validate_scores(frame: pd.DataFrame, *, source: str = "scores") -> pd.DataFrame:
+    """Check ``frame`` against the contract and return a copy with canonical dtypes and column order.
+
+    Raises SchemaError naming missing columns, empty key fields, non-numeric or out-of-range
+    scores, and duplicated cells (listing them). Extra columns are kept after the contract ones.
+    """
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: missing column(s) {missing}. A scores table needs exactly these columns: "
+            f"{', '.join(SCORE_COLUMNS)}. Use `xitt import` to convert other formats."
+        )
+    out = frame.copy()
+    for col in STRING_COLUMNS:
+        empty = out[col].isna() | (out[col].astype(str).str.strip() == "")
+        if empty.any():
+            if col == "intermediate" or col == "intermediate_family":
+                hint = f"write the literal '{NONE}' for the no-intermediate baseline"
+            else:
+                hint = "fill it in"
+            raise SchemaError(f"{source}: column '{col}' is empty in rows {list(out.index[empty][:10])}; {hint}.")
+        out[col] = out[col].astype(str).str.strip()
+    seeds = pd.to_numeric(out["seed"], errors="coerce")
+    if seeds.isna().any() or (seeds % 1 != 0).any():
+        bad = out.index[seeds.isna() | (seeds % 1 != 0)]
+        raise SchemaError(f"{source}: column 'seed' must hold integers; rows {list(bad[:10])} do not.")
+    out["seed"] = seeds.astype(np.int64)
+    scores = pd.to_numeric(out["score"], errors="coerce")
+    bad = scores.isna() | ~np.isfinite(scores.fillna(0))
+    if bad.any():
+        examples = out.loc[bad, "score"].astype(str).head(5).tolist()
+        raise SchemaError(
+            f"{source}: column 'score' must be numeric; rows {list(out.index[bad][:10])} hold {examples}. "
+            "Remove those rows or re-run the runs they come from."
+        )
+    if ((scores < 0) | (scores > 100)).any():
+        rows = list(out.index[(scores < 0) | (scores > 100)][:10])
+        raise SchemaError(
+            f"{source}: scores are on the 0-100 scale; rows {rows} are outside it. "
+            "Multiply fractions by 100 (xitt import --scale 100)."
+        )
+    out["score"] = scores.astype(float)
+    out["primary"] = _bools(out["primary"])
+    dup = out.duplicated(list(CELL_KEYS), keep=False)
+    if dup.any():
+        cells = out.loc[dup, list(CELL_KEYS)].drop_duplicates().head(10).to_dict("records")
+        raise SchemaError(
+            f"{source}: {int(dup.sum())} rows repeat a (encoder, intermediate, target, language, seed, "
+            f"metric) cell, e.g. {cells}. Keep one row per cell (was a run collected twice, or two "
+            "runs given the same seed?)."
+        )
+    extra = [c for c in out.columns if c not in SCORE_COLUMNS]
+    return out[list(SCORE_COLUMNS) + extra].reset_index(drop=True)
+
+
+def read_scores(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a scores.csv (all text read as strings first, so nothing is guessed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(f"no scores file at {path}; run `xitt collect runs/<exp>` first.")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SchemaError(f"{path} is not a readable CSV: {err}") from err
+    return validate_scores(frame, source=str(path))
+
+
+def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Validate and write ``frame`` atomically, sorted so that the file is reproducible."""
+    path = Path(path)
+    frame = validate_scores(frame, source=str(path))
+    frame = frame.sort_values(["run_id", "language", "metric"], kind="stable")
+    atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder, fsync and rename.
+
+    Readers see the old file or the new one, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

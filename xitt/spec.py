@@ -1,0 +1,450 @@
+"""Grid specs: ``grid.yaml`` -> GridSpec -> [StageSpec] + [RunSpec].
+
+A run is one chain for one seed: encoder -> intermediate (English) -> target (English training)
+-> zero-shot evaluation in every target language. The intermediate stage of (encoder,
+intermediate, seed) is a StageSpec shared by all targets of that chain (a DAG, not a loop).
+
+Precedence of training settings, weakest first: TrainConfig defaults < the task's ``hparams``
+(XTREME's per-task defaults, in the task YAML) < the grid's ``train`` < the grid's
+``task_train.<task>``. ``--set a.b=value`` edits the grid before any of this (YAML syntax for
+values, so ``--set seeds=[1,2]`` works). Unknown keys and wrong types are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, get_type_hints
+
+import yaml
+
+from xitt.tasks import NONE, SUITES, Registry, TaskError, did_you_mean, registry
+
+GRID_KEYS = ("experiment", "description", "synthetic", "encoders", "intermediates", "targets", "languages",
+             "seeds", "train", "task_train", "data_dir", "checkpoint_dir", "keep_checkpoints",
+             "save_predictions", "executor", "cost")
+EXECUTOR_KEYS = ("kind", "workers", "slurm")
+SLURM_KEYS = ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "array_parallelism",
+              "account", "qos", "constraint", "max_requeue", "additional_parameters", "setup")
+COST_KEYS = ("intermediate", "target")
+# Readable short names for the encoders people use; anything else uses its last path part.
+ENCODER_ALIASES = {"bert-base-multilingual-cased": "mbert", "bert-base-multilingual-uncased": "mbert-uncased",
+                   "xlm-roberta-base": "xlmr-base", "xlm-roberta-large": "xlmr-large"}
+
+
+class SpecError(ValueError):
+    """The grid file or an override is wrong; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings for one stage (one task). Defaults follow common XTREME practice."""
+
+    lr: float = 2e-5
+    epochs: float = 3.0
+    max_steps: int = 0                # > 0 stops after this many optimizer steps
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    grad_accum: int = 1
+    max_length: int = 128
+    doc_stride: int = 128             # span QA: overlap of context windows
+    max_answer_length: int = 30       # span QA
+    n_best: int = 20                  # span QA: start/end candidates
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    precision: str = "auto"           # auto (bf16 on GPUs that have it, else fp32) | fp32 | bf16 | fp16
+    max_train_examples: int = 0       # > 0 subsamples (seeded) the training set
+    max_eval_examples: int = 0        # > 0 caps dev/test sets (first examples, for smoke tests)
+    eval_every: int = 0               # steps between English-dev evaluations; 0 = once per epoch
+    select_on: str = "dev"            # dev: keep the best English-dev checkpoint | last
+    group_by_length: bool = True
+    retrieval_layer: int = -1         # hidden layer pooled for retrieval targets (-1 = last)
+    num_threads: int = 0              # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise SpecError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}.")
+        if self.select_on not in ("dev", "last"):
+            raise SpecError(f"select_on must be 'dev' or 'last', not {self.select_on!r}.")
+        for name in ("lr", "batch_size", "eval_batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) <= 0:
+                raise SpecError(f"train.{name} must be positive, got {getattr(self, name)!r}.")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise SpecError("set train.epochs or train.max_steps to a positive number.")
+
+
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    """Check a YAML value against a dataclass field type; ints are accepted for floats."""
+    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str)}[kind]
+    if not ok(value):
+        raise SpecError(f"{where} must be {kind.__name__}, got {value!r} ({type(value).__name__}).")
+    return float(value) if kind is float else value
+
+
+def make_train_config(*layers: Mapping[str, Any], where: str = "train") -> TrainConfig:
+    hints = get_type_hints(TrainConfig)
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key not in hints:
+                raise SpecError(f"unknown training setting '{where}.{key}'.{did_you_mean(key, TRAIN_KEYS)} "
+                                f"Known settings: {', '.join(TRAIN_KEYS)}.")
+            values[key] = _coerce(hints[key], value, f"{where}.{key}")
+    return TrainConfig(**values)
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:6]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """The intermediate stage of one (encoder, intermediate, seed): trained once, reused by targets."""
+
+    experiment: str
+    encoder: str
+    encoder_path: str
+    intermediate: str
+    intermediate_family: str
+    intermediate_tasks: tuple[str, ...]
+    seed: int
+    train: Mapping[str, TrainConfig]          # one config per intermediate task
+    task_versions: Mapping[str, str]
+
+    def key(self) -> dict:
+        return {"encoder_path": self.encoder_path, "tasks": list(self.intermediate_tasks), "seed": self.seed,
+                "train": {t: dataclasses.asdict(c) for t, c in self.train.items()},
+                "versions": dict(self.task_versions)}
+
+    @property
+    def stage_id(self) -> str:
+        return f"{self.encoder}__{self.intermediate}__s{self.seed}__{_digest(self.key())}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One chain: encoder -> intermediate stage (or none) -> target training -> eval per language."""
+
+    experiment: str
+    encoder: str
+    encoder_path: str
+    intermediate: str
+    intermediate_family: str
+    target: str
+    target_family: str
+    languages: tuple[str, ...]
+    seed: int
+    target_train: TrainConfig
+    target_version: str
+    stage: StageSpec | None                   # None for the `none` baseline
+    data_dir: str | None = None
+    save_predictions: bool = False
+
+    @property
+    def run_id(self) -> str:
+        payload = {"stage": self.stage.key() if self.stage else None, "encoder_path": self.encoder_path,
+                   "target": self.target, "languages": list(self.languages), "seed": self.seed,
+                   "train": dataclasses.asdict(self.target_train), "version": self.target_version}
+        return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["run_id"] = self.run_id
+        if self.stage is not None:
+            out["stage"]["stage_id"] = self.stage.stage_id
+        return out
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    name: str
+    tasks: tuple[str, ...]
+    family: str
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: int = 32
+    timeout_min: int = 24 * 60
+    array_parallelism: int = 32
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    max_requeue: int = 3
+    additional_parameters: Mapping[str, Any] = field(default_factory=dict)
+    setup: tuple[str, ...] = ()               # shell lines run before each job (module load, ...)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str = "local"
+    workers: int = 1
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    experiment: str
+    encoders: tuple[tuple[str, str], ...]     # (short name, hub id or local path)
+    intermediates: tuple[Intermediate, ...]
+    targets: tuple[str, ...]
+    languages: Mapping[str, tuple[str, ...]]  # per target, resolved
+    seeds: tuple[int, ...]
+    train: Mapping[str, Any] = field(default_factory=dict)
+    task_train: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    data_dir: str | None = None
+    checkpoint_dir: str | None = None
+    keep_checkpoints: bool = False
+    save_predictions: bool = False
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    cost: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    synthetic: bool = False
+    description: str = ""
+    path: str = ""
+
+    def train_config(self, task_name: str, reg: Registry) -> TrainConfig:
+        return make_train_config(reg.get(task_name).hparams, self.train, self.task_train.get(task_name, {}),
+                                 where=f"task_train.{task_name}")
+
+    def gpu_hours(self, stage: str, task: str) -> float | None:
+        table = self.cost.get(stage) or {}
+        value = table.get(task, table.get("default"))
+        return None if value is None else float(value)
+
+
+# ---------------------------------------------------------------------------- parsing grid.yaml
+
+def apply_sets(doc: dict, sets: Sequence[str]) -> dict:
+    """Apply ``--set a.b=value`` overrides (value in YAML syntax) to a raw grid mapping."""
+    doc = json.loads(json.dumps(doc, default=str))  # deep copy of plain data
+    for item in sets:
+        if "=" not in item:
+            raise SpecError(f"--set takes KEY=VALUE (e.g. --set train.lr=1e-5), got {item!r}.")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if parts[0] not in GRID_KEYS:
+            raise SpecError(f"--set {key}: unknown grid key '{parts[0]}'.{did_you_mean(parts[0], GRID_KEYS)}")
+        if parts[0] == "train" and len(parts) == 2 and parts[1] not in TRAIN_KEYS:
+            raise SpecError(f"--set {key}: unknown training setting '{parts[1]}'.{did_you_mean(parts[1], TRAIN_KEYS)}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise SpecError(f"--set {key}: value {raw!r} is not valid YAML: {err}") from err
+        node = doc
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"--set {key}: '{part}' is not a mapping in the grid.")
+        node[parts[-1]] = value
+    return doc
+
+
+def read_grid_file(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "grid.yaml"
+    if not path.is_file():
+        raise SpecError(f"no grid file at {path}; an experiment is a folder runs/<exp>/ with a grid.yaml.")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(doc, dict):
+        raise SpecError(f"{path} must be a YAML mapping with keys like encoders, intermediates, targets, seeds.")
+    return doc
+
+
+def _check_keys(mapping: Mapping, allowed: Sequence[str], where: str) -> None:
+    if not isinstance(mapping, Mapping):
+        raise SpecError(f"{where} must be a mapping, got {mapping!r}.")
+    for key in mapping:
+        if key not in allowed:
+            raise SpecError(f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
+                            f"Allowed keys: {', '.join(allowed)}.")
+
+
+def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not raw or not isinstance(raw, list):
+        raise SpecError("'encoders' must be a non-empty list of hub ids or {name, path} mappings.")
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append((ENCODER_ALIASES.get(item, Path(item).name), item))
+        elif isinstance(item, Mapping) and set(item) <= {"name", "path"} and "path" in item:
+            out.append((str(item.get("name") or Path(str(item["path"])).name), str(item["path"])))
+        else:
+            raise SpecError(f"encoder entry {item!r} must be a hub id or a mapping with 'path' (and optional 'name').")
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise SpecError(f"two encoders share a short name in {names}; give them distinct 'name's.")
+    return tuple(out)
+
+
+def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
+    if not raw or not isinstance(raw, list):
+        raise SpecError("'intermediates' must be a non-empty list (use 'none' for the no-intermediate baseline).")
+    out = []
+    for item in raw:
+        if item == NONE:
+            out.append(Intermediate(NONE, (), NONE))
+            continue
+        if isinstance(item, str):
+            out.append(Intermediate(item, (item,), reg.intermediate(item).family))
+            continue
+        if not (isinstance(item, Mapping) and set(item) <= {"name", "tasks"} and isinstance(item.get("tasks"), list)
+                and len(item["tasks"]) >= 2):
+            raise SpecError(f"intermediate entry {item!r}: write a task name, 'none', or a multi-task "
+                            "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks.")
+        families = {reg.intermediate(t).family for t in item["tasks"]}
+        name = str(item.get("name") or "multi_" + "+".join(item["tasks"]))
+        out.append(Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi"))
+    names = [i.name for i in out]
+    if len(set(names)) != len(names):
+        raise SpecError(f"an intermediate is listed twice in {names}.")
+    return tuple(out)
+
+
+def _seeds(raw: Any) -> tuple[int, ...]:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("'seeds' must be a non-empty list of integers, e.g. seeds: [1, 2, 3].")
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
+        raise SpecError(f"'seeds' must hold integers, got {raw!r}.")
+    dup = sorted({s for s in raw if raw.count(s) > 1})
+    if dup:
+        raise SpecError(f"seed(s) {dup} appear twice in 'seeds'; each seed is one chain, list it once.")
+    return tuple(raw)
+
+
+def _targets(raw: Any, reg: Registry) -> tuple[tuple[str, ...], str | None]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not raw or not isinstance(raw, list):
+        raise SpecError("'targets' must be a target name, a suite (xtreme, xtreme-r) or a list of them.")
+    suite = next((str(t).lower() for t in raw if str(t).lower() in SUITES), None)
+    return tuple(reg.expand_targets(raw)), suite
+
+
+def _languages(raw: Any, targets: Sequence[str], suite: str | None, reg: Registry) -> dict[str, tuple[str, ...]]:
+    raw = raw or {}
+    _check_keys(raw, list(targets), "languages (keys must be targets of this grid)")
+    out = {}
+    for target in targets:
+        declared = reg.get(target).languages_for(suite)
+        chosen = raw.get(target, list(declared))
+        bad = [l for l in chosen if l not in declared]
+        if bad:
+            raise SpecError(f"target '{target}' has no language(s) {bad}; it has {list(declared)}."
+                            f"{did_you_mean(bad[0], declared)}")
+        if not chosen:
+            raise SpecError(f"languages.{target} is empty; list at least one language or drop the key.")
+        out[target] = tuple(chosen)
+    return out
+
+
+def _executor(raw: Any) -> ExecutorSpec:
+    raw = raw or {}
+    _check_keys(raw, EXECUTOR_KEYS, "executor")
+    kind = raw.get("kind", "local")
+    if kind not in ("local", "slurm"):
+        raise SpecError(f"executor.kind must be 'local' or 'slurm', got {kind!r}.")
+    slurm_raw = dict(raw.get("slurm") or {})
+    _check_keys(slurm_raw, SLURM_KEYS, "executor.slurm")
+    hints = get_type_hints(SlurmOptions)
+    simple = {k: v for k, v in slurm_raw.items() if k not in ("additional_parameters", "setup")}
+    for key, value in simple.items():
+        kind_ = hints[key]
+        base = str if "str" in str(kind_) else int
+        _coerce(base, value, f"executor.slurm.{key}")
+    slurm = SlurmOptions(**simple, additional_parameters=dict(slurm_raw.get("additional_parameters") or {}),
+                         setup=tuple(slurm_raw.get("setup") or ()))
+    workers = _coerce(int, raw.get("workers", 1), "executor.workers")
+    if workers < 1:
+        raise SpecError("executor.workers must be at least 1.")
+    return ExecutorSpec(kind=kind, workers=workers, slurm=slurm)
+
+
+def _cost(raw: Any) -> dict[str, dict[str, float]]:
+    raw = raw or {}
+    _check_keys(raw, COST_KEYS, "cost")
+    out = {}
+    for stage, table in raw.items():
+        _check_keys(table, list(table), f"cost.{stage}")
+        out[stage] = {str(k): _coerce(float, v, f"cost.{stage}.{k}") for k, v in table.items()}
+    return out
+
+
+def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry | None = None) -> GridSpec:
+    """Build a GridSpec from a raw grid mapping; every error is a SpecError/TaskError naming the fix."""
+    reg = reg or registry()
+    _check_keys(doc, GRID_KEYS, f"the grid {path}".strip())
+    for key in ("encoders", "intermediates", "targets", "seeds"):
+        if key not in doc:
+            raise SpecError(f"the grid {path} needs '{key}'.")
+    targets, suite = _targets(doc["targets"], reg)
+    task_train = doc.get("task_train") or {}
+    _check_keys(task_train, list(reg.tasks), "task_train (keys must be task names)")
+    folder = Path(path).parent if path else Path(".")
+    grid = GridSpec(
+        experiment=str(doc.get("experiment") or folder.name or "experiment"),
+        encoders=_encoders(doc["encoders"]), intermediates=_intermediates(doc["intermediates"], reg),
+        targets=targets, languages=_languages(doc.get("languages"), targets, suite, reg), seeds=_seeds(doc["seeds"]),
+        train=dict(doc.get("train") or {}), task_train={k: dict(v or {}) for k, v in task_train.items()},
+        data_dir=doc.get("data_dir"), checkpoint_dir=doc.get("checkpoint_dir"),
+        keep_checkpoints=_coerce(bool, doc.get("keep_checkpoints", False), "keep_checkpoints"),
+        save_predictions=_coerce(bool, doc.get("save_predictions", False), "save_predictions"),
+        executor=_executor(doc.get("executor")), cost=_cost(doc.get("cost")),
+        synthetic=_coerce(bool, doc.get("synthetic", False), "synthetic"),
+        description=str(doc.get("description", "")), path=str(path))
+    make_train_config(grid.train, where="train")  # fail on bad global settings even if no task uses them
+    for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
+        grid.train_config(name, reg)
+    return grid
+
+
+def load_grid(path: str | Path, sets: Sequence[str] = (), *, reg: Registry | None = None) -> GridSpec:
+    """Read ``runs/<exp>/grid.yaml`` (or the file given), apply ``--set`` overrides, validate."""
+    path = Path(path)
+    file = path / "grid.yaml" if path.is_dir() else path
+    try:
+        return parse_grid(apply_sets(read_grid_file(file), sets), path=file, reg=reg)
+    except TaskError as err:
+        raise SpecError(f"{file}: {err}") from err
+
+
+def expand_grid(grid: GridSpec, *, reg: Registry | None = None,
+                seeds: Sequence[int] | None = None) -> tuple[list[StageSpec], list[RunSpec]]:
+    """All intermediate stages and target runs of the grid (``seeds`` restricts to those seeds)."""
+    reg = reg or registry()
+    chosen = tuple(seeds) if seeds else grid.seeds
+    stages: dict[str, StageSpec] = {}
+    runs: list[RunSpec] = []
+    for (enc, enc_path) in grid.encoders:
+        for inter in grid.intermediates:
+            for seed in chosen:
+                stage = None
+                if inter.name != NONE:
+                    stage = StageSpec(grid.experiment, enc, enc_path, inter.name, inter.family, inter.tasks, seed,
+                                      {t: grid.train_config(t, reg) for t in inter.tasks},
+                                      {t: reg.get(t).version for t in inter.tasks})
+                    stages.setdefault(stage.stage_id, stage)
+                for target in grid.targets:
+                    task = reg.get(target)
+                    runs.append(RunSpec(grid.experiment, enc, enc_path, inter.name, inter.family, target, task.family,
+                                        grid.languages[target], seed, grid.train_config(target, reg), task.version,
+                                        stage, grid.data_dir, grid.save_predictions))
+    return list(stages.values()), runs

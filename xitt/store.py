@@ -1,0 +1,271 @@
+"""Run folders on disk: config, atomic results, claims, status and ``collect`` into scores.csv.
+
+Layout of an experiment ``runs/<exp>/``::
+
+    grid.yaml                       the declarative grid (committed)
+    <run_id>/config.yaml            resolved RunSpec, written before training
+    <run_id>/result.json            RunResult, written atomically and last
+    <run_id>/train.log              the run's log
+    <run_id>/claim                  present while a worker owns the run
+    <run_id>/predictions/<lang>.jsonl.gz   optional per-example outputs
+    stages/<stage_id>/stage.json    intermediate-stage result (dev scores, wall time, checkpoint path)
+    checkpoints/<stage_id>/         intermediate encoder checkpoints (git-ignored; configurable)
+    scores.csv                      `xitt collect`
+
+A claim is a file created with O_EXCL holding host, pid and SLURM job id. It is stale (and may be
+taken over) when its process is gone on this host, when it belongs to this very SLURM job (a
+requeued job), or when it has not been touched for ``STALE_AFTER_S`` (workers touch it while
+they train).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import yaml
+
+from xitt.schema import SCORE_COLUMNS, atomic_write_text, validate_scores
+
+STALE_AFTER_S = 6 * 3600
+STATES = ("done", "failed", "running", "pending", "corrupt")
+
+
+class CorruptResult(ValueError):
+    """A result.json exists but cannot be read (truncated, not JSON, wrong fields)."""
+
+
+@dataclass
+class RunResult:
+    """What a finished (or failed) run leaves in ``result.json``.
+
+    ``scores`` maps language -> {metric: value on 0-100}; ``primary_metric`` names the metric that
+    enters averages (``em_f1`` for QA targets). ``wall_time`` maps stage -> seconds.
+    """
+
+    run_id: str
+    spec: Mapping[str, Any]
+    status: str                                   # "done" | "failed"
+    scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    primary_metric: str = ""
+    dev_scores: Mapping[str, float] = field(default_factory=dict)
+    wall_time: Mapping[str, float] = field(default_factory=dict)
+    task_versions: Mapping[str, str] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    git_sha: str = ""
+    data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    device: str = ""
+    error: str | None = None
+    started: str = ""
+    finished: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "result.json") -> "RunResult":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CorruptResult(f"{where} is not valid JSON ({err}); it was probably cut off by a crash. "
+                                "Delete it and run `xitt run` again to redo that run.") from err
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("run_id", "spec", "status") if n not in data]
+        if not isinstance(data, dict) or missing or data.get("status") not in ("done", "failed"):
+            raise CorruptResult(f"{where} lacks {missing or 'a valid status'}; delete it and re-run the run.")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def run_dir(exp_dir: str | Path, run_id: str) -> Path:
+    return Path(exp_dir) / run_id
+
+
+def stage_dir(exp_dir: str | Path, stage_id: str) -> Path:
+    return Path(exp_dir) / "stages" / stage_id
+
+
+def write_config(folder: str | Path, spec_dict: Mapping[str, Any]) -> Path:
+    """The resolved spec, written before training starts (provenance even for runs that die)."""
+    path = Path(folder) / "config.yaml"
+    atomic_write_text(path, yaml.safe_dump(json.loads(json.dumps(spec_dict, default=str)), sort_keys=False))
+    return path
+
+
+def write_result(folder: str | Path, result: RunResult, name: str = "result.json") -> Path:
+    path = Path(folder) / name
+    atomic_write_text(path, result.to_json())
+    return path
+
+
+def read_result(folder: str | Path, name: str = "result.json") -> RunResult | None:
+    """The folder's result, None if there is none yet; CorruptResult if it is unreadable."""
+    path = Path(folder) / name
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptResult(f"{path} cannot be read ({err}); delete it and re-run.") from err
+    return RunResult.from_json(text, where=str(path))
+
+
+# ---------------------------------------------------------------------------------------- claims
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_is_stale(info: Mapping[str, Any], mtime: float) -> bool:
+    job = os.environ.get("SLURM_JOB_ID")
+    if job and str(info.get("slurm_job_id")) == job:
+        return True                                  # our own job, requeued after preemption
+    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1))):
+        return True
+    return time.time() - mtime > STALE_AFTER_S
+
+
+class Claim:
+    """Exclusive ownership of a run or stage folder; use as a context manager."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / "claim"
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                "since": now()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._break_if_stale():
+                    return False
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(info, fh)
+            return True
+        return False
+
+    def _break_if_stale(self) -> bool:
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+            mtime = self.path.stat().st_mtime
+        except (OSError, json.JSONDecodeError):
+            info, mtime = {}, 0.0                    # half-written claim of a killed worker
+        if not _claim_is_stale(info, mtime):
+            return False
+        # Rename first so that two workers breaking the same stale claim cannot both win.
+        grave = self.path.with_name(f"claim.stale.{os.getpid()}")
+        try:
+            os.replace(self.path, grave)
+            grave.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def touch(self) -> None:
+        """Heartbeat: keeps a long-running claim from looking stale."""
+        try:
+            os.utime(self.path)
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Claim":
+        if not self.acquire():
+            raise RuntimeError(f"{self.path.parent.name} is claimed by another worker")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def is_claimed(folder: str | Path) -> bool:
+    path = Path(folder) / "claim"
+    if not path.exists():
+        return False
+    try:
+        info, mtime = json.loads(path.read_text() or "{}"), path.stat().st_mtime
+    except (OSError, json.JSONDecodeError):
+        return False
+    return not _claim_is_stale(info, mtime)
+
+
+# ------------------------------------------------------------------------------ status, collect
+
+def run_state(folder: str | Path) -> tuple[str, str]:
+    """(state, detail) of one run folder; state is one of STATES."""
+    try:
+        result = read_result(folder)
+    except CorruptResult as err:
+        return "corrupt", str(err)
+    if result is not None:
+        last = (result.error or "").strip().splitlines()
+        return result.status, (last[-1] if last else "")
+    if is_claimed(folder):
+        return "running", ""
+    return "pending", ""
+
+
+def status_frame(exp_dir: str | Path, run_ids: Iterable[str]) -> pd.DataFrame:
+    """One row per run: run_id, state, detail (the failing run's last error line)."""
+    rows = [(rid, *run_state(run_dir(exp_dir, rid))) for rid in run_ids]
+    return pd.DataFrame(rows, columns=["run_id", "state", "detail"])
+
+
+def result_rows(result: RunResult) -> list[dict]:
+    """scores.csv rows of one finished run."""
+    spec = result.spec
+    rows = []
+    for language, metrics in sorted(result.scores.items()):
+        for metric, value in sorted(metrics.items()):
+            rows.append({
+                "run_id": result.run_id, "encoder": spec["encoder"], "intermediate": spec["intermediate"],
+                "intermediate_family": spec["intermediate_family"], "target": spec["target"],
+                "target_family": spec["target_family"], "language": language, "seed": spec["seed"],
+                "metric": metric, "score": value, "primary": metric == result.primary_metric,
+                "task_version": spec.get("target_version", result.task_versions.get(spec["target"], "")),
+            })
+    return rows
+
+
+def collect(exp_dir: str | Path, run_ids: Iterable[str], *, allow_incomplete: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Gather the results of ``run_ids`` into a validated scores frame.
+
+    Returns (scores, status). Corrupt result files and runs that are not done raise ValueError
+    listing them, unless ``allow_incomplete`` — then they are left out and listed in ``status``.
+    """
+    status = status_frame(exp_dir, run_ids)
+    not_done = status[status.state != "done"]
+    corrupt = status[status.state == "corrupt"]
+    if len(not_done) and not allow_incomplete:
+        lines = [f"  {r.run_id}: {r.state}{' - ' + r.detail if r.detail else ''}" for r in not_done.head(20).itertuples()]
+        more = f"\n  ... and {len(not_done) - 20} more" if len(not_done) > 20 else ""
+        hint = (" Corrupt result files are not skipped: delete them and re-run `xitt run`." if len(corrupt) else "")
+        raise ValueError(f"{len(not_done)} of {len(status)} runs are not done:\n" + "\n".join(lines) + more +
+                         f"\nRun `xitt run` to finish them, or pass --allow-incomplete to collect what is done.{hint}")
+    rows = []
+    for rid in status.loc[status.state == "done", "run_id"]:
+        rows += result_rows(read_result(run_dir(exp_dir, rid)))
+    frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    return validate_scores(frame, source=f"{exp_dir} results"), status
