@@ -81,7 +81,16 @@ TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def _coerce(kind: Any, value: Any, where: str) -> Any:
-    """Check a YAML value against a dataclass field type; ints are accepted for floats."""
+    """Check a YAML value against a dataclass field type; ints are accepted for floats.
+
+    PyYAML reads ``1e-5`` (no dot) as a string, a classic trap for learning rates: such strings
+    are accepted for float fields when they parse as numbers.
+    """
+    if kind is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
           bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str)}[kind]

@@ -1,0 +1,99 @@
+import dataclasses
+
+import pytest
+
+from xitt.spec import SpecError, TrainConfig, apply_sets, expand_grid, load_grid, parse_grid
+
+BASE = {"encoders": ["xlm-roberta-base"], "intermediates": ["none", "mnli", "squad_v1"],
+        "targets": ["xnli", "panx"], "languages": {"xnli": ["en", "de"], "panx": ["en", "fr"]}, "seeds": [1, 2]}
+
+
+def grid(**over):
+    doc = dict(BASE)
+    doc.update(over)
+    return parse_grid(doc, path="runs/exp/grid.yaml")
+
+
+def test_expansion_is_a_dag_with_shared_stages():
+    stages, runs = expand_grid(grid())
+    assert len(stages) == 2 * 2 and len(runs) == 3 * 2 * 2
+    mnli_runs = [r for r in runs if r.intermediate == "mnli" and r.seed == 1]
+    assert len({r.stage.stage_id for r in mnli_runs}) == 1 and len(mnli_runs) == 2
+    assert all(r.stage is None for r in runs if r.intermediate == "none")
+    assert runs[0].run_id.startswith("xlmr-base__none__xnli__s1__")
+
+
+def test_run_ids_are_stable_when_seeds_are_added():
+    _, before = expand_grid(grid())
+    _, after = expand_grid(grid(seeds=[1, 2, 3]))
+    assert {r.run_id for r in before} < {r.run_id for r in after}
+    _, only_new = expand_grid(grid(seeds=[1, 2, 3]), seeds=[3])
+    assert {r.run_id for r in only_new} == {r.run_id for r in after} - {r.run_id for r in before}
+
+
+def test_training_settings_precedence():
+    g = grid(train={"epochs": 1}, task_train={"xnli": {"lr": 1e-5}})
+    xnli = g.train_config("xnli", __import__("xitt.tasks", fromlist=["registry"]).registry())
+    assert xnli.epochs == 1.0 and xnli.lr == 1e-5 and xnli.max_length == 128
+    _, runs = expand_grid(g)
+    changed = {r.run_id for r in runs}
+    assert changed.isdisjoint({r.run_id for r in expand_grid(grid())[1]})
+
+
+def test_multi_task_intermediate():
+    g = grid(intermediates=["none", {"name": "nli+qa", "tasks": ["mnli", "squad_v1"]}])
+    stages, _ = expand_grid(g)
+    assert stages[0].intermediate_family == "multi" and stages[0].intermediate_tasks == ("mnli", "squad_v1")
+
+
+def test_suite_targets_use_suite_languages():
+    g = grid(targets="xtreme-r", languages=None)
+    assert g.targets[1] == "xcopa" and "ro" in g.languages["xquad"]
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"targets": ["xnlii"]}, "Did you mean 'xnli'"),
+    ({"targets": ["xtrme"]}, "Did you mean 'xtreme'"),
+    ({"targets": ["mnli"]}, "intermediate-only"),
+    ({"languages": {"xnli": ["xx"]}}, r"has no language\(s\) \['xx'\]"),
+    ({"seeds": []}, "non-empty list"),
+    ({"seeds": [1, 1]}, r"seed\(s\) \[1\] appear twice"),
+    ({"seeds": ["a"]}, "must hold integers"),
+    ({"sedes": [1]}, "unknown key 'sedes'.*Did you mean 'seeds'"),
+    ({"train": {"lr": "fast"}}, r"train.lr must be float"),
+    ({"train": {"epochs": 1, "learning_rate": 1e-5}}, "unknown training setting 'train.learning_rate'"),
+    ({"intermediates": ["none", "xnli"]}, "is a target, not an intermediate"),
+    ({"executor": {"kind": "kubernetes"}}, "executor.kind"),
+    ({"keep_checkpoints": "yes"}, "keep_checkpoints must be bool"),
+])
+def test_bad_grids_name_the_problem(over, message):
+    with pytest.raises((SpecError, ValueError), match=message):
+        grid(**over)
+
+
+def test_set_overrides_and_their_errors():
+    doc = apply_sets(BASE, ["train.lr=1e-5", "seeds=[4,5]"])
+    assert doc["seeds"] == [4, 5] and "train" not in BASE
+    assert parse_grid(doc).train_config("xnli", __import__("xitt.tasks", fromlist=["registry"]).registry()).lr == 1e-5
+    with pytest.raises(SpecError, match="unknown training setting 'lrr'"):
+        apply_sets(BASE, ["train.lrr=1"])
+    with pytest.raises(SpecError, match="unknown grid key 'seed'.*Did you mean 'seeds'"):
+        apply_sets(BASE, ["seed=1"])
+    with pytest.raises(SpecError, match="KEY=VALUE"):
+        apply_sets(BASE, ["train.lr"])
+
+
+def test_grid_file_that_is_not_yaml(tmp_path):
+    (tmp_path / "grid.yaml").write_text("encoders: [a\n  - : :")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_grid(tmp_path)
+    (tmp_path / "grid.yaml").write_text("just a string")
+    with pytest.raises(SpecError, match="must be a YAML mapping"):
+        load_grid(tmp_path)
+
+
+def test_train_config_is_frozen_and_checked():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainConfig().lr = 1
+    with pytest.raises(SpecError, match="precision"):
+        TrainConfig(precision="fp8")

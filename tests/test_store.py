@@ -1,0 +1,67 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from xitt.spec import expand_grid, parse_grid
+from xitt.store import Claim, RunResult, collect, read_result, run_dir, run_state, write_config, write_result
+
+
+@pytest.fixture
+def runs():
+    grid = parse_grid({"encoders": ["mbert-test"], "intermediates": ["none", "mnli"], "targets": ["xnli"],
+                       "languages": {"xnli": ["en", "de"]}, "seeds": [1]})
+    return expand_grid(grid)[1]
+
+
+def finish(exp, spec, score=70.0):
+    folder = run_dir(exp, spec.run_id)
+    write_config(folder, spec.to_dict())
+    write_result(folder, RunResult(spec.run_id, spec.to_dict(), "done",
+                                   scores={"en": {"accuracy": score}, "de": {"accuracy": score - 10}},
+                                   primary_metric="accuracy"))
+
+
+def test_collect_done_runs(tmp_path, runs):
+    for spec in runs:
+        finish(tmp_path, spec)
+    scores, status = collect(tmp_path, [r.run_id for r in runs])
+    assert len(scores) == 4 and set(status.state) == {"done"}
+    assert set(scores.intermediate) == {"none", "mnli"} and scores.primary.all()
+
+
+def test_corrupt_result_is_reported_and_never_skipped(tmp_path, runs):
+    finish(tmp_path, runs[0])
+    finish(tmp_path, runs[1])
+    path = run_dir(tmp_path, runs[1].run_id) / "result.json"
+    path.write_text(path.read_text()[:40])  # truncated by a crash
+    state, detail = run_state(path.parent)
+    assert state == "corrupt" and "not valid JSON" in detail
+    with pytest.raises(ValueError, match="(?s)corrupt.*Corrupt result files are not skipped"):
+        collect(tmp_path, [r.run_id for r in runs])
+    scores, status = collect(tmp_path, [r.run_id for r in runs], allow_incomplete=True)
+    assert set(scores.run_id) == {runs[0].run_id} and "corrupt" in set(status.state)
+
+
+def test_failed_and_pending_states(tmp_path, runs):
+    folder = run_dir(tmp_path, runs[0].run_id)
+    write_result(folder, RunResult(runs[0].run_id, runs[0].to_dict(), "failed", error="Traceback...\nOOM: boom"))
+    assert run_state(folder) == ("failed", "OOM: boom")
+    assert run_state(run_dir(tmp_path, runs[1].run_id))[0] == "pending"
+    assert read_result(folder).status == "failed"
+
+
+def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path):
+    first, second = Claim(tmp_path), Claim(tmp_path)
+    assert first.acquire() and not second.acquire()
+    assert run_state(tmp_path)[0] == "running"
+    first.release()
+    assert second.acquire()
+    second.release()
+    # a claim left behind by a killed process on this host is stale
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
+    assert Claim(tmp_path).acquire()

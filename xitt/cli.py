@@ -1,0 +1,309 @@
+"""The `xitt` command line. Training and analysis modules are imported lazily, inside the
+subcommands that need them, so that `xitt analyze`/`report`/`plan` never load torch.
+
+Every user error (bad grid, unknown task, broken scores file) ends with one paragraph on
+stderr that names the problem and the fix, exit status 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from xitt.schema import SchemaError
+from xitt.spec import SpecError
+from xitt.tasks import TaskError
+
+# SpecError, TaskError and SchemaError are ValueErrors; so are the store's "runs not done" errors.
+USER_ERRORS = (SpecError, TaskError, SchemaError, ValueError, FileNotFoundError)
+
+
+def experiment_dir(arg: str) -> Path:
+    """`runs/demo`, `runs/demo/grid.yaml` or just `demo` all name the experiment folder."""
+    path = Path(arg)
+    if path.name.endswith((".yaml", ".yml")):
+        return path.parent
+    if not path.exists() and (Path("runs") / arg).is_dir():
+        return Path("runs") / arg
+    return path
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SpecError(f"--seeds takes integers separated by commas (e.g. --seeds 4,5), got {text!r}.") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SpecError(f"--seeds must list distinct seeds, got {text!r}.")
+    return seeds
+
+
+# ------------------------------------------------------------------------------------ commands
+
+def cmd_tasks(args) -> int:
+    from xitt.tasks import SUITES, scan
+
+    registry, problems = scan()
+    if args.validate:
+        if problems:
+            print(f"{len(problems)} problem(s) in the task files:", *problems, sep="\n  ", file=sys.stderr)
+            return 1
+        print(f"ok: {len(registry.tasks)} tasks in {len(registry.by_family())} families, suites {sorted(SUITES)}")
+        return 0
+    for family, tasks in registry.by_family().items():
+        print(f"{family}")
+        for task in tasks:
+            if args.role and args.role not in task.roles:
+                continue
+            langs = task.languages if task.is_target else ()
+            where = task.source.get("hub", "local data only") if isinstance(task.source, dict) else ""
+            print(f"  {task.name:<15} {'/'.join(task.roles):<20} {task.kind:<20} {task.metric:<17} "
+                  f"{len(langs):>2} lang  {where}")
+    for suite, members in SUITES.items():
+        print(f"suite {suite}: {', '.join(members)}")
+    return 1 if problems else 0
+
+
+def cmd_plan(args) -> int:
+    from xitt.experiment import describe_plan
+    from xitt.spec import expand_grid, load_grid
+
+    exp = experiment_dir(args.grid)
+    grid = load_grid(args.grid, args.set)
+    stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
+    print(describe_plan(grid, stages, runs, exp, full=args.full))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from xitt.spec import expand_grid, load_grid
+
+    if args.offline:
+        os.environ["XITT_OFFLINE"] = "1"
+    exp = experiment_dir(args.grid)
+    grid = load_grid(args.grid, args.set)
+    seeds = parse_seeds(args.seeds)
+    expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
+    if grid.synthetic:
+        print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
+    from xitt.executors import execute
+
+    summary = execute(grid, exp_dir=exp, seeds=seeds, executor=args.executor, workers=args.workers,
+                      fail_fast=args.fail_fast, data_dir=args.data_dir, progress=not args.quiet)
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 1 if summary.get("failed") else 0
+
+
+def cmd_status(args) -> int:
+    from xitt.spec import expand_grid, load_grid
+    from xitt.store import status_frame
+
+    exp = experiment_dir(args.experiment)
+    grid = load_grid(exp, args.set)
+    _, runs = expand_grid(grid)
+    status = status_frame(exp, [r.run_id for r in runs])
+    counts = Counter(status.state)
+    print(f"{exp}: {len(status)} runs: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
+                                                   ("done", "running", "failed", "corrupt", "pending")))
+    for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
+        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
+    return 1 if counts.get("failed") or counts.get("corrupt") else 0
+
+
+def cmd_collect(args) -> int:
+    from xitt.schema import write_scores
+    from xitt.spec import expand_grid, load_grid
+    from xitt.store import collect
+
+    exp = experiment_dir(args.experiment)
+    grid = load_grid(exp)
+    _, runs = expand_grid(grid)
+    scores, status = collect(exp, [r.run_id for r in runs], allow_incomplete=args.allow_incomplete)
+    out = write_scores(scores, Path(args.out) if args.out else exp / "scores.csv")
+    left_out = status[status.state != "done"]
+    if len(left_out):
+        print(f"warning: {len(left_out)} runs left out (not done): " + ", ".join(left_out.run_id[:5]) +
+              (" ..." if len(left_out) > 5 else ""), file=sys.stderr)
+    print(f"wrote {out}: {len(scores)} rows from {int((status.state == 'done').sum())} runs"
+          + (" (SYNTHETIC data)" if grid.synthetic else ""))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from xitt.importers import import_csv, import_jiant
+    from xitt.schema import write_scores
+
+    if args.format == "jiant":
+        scores = import_jiant(Path(args.source), pattern=args.pattern, scale=args.scale)
+    else:
+        scores = import_csv(Path(args.source), scale=args.scale)
+    out = write_scores(scores, args.out)
+    print(f"wrote {out}: {len(scores)} rows")
+    return 0
+
+
+def _chance_levels(scores) -> dict[str, float]:
+    from xitt.tasks import registry
+
+    reg = registry()
+    chance = {}
+    for target in scores["target"].unique():
+        task = reg.tasks.get(target)
+        if task is not None and task.chance is not None:
+            chance[target] = task.chance
+    return chance
+
+
+def cmd_analyze(args) -> int:
+    import numpy as np
+
+    from analysis.pipeline import analyze, write_frames
+    from analysis.summary import render_summary
+    from xitt.schema import read_scores
+
+    exp = experiment_dir(args.experiment)
+    scores = read_scores(exp / "scores.csv")
+    result = analyze(scores, rng=np.random.default_rng(args.seed), a=args.a, b=args.b, n_boot=args.n_boot,
+                     allow_incomplete=args.allow_incomplete, chance=_chance_levels(scores), experiment=exp.name,
+                     seed=args.seed)
+    render_summary(result)
+    paths = write_frames(result, exp / "analysis")
+    print(f"wrote {len(paths)} files under {exp / 'analysis'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import numpy as np
+
+    from analysis.pipeline import analyze, write_frames
+    from analysis.report import build_report
+    from xitt.experiment import experiment_provenance
+    from xitt.schema import read_scores
+
+    exp = experiment_dir(args.experiment)
+    scores = read_scores(exp / "scores.csv")
+    result = analyze(scores, rng=np.random.default_rng(args.seed), a=args.a, b=args.b, n_boot=args.n_boot,
+                     allow_incomplete=args.allow_incomplete, chance=_chance_levels(scores), experiment=exp.name,
+                     seed=args.seed)
+    write_frames(result, exp / "analysis")
+    files = build_report(result, exp / "report", provenance=experiment_provenance(exp, args.seed),
+                         pdf=not args.no_pdf)
+    for name, path in files.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from xitt import synth
+
+    return synth.run(args) or 0
+
+
+def cmd_bench(args) -> int:
+    if args.part in ("analysis", "all"):
+        from analysis.bench import main as analysis_bench
+
+        analysis_bench()
+    if args.part in ("runner", "all"):
+        from xitt.bench import main as runner_bench
+
+        runner_bench()
+    return 0
+
+
+# -------------------------------------------------------------------------------------- parser
+
+def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
+    """The parser; `synth`'s own options are added only when asked (its module imports torch)."""
+    parser = argparse.ArgumentParser(prog="xitt", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def grid_cmd(name, func, help_, arg="grid"):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]")
+        p.set_defaults(func=func)
+        return p
+
+    p = sub.add_parser("tasks", help="list the declared tasks by family and role")
+    p.add_argument("--validate", action="store_true", help="check the task files; exit 1 on problems")
+    p.add_argument("--role", choices=["intermediate", "target"])
+    p.set_defaults(func=cmd_tasks)
+
+    p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours and what is done")
+    p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
+    p.add_argument("--full", action="store_true", help="list every run id")
+
+    p = grid_cmd("run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
+    p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
+    p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
+    p.add_argument("--workers", type=int, help="local process pool size (default: the grid's executor.workers)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.add_argument("--data-dir", help="local copies of the data sets (XTREME file formats); also XITT_DATA_DIR")
+    p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    grid_cmd("status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment")
+
+    p = sub.add_parser("collect", help="gather result.json files into runs/<exp>/scores.csv")
+    p.add_argument("experiment")
+    p.add_argument("--allow-incomplete", action="store_true", help="write what is done, list what is not")
+    p.add_argument("--out", help="default: runs/<exp>/scores.csv")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("import", help="convert other results (tidy CSV, jiant val_metrics.json) to scores.csv")
+    p.add_argument("source", help="a CSV file or a folder of jiant runs")
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["csv", "jiant"], default="csv")
+    p.add_argument("--pattern", default="{encoder}/{intermediate}/{target}/seed{seed}",
+                   help="jiant: how run folders are named (relative to SOURCE)")
+    p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
+    p.set_defaults(func=cmd_import)
+
+    for name, func, help_ in (("analyze", cmd_analyze, "answer NLI vs QA: mixed model, bootstrap, tests, seed plan"),
+                              ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("experiment", nargs="?", default="runs/demo")
+        p.add_argument("--seed", type=int, default=0, help="analysis seed (bootstrap, permutations)")
+        p.add_argument("--n-boot", type=int, default=2000)
+        p.add_argument("--a", default="nli", help="first intermediate family of the contrast")
+        p.add_argument("--b", default="qa", help="second intermediate family of the contrast")
+        p.add_argument("--allow-incomplete", action="store_true")
+        p.set_defaults(func=func)
+        if name == "report":
+            p.add_argument("--no-pdf", action="store_true", help="skip pdflatex")
+
+    p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
+    p.set_defaults(func=cmd_synth)
+    if synth_arguments:
+        from xitt import synth
+
+        synth.add_arguments(p)
+
+    p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
+    p.add_argument("--part", choices=["analysis", "runner", "all"], default="all")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(synth_arguments=argv[:1] == ["synth"]).parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        if os.environ.get("XITT_DEBUG"):
+            raise
+        print(f"xitt {args.command}: error: {err}\n(set XITT_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Experiment-level views for the CLI: the plan (`xitt plan`) and the provenance block of a report.
+
+Neither imports torch: they read the grid and the run folders only.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from xitt.spec import GridSpec, RunSpec, StageSpec
+from xitt.store import read_result, run_dir, stage_dir, status_frame
+
+
+def stage_state(exp_dir: Path, stage: StageSpec) -> str:
+    path = stage_dir(exp_dir, stage.stage_id) / "stage.json"
+    if not path.exists():
+        return "pending"
+    try:
+        return str(json.loads(path.read_text()).get("status", "corrupt"))
+    except (OSError, json.JSONDecodeError):
+        return "corrupt"
+
+
+def _hours(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec]) -> tuple[float | None, float | None]:
+    if not grid.cost:
+        return None, None
+    stage_h = sum((grid.gpu_hours("intermediate", t) or 0.0) for s in stages for t in s.intermediate_tasks)
+    run_h = sum((grid.gpu_hours("target", r.target) or 0.0) for r in runs)
+    return stage_h, run_h
+
+
+def describe_plan(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], exp_dir: Path,
+                  *, full: bool = False) -> str:
+    """Text of `xitt plan`: DAG levels, counts by state, GPU-hour estimates, and (full) every id."""
+    run_state = dict(zip(*status_frame(exp_dir, [r.run_id for r in runs])[["run_id", "state"]].T.values)) if runs else {}
+    stage_states = {s.stage_id: stage_state(exp_dir, s) for s in stages}
+    run_counts = Counter(run_state.values())
+    stage_counts = Counter(stage_states.values())
+    lines = [f"experiment {grid.experiment}" + ("  [SYNTHETIC data]" if grid.synthetic else ""),
+             f"  {len(grid.encoders)} encoder(s) x {len(grid.intermediates)} intermediate(s) x "
+             f"{len(grid.targets)} target(s) x {len(set(r.seed for r in runs))} seed(s); "
+             f"{sum(len(l) for l in grid.languages.values())} (target, language) evaluations per chain",
+             f"level 1  intermediate stages: {len(stages)} (one per encoder x intermediate x seed, each reused by "
+             f"{len(grid.targets)} target runs): " + _counts(stage_counts),
+             f"level 2  target runs: {len(runs)}: " + _counts(run_counts)]
+    stage_h, run_h = _hours(grid, stages, runs)
+    if stage_h is not None:
+        left_s = sum((grid.gpu_hours("intermediate", t) or 0.0) for s in stages if stage_states[s.stage_id] != "done"
+                     for t in s.intermediate_tasks)
+        left_r = sum((grid.gpu_hours("target", r.target) or 0.0) for r in runs if run_state.get(r.run_id) != "done")
+        lines.append(f"GPU-hours (estimate from grid 'cost'): stages {stage_h:.1f} + runs {run_h:.1f} = "
+                     f"{stage_h + run_h:.1f}; remaining {left_s + left_r:.1f}")
+    else:
+        lines.append("GPU-hours: add a 'cost:' block (hours per intermediate/target task) to the grid to see them.")
+    lines.append("")
+    lines.append(f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total")
+    groups: dict[tuple[str, str, str], list[RunSpec]] = {}
+    for run in runs:
+        groups.setdefault((run.encoder, run.intermediate, run.intermediate_family), []).append(run)
+    for (enc, inter, fam), members in groups.items():
+        done = sum(run_state.get(r.run_id) == "done" for r in members)
+        lines.append(f"{enc:<14} {inter:<22} {fam:<11} {len({r.target for r in members}):>7} "
+                     f"{len({r.seed for r in members}):>5}  {done}/{len(members)}")
+    if full:
+        lines.append("")
+        lines += [f"stage {s.stage_id:<55} {stage_states[s.stage_id]}" for s in stages]
+        lines += [f"run   {r.run_id:<55} {run_state.get(r.run_id)}" +
+                  (f"  <- {r.stage.stage_id}" if r.stage else "") for r in runs]
+    return "\n".join(lines)
+
+
+def _counts(counter: Counter) -> str:
+    order = ("done", "running", "failed", "corrupt", "pending")
+    return ", ".join(f"{counter.get(k, 0)} {k}" for k in order if counter.get(k) or k in ("done", "pending"))
+
+
+def git_sha(folder: Path | str = ".") -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def experiment_provenance(exp_dir: Path, analysis_seed: int | None) -> dict:
+    """Grid text, run counts, failures and the training environment recorded by the runs."""
+    from xitt.spec import expand_grid, load_grid
+
+    grid_file = exp_dir / "grid.yaml"
+    info: dict = {"experiment": exp_dir.name, "analysis_seed": analysis_seed, "report_git_sha": git_sha(exp_dir),
+                  "python": platform.python_version(), "grid_text": grid_file.read_text() if grid_file.exists() else ""}
+    if not grid_file.exists():
+        return info
+    grid = load_grid(exp_dir)
+    _, runs = expand_grid(grid)
+    status = status_frame(exp_dir, [r.run_id for r in runs])
+    info["synthetic"] = grid.synthetic
+    info["run_counts"] = dict(Counter(status.state))
+    info["failures"] = [{"run_id": r.run_id, "state": r.state, "detail": r.detail}
+                        for r in status[status.state.isin(["failed", "corrupt"])].itertuples()]
+    results = [read_result(run_dir(exp_dir, rid)) for rid in status.loc[status.state == "done", "run_id"]]
+    if results:
+        info["packages"] = dict(results[0].packages)
+        info["device"] = results[0].device
+    info["git_shas"] = sorted({r.git_sha for r in results if r.git_sha})
+    info["wall_time_hours"] = round(sum(sum(r.wall_time.values()) for r in results) / 3600, 3)
+    return info
