@@ -23,6 +23,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import jinja2
 
 from analysis import figures as F
@@ -274,5 +275,35 @@ def build_report(analysis, outdir: Path, *, provenance: dict | None = None, pdf:
     return written
 
 
-__all__ = ["ReportContext", "Section", "Figure", "build_context", "build_report", "make_figures",
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0")
+
+
+def screenshot_html(html: Path, png: Path, *, chromium: str = "chromium", size: str = "1280,2400",
+                    timeout_s: int = 90) -> list[str]:
+    """Open ``html`` in headless Chromium, save a PNG screenshot to ``png`` and return the console
+    errors it logged (uncaught exceptions, console.error, failed loads); an empty list means clean.
+
+    Raises FileNotFoundError when ``chromium`` is not on PATH (Debian: apt-get install chromium).
+    """
+    import tempfile
+
+    exe = shutil.which(chromium)
+    if exe is None:
+        raise FileNotFoundError(f"{chromium!r} not found on PATH; install it (Debian: apt-get install chromium)")
+    png = Path(png).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
+                               f"--window-size={size}", Path(html).resolve().as_uri()],
+                              capture_output=True, text=True, errors="replace", timeout=timeout_s)
+    if not png.exists():
+        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return [line for line in proc.stderr.splitlines()
+            if ("CONSOLE" in line and ("Uncaught" in line or "ERROR:CONSOLE" in line or ":ERROR:" in line))
+            or "net::ERR_" in line]
+
+
+__all__ = ["screenshot_html", "ReportContext", "Section", "Figure", "build_context", "build_report", "make_figures",
            "render_html", "render_tex", "compile_pdf"]

@@ -1,0 +1,82 @@
+"""Number formatting (decimals from the CI width) and LaTeX escaping."""
+
+import math
+
+import pytest
+
+from analysis import formatting as fmt
+
+
+@pytest.mark.parametrize("width, decimals", [(25.0, 0), (10.0, 0), (9.9, 1), (3.2, 1), (1.0, 1), (0.99, 2),
+                                             (0.45, 2), (0.045, 3), (1e-9, fmt.MAX_DECIMALS)])
+def test_decimals_follow_ci_width(width, decimals):
+    assert fmt.decimals_for_width(width) == decimals
+
+
+@pytest.mark.parametrize("width", [None, float("nan"), 0.0, -1.0, math.inf])
+def test_decimals_default_without_a_usable_width(width):
+    assert fmt.decimals_for_width(width) == fmt.DEFAULT_DECIMALS
+
+
+def test_estimate_ci_uses_one_precision_for_all_three_numbers():
+    assert fmt.fmt_estimate_ci(2.345, 0.61, 3.87) == "2.3 [0.6, 3.9]"
+    assert fmt.fmt_estimate_ci(2.345, 2.31, 2.38) == "2.345 [2.310, 2.380]"
+    assert fmt.fmt_estimate_ci(12.3, -4.0, 28.0) == "12 [\u22124, 28]"
+    assert fmt.fmt_estimate_ci(1.5, 0.5, 2.5, sign=True) == "+1.5 [0.5, 2.5]"
+    assert fmt.fmt_estimate_ci(1.5, float("nan"), 2.5) == "1.50"
+
+
+def test_numbers_use_typographic_minus_and_no_negative_zero():
+    assert fmt.fmt_num(-1.26, 1) == "\u22121.3"
+    assert fmt.fmt_num(2, 1, sign=True) == "+2.0"
+    assert fmt.fmt_num(-0.001, 1) == "0.0"
+    assert fmt.fmt_num(float("nan")) == fmt.DASH
+    assert fmt.fmt_num(None) == fmt.DASH
+
+
+def test_p_values_df_marks():
+    assert fmt.fmt_p(0.0004) == "< 0.001"
+    assert fmt.fmt_p(0.0342) == "0.034"
+    assert fmt.fmt_p(0.5) == "0.50"
+    assert fmt.fmt_p(float("nan")) == fmt.DASH
+    assert fmt.fmt_df(2.314) == "2.3" and fmt.fmt_df(412.2) == "412"
+    assert [fmt.sig_marks(p) for p in (0.0001, 0.004, 0.04, 0.2, float("nan"))] == ["***", "**", "*", "", ""]
+
+
+def test_mean_sd_decimals_from_sd():
+    assert fmt.fmt_mean_sd(62.813, 1.72) == "62.8 \u00b1 1.7"
+    assert fmt.fmt_mean_sd(62.813, 0.31) == "62.81 \u00b1 0.31"
+    assert fmt.fmt_mean_sd(62.813, 0.31, 1) == "62.8 \u00b1 0.3"
+    assert fmt.fmt_mean_sd(62.813, float("nan")) == "62.81"
+
+
+def test_plain_numbers():
+    assert fmt.fmt_plain(3) == "3"
+    assert fmt.fmt_plain(0.04567) == "0.0457"
+    assert fmt.fmt_plain("text") == "text"
+    assert fmt.fmt_plain(True) == "True"
+    assert fmt.fmt_plain(float("nan")) == fmt.DASH
+
+
+@pytest.mark.parametrize("raw, escaped", [
+    ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"),
+    ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\\", r"\textbackslash{}"),
+    ("<", r"\textless{}"), (">", r"\textgreater{}"),
+])
+def test_latex_escape_every_special(raw, escaped):
+    assert fmt.latex_escape(f"a{raw}b") == f"a{escaped}b"
+
+
+def test_latex_escape_is_single_pass_and_handles_symbols():
+    # the braces produced for the backslash must not be escaped again
+    assert fmt.latex_escape("\\{}") == r"\textbackslash{}\{\}"
+    assert fmt.latex_escape("squad_v2 & a#b 100%") == r"squad\_v2 \& a\#b 100\%"
+    assert fmt.latex_escape("\u22121.2 \u00b1 0.3") == r"\ensuremath{-}1.2 \ensuremath{\pm} 0.3"
+    assert fmt.latex_escape("caf\u00e9") == "caf\u00e9"  # Latin-1 is typeset by T1 + utf8
+    assert fmt.latex_escape("\u4e2d\u6587") == "??"    # pdflatex cannot typeset CJK: replaced, never a crash
+    assert fmt.latex_escape(None) == ""
+
+
+def test_latex_lines_keeps_layout():
+    out = fmt.latex_lines("a:\n  b_c: 1\n\nd")
+    assert out.split("\\\\\n") == ["a:", r"\ \ b\_c:\ 1", r"\mbox{}", "d"]
