@@ -166,6 +166,6 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
     ax.set_ylabel("intermediate task")
     ax.set_xlim(left=0)
     handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=f) for f in fams]
-    ax.legend(handles=handles, title="family", fontsize=6, title_fontsize=7, loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.legend(handles=handles, fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(fams),
+              frameon=False, handletextpad=0.1, columnspacing=0.8)
     return ax

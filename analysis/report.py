@@ -44,6 +44,7 @@ class Figure:
     width: str = "one"
     png: bytes = b""
     pdf: bytes = b""
+    number: int = 0
 
     @property
     def png_base64(self) -> str:
@@ -182,8 +183,12 @@ def build_context(analysis, figures: dict[str, Figure] | None = None, provenance
         Section("provenance", "Provenance", "", T.provenance_blocks(analysis, provenance or {}, synth)),
     ]
     title = f"{answer['a_label']} vs {answer['b_label']} intermediate-task training: {analysis.experiment or 'report'}"
-    return ReportContext(title=title, experiment=analysis.experiment, synthetic=synth, answer=answer,
-                         caveats=list(analysis.caveats), sections=[s for s in sections if s.blocks or s.id == "answer"])
+    ctx = ReportContext(title=title, experiment=analysis.experiment, synthetic=synth, answer=answer,
+                        caveats=list(analysis.caveats), sections=[s for s in sections if s.blocks or s.id == "answer"])
+    for kind in (ctx.tables, ctx.figures):
+        for number, item in enumerate(kind, start=1):
+            item.number = number
+    return ctx
 
 
 # --- rendering -------------------------------------------------------------------------------

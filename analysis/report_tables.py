@@ -40,6 +40,7 @@ class Table:
     rules: list[int] = field(default_factory=list)
     notes: str = ""
     wide: bool = False
+    number: int = 0  # set by report.build_context, shown by the HTML (LaTeX numbers floats itself)
 
     def __post_init__(self):
         self.align = self.align or "l" + "r" * (len(self.columns) - 1)
