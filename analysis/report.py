@@ -104,8 +104,14 @@ def _new_figure(width: float, height: float, ncols: int = 1):
     return fig, list(axes[0])
 
 
-def make_figures(analysis, a_label: str, b_label: str) -> dict[str, Figure]:
+def is_synthetic(analysis, provenance: dict | None = None) -> bool:
+    """Synthetic when the analysis says so or the grid is marked ``synthetic: true``."""
+    return bool(analysis.synthetic or (provenance or {}).get("synthetic"))
+
+
+def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None = None) -> dict[str, Figure]:
     """Forest plot, per-target heatmaps, variance components and seed sd; each only when its frame exists."""
+    synthetic = analysis.synthetic if synthetic is None else synthetic
     import matplotlib.pyplot as plt
 
     frames, out = analysis.frames, {}
@@ -117,7 +123,7 @@ def make_figures(analysis, a_label: str, b_label: str) -> dict[str, Figure]:
             F.plot_forest(forest, ax=ax, a=a_label, b=b_label)
             out["forest"] = Figure("forest", f"{a_label} \u2212 {b_label} contrast of \u0394 vs none per target "
                                    "task and overall, with confidence intervals (filled: CI excludes 0).", "one",
-                                   *_render(fig, analysis.synthetic))
+                                   *_render(fig, synthetic))
         heat = T.heatmap_frame(analysis)
         if heat is not None and len(heat):
             targets = list(dict.fromkeys(heat["target"]))
@@ -140,19 +146,19 @@ def make_figures(analysis, a_label: str, b_label: str) -> dict[str, Figure]:
                          shrink=0.8)
             out["heatmap"] = Figure("heatmap", "Per-language \u0394 vs none (mean over seeds) for every intermediate "
                                     "task; one panel per target task; purple = gain, orange = loss.", "two",
-                                    *_render(fig, analysis.synthetic))
+                                    *_render(fig, synthetic))
         vc = T.frame(analysis, "variance_components")
         if vc is not None and {"component", "variance"} <= set(vc.columns) and len(vc):
             fig, (ax,) = _new_figure(F.ONE_COLUMN, 0.8 + 0.3 * len(vc))
             F.plot_variance_components(vc, ax=ax)
             out["variance"] = Figure("variance", "Variance components of \u0394 vs none from the crossed mixed model.",
-                                     "one", *_render(fig, analysis.synthetic))
+                                     "one", *_render(fig, synthetic))
         cells = T.seed_sd_frame(analysis)
         if cells is not None and len(cells):
             fig, (ax,) = _new_figure(F.ONE_COLUMN, 0.9 + 0.28 * cells["intermediate"].nunique())
             F.plot_seed_sd(cells, ax=ax, family_order=T.family_order(analysis))
             out["seed_sd"] = Figure("seed_sd", "Standard deviation over seeds of each (intermediate, target, language) "
-                                    "cell; bar: median per intermediate task.", "one", *_render(fig, analysis.synthetic))
+                                    "cell; bar: median per intermediate task.", "one", *_render(fig, synthetic))
     return out
 
 
@@ -161,7 +167,7 @@ def build_context(analysis, figures: dict[str, Figure] | None = None, provenance
     """Pure: the display model of the report (sections in the order of issue 5)."""
     figures = figures or {}
     answer = T.answer_block(analysis)
-    synth = analysis.synthetic
+    synth = is_synthetic(analysis, provenance)
 
     def fig(name):
         return [figures[name]] if name in figures else []
@@ -259,7 +265,7 @@ def build_report(analysis, outdir: Path, *, provenance: dict | None = None, pdf:
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
     labels = T.answer_block(analysis)
-    figs = make_figures(analysis, labels["a_label"], labels["b_label"])
+    figs = make_figures(analysis, labels["a_label"], labels["b_label"], synthetic=is_synthetic(analysis, provenance))
     ctx = build_context(analysis, figs, provenance)
     written: dict[str, Path] = {}
     for fig in figs.values():

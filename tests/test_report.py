@@ -145,3 +145,9 @@ def test_html_renders_in_headless_chromium(tmp_path):
     errors = report.screenshot_html(files["html"], shot)
     assert errors == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_real_data_has_no_synthetic_label_unless_the_grid_says_so():
+    analysis = handmade_analysis(synthetic=False)
+    assert "SYNTHETIC" not in report.render_html(report.build_context(analysis, {}, {}))
+    assert "SYNTHETIC DATA" in report.render_html(report.build_context(analysis, {}, {"synthetic": True}))
