@@ -127,7 +127,7 @@ def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None
         heat = T.heatmap_frame(analysis)
         if heat is not None and len(heat):
             targets = list(dict.fromkeys(heat["target"]))
-            ncols = min(len(targets), 3)
+            ncols = 1 if heat["language"].nunique() > 12 else min(len(targets), 3)  # many languages: full width
             nrows = -(-len(targets) // ncols)
             n_int = heat["intermediate"].nunique()
             fig, axes = plt.subplots(nrows, ncols, figsize=(F.TWO_COLUMN, nrows * (0.9 + 0.28 * n_int)),

@@ -272,6 +272,12 @@ def seed_plan_table(analysis, synthetic: bool) -> Table | None:
                                                   "designs, from the fitted variance components.", synthetic))
 
 
+def frame_table(analysis, name: str, caption: str, synthetic: bool) -> Table | None:
+    """A result frame shown as is (e.g. ``coverage``, ``degenerate``); None when absent or empty."""
+    f = frame(analysis, name)
+    return None if f is None or f.empty else generic_table(f, name, _caption(caption, synthetic))
+
+
 def generic_table(f: pd.DataFrame, key: str, caption: str, max_rows: int = 60) -> Table:
     """Any frame as a table: numbers through fmt_plain, p-value columns through fmt_p, underscores kept."""
     cols = list(f.columns)
@@ -311,4 +317,7 @@ def provenance_blocks(analysis, provenance: dict, synthetic: bool) -> list:
             scalars.append((key, value))
     head = Table("provenance", _caption("Provenance of this report.", synthetic), ["item", "value"],
                  _kv_rows(scalars), align="ll")
-    return [head, *blocks]
+    data = [*opt(frame_table(analysis, "coverage", "Coverage: expected and present cells.", synthetic)),
+            *opt(frame_table(analysis, "degenerate", "Degenerate runs (score 0 or at chance), excluded from the "
+                             "analysis.", synthetic))]
+    return [head, *blocks, *data]
