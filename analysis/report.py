@@ -96,12 +96,14 @@ def _render(fig, synthetic: bool) -> tuple[bytes, bytes]:
     return out[0], out[1]
 
 
-def _new_figure(width: float, height: float, ncols: int = 1):
+RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7}
+
+
+def _new_figure(width: float, height: float):
     import matplotlib.pyplot as plt
 
-    with plt.rc_context({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8}):
-        fig, axes = plt.subplots(1, ncols, figsize=(width, height), layout="constrained", squeeze=False)
-    return fig, list(axes[0])
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    return fig, ax
 
 
 def is_synthetic(analysis, provenance: dict | None = None) -> bool:
@@ -109,57 +111,71 @@ def is_synthetic(analysis, provenance: dict | None = None) -> bool:
     return bool(analysis.synthetic or (provenance or {}).get("synthetic"))
 
 
-def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None = None) -> dict[str, Figure]:
-    """Forest plot, per-target heatmaps, variance components and seed sd; each only when its frame exists."""
-    synthetic = analysis.synthetic if synthetic is None else synthetic
+def _forest_figure(analysis, a_label: str, b_label: str, synthetic: bool) -> Figure | None:
+    forest = T.forest_frame(analysis)
+    if forest is None or forest.empty:
+        return None
+    fig, ax = _new_figure(F.ONE_COLUMN, 0.9 + 0.3 * len(forest))
+    F.plot_forest(forest, ax=ax, a=a_label, b=b_label)
+    return Figure("forest", f"{a_label} \u2212 {b_label} contrast of \u0394 vs none per target task and overall, "
+                  "with confidence intervals (filled: CI excludes 0).", "one", *_render(fig, synthetic))
+
+
+def _heatmap_figure(analysis, synthetic: bool) -> Figure | None:
     import matplotlib.pyplot as plt
 
-    frames, out = analysis.frames, {}
-    with plt.rc_context({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
-                         "ytick.labelsize": 7}):
-        forest = T.forest_frame(analysis)
-        if forest is not None and len(forest):
-            fig, (ax,) = _new_figure(F.ONE_COLUMN, 0.9 + 0.3 * len(forest))
-            F.plot_forest(forest, ax=ax, a=a_label, b=b_label)
-            out["forest"] = Figure("forest", f"{a_label} \u2212 {b_label} contrast of \u0394 vs none per target "
-                                   "task and overall, with confidence intervals (filled: CI excludes 0).", "one",
-                                   *_render(fig, synthetic))
-        heat = T.heatmap_frame(analysis)
-        if heat is not None and len(heat):
-            targets = list(dict.fromkeys(heat["target"]))
-            ncols = 1 if heat["language"].nunique() > 12 else min(len(targets), 3)  # many languages: full width
-            nrows = -(-len(targets) // ncols)
-            n_int = heat["intermediate"].nunique()
-            fig, axes = plt.subplots(nrows, ncols, figsize=(F.TWO_COLUMN, nrows * (0.9 + 0.28 * n_int)),
-                                     layout="constrained", squeeze=False, sharey=True)
-            vmax = float(heat["estimate"].abs().max()) or 1.0
-            for ax, target in zip(axes.flat, targets):
-                F.plot_delta_heatmap(heat[heat.target == target], ax=ax, title=str(target), vmax=vmax,
-                                     colorbar=False, row_order=T.intermediate_order(analysis))
-            for i, ax in enumerate(axes.flat):
-                if i % ncols:
-                    ax.set_ylabel("")
-                    ax.tick_params(labelleft=False)
-            for ax in list(axes.flat)[len(targets):]:
-                ax.set_visible(False)
-            fig.colorbar(axes.flat[0].images[0], ax=list(axes.flat), label=f"\u0394 vs none ({F.DELTA_UNIT})",
-                         shrink=0.8)
-            out["heatmap"] = Figure("heatmap", "Per-language \u0394 vs none (mean over seeds) for every intermediate "
-                                    "task; one panel per target task; purple = gain, orange = loss.", "two",
-                                    *_render(fig, synthetic))
-        vc = T.frame(analysis, "variance_components")
-        if vc is not None and {"component", "variance"} <= set(vc.columns) and len(vc):
-            fig, (ax,) = _new_figure(F.ONE_COLUMN, 0.8 + 0.3 * len(vc))
-            F.plot_variance_components(vc, ax=ax)
-            out["variance"] = Figure("variance", "Variance components of \u0394 vs none from the crossed mixed model.",
-                                     "one", *_render(fig, synthetic))
-        cells = T.seed_sd_frame(analysis)
-        if cells is not None and len(cells):
-            fig, (ax,) = _new_figure(F.ONE_COLUMN, 0.9 + 0.28 * cells["intermediate"].nunique())
-            F.plot_seed_sd(cells, ax=ax, family_order=T.family_order(analysis))
-            out["seed_sd"] = Figure("seed_sd", "Standard deviation over seeds of each (intermediate, target, language) "
-                                    "cell; bar: median per intermediate task.", "one", *_render(fig, synthetic))
-    return out
+    heat = T.heatmap_frame(analysis)
+    if heat is None or heat.empty:
+        return None
+    targets = list(dict.fromkeys(heat["target"]))
+    ncols = 1 if heat["language"].nunique() > 12 else min(len(targets), 3)  # many languages: full width
+    nrows = -(-len(targets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(F.TWO_COLUMN, nrows * (0.9 + 0.28 * heat["intermediate"].nunique())),
+                             layout="constrained", squeeze=False, sharey=True)
+    vmax = float(heat["estimate"].abs().max()) or 1.0  # one colour scale for all panels
+    for i, ax in enumerate(axes.flat):
+        if i >= len(targets):
+            ax.set_visible(False)
+            continue
+        F.plot_delta_heatmap(heat[heat.target == targets[i]], ax=ax, title=str(targets[i]), vmax=vmax,
+                             colorbar=False, row_order=T.intermediate_order(analysis))
+        if i % ncols:
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
+    fig.colorbar(axes.flat[0].images[0], ax=list(axes.flat), label=f"\u0394 vs none ({F.DELTA_UNIT})", shrink=0.8)
+    return Figure("heatmap", "Per-language \u0394 vs none (mean over seeds) for every intermediate task; one panel per "
+                  "target task; purple = gain, orange = loss.", "two", *_render(fig, synthetic))
+
+
+def _variance_figure(analysis, synthetic: bool) -> Figure | None:
+    vc = T.frame(analysis, "variance_components")
+    if vc is None or vc.empty or not {"component", "variance"} <= set(vc.columns):
+        return None
+    fig, ax = _new_figure(F.ONE_COLUMN, 0.8 + 0.3 * len(vc))
+    F.plot_variance_components(vc, ax=ax)
+    return Figure("variance", "Variance components of \u0394 vs none from the crossed mixed model.", "one",
+                  *_render(fig, synthetic))
+
+
+def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
+    cells = T.seed_sd_frame(analysis)
+    if cells is None or cells.empty:
+        return None
+    fig, ax = _new_figure(F.ONE_COLUMN, 0.9 + 0.28 * cells["intermediate"].nunique())
+    F.plot_seed_sd(cells, ax=ax, family_order=T.family_order(analysis))
+    return Figure("seed_sd", "Standard deviation over seeds of each (intermediate, target, language) cell; bar: "
+                  "median per intermediate task.", "one", *_render(fig, synthetic))
+
+
+def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None = None) -> dict[str, Figure]:
+    """Forest plot, per-target heatmaps, variance components and seed sd; each only when its frame exists."""
+    import matplotlib.pyplot as plt
+
+    synthetic = analysis.synthetic if synthetic is None else synthetic
+    with plt.rc_context(RC):
+        figs = [_forest_figure(analysis, a_label, b_label, synthetic), _heatmap_figure(analysis, synthetic),
+                _variance_figure(analysis, synthetic), _seed_sd_figure(analysis, synthetic)]
+    return {f.name: f for f in figs if f is not None}
 
 
 # --- context ---------------------------------------------------------------------------------
