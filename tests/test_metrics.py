@@ -1,0 +1,290 @@
+"""Metrics: hand-worked examples (expected numbers reasoned out in the comments) and seqeval itself."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from xitt import metrics as m
+
+
+def approx(x):
+    return pytest.approx(x, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- accuracy
+def test_accuracy_hand_example():
+    assert m.accuracy([1, 0, 2, 2], [1, 1, 2, 0]) == approx(50.0)
+    assert m.accuracy(["entailment"], ["entailment"]) == approx(100.0)
+
+
+@pytest.mark.parametrize("pred, ref", [([1, 2], [1]), ([], [])])
+def test_accuracy_rejects_bad_lengths(pred, ref):
+    with pytest.raises(ValueError, match="predictions|empty"):
+        m.accuracy(pred, ref)
+
+
+# ----------------------------------------------------------------------------- seqeval
+def test_seqeval_two_entities_one_hit():
+    # gold: PER (0-1) and LOC (3); prediction finds only PER -> P = 1/1, R = 1/2, F1 = 2/3.
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    pred = [["B-PER", "I-PER", "O", "O"]]
+    scores = m.seqeval_scores(pred, gold)
+    assert scores == {"precision": approx(100.0), "recall": approx(50.0), "f1": approx(200 / 3)}
+    assert m.seqeval_f1(pred, gold) == approx(200 / 3)
+
+
+def test_seqeval_partial_span_is_a_miss():
+    # A PER predicted over 1 of its 2 tokens does not count: F1 = 0.
+    assert m.seqeval_f1([["B-PER", "O"]], [["B-PER", "I-PER"]]) == approx(0.0)
+
+
+def test_seqeval_matches_seqeval_library_on_random_tags():
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(0)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+    gold = [list(rng.choice(tags, size=int(rng.integers(1, 12)))) for _ in range(60)]
+    pred = [[t if rng.random() < 0.7 else str(rng.choice(tags)) for t in s] for s in gold]
+    ours = m.seqeval_scores(pred, gold)
+    assert ours["f1"] == approx(100 * f1_score(gold, pred))
+    assert ours["precision"] == approx(100 * precision_score(gold, pred))
+    assert ours["recall"] == approx(100 * recall_score(gold, pred))
+
+
+def test_seqeval_on_udpos_tags_mirrors_xtreme():
+    # UD-POS tags have no B-/I- prefix: seqeval merges runs of equal tags into one chunk.
+    # gold chunks NOUN[0-1], VERB[2]; pred chunks NOUN[0], VERB[1-2] -> no chunk matches, F1 = 0,
+    # although 2 of 3 tokens are right. This is what XTREME's evaluate.py reports.
+    from seqeval.metrics import f1_score
+
+    gold, pred = [["NOUN", "NOUN", "VERB"]], [["NOUN", "VERB", "VERB"]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert m.seqeval_f1(pred, gold) == approx(0.0)
+    assert not caught   # seqeval's "not a NE tag" warnings are silenced
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert m.seqeval_f1(pred, gold) == approx(100 * f1_score(gold, pred))
+    # Alternating tags are single-token chunks, so then it equals token accuracy.
+    assert m.seqeval_f1([["DET", "NOUN", "VERB"]], [["DET", "NOUN", "ADJ"]]) == approx(200 / 3)
+
+
+def test_seqeval_rejects_length_mismatch():
+    with pytest.raises(ValueError, match="sentence 0 has 1 predicted tags but 2 gold"):
+        m.seqeval_f1([["O"]], [["O", "O"]])
+
+
+# ----------------------------------------------------------------------------- SQuAD v1.1
+def test_squad_normalisation_cases():
+    cases = {"q1": ("The Cat!", ["cat"]),             # case, article, punctuation -> EM
+             "q2": ("U.S.A.", ["USA"]),               # dots removed -> EM
+             "q3": ("  an   apple ", ["apple"])}      # article + whitespace -> EM
+    preds = {q: p for q, (p, _) in cases.items()}
+    gold = {q: g for q, (_, g) in cases.items()}
+    assert m.squad_em_f1(preds, gold) == {"em": approx(100), "f1": approx(100), "em_f1": approx(100)}
+
+
+def test_squad_token_f1_and_max_over_gold():
+    # q1: "big cat" vs "cat sat": 1 common token, P = R = 1/2 -> F1 0.5, EM 0.
+    # q2: max over gold answers: "the cat" normalises to "cat" -> EM 1, F1 1.
+    preds = {"q1": "the big cat", "q2": "cat"}
+    gold = {"q1": ["a cat sat"], "q2": ["dog", "the cat"]}
+    scores = m.squad_em_f1(preds, gold)
+    assert scores["em"] == approx(50.0)
+    assert scores["f1"] == approx(75.0)
+    assert scores["em_f1"] == approx(62.5)
+
+
+def test_squad_no_answer_and_missing_predictions():
+    assert m.squad_em_f1({"q": ""}, {"q": []})["em"] == approx(100.0)
+    assert m.squad_em_f1({"q": "x"}, {"q": []})["f1"] == approx(0.0)
+    with pytest.raises(ValueError, match="1 questions have no prediction"):
+        m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]})
+    # allow_missing: the official script's behaviour (missing scores 0, still counted).
+    assert m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]}, allow_missing=True)["em"] == approx(50.0)
+    with pytest.raises(ValueError, match="no gold question"):
+        m.squad_em_f1({"a": "x", "z": "y"}, {"a": ["x"]})
+
+
+def test_qa_score():
+    assert m.qa_score(80.0, 90.0) == approx(85.0)
+
+
+# ----------------------------------------------------------------------------- MLQA
+@pytest.mark.parametrize("language, pred, gold", [
+    ("es", "el gato", "gato"),
+    ("es", "«gato»", "gato"),                      # Unicode punctuation (category Pi/Pf)
+    ("de", "der Hund", "Hund"),
+    ("vi", "những con mèo", "con mèo"),
+    ("ar", "الكتاب", "كتاب"),
+    ("en", "The Cat!", "cat"),
+])
+def test_mlqa_language_specific_exact_match(language, pred, gold):
+    assert m.mlqa_em_f1({"q": pred}, {"q": [gold]}, language)["em"] == approx(100.0)
+
+
+def test_mlqa_differs_from_squad_where_it_should():
+    # SQuAD knows only English articles and ASCII punctuation.
+    assert m.squad_em_f1({"q": "el gato"}, {"q": ["gato"]})["em"] == approx(0.0)
+    assert m.squad_em_f1({"q": "«gato»"}, {"q": ["gato"]})["em"] == approx(0.0)
+    # Hindi has no articles: "the" stays, "a b" vs "b" -> P 1/2, R 1 -> F1 2/3.
+    assert m.mlqa_em_f1({"q": "the x"}, {"q": ["x"]}, "hi")["f1"] == approx(200 / 3)
+
+
+def test_mlqa_chinese_character_f1():
+    # zh: one token per character. "北京大学" vs "北京": 2 common of 4 predicted, 2 gold
+    # -> P 1/2, R 1 -> F1 2/3; EM 0. SQuAD sees one token each -> F1 0.
+    scores = m.mlqa_em_f1({"q": "北京大学"}, {"q": ["北京"]}, "zh")
+    assert scores["em"] == approx(0.0)
+    assert scores["f1"] == approx(200 / 3)
+    assert m.squad_em_f1({"q": "北京大学"}, {"q": ["北京"]})["f1"] == approx(0.0)
+    # Latin runs inside Chinese stay whitespace tokens; punctuation is dropped.
+    assert m._mlqa_normalize("我爱 Python 3。", "zh") == "我 爱 python 3"
+
+
+def test_mlqa_unknown_language():
+    with pytest.raises(ValueError, match="squad_em_f1"):
+        m.mlqa_em_f1({"q": "x"}, {"q": ["x"]}, "fr")
+
+
+# ----------------------------------------------------------------------------- BUCC
+CANDIDATES = {("s1", "t1"): 0.9, ("s2", "t9"): 0.8, ("s3", "t3"): 0.7, ("s4", "t4"): 0.6, ("s5", "t8"): 0.5}
+GOLD = {("s1", "t1"), ("s3", "t3"), ("s4", "t4"), ("s6", "t6")}
+
+
+def test_bucc_threshold_tuning_hand_example():
+    # Sweep best-first (|gold| = 4): n=1 F1 .4; n=2 .333; n=3 4/7; n=4 P=R=3/4 -> F1 .75 (best);
+    # n=5 .667. Threshold = midpoint of the 4th and 5th scores = (0.6 + 0.5) / 2.
+    threshold = m.tune_bucc_threshold(CANDIDATES, GOLD)
+    assert threshold == approx(0.55)
+    assert m.bucc_f1(CANDIDATES, GOLD, threshold) == {"f1": approx(75), "precision": approx(75),
+                                                     "recall": approx(75)}
+
+
+def test_bucc_threshold_applied_to_test_split():
+    # Threshold 0.55 from the sample split keeps (a,b) and (e,f): 1 of 2 correct, 1 of 2 gold.
+    test = {("a", "b"): 0.6, ("c", "d"): 0.5, ("e", "f"): 0.9}
+    test_gold = {("a", "b"), ("c", "d")}
+    expected = {"f1": approx(50), "precision": approx(50), "recall": approx(50)}
+    assert m.bucc_tuned_f1(CANDIDATES, GOLD, test, test_gold) == expected
+    assert m.evaluate("bucc_f1", sample_candidates=CANDIDATES, sample_gold=GOLD,
+                      candidates=test, gold=test_gold) == expected
+
+
+def test_bucc_edge_cases():
+    assert m.tune_bucc_threshold({(1, 1): 0.9}, {(1, 1)}) == approx(0.9)   # best at the last item
+    assert m.tune_bucc_threshold({(1, 2): 0.9}, {(1, 1)}) == 0.0            # nothing right: XTREME's 0
+    assert m.bucc_f1([(1, 1), (2, 3)], {(1, 1)})["precision"] == approx(50.0)
+    assert m.bucc_f1([(2, 3)], {(1, 1)}) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+    with pytest.raises(ValueError, match="need a threshold"):
+        m.bucc_f1(CANDIDATES, GOLD)
+    with pytest.raises(ValueError, match="gold is empty"):
+        m.tune_bucc_threshold(CANDIDATES, set())
+
+
+def test_bucc_mining_recovers_a_permutation():
+    # One-hot vectors: each source has cosine 1 with its partner, 0 with the rest. With k = 2,
+    # mean of the 2 nearest = 0.5 on both sides, so the ratio margin is 1 / 0.5 = 2.
+    x = np.eye(3)
+    y = np.eye(3)[[2, 0, 1]]           # target j is source perm[j]
+    mined = m.mine_bucc_candidates(x, y, ["x0", "x1", "x2"], ["y0", "y1", "y2"], k=2)
+    assert mined == {("x2", "y0"): approx(2.0), ("x0", "y1"): approx(2.0), ("x1", "y2"): approx(2.0)}
+    plain = m.mine_bucc_candidates(x, y, ["x0", "x1", "x2"], ["y0", "y1", "y2"], k=2, margin="absolute")
+    assert list(plain.values()) == [approx(1.0)] * 3
+
+
+def test_bucc_margin_penalises_a_hub():
+    # t_hub is close to every source; plain cosine pairs s1 with it, the ratio margin does not.
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    y = np.array([[0.95, 0.0, 0.31], [0.7, 0.7, 0.14], [0.0, 0.69, 0.72]])
+    ids_x, ids_y = ["s0", "s1"], ["t0", "t_hub", "t1"]
+    plain = m.mine_bucc_candidates(x, y, ids_x, ids_y, k=3, margin="absolute")
+    assert ("s1", "t_hub") in plain
+    margin = m.mine_bucc_candidates(x, y, ids_x, ids_y, k=3, margin="ratio")
+    assert ("s1", "t1") in margin and ("s1", "t_hub") not in margin
+
+
+def test_bucc_mining_rejects_bad_ids():
+    with pytest.raises(ValueError, match="one id per embedding row"):
+        m.mine_bucc_candidates(np.eye(2), np.eye(2), ["a"], ["b", "c"])
+    with pytest.raises(ValueError, match="margin must be one of"):
+        m.mine_bucc_candidates(np.eye(2), np.eye(2), ["a", "b"], ["c", "d"], margin="cosine")
+
+
+# ----------------------------------------------------------------------------- Tatoeba
+def test_tatoeba_on_orthogonal_vectors():
+    assert m.tatoeba_accuracy(np.eye(3), 5.0 * np.eye(3)) == approx(100.0)      # cosine: scale-free
+    assert m.tatoeba_accuracy(np.eye(3), np.eye(3)[[1, 0, 2]]) == approx(100 / 3)
+
+
+def test_tatoeba_direction_is_target_queries_source_index():
+    # XTREME indexes the source side and queries with the target side. Here target row 0
+    # ([.6, .8]) is nearer source row 1 -> miss; target row 1 -> hit: 50. Reversed roles: 100.
+    src = np.array([[1.0, 0.0], [0.0, 1.0]])
+    tgt = np.array([[0.6, 0.8], [0.0, 1.0]])
+    assert m.tatoeba_accuracy(src, tgt) == approx(50.0)
+    assert m.tatoeba_accuracy(tgt, src) == approx(100.0)
+
+
+def test_tatoeba_rejects_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        m.tatoeba_accuracy(np.eye(3), np.eye(2))
+
+
+# ----------------------------------------------------------------------------- mAP@20
+def test_map_at_20_hand_example():
+    # q1: hits at ranks 2 and 4 -> (1/2 + 2/4) / 2 = 0.5; q2: hit at rank 1 -> 1;
+    # q3: its only relevant id is at rank 21, outside the top 20 -> 0. Mean = 0.5.
+    ranked = [["a", "b", "c", "d"], ["x", "y"], [f"n{i}" for i in range(20)] + ["hit"]]
+    relevant = [{"b", "d"}, {"x"}, {"hit"}]
+    assert m.mean_average_precision_at_k(ranked, relevant, k=20) == approx(50.0)
+    assert m.evaluate("map_at_20", ranked=ranked, relevant=relevant) == {"map_at_20": approx(50.0)}
+
+
+@pytest.mark.parametrize("relevant, ranked, k, expected", [
+    (range(1, 6), [6, 4, 7, 1, 2], 2, 0.25),   # hit at rank 2 -> (1/2) / min(5, 2)
+    ([1, 3], range(1, 6), 3, 5 / 6),           # hits at 1 and 3 -> (1 + 2/3) / 2
+    ([1, 2, 3], [1, 1, 1], 3, 1 / 3),          # repeated ids count once
+    (["e"], ["a", "b", "e"], 20, 1 / 3),       # one relevant id: reciprocal rank (Mewsli-X)
+])
+def test_average_precision_at_k_reference_cases(relevant, ranked, k, expected):
+    assert m.mean_average_precision_at_k([list(ranked)], [relevant], k=k) == approx(100 * expected)
+
+
+def test_map_rejects_query_without_relevant_ids():
+    with pytest.raises(ValueError, match="query 0 has no relevant id"):
+        m.mean_average_precision_at_k([["a"]], [set()])
+
+
+# ----------------------------------------------------------------------------- registry
+def test_registry_covers_the_task_yaml_metric_names():
+    from xitt.tasks import METRICS as TASK_METRICS
+
+    assert set(m.METRICS) == set(TASK_METRICS)
+    assert m.METRICS["squad_em_f1"].primary == "em_f1"
+    assert m.METRICS["f1_seqeval"].primary == "f1"
+    pickle.loads(pickle.dumps(m.METRICS))   # travels to worker processes
+
+
+def test_evaluate_returns_exactly_the_declared_columns():
+    inputs = {
+        "accuracy": dict(predictions=[1, 0], references=[1, 1]),
+        "f1_seqeval": dict(predictions=[["B-PER"]], references=[["B-PER"]]),
+        "squad_em_f1": dict(predictions={"q": "a"}, references={"q": ["a"]}),
+        "mlqa_em_f1": dict(predictions={"q": "a"}, references={"q": ["a"]}, language="de"),
+        "bucc_f1": dict(sample_candidates=CANDIDATES, sample_gold=GOLD, candidates=CANDIDATES, gold=GOLD),
+        "tatoeba_accuracy": dict(src_embeddings=np.eye(2), tgt_embeddings=np.eye(2)),
+        "map_at_20": dict(ranked=[["a"]], relevant=[{"a"}]),
+    }
+    assert set(inputs) == set(m.METRICS)
+    for name, kwargs in inputs.items():
+        out = m.evaluate(name, **kwargs)
+        assert set(out) == set(m.METRICS[name].columns), name
+        assert all(isinstance(v, float) and 0.0 <= v <= 100.0 for v in out.values()), name
+
+
+def test_evaluate_unknown_metric_suggests():
+    with pytest.raises(KeyError, match="Did you mean 'accuracy'"):
+        m.evaluate("acuracy", predictions=[1], references=[1])
