@@ -40,11 +40,15 @@ def test_seqeval_partial_span_is_a_miss():
     assert m.seqeval_f1([["B-PER", "O"]], [["B-PER", "I-PER"]]) == approx(0.0)
 
 
-def test_seqeval_matches_seqeval_library_on_random_tags():
+@pytest.mark.parametrize("tags", [
+    ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"],                     # PAN-X
+    ["NOUN", "VERB", "ADJ", "ADP", "DET", "PRON", "PROPN", "PUNCT", "SCONJ", "X"],   # UD-POS
+])
+def test_seqeval_matches_seqeval_library_on_random_tags(tags):
     from seqeval.metrics import f1_score, precision_score, recall_score
 
+    warnings.simplefilter("ignore")   # seqeval warns on every UD-POS tag (pytest restores filters)
     rng = np.random.default_rng(0)
-    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     gold = [list(rng.choice(tags, size=int(rng.integers(1, 12)))) for _ in range(60)]
     pred = [[t if rng.random() < 0.7 else str(rng.choice(tags)) for t in s] for s in gold]
     ours = m.seqeval_scores(pred, gold)
@@ -204,6 +208,22 @@ def test_bucc_margin_penalises_a_hub():
     assert ("s1", "t_hub") in plain
     margin = m.mine_bucc_candidates(x, y, ids_x, ids_y, k=3, margin="ratio")
     assert ("s1", "t1") in margin and ("s1", "t_hub") not in margin
+
+
+def test_bucc_mining_drops_non_positive_scores_like_xtreme():
+    x, y = np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])      # cosine -1
+    assert m.mine_bucc_candidates(x, y, ["s"], ["t"], margin="absolute") == {}
+    assert m.mine_bucc_candidates(x, y, ["s"], ["t"], margin="absolute", min_score=-2) == {("s", "t"): approx(-1.0)}
+
+
+def test_knn_blocks_do_not_change_the_result():
+    rng = np.random.default_rng(3)
+    x, y = m._unit_rows(rng.normal(size=(50, 8)), "x"), m._unit_rows(rng.normal(size=(40, 8)), "y")
+    small, whole = m._knn(x, y, 4, block_elems=100), m._knn(x, y, 4)
+    np.testing.assert_allclose(small[0], whole[0])
+    np.testing.assert_array_equal(small[1], whole[1])
+    brute = np.sort(x @ y.T, axis=1)[:, ::-1][:, :4]
+    np.testing.assert_allclose(whole[0], brute)
 
 
 def test_bucc_mining_rejects_bad_ids():

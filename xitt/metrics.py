@@ -240,14 +240,15 @@ _MARGINS = {"ratio": lambda a, b: a / b, "distance": lambda a, b: a - b, "absolu
 
 def mine_bucc_candidates(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray,
                          src_ids: Sequence[Hashable], tgt_ids: Sequence[Hashable], *,
-                         k: int = 4, margin: str = "ratio") -> dict[Pair, float]:
+                         k: int = 4, margin: str = "ratio", min_score: float = 0.0) -> dict[Pair, float]:
     """Mine candidate pairs as XTREME/LASER's ``mine_bitext`` (mode mine, retrieval max).
 
     For each sentence on either side, score its k nearest neighbours by the margin criterion
     ``margin(cos(x, y), (mean_k(x) + mean_k(y)) / 2)`` (``ratio``, the default; ``distance``;
     ``absolute`` = plain cosine), keep its best; then, best score first, accept pairs whose source
-    and target are both still unused. Returns ``{(src_id, tgt_id): score}``. Pass unique sentences
-    (XTREME drops sentences that occur under several ids).
+    and target are both still unused, dropping scores <= ``min_score`` (XTREME mines with 0).
+    Returns ``{(src_id, tgt_id): score}``. Pass unique sentences (XTREME drops sentences that occur
+    under several ids). Memory is bounded by computing similarities in row blocks.
     """
     if margin not in _MARGINS:
         raise ValueError(f"margin must be one of {list(_MARGINS)}, got {margin!r}.")
@@ -270,7 +271,8 @@ def mine_bucc_candidates(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray,
         if s not in seen_src and t not in seen_tgt:
             seen_src.add(s)
             seen_tgt.add(t)
-            mined[(src_ids[s], tgt_ids[t])] = float(scores[i])
+            if scores[i] > min_score:
+                mined[(src_ids[s], tgt_ids[t])] = float(scores[i])
     return mined
 
 
