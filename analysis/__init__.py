@@ -1,0 +1,1 @@
+"""xitt analysis layer: scores.csv in, effects, intervals, tests and reports out."""
