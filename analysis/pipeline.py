@@ -99,7 +99,7 @@ def _fit_messages(fit) -> list[str]:
     return []
 
 
-def _seed_frames(fit, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _seed_frames(fit, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     seeds = _module("analysis.seeds")
     if fit is None:
         return pd.DataFrame(columns=["component", "variance", "sd", "share"]), pd.DataFrame()
@@ -110,7 +110,10 @@ def _seed_frames(fit, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         var["share"] = var["variance"] / var["variance"].sum()
         return var, pd.DataFrame()
     try:
-        return seeds.variance_components(fit), seeds.plan_seeds(fit)
+        plan = pd.concat([seeds.plan_seeds(fit, level_a=a, level_b=b),
+                          seeds.plan_seeds(fit, level_a=a, level_b=b, seeds=(3, 5), intermediates_per_family=(4, 8))],
+                         ignore_index=True)
+        return seeds.variance_components(fit), plan
     except (ValueError, TypeError, KeyError) as err:
         caveats.append(f"Variance components / seed plan unavailable: {err}")
         return pd.DataFrame(columns=["component", "variance", "sd", "share"]), pd.DataFrame()
@@ -299,7 +302,7 @@ def analyze(scores: pd.DataFrame, *, rng: np.random.Generator, a: str = "nli", b
     finite = pooled["p_value"].dropna()
     wins = significance.partial_conjunction(finite) if len(finite) else pd.DataFrame(
         columns=["method", "k_hat", "n", "alpha"])
-    variance, plan = _seed_frames(fit, caveats)
+    variance, plan = _seed_frames(fit, a, b, caveats)
     n_tasks = (int(des.is_a.sum()), int((~des.is_a).sum()))
     _design_caveats(caveats, n_tasks, extra["family_permutation"], a, b, delta, synthetic)
     frames = {

@@ -1,0 +1,109 @@
+"""Tests for analysis.pipeline (analyze, write_frames), analysis.summary and analysis.bench."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.bench import synthetic_grid
+from analysis.pipeline import analyze, write_frames
+from xitt.schema import RESULT_COLUMNS, read_scores
+
+DATA = Path(__file__).parent / "data"
+FRAMES = {"coverage", "degenerate", "cell_stats", "main_table", "deltas", "family_means", "contrast", "per_target",
+          "per_language", "language_wins", "variance_components", "seed_plan", "aso", "effect_sizes"}
+ANSWER = {"estimate", "ci_low", "ci_high", "df", "p_value", "k_hat", "n_languages", "method", "sentence", "a", "b"}
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return synthetic_grid(np.random.default_rng(0), n_targets=3, n_languages=6, n_seeds=3,
+                          family_effects={"nli": 1.5, "qa": 0.0})
+
+
+@pytest.fixture(scope="module")
+def result(grid):
+    return analyze(grid, rng=np.random.default_rng(1), n_boot=400, experiment="unit", seed=1)
+
+
+def test_analysis_has_every_frame_and_answer_field(result):
+    assert FRAMES <= set(result.frames)
+    assert ANSWER <= set(result.answer)
+    assert result.synthetic and result.experiment == "unit"
+    assert result.caveats[0].startswith("SYNTHETIC DATA")
+    assert list(result.frames["contrast"]["method"]) == ["mixed", "bootstrap_percentile", "bootstrap_bca",
+                                                         "sign_flip", "wilcoxon", "family_permutation"]
+    assert result.settings["n_boot"] == 400 and "numpy" in result.settings["versions"]
+
+
+def test_contrast_rows_agree_on_the_estimate(result):
+    c = result.frames["contrast"]
+    assert set(RESULT_COLUMNS) - {"p_adj"} <= set(c.columns)
+    assert np.allclose(c["estimate"].dropna(), c["estimate"].dropna().iloc[0])
+    assert result.answer["estimate"] == pytest.approx(c["estimate"].iloc[1])
+    if np.isfinite(c.loc[0, "estimate"]):  # the mixed model is there: it gives the answer, with df
+        assert result.answer["method"] == "mixed" and np.isfinite(result.answer["df"])
+
+
+def test_per_target_and_languages(result):
+    pt = result.frames["per_target"]
+    assert list(pt["target"]) == ["synth_t0", "synth_t1", "synth_t2"]
+    assert (pt["p_adj"] >= pt["p_value"]).all() and (pt["p_adj_bh"] <= pt["p_adj"] + 1e-12).all()
+    assert {"wins", "n", "ci_low", "ci_high", "df"} <= set(pt.columns)
+    pl = result.frames["per_language"]
+    assert set(pl.loc[pl.target == "all", "language"]) == {f"l{k}" for k in range(6)}
+    assert result.answer["n_languages"] == 6 and 0 <= result.answer["k_hat"] <= 6
+
+
+def test_same_seed_same_answer(grid, result):
+    again = analyze(grid, rng=np.random.default_rng(1), n_boot=400, experiment="unit", seed=1)
+    assert again.answer == result.answer
+    pd.testing.assert_frame_equal(again.frames["contrast"], result.frames["contrast"])
+
+
+def test_hand_made_fixture_and_missing_family():
+    scores = read_scores(DATA / "scores_small.csv")
+    res = analyze(scores, rng=np.random.default_rng(0), n_boot=200)
+    assert not res.synthetic
+    boot = res.frames["contrast"].set_index("method").loc["bootstrap_percentile"]
+    assert boot["estimate"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="families with deltas"):
+        analyze(scores, rng=np.random.default_rng(0), b="paraphrase")
+    with pytest.raises(ValueError, match="allow_incomplete"):
+        analyze(read_scores(DATA / "scores_missing.csv"), rng=np.random.default_rng(0))
+    res = analyze(read_scores(DATA / "scores_degenerate.csv"), rng=np.random.default_rng(0), n_boot=200)
+    assert any("enc__squad__xquad__s2" in c for c in res.caveats)
+    assert res.frames["degenerate"]["run_id"].tolist() == ["enc__squad__xquad__s2"]
+
+
+def test_write_frames(result, tmp_path):
+    paths = write_frames(result, tmp_path / "analysis")
+    names = {p.name for p in paths}
+    assert {"answer.json", "caveats.txt", "settings.json", "contrast.csv", "per_target.csv"} <= names
+    answer = json.loads((tmp_path / "analysis" / "answer.json").read_text())
+    assert answer["synthetic"] is True and answer["sentence"] == result.answer["sentence"]
+    back = pd.read_csv(tmp_path / "analysis" / "contrast.csv")
+    assert list(back["method"]) == list(result.frames["contrast"]["method"])
+
+
+def test_render_summary_prints_banner_and_answer(result):
+    from rich.console import Console
+
+    from analysis.summary import render_summary
+
+    console = Console(record=True, width=120)
+    render_summary(result, console=console)
+    text = console.export_text()
+    assert "SYNTHETIC DATA" in text and "[Synthetic data]" in text and "family_permutation" in text
+    assert "Caveats" in text
+
+
+@pytest.mark.slow
+def test_run_bench_reports_every_step():
+    from analysis.bench import run_bench
+
+    res = run_bench(np.random.default_rng(0))
+    assert {"hierarchical bootstrap", "ASO", "analyze()"} <= set(res)
+    assert all(r["seconds"] > 0 for r in res.values())
