@@ -368,3 +368,29 @@ def write_frames(analysis: Analysis, outdir: Path) -> list[Path]:
     atomic_write_text(outdir / "caveats.txt", "".join(f"- {c}\n" for c in analysis.caveats))
     paths.append(outdir / "caveats.txt")
     return paths
+
+
+def calibration_methods(a: str = "nli", b: str = "qa", *, n_boot: int = 1000, level: float = 0.95) -> dict:
+    """Robustness methods as plug-ins for analysis.calibration: name -> f(delta, rng) -> (ci_low, ci_high, p_value).
+
+    bootstrap_percentile / bootstrap_bca give an interval (p NaN); sign_flip and
+    family_permutation give a p-value (interval NaN).
+    """
+    def boot(method):
+        def run(delta, rng):
+            r = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
+            row = r[r["method"] == method].iloc[0]
+            return float(row["ci_low"]), float(row["ci_high"]), np.nan
+        return run
+
+    def sign_flip(delta, rng):
+        g = effects.language_weights(delta, a, b)["estimate"]
+        return np.nan, np.nan, significance.sign_flip_test(g, rng=rng)["p_value"]
+
+    def family_permutation(delta, rng):
+        t = task_effects(delta)
+        return np.nan, np.nan, significance.family_permutation_test(t["estimate"], t["intermediate_family"], a, b)[
+            "p_value"]
+
+    return {"bootstrap_percentile": boot("bootstrap_percentile"), "bootstrap_bca": boot("bootstrap_bca"),
+            "sign_flip": sign_flip, "family_permutation": family_permutation}

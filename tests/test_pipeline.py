@@ -107,3 +107,33 @@ def test_run_bench_reports_every_step():
     res = run_bench(np.random.default_rng(0))
     assert {"hierarchical bootstrap", "ASO", "analyze()"} <= set(res)
     assert all(r["seconds"] > 0 for r in res.values())
+
+
+def test_incomplete_grid_when_allowed():
+    res = analyze(read_scores(DATA / "scores_missing.csv"), rng=np.random.default_rng(0), n_boot=200,
+                  allow_incomplete=True)
+    assert any("missing" in c for c in res.caveats)
+    assert res.frames["missing"].shape[0] == 1
+    assert np.isfinite(res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "ci_low"])
+
+
+def test_two_encoders_are_averaged_with_a_caveat():
+    rng = np.random.default_rng(5)
+    both = pd.concat([synthetic_grid(rng, n_targets=2, n_languages=4, n_seeds=2, encoder=enc)
+                      for enc in ("synth-a", "synth-b")], ignore_index=True)
+    res = analyze(both, rng=np.random.default_rng(0), n_boot=200)
+    assert any("2 encoders" in c for c in res.caveats)
+    per_enc = [analyze(both[both.encoder == e], rng=np.random.default_rng(0), n_boot=200)
+               .frames["contrast"].set_index("method").loc["bootstrap_percentile", "estimate"]
+               for e in ("synth-a", "synth-b")]
+    est = res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "estimate"]
+    assert est == pytest.approx(np.mean(per_enc))
+
+
+def test_calibration_methods_plug_in():
+    from analysis.pipeline import calibration_methods
+
+    d = pytest.importorskip("analysis.simulate").simulate_deltas(np.random.default_rng(0))
+    for name, fn in calibration_methods(n_boot=200).items():
+        lo, hi, p = fn(d, np.random.default_rng(1))
+        assert (np.isfinite(lo) and lo <= hi) or 0 < p <= 1, name
