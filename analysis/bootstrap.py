@@ -257,8 +257,8 @@ def hierarchical_bootstrap(delta: pd.DataFrame, *, rng: np.random.Generator, a: 
     ...                   for i, f, v in [("m", "nli", 2.0), ("a", "nli", 3.0), ("s", "qa", 1.0), ("c", "qa", 0.0)]
     ...                   for l in ("de", "fr") for s in (1, 2)])
     >>> r = hierarchical_bootstrap(d, rng=np.random.default_rng(0), n_boot=200)
-    >>> r.loc[0, ["method", "estimate"]].tolist()
-    ['bootstrap_percentile', 2.0]
+    >>> r.loc[0, "method"], float(r.loc[0, "estimate"])
+    ('bootstrap_percentile', 2.0)
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level}.")
