@@ -35,6 +35,8 @@ from analysis import bootstrap, effects, significance
 from analysis.load import validate
 from xitt.schema import atomic_write_text
 
+LABELS = {"mixed": "mixed model, Satterthwaite", "bootstrap_bca": "hierarchical BCa bootstrap",
+          "bootstrap_percentile": "hierarchical percentile bootstrap"}
 CONTRAST_COLUMNS = ["method", "estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "n",
                     "mc_error_low", "mc_error_high", "note"]
 
@@ -251,7 +253,7 @@ def _answer(contrast, wins, n_tasks, n_targets, a, b, level, synthetic) -> dict:
     sentence = (f"{'[Synthetic data] ' if synthetic else ''}Averaged over {n_targets} target task(s), the gain from "
                 f"{A} intermediate training ({n_tasks[0]} task(s)) minus the gain from {B} ({n_tasks[1]} task(s)) is "
                 f"{_fmt(r['estimate'], True)} points ({int(round(level * 100))}% CI {_fmt(r['ci_low'], True)} to "
-                f"{_fmt(r['ci_high'], True)}; {method.replace('_', ' ')}{df_txt}, {_fmt_p(r['p_value'])})")
+                f"{_fmt(r['ci_high'], True)}; {LABELS.get(method, method)}{df_txt}, {_fmt_p(r['p_value'])})")
     if np.isfinite(n_lang):
         sentence += f"; {A} beats {B} in {k_hat} of {n_lang} languages (partial conjunction, Bonferroni)"
     return {"estimate": float(r["estimate"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
