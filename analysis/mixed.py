@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
+from scipy.linalg import lapack
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular() threshold on theta
 FEW_LEVELS = 5
@@ -64,18 +65,34 @@ class _State:
     LX: np.ndarray = field(repr=False)
 
 
+def _chol(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor via LAPACK directly (the scipy.linalg wrappers cost more than q=30 work)."""
+    L, info = lapack.dpotrf(A, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"matrix not positive definite (dpotrf info={info})")
+    return L
+
+
+def _tri(L: np.ndarray, B: np.ndarray, *, trans: int = 0) -> np.ndarray:
+    """Solve L x = B (trans=0) or L' x = B (trans=1) for lower-triangular L."""
+    x, info = lapack.dtrtrs(L, B, lower=1, trans=trans)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular system (dtrtrs info={info})")
+    return x
+
+
 def _solve(cp: _CrossProducts, theta: np.ndarray) -> _State:
     """lme4's penalised least squares at ``theta`` (any sign: the deviance is even in theta)."""
     lam = np.asarray(theta, dtype=float)[cp.block]
     M = cp.ZtZ * np.outer(lam, lam)
     M[np.diag_indices_from(M)] += 1.0
-    L = linalg.cholesky(M, lower=True, check_finite=False)
-    sol = linalg.solve_triangular(L, lam[:, None] * cp.ZtXy, lower=True, check_finite=False)
+    L = _chol(M)
+    sol = _tri(L, lam[:, None] * cp.ZtXy)
     RZX, cu = sol[:, : cp.p], sol[:, cp.p]
-    LX = linalg.cholesky(cp.XtX - RZX.T @ RZX, lower=True, check_finite=False)
-    cbeta = linalg.solve_triangular(LX, cp.Xty - RZX.T @ cu, lower=True, check_finite=False)
-    beta = linalg.solve_triangular(LX.T, cbeta, lower=False, check_finite=False)
-    RXi = linalg.solve_triangular(LX.T, np.eye(cp.p), lower=False, check_finite=False)
+    LX = _chol(cp.XtX - RZX.T @ RZX)
+    cbeta = _tri(LX, cp.Xty - RZX.T @ cu)
+    beta = _tri(LX, cbeta, trans=1)
+    RXi = _tri(LX, np.eye(cp.p), trans=1)
     return _State(
         ldL2=2.0 * float(np.log(np.diag(L)).sum()),
         ldRX2=2.0 * float(np.log(np.diag(LX)).sum()),
@@ -103,11 +120,11 @@ def _pieces(cp: _CrossProducts, theta: np.ndarray, reml: bool, full: bool = True
     s = _solve(cp, theta)
     lam = np.asarray(theta, dtype=float)[cp.block]
     ZtX, Zty = cp.ZtXy[:, : cp.p], cp.ZtXy[:, cp.p]
-    W = linalg.solve_triangular(s.L, lam[:, None] * cp.ZtZ, lower=True, check_finite=False)
+    W = _tri(s.L, lam[:, None] * cp.ZtZ)
     F = ZtX.T - s.RZX.T @ W  # X'V^-1 Z
-    G = linalg.solve_triangular(s.LX, F, lower=True, check_finite=False)
+    G = _tri(s.LX, F)
     Ztr = Zty - ZtX @ s.beta
-    u = Ztr - W.T @ linalg.solve_triangular(s.L, lam * Ztr, lower=True, check_finite=False)
+    u = Ztr - W.T @ _tri(s.L, lam * Ztr)
     if not full:
         diag_q = np.diag(cp.ZtZ) - np.einsum("ij,ij->j", W, W)
         if reml:
@@ -209,7 +226,8 @@ class MixedFit:
     terms: tuple[str, ...] = ()
     fixed: str | None = None
     levels: tuple[str, ...] = ()
-    level_counts: Mapping[str, int] = field(default_factory=dict)
+    level_counts: Mapping[str, int] = field(default_factory=dict)  # rows per fixed level
+    nested_levels: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # e.g. tasks per family
     theta: np.ndarray = field(default=None, repr=False)
     sigma: float = float("nan")
     beta: np.ndarray = field(default=None, repr=False)
@@ -279,14 +297,17 @@ class MixedFit:
 
 
 def _codes(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Integer codes 0..k-1 of a factor ("a:b" = the interaction), levels in sorted order."""
     columns = name.split(":")
+    combined = np.zeros(len(frame), dtype=np.int64)
     for col in columns:
         if col not in frame.columns:
             near = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=1)
             hint = f" Did you mean {near[0]!r}?" if near else ""
             raise KeyError(f"random factor {name!r} needs column {col!r}, which the frame lacks.{hint}")
-    keys = frame[columns].astype(str)
-    return keys.groupby(columns, sort=True).ngroup().to_numpy()
+        codes, uniques = pd.factorize(frame[col].astype(str), sort=True)
+        combined = combined * len(uniques) + codes
+    return np.unique(combined, return_inverse=True)[1].reshape(-1)
 
 
 def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _CrossProducts:
@@ -327,12 +348,25 @@ def _fixed_design(frame: pd.DataFrame, fixed: str | None, reference: str | None)
     return X, terms, tuple(levels), counts
 
 
-def _random_diagnostics(frame, fixed, names, sizes, theta) -> list[str]:
+def _nested_counts(frame: pd.DataFrame, fixed: str | None, codes: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """For each random factor nested in the fixed factor: its number of levels per fixed level."""
+    if fixed is None:
+        return {}
+    fcodes, flevels = pd.factorize(frame[fixed].astype(str), sort=True)
+    out = {}
+    for name, g in codes.items():
+        pairs = np.unique(g * len(flevels) + fcodes)
+        if len(pairs) == g.max() + 1:  # every level of g sits in one fixed level
+            per = np.bincount(pairs % len(flevels), minlength=len(flevels))
+            out[name] = {str(lv): int(k) for lv, k in zip(flevels, per)}
+    return out
+
+
+def _random_diagnostics(fixed, names, sizes, theta, nested) -> list[str]:
     notes = []
     for name, size, th in zip(names, sizes, theta):
-        if fixed is not None and frame.groupby(_codes(frame, name))[fixed].nunique().max() == 1:
-            per = frame.assign(_g=_codes(frame, name)).groupby(fixed)["_g"].nunique()
-            for lv, k in per.items():
+        if name in nested:
+            for lv, k in nested[name].items():
                 if k < FEW_LEVELS:
                     notes.append(f"only {k} level{'s' * (k != 1)} of {name} in {fixed} {lv}: the {fixed} "
                                  "contrast rests on so few units that its df are small and its CI wide")
@@ -404,7 +438,8 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
     pos = evals > _HESS_TOL
     A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     sizes = [int(c.max()) + 1 for c in codes]
-    notes += _random_diagnostics(data, fixed, names, sizes, theta)
+    nested = _nested_counts(data, fixed, dict(zip(names, codes)))
+    notes += _random_diagnostics(fixed, names, sizes, theta, nested)
     variance = pd.DataFrame({
         "component": names + ["Residual"],
         "variance": np.append((theta * sigma) ** 2, sigma**2),
@@ -414,7 +449,7 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
     fit = MixedFit(
         coefficients=pd.DataFrame(), variance=variance, diagnostics=(), reml=reml, nobs=cp.n,
         loglik=-crit / 2.0, deviance=crit, converged=converged, terms=terms, fixed=fixed,
-        levels=levels, level_counts=counts, theta=theta, sigma=sigma, beta=beta,
+        levels=levels, level_counts=counts, nested_levels=nested, theta=theta, sigma=sigma, beta=beta,
         vcov_beta=sigma**2 * state.xtvx_inv, vcov_varpar=A, jacobian=J,
     )
     rows = [fit._test(np.eye(len(terms))[i], level) for i in range(len(terms))]
