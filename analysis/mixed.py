@@ -184,25 +184,36 @@ def _varpar_derivatives(cp: _CrossProducts, theta: np.ndarray, sigma: float, rem
 
 
 def _optimize(cp: _CrossProducts, reml: bool, K: int) -> tuple[np.ndarray, bool, str]:
-    """Minimise the criterion over phi >= 0 from phi = 1 (L-BFGS-B, analytic gradient), then
-    confirm with a finer restart and, when that disagrees, with Powell (derivative-free)."""
-    fun = lambda phi: _profiled_grad_phi(cp, phi, reml)  # noqa: E731
+    """Minimise the criterion over theta >= 0 from theta = 1 as lme4 does (here L-BFGS-B with the
+    analytic gradient), polish in phi = theta^2 (where a component at the boundary has a
+    non-zero gradient and lands on exactly 0), keep the lower of the two and check the gradient;
+    when the check fails, try Powell (derivative-free) before reporting non-convergence."""
+    f_phi = lambda phi: _profiled_grad_phi(cp, phi, reml)  # noqa: E731
+
+    def f_theta(theta):
+        dev, grad = f_phi(theta**2)
+        return dev, 2.0 * theta * grad
+
     bounds = [(0.0, None)] * K
-    first = optimize.minimize(fun, np.ones(K), jac=True, method="L-BFGS-B", bounds=bounds,
-                              options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500})
-    second = optimize.minimize(fun, first.x, jac=True, method="L-BFGS-B", bounds=bounds,
-                               options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 500})
-    best = second if second.fun <= first.fun else first
-    _, grad = fun(best.x)
-    projected = np.where((best.x <= 0) & (grad > 0), 0.0, grad)
-    message = ""
-    if not np.all(np.abs(projected) < 1e-4 * max(1.0, abs(best.fun))):
-        powell = optimize.minimize(lambda t: _profiled(cp, np.abs(t), reml), np.sqrt(best.x),
-                                   method="Powell", options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000})
-        if powell.fun < best.fun - 1e-8:
-            return np.abs(powell.x), bool(powell.success), "L-BFGS-B stopped early; Powell found a lower deviance"
-        message = f"the deviance gradient is not zero at the optimum (max {np.abs(projected).max():.2g})"
-    return np.sqrt(np.maximum(best.x, 0.0)), not message, message
+    opts = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000}
+    first = optimize.minimize(f_theta, np.ones(K), jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+    polish = optimize.minimize(f_phi, first.x**2, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+    theta = np.sqrt(np.maximum(polish.x, 0.0)) if polish.fun <= first.fun else np.abs(first.x)
+    if _gradient_ok(f_phi, theta):
+        return theta, True, ""
+    powell = optimize.minimize(lambda t: _profiled(cp, np.abs(t), reml), theta, method="Powell",
+                               options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000})
+    if powell.fun < min(first.fun, polish.fun) - 1e-9 and _gradient_ok(f_phi, np.abs(powell.x)):
+        return np.abs(powell.x), True, ""
+    _, grad = f_phi(theta**2)
+    return theta, False, f"the deviance gradient is not zero at the optimum (max {np.abs(2 * theta * grad).max():.2g})"
+
+
+def _gradient_ok(f_phi, theta: np.ndarray, tol: float = 2e-3) -> bool:
+    """lme4-like check: |d dev / d theta| < tol inside, and no descent direction at theta = 0."""
+    _, grad_phi = f_phi(theta**2)
+    inside = theta > 0
+    return bool(np.all(np.abs(2 * theta[inside] * grad_phi[inside]) < tol) and np.all(grad_phi[~inside] > -tol))
 
 
 @dataclass(frozen=True)
@@ -367,7 +378,10 @@ def _random_diagnostics(fixed, names, sizes, theta, nested) -> list[str]:
     for name, size, th in zip(names, sizes, theta):
         if name in nested:
             for lv, k in nested[name].items():
-                if k < FEW_LEVELS:
+                if k == 1:
+                    notes.append(f"{fixed} {lv} has a single {name}: its effect is confounded with that {name}'s "
+                                 f"random effect, so contrasts involving {lv} are not identified (se and df meaningless)")
+                elif k < FEW_LEVELS:
                     notes.append(f"only {k} level{'s' * (k != 1)} of {name} in {fixed} {lv}: the {fixed} "
                                  "contrast rests on so few units that its df are small and its CI wide")
         elif size < FEW_LEVELS:
@@ -435,6 +449,9 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
         converged = False
         notes.append("optimizer did not converge: the deviance Hessian has negative eigenvalue(s) "
                      f"{', '.join(f'{e:.1e}' for e in evals[evals < -_HESS_TOL])}")
+    if (np.abs(evals) <= _HESS_TOL).any():
+        notes.append("some variance parameters are not identified (the deviance is flat in them); the df "
+                     "leave them out, as lmerTest does")
     pos = evals > _HESS_TOL
     A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     sizes = [int(c.max()) + 1 for c in codes]

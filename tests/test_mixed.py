@@ -225,3 +225,43 @@ def test_simulated_grid_recovers_the_truth_roughly():
     out = fit.compare("nli", "qa")
     assert out["ci_low"] < 2.0 < out["ci_high"]
     assert 5 <= out["df"] <= 15
+
+
+def test_badly_scaled_grid_deviance_matches_r_and_optimum_is_lower():
+    """Residual sd 0.01, task sd 3 (theta ~ 200): lme4, even with tight tolerances, stops short.
+
+    R (mixed_golden.R, 'scaled'): theta (target:language, intermediate, seed, target) =
+    (94.741634540612267, 195.91133912831131, 0, 122.68539638367594), REML criterion
+    -2115.727637249022; R's own devfun at our theta gives -2115.72767549150 (lower, i.e. better).
+    """
+    frame = load("scaled")
+    X, _, _, _ = mixed._fixed_design(frame, "intermediate_family", None)
+    names = ("intermediate", "target", "target:language", "seed")
+    cp = mixed._cross_products(X, frame["delta"].to_numpy(), [mixed._codes(frame, n) for n in names])
+    r_theta = np.array([195.91133912831131, 122.68539638367594, 94.741634540612267, 0.0])
+    assert mixed._profiled(cp, r_theta, True) == pytest.approx(-2115.727637249022, abs=1e-6)
+    fit = fit_crossed(frame)
+    assert fit.converged
+    assert fit.deviance == pytest.approx(-2115.72767549150, abs=2e-6)
+    assert fit.deviance < -2115.727637249022
+    assert any("seed explains no variance" in d for d in fit.diagnostics)
+
+
+def test_one_task_per_family_is_flagged_as_confounded():
+    frame = simulate_deltas(np.random.default_rng(0), families={"nli": 1, "qa": 1})
+    fit = fit_crossed(frame)
+    text = " ".join(fit.diagnostics)
+    assert "intermediate_family nli has a single intermediate" in text and "not identified" in text
+
+
+def test_non_convergence_is_reported_in_words(monkeypatch):
+    real = mixed._optimize
+
+    def stuck(cp, reml, K):
+        theta, _, _ = real(cp, reml, K)
+        return theta, False, "the deviance gradient is not zero at the optimum (max 0.1)"
+
+    monkeypatch.setattr(mixed, "_optimize", stuck)
+    fit = fit_crossed(load("balanced"))
+    assert not fit.converged
+    assert any(d.startswith("optimizer did not converge") for d in fit.diagnostics)
