@@ -62,6 +62,18 @@ CONTEST = {
 }
 
 
+# summary(m, ddf = "Kenward-Roger") (pbkrtest 0.5.2): {term: (se, df, p)}; estimates as above
+KENWARD_ROGER = {
+    "balanced": {"(Intercept)": (1.37621748041, 5.91084201949, 0.101068689242),
+                 QA: (1.29067096651, 4.00000000000, 0.163067643906)},
+    "unbalanced": {"(Intercept)": (0.664674506157, 4.57677704467, 0.1818258606721),
+                   PARA: (0.397004121040, 3.98779109454, 0.0193914793800),
+                   QA: (0.362042770968, 3.97140804724, 0.0031406261409)},
+    "singular": {"(Intercept)": (0.749131889973, 5.36159533865, 0.0285495490478),
+                 QA: (0.654200409293, 4.00000000000, 0.0209050167835)},
+}
+
+
 def load(name: str) -> pd.DataFrame:
     return pd.read_csv(DATA / f"mixed_{name}.csv")
 
@@ -205,8 +217,8 @@ def test_bad_arguments_raise_helpful_errors():
         fit_crossed(frame, random=("intermediate", "targt"))
     with pytest.raises(KeyError, match="no response column"):
         fit_crossed(frame, response="score")
-    with pytest.raises(NotImplementedError, match="satterthwaite"):
-        fit_crossed(frame, ddf="kenward-roger")
+    with pytest.raises(ValueError, match="REML"):
+        fit_crossed(frame, ddf="kenward-roger", reml=False)
     with pytest.raises(ValueError, match="ddf must be"):
         fit_crossed(frame, ddf="z")
     with pytest.raises(ValueError, match="one level"):
@@ -265,3 +277,18 @@ def test_non_convergence_is_reported_in_words(monkeypatch):
     fit = fit_crossed(load("balanced"))
     assert not fit.converged
     assert any(d.startswith("optimizer did not converge") for d in fit.diagnostics)
+
+
+@pytest.mark.parametrize("name", list(KENWARD_ROGER))
+def test_kenward_roger_matches_pbkrtest(name):
+    fit = fit_crossed(load(name), ddf="kenward-roger")
+    table = fit.coefficients.set_index("term")
+    for term, (se, df, p) in KENWARD_ROGER[name].items():
+        assert table.loc[term, "se"] == pytest.approx(se, abs=1e-4)
+        assert table.loc[term, "df"] == pytest.approx(df, abs=1e-3)
+        assert table.loc[term, "p_value"] == pytest.approx(p, rel=1e-3)
+    if name == "unbalanced":  # contest(m, L = c(0, 0, -1), ddf = "Kenward-Roger", confint = TRUE)
+        out = fit.compare("nli", "qa")
+        assert out["df"] == pytest.approx(3.97140804724, abs=1e-3)
+        assert out["ci_low"] == pytest.approx(1.30825135037, abs=1e-3)
+        assert out["ci_high"] == pytest.approx(3.32435611645, abs=1e-3)

@@ -25,7 +25,12 @@ show <- function(name, reml) {
   cat("criterion", sprintf("%.12f", -2 * as.numeric(logLik(m))), "\n")
   lev <- levels(factor(d$intermediate_family))
   if (length(lev) == 3) {  # nli - qa when paraphrase sits between them: columns (Intercept), paraphrase, qa
-    print(contest(m, L = c(0, 0, -1), joint = FALSE, ddf = "Satterthwaite"))
+    print(contest(m, L = c(0, 0, -1), joint = FALSE, ddf = "Satterthwaite", confint = TRUE))
+  }
+  if (reml) {  # Kenward-Roger (pbkrtest 0.5.2 through lmerTest)
+    cat("Kenward-Roger\n")
+    print(summary(m, ddf = "Kenward-Roger")$coefficients)
+    if (length(lev) == 3) print(contest(m, L = c(0, 0, -1), joint = FALSE, ddf = "Kenward-Roger", confint = TRUE))
   }
 }
 for (name in c("balanced", "unbalanced", "singular", "scaled")) show(name, TRUE)
