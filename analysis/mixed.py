@@ -40,6 +40,7 @@ from scipy.linalg import lapack
 SINGULAR_TOL = 1e-4  # lme4's isSingular() threshold on theta
 FEW_LEVELS = 5
 _HESS_TOL = 1e-8  # lmerTest's tolerance on Hessian eigenvalues
+COEFFICIENT_COLUMNS = ("term", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high")
 
 
 @dataclass(frozen=True)
@@ -453,26 +454,8 @@ def _random_diagnostics(fixed, names, sizes, theta, nested) -> list[str]:
     return notes
 
 
-def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | None = "intermediate_family",
-                random: Sequence[str] = ("intermediate", "target", "target:language", "seed"),
-                reml: bool = True, level: float = 0.95, ddf: str = "satterthwaite",
-                reference: str | None = None) -> MixedFit:
-    """Fit ``response ~ fixed + (1|r1) + (1|r2) + ...`` with crossed random intercepts.
-
-    ``frame`` needs the columns ``response``, ``fixed`` (categorical; treatment coding with the
-    first level in sorted order, or ``reference``, as the baseline) and every column named in
-    ``random`` ("a:b" is the interaction factor). Rows with a missing response are dropped (said
-    in ``diagnostics``), random factors with a single level are dropped likewise. REML by default
-    (``reml=False`` for ML, e.g. to compare fixed effects by likelihood). Fixed-effect tests use
-    Satterthwaite df computed as lmerTest 3.1 does; CIs are t-based on the same df, so a CI
-    excludes 0 exactly when p < 1 - level. ``ddf="kenward-roger"`` (REML only) uses pbkrtest's
-    adjusted covariance and df instead (matched to R to 1e-3 in the tests). Nothing here raises for few levels, singular fits
-    or non-convergence: those come back as sentences in ``diagnostics``.
-    """
-    if ddf not in ("satterthwaite", "kenward-roger"):
-        raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger'; got {ddf!r}")
-    if ddf == "kenward-roger" and not reml:
-        raise ValueError("Kenward-Roger df need a REML fit (as in pbkrtest/lmerTest); use reml=True")
+def _prepare(frame, response, fixed, random, reference):
+    """Checks, the fixed design and the codes of the random factors (single-level ones left out)."""
     if response not in frame.columns:
         raise KeyError(f"no response column {response!r}; columns: {list(frame.columns)}")
     if not random:
@@ -482,20 +465,56 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
     if y_all.isna().any():
         notes.append(f"{int(y_all.isna().sum())} rows with a missing {response} were left out")
     data = frame.loc[y_all.notna()].reset_index(drop=True)
-    y = y_all.dropna().to_numpy(dtype=float)
-    X, terms, levels, counts = _fixed_design(data, fixed, reference)
-    names, codes = [], []
+    codes = {}
     for name in random:
         c = _codes(data, name)
         if c.max() == 0:
             notes.append(f"random factor {name} has a single level and was left out")
-            continue
-        names.append(name)
-        codes.append(c)
-    if not names:
+        else:
+            codes[name] = c
+    if not codes:
         raise ValueError(f"every random factor in {list(random)} has a single level; there is nothing to fit")
+    return data, y_all.dropna().to_numpy(dtype=float), _fixed_design(data, fixed, reference), codes, notes
+
+
+def _vcov_varpar(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
+    """lmerTest's 2 H^+ (eigenvalues <= 1e-8 dropped) and whether H has no negative eigenvalue."""
+    evals, evecs = np.linalg.eigh(H)
+    negative = evals < -_HESS_TOL
+    if negative.any():
+        notes.append("optimizer did not converge: the deviance Hessian has negative eigenvalue(s) "
+                     f"{', '.join(f'{e:.1e}' for e in evals[negative])}")
+    if (np.abs(evals) <= _HESS_TOL).any():
+        notes.append("some variance parameters are not identified (the deviance is flat in them); the df "
+                     "leave them out, as lmerTest does")
+    pos = evals > _HESS_TOL
+    return 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T, not negative.any()
+
+
+def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | None = "intermediate_family",
+                random: Sequence[str] = ("intermediate", "target", "target:language", "seed"),
+                reml: bool = True, level: float = 0.95, ddf: str = "satterthwaite",
+                reference: str | None = None) -> MixedFit:
+    """Fit ``response ~ fixed + (1|r1) + (1|r2) + ...`` with crossed random intercepts.
+
+    ``frame`` needs the columns ``response``, ``fixed`` (categorical; treatment coding with the
+    first level in sorted order, or ``reference``, as the baseline; ``fixed=None`` for an
+    intercept-only model) and every column named in ``random`` ("a:b" is the interaction
+    factor). Rows with a missing response are dropped (said in ``diagnostics``), random factors
+    with a single level likewise. REML by default (``reml=False`` for ML). Fixed-effect tests
+    use Satterthwaite df computed as lmerTest 3.1 does; CIs are t-based on the same df, so a CI
+    excludes 0 exactly when p < 1 - level. ``ddf="kenward-roger"`` (REML only) uses pbkrtest's
+    adjusted covariance and df instead. Few levels, singular fits and non-convergence never
+    raise: they come back as sentences in ``diagnostics``. Returns a :class:`MixedFit`.
+    """
+    if ddf not in ("satterthwaite", "kenward-roger"):
+        raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger'; got {ddf!r}")
+    if ddf == "kenward-roger" and not reml:
+        raise ValueError("Kenward-Roger df need a REML fit (as in pbkrtest/lmerTest); use reml=True")
+    data, y, (X, terms, levels, counts), codes, notes = _prepare(frame, response, fixed, random, reference)
+    names = list(codes)
     shift = float(y.mean())  # centring y keeps y'y - c'c free of cancellation; beta_0 gets it back
-    cp = _cross_products(X, y - shift, codes)
+    cp = _cross_products(X, y - shift, list(codes.values()))
     theta, converged, message = _optimize(cp, reml, len(names))
     if message:
         notes.append(f"optimizer did not converge: {message}")
@@ -504,20 +523,10 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
     sigma = float(np.sqrt(state.pwrss / (cp.n - cp.p if reml else cp.n)))
     beta = state.beta.copy()
     beta[0] += shift
-    varpar = np.append(theta, sigma)
     H, J = _varpar_derivatives(cp, theta, sigma, reml)
-    evals, evecs = np.linalg.eigh(H)
-    if (evals < -_HESS_TOL).any():
-        converged = False
-        notes.append("optimizer did not converge: the deviance Hessian has negative eigenvalue(s) "
-                     f"{', '.join(f'{e:.1e}' for e in evals[evals < -_HESS_TOL])}")
-    if (np.abs(evals) <= _HESS_TOL).any():
-        notes.append("some variance parameters are not identified (the deviance is flat in them); the df "
-                     "leave them out, as lmerTest does")
-    pos = evals > _HESS_TOL
-    A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
-    sizes = [int(c.max()) + 1 for c in codes]
-    nested = _nested_counts(data, fixed, dict(zip(names, codes)))
+    A, hessian_ok = _vcov_varpar(H, notes)
+    sizes = [int(c.max()) + 1 for c in codes.values()]
+    nested = _nested_counts(data, fixed, codes)
     notes += _random_diagnostics(fixed, names, sizes, theta, nested)
     variance = pd.DataFrame({
         "component": names + ["Residual"],
@@ -526,15 +535,13 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
         "n_levels": sizes + [cp.n],
     })
     fit = MixedFit(
-        coefficients=pd.DataFrame(), variance=variance, diagnostics=(), reml=reml, nobs=cp.n,
-        loglik=-crit / 2.0, deviance=crit, converged=converged, terms=terms, fixed=fixed,
-        levels=levels, level_counts=counts, nested_levels=nested, theta=theta, sigma=sigma, beta=beta,
-        vcov_beta=sigma**2 * state.xtvx_inv, vcov_varpar=A, jacobian=J, ddf=ddf,
+        coefficients=pd.DataFrame(), variance=variance, diagnostics=tuple(dict.fromkeys(notes)), reml=reml,
+        nobs=cp.n, loglik=-crit / 2.0, deviance=crit, converged=converged and hessian_ok, terms=terms,
+        fixed=fixed, levels=levels, level_counts=counts, nested_levels=nested, theta=theta, sigma=sigma,
+        beta=beta, vcov_beta=sigma**2 * state.xtvx_inv, vcov_varpar=A, jacobian=J, ddf=ddf,
         kenward_roger=_kenward_roger(cp, theta, sigma) if ddf == "kenward-roger" else None,
     )
     rows = [fit._test(np.eye(len(terms))[i], level) for i in range(len(terms))]
     coefficients = pd.DataFrame(rows).assign(term=list(terms))
-    coefficients = coefficients[["term", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]]
-    object.__setattr__(fit, "coefficients", coefficients)
-    object.__setattr__(fit, "diagnostics", tuple(dict.fromkeys(notes)))
+    object.__setattr__(fit, "coefficients", coefficients[list(COEFFICIENT_COLUMNS)])
     return fit
