@@ -1,0 +1,304 @@
+"""Task data: local copies in the XTREME file formats, or the Hugging Face hub.
+
+Local layout (also written by ``xitt synth``)::
+
+    <data_dir>/<task>/<split>-<lang>.<ext>      split in {train, dev, test}
+
+train/dev are in the task's ``train_language`` (en); test exists for every evaluation language.
+No header lines; TSV is read with quoting off (``csv.QUOTE_NONE``), so quotes stay in sentences.
+
+=====================  =====  ==============================================================
+kind                   ext    one example
+=====================  =====  ==============================================================
+classification         tsv    ``sentence<TAB>label``            (label NAME from ``labels``)
+pair_classification    tsv    ``sentence1<TAB>sentence2<TAB>label``
+tagging                tsv    ``token<TAB>tag`` per line, a blank line between sentences
+span_qa                json   SQuAD v1.1 JSON (``data[].paragraphs[].qas[]``)
+multiple_choice        jsonl  ``{"context", "question", "choices": [...], "label": int}``
+retrieval              tsv    ``sentence_in_lang<TAB>english_sentence``, line i aligned with i
+=====================  =====  ==============================================================
+
+Retrieval: the gold pairs are the lines with both sides filled; a line with one side empty is a
+sentence without a partner (BUCC-style mining). BUCC tunes its threshold on ``dev-<lang>.tsv``
+(the sample split) and reports ``test-<lang>.tsv``; Tatoeba/mAP tasks need only ``test``.
+
+The data dir is ``--data-dir``, else ``XITT_DATA_DIR``, else the grid's ``data_dir`` (relative
+paths are relative to the current directory). A local copy of a task wins over the hub.
+
+Every loader returns a list of plain dicts (the same keys for local and hub data):
+classification ``{text, label}``; pair_classification ``{text, text_pair, label}`` (label =
+index into ``task.labels``); tagging ``{tokens, tags}`` (tag names); span_qa ``{id, context,
+question, answers: [{text, answer_start}]}``; multiple_choice ``{context, question, choices,
+label}``; retrieval ``{src, tgt}`` (either may be "").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from xitt.tasks import ISO3, LANGUAGE_NAMES, Task
+
+EXTENSIONS = {"classification": "tsv", "pair_classification": "tsv", "tagging": "tsv", "span_qa": "json",
+              "multiple_choice": "jsonl", "retrieval": "tsv"}
+SPLITS = ("train", "dev", "test")
+
+
+class DataError(ValueError):
+    """Task data cannot be found or read; the message names the task, the source and the fix."""
+
+
+def set_offline_flags(offline: bool | None = None) -> bool:
+    """Set HF_HUB_OFFLINE/HF_DATASETS_OFFLINE when asked (or XITT_OFFLINE=1); call before HF imports.
+
+    Set later, every hub id takes 23-46 s to time out instead of failing at once.
+    """
+    offline = offline if offline is not None else os.environ.get("XITT_OFFLINE", "") not in ("", "0")
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    return bool(offline) or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def resolve_data_dir(cli_value: str | None = None, grid_value: str | None = None) -> Path | None:
+    value = cli_value or os.environ.get("XITT_DATA_DIR") or grid_value
+    return Path(value).resolve() if value else None
+
+
+def local_path(task: Task, split: str, lang: str, data_dir: Path | None) -> Path | None:
+    if data_dir is None:
+        return None
+    return Path(data_dir) / task.name / f"{split}-{lang}.{EXTENSIONS[task.kind]}"
+
+
+def needed_splits(task: Task, languages: Sequence[str], *, as_target: bool) -> list[tuple[str, str]]:
+    """(split, language) pairs a stage needs: intermediates train+dev; targets also test per language."""
+    lang = task.train_language
+    if task.kind == "retrieval":
+        pairs = [("test", l) for l in languages]
+        return ([("dev", l) for l in languages] if task.metric == "bucc_f1" else []) + pairs
+    pairs = [("train", lang), ("dev", lang)]
+    return pairs + ([("test", l) for l in languages] if as_target else [])
+
+
+# ------------------------------------------------------------------------------- local readers
+
+def _tsv_rows(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [row for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def _label_index(task: Task, value: Any, where: str) -> int:
+    labels = list(task.labels or [])
+    if isinstance(value, str) and value in labels:
+        return labels.index(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < len(labels):
+        return value
+    raise DataError(f"{where}: label {value!r} is not one of task '{task.name}' labels {labels}.")
+
+
+def _read_tagging(path: Path) -> list[dict]:
+    out, tokens, tags = [], [], []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                if tokens:
+                    out.append({"tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+                continue
+            parts = line.split("\t")
+            if len(parts) < 2:
+                raise DataError(f"{path}:{n}: expected 'token<TAB>tag', got {line!r}.")
+            tokens.append(parts[0])
+            tags.append(parts[-1])
+    if tokens:
+        out.append({"tokens": tokens, "tags": tags})
+    return out
+
+
+def _read_squad(path: Path) -> list[dict]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for article in doc.get("data", []):
+        for para in article["paragraphs"]:
+            for qa in para["qas"]:
+                answers = [{"text": a["text"], "answer_start": int(a["answer_start"])} for a in qa.get("answers", [])]
+                out.append({"id": str(qa["id"]), "context": para["context"], "question": qa["question"],
+                            "answers": answers})
+    return out
+
+
+def read_local(task: Task, path: Path) -> list[dict]:
+    """Examples of one local file (format by ``task.kind``, see the module docstring)."""
+    kind = task.kind
+    if kind == "tagging":
+        return _read_tagging(path)
+    if kind == "span_qa":
+        return _read_squad(path)
+    if kind == "multiple_choice":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [{"context": r.get("context", ""), "question": r.get("question", ""), "choices": list(r["choices"]),
+                 "label": int(r["label"])} for r in rows]
+    rows = _tsv_rows(path)
+    width = {"classification": 2, "pair_classification": 3, "retrieval": 2}[kind]
+    for n, row in enumerate(rows, 1):
+        if len(row) != width:
+            raise DataError(f"{path}:{n}: expected {width} tab-separated columns for a {kind} task, got {len(row)}.")
+    if kind == "retrieval":
+        return [{"src": r[0], "tgt": r[1]} for r in rows]
+    if kind == "classification":
+        return [{"text": r[0], "label": _label_index(task, r[1], f"{path}:{n}")} for n, r in enumerate(rows, 1)]
+    return [{"text": r[0], "text_pair": r[1], "label": _label_index(task, r[2], f"{path}:{n}")}
+            for n, r in enumerate(rows, 1)]
+
+
+# ---------------------------------------------------------------------------------- hub loading
+
+def _fill(value: Any, lang: str) -> Any:
+    if isinstance(value, str):
+        return value.format(lang=lang, language_name=LANGUAGE_NAMES.get(lang, lang), iso3=ISO3.get(lang, lang))
+    if isinstance(value, Mapping):
+        return {k: _fill(v, lang) for k, v in value.items()}
+    return value
+
+
+def hub_sources(task: Task, split: str, lang: str) -> list[dict]:
+    """The resolved hub sources ({hub, config, split, filter}) of one split, placeholders filled."""
+    source = task.source
+    if source.get("local_only"):
+        return []
+    entries = source.get(split)
+    if entries is None:
+        return []
+    entries = entries if isinstance(entries, list) else [entries]
+    return [_fill({"hub": e.get("hub", source.get("hub")), "config": e.get("config"), "split": e.get("split", split),
+                   "filter": e.get("filter") or {}}, lang) for e in entries]
+
+
+def _get(row: Mapping, name: str) -> Any:
+    value: Any = row
+    for part in name.split("."):         # dotted names reach into nested columns: choices.text
+        value = value[part]
+    return value
+
+
+def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict | None:
+    f, kind = task.fields, task.kind
+    if kind in ("classification", "pair_classification"):
+        label = _get(row, f.get("label", "label"))
+        if isinstance(label, int) and label < 0:
+            return None                  # SNLI/MNLI rows without a gold label
+        label = names[label] if (names and isinstance(label, int) and task.labels is None) else label
+        out = {"text": _get(row, f.get("sentence1", f.get("sentence", "sentence")))}
+        if kind == "pair_classification":
+            out["text_pair"] = _get(row, f.get("sentence2", "sentence2"))
+        out["label"] = _label_index(task, label, f"{task.name} (hub)")
+        return out
+    if kind == "tagging":
+        tags = list(_get(row, f.get("tags", "tags")))
+        tags = [names[t] if names and isinstance(t, int) else str(t) for t in tags]
+        return {"tokens": list(_get(row, f.get("tokens", "tokens"))), "tags": tags}
+    if kind == "span_qa":
+        ans = _get(row, f.get("answers", "answers"))
+        answers = [{"text": t, "answer_start": int(s)} for t, s in zip(ans["text"], ans["answer_start"])]
+        return {"id": str(_get(row, f.get("id", "id"))), "context": _get(row, f.get("context", "context")),
+                "question": _get(row, f.get("question", "question")), "answers": answers}
+    if kind == "multiple_choice":
+        spec = f.get("choices", "choices")
+        choices = [_get(row, c) for c in spec] if isinstance(spec, list) else list(_get(row, spec))
+        label = _get(row, f.get("label", "label"))
+        if "label_names" in f:           # CommonsenseQA: answerKey "B" -> index in choices.label
+            label = list(_get(row, f["label_names"])).index(label)
+        return {"context": _get(row, f["context"]) if "context" in f else "",
+                "question": _get(row, f["question"]) if "question" in f else "", "choices": choices,
+                "label": int(label)}
+    return {"src": _get(row, f.get("src", "source_sentence")), "tgt": _get(row, f.get("tgt", "target_sentence"))}
+
+
+def _label_names(ds, task: Task) -> list[str] | None:
+    key = task.fields.get("tags" if task.kind == "tagging" else "label", "tags" if task.kind == "tagging" else "label")
+    feature = ds.features.get(key) if "." not in key else None
+    feature = getattr(feature, "feature", feature)
+    return list(getattr(feature, "names", []) or []) or None
+
+
+def load_hub(task: Task, split: str, lang: str, cache_dir: str | None = None) -> tuple[list[dict], str]:
+    """Examples of one split from the hub and a fingerprint of the source datasets."""
+    import datasets
+
+    examples, prints = [], []
+    for src in hub_sources(task, split, lang):
+        try:
+            ds = datasets.load_dataset(src["hub"], src["config"], split=src["split"], cache_dir=cache_dir)
+        except Exception as err:  # noqa: BLE001 - re-raised with the task and the fix
+            raise DataError(_missing_message(task, split, lang, None, src, err)) from err
+        for col, want in (src["filter"] or {}).items():
+            ds = ds.filter(lambda r, c=col, w=want: r[c] == w)
+        names = _label_names(ds, task)
+        examples += [e for e in (_hub_example(task, row, names) for row in ds) if e is not None]
+        prints.append(getattr(ds, "_fingerprint", ""))
+    if not examples:
+        raise DataError(_missing_message(task, split, lang, None, None, None))
+    return examples, hashlib.sha1("|".join(prints).encode()).hexdigest()[:12]
+
+
+def _missing_message(task: Task, split: str, lang: str, path: Path | None, src: Mapping | None, err: Any) -> str:
+    if src:
+        hub = f"{src['hub']} (config {src['config']}, split {src['split']})"
+    elif task.source.get("local_only") or not task.source.get("hub"):
+        hub = "none (this task is local data only)"
+    else:
+        hub = f"{task.source.get('hub')} (no '{split}' split declared)"
+    local = f"{path}" if path else f"<data_dir>/{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}"
+    if isinstance(err, BaseException):
+        err = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+    reason = f" ({err})" if err else ""
+    return (f"task '{task.name}' split {split}-{lang}: no local copy at {local}; hub source: {hub}{reason}. "
+            f"Point --data-dir (or XITT_DATA_DIR) at a folder with "
+            f"{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}, or run online (unset XITT_OFFLINE/HF_HUB_OFFLINE).")
+
+
+# --------------------------------------------------------------------------------- the front door
+
+_CACHE: dict[tuple, tuple[list[dict], str]] = {}
+
+
+def fingerprint_file(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+
+
+def load_split(task: Task, split: str, lang: str, data_dir: Path | None) -> tuple[list[dict], str]:
+    """(examples, fingerprint) of one split; a local file wins over the hub. Cached per process."""
+    key = (task.name, task.version, split, lang, str(data_dir))
+    if key not in _CACHE:
+        path = local_path(task, split, lang, data_dir)
+        if path is not None and path.is_file():
+            _CACHE[key] = (read_local(task, path), fingerprint_file(path))
+        else:
+            _CACHE[key] = load_hub(task, split, lang)
+    return _CACHE[key]
+
+
+def check_available(needs: Iterable[tuple[Task, str, str]], data_dir: Path | None, *, offline: bool) -> None:
+    """Fail before any training when data is missing: every (task, split, lang) needs a local file,
+    or (online) a declared hub source. Offline without a local copy is an error naming the fix."""
+    problems = []
+    for task, split, lang in needs:
+        path = local_path(task, split, lang, data_dir)
+        if path is not None and path.is_file():
+            continue
+        sources = hub_sources(task, split, lang)
+        if not sources or offline:
+            src = sources[0] if sources else None
+            why = "offline (XITT_OFFLINE/HF_HUB_OFFLINE is set)" if sources and offline else None
+            problems.append(_missing_message(task, split, lang, path, src, why))
+    if problems:
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise DataError(f"{len(problems)} data split(s) are not available:\n  " + "\n  ".join(problems[:10]) + more)

@@ -1,0 +1,238 @@
+"""Task heads on top of a shared encoder: features in, logits out, predictions decoded.
+
+One head per kind. The encoder (an ``AutoModel``) is the only thing that passes between stages;
+a head is always built fresh with an explicit ``num_labels`` (never reused from a checkpoint:
+MNLI -> XNLI has the same label count and transformers would silently keep the old head).
+
+* ``featurize(kind, examples, tokenizer, cfg, labels)`` -> feature dicts (``input_ids``, optional
+  ``token_type_ids``, targets) with an ``example`` index back into ``examples``;
+* ``collate(features, pad_id)`` -> a batch of padded tensors (dynamic padding);
+* ``Head(kind, hidden, num_labels)`` -> ``head(encoder, batch) = (loss | None, logits)``;
+* ``decode(kind, examples, features, logits, cfg, labels)`` -> (predictions, references) in the
+  form ``xitt.metrics`` expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging")
+
+
+# ------------------------------------------------------------------------------------ features
+
+def _keep(enc, i: int) -> dict:
+    out = {"input_ids": enc["input_ids"][i]}
+    if "token_type_ids" in enc:
+        out["token_type_ids"] = enc["token_type_ids"][i]
+    return out
+
+
+def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
+    tag_id = {t: i for i, t in enumerate(labels)}
+    enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True,
+                    max_length=cfg.max_length)
+    feats = []
+    for i, ex in enumerate(examples):
+        word_ids, seen, tags = enc.word_ids(i), set(), []
+        for w in word_ids:
+            # Only the first sub-token of a word carries its label (XTREME); -100 is ignored by the loss.
+            first = w is not None and w not in seen
+            tags.append(tag_id.get(ex["tags"][w], -100) if first else -100)
+            seen.add(w)
+        feats.append({**_keep(enc, i), "labels": tags, "word_ids": word_ids, "example": i})
+    return feats
+
+
+def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
+    stride = min(cfg.doc_stride, cfg.max_length // 2)
+    pad_right = tokenizer.padding_side == "right"
+    enc = tokenizer([e["question"].lstrip() for e in examples], [e["context"] for e in examples],
+                    truncation="only_second" if pad_right else "only_first", max_length=cfg.max_length,
+                    stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    feats = []
+    for i in range(len(enc["input_ids"])):
+        ex_i = enc["overflow_to_sample_mapping"][i]
+        ex, seq, offsets = examples[ex_i], enc.sequence_ids(i), enc["offset_mapping"][i]
+        context_offsets = [o if s == 1 else None for o, s in zip(offsets, seq)]
+        start = end = 0                                  # answer outside this window -> [CLS]
+        if ex["answers"]:
+            a_start = ex["answers"][0]["answer_start"]
+            a_end = a_start + len(ex["answers"][0]["text"])
+            ctx = [k for k, o in enumerate(context_offsets) if o is not None]
+            if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
+                start = next(k for k in ctx if offsets[k][1] > a_start)
+                end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
+        feats.append({**_keep(enc, i), "start_positions": start, "end_positions": end,
+                      "offsets": context_offsets, "example": ex_i})
+    return feats
+
+
+def featurize(kind: str, examples: Sequence[dict], tokenizer, cfg, labels: Sequence[str] | None = None) -> list[dict]:
+    """Tokenise examples (see xitt.data for their keys) into features; no padding here."""
+    if kind in ("classification", "pair_classification"):
+        pairs = [e["text_pair"] for e in examples] if kind == "pair_classification" else None
+        enc = tokenizer([e["text"] for e in examples], pairs, truncation=True, max_length=cfg.max_length)
+        return [{**_keep(enc, i), "labels": e["label"], "example": i} for i, e in enumerate(examples)]
+    if kind == "multiple_choice":
+        feats = []
+        for i, e in enumerate(examples):
+            first = (e["context"] + " " + e["question"]).strip()
+            enc = tokenizer([first] * len(e["choices"]), list(e["choices"]), truncation=True, max_length=cfg.max_length)
+            feats.append({"input_ids": enc["input_ids"], **({"token_type_ids": enc["token_type_ids"]}
+                                                             if "token_type_ids" in enc else {}),
+                          "labels": e["label"], "example": i})
+        return feats
+    if kind == "tagging":
+        return _featurize_tagging(examples, tokenizer, cfg, labels)
+    if kind == "span_qa":
+        return _featurize_span_qa(examples, tokenizer, cfg)
+    raise ValueError(f"no head for kind {kind!r}; heads exist for {list(KINDS)}.")
+
+
+def feature_length(feature: dict) -> int:
+    ids = feature["input_ids"]
+    return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def _pad(rows: list[list[int]], value: int, width: int) -> list[list[int]]:
+    return [r + [value] * (width - len(r)) for r in rows]
+
+
+def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a list of features to the longest one (dynamic padding) and stack them into tensors."""
+    width = max(feature_length(f) for f in features)
+    multi = isinstance(features[0]["input_ids"][0], list)
+    flat = (lambda key: [r for f in features for r in f[key]]) if multi else (lambda key: [f[key] for f in features])
+    ids = _pad(flat("input_ids"), pad_id, width)
+    batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor([[int(t != -1) for t in r] for r in
+                                                                           _pad(flat("input_ids"), -1, width)])}
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = torch.tensor(_pad(flat("token_type_ids"), 0, width))
+    if multi:
+        n = len(features[0]["input_ids"])
+        batch = {k: v.view(len(features), n, width) for k, v in batch.items()}
+    first = features[0]
+    if isinstance(first.get("labels"), list):
+        batch["labels"] = torch.tensor(_pad([f["labels"] for f in features], -100, width))
+    elif "labels" in first:
+        batch["labels"] = torch.tensor([f["labels"] for f in features])
+    if "start_positions" in first:
+        batch["start_positions"] = torch.tensor([f["start_positions"] for f in features])
+        batch["end_positions"] = torch.tensor([f["end_positions"] for f in features])
+    return batch
+
+
+# ----------------------------------------------------------------------------------- the heads
+
+class Head(nn.Module):
+    """A fresh task head; ``head(encoder, batch)`` returns (loss or None, logits).
+
+    classification/pair: [CLS] -> dense -> tanh -> linear (the BERT/RoBERTa classifier);
+    multiple_choice: one [CLS] score per choice; span_qa: start/end logits per token;
+    tagging: per-token labels.
+    """
+
+    def __init__(self, kind: str, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"no head for kind {kind!r}; heads exist for {list(KINDS)}.")
+        self.kind = kind
+        self.dropout = nn.Dropout(dropout)
+        out = {"multiple_choice": 1, "span_qa": 2}.get(kind, num_labels)
+        self.dense = nn.Linear(hidden, hidden) if kind in ("classification", "pair_classification") else None
+        self.out = nn.Linear(hidden, out)
+
+    def forward(self, encoder: nn.Module, batch: dict[str, torch.Tensor]):
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        shape = inputs["input_ids"].shape
+        if self.kind == "multiple_choice":
+            inputs = {k: v.reshape(-1, shape[-1]) for k, v in inputs.items()}
+        hidden = encoder(**inputs).last_hidden_state
+        loss_fn = nn.CrossEntropyLoss()
+        if self.kind in ("classification", "pair_classification", "multiple_choice"):
+            x = self.dropout(hidden[:, 0])
+            if self.dense is not None:
+                x = self.dropout(torch.tanh(self.dense(x)))
+            logits = self.out(x)
+            if self.kind == "multiple_choice":
+                logits = logits.view(shape[0], shape[1])
+            loss = loss_fn(logits.float(), batch["labels"]) if "labels" in batch else None
+            return loss, logits
+        logits = self.out(self.dropout(hidden))
+        if self.kind == "tagging":
+            loss = (loss_fn(logits.float().view(-1, logits.shape[-1]), batch["labels"].view(-1))
+                    if "labels" in batch else None)
+            return loss, logits
+        loss = None
+        if "start_positions" in batch:
+            loss = (loss_fn(logits[..., 0].float(), batch["start_positions"]) +
+                    loss_fn(logits[..., 1].float(), batch["end_positions"])) / 2
+        return loss, logits
+
+
+def num_outputs(kind: str, labels: Sequence[str] | None) -> int:
+    if kind in ("classification", "pair_classification", "tagging"):
+        if not labels:
+            raise ValueError(f"a {kind} task needs its label list (task YAML 'labels' or the training tags).")
+        return len(labels)
+    return 1
+
+
+# ----------------------------------------------------------------------------------- decoding
+
+def _best_span(start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, max_len: int) -> tuple[float, Any]:
+    best = (-np.inf, None)
+    for s in np.argsort(start)[::-1][:n_best]:
+        for e in np.argsort(end)[::-1][:n_best]:
+            if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_len:
+                continue
+            score = float(start[s] + end[e])
+            if score > best[0]:
+                best = (score, (offsets[s][0], offsets[e][1]))
+    return best
+
+
+def decode(kind: str, examples: Sequence[dict], features: Sequence[dict], logits: Sequence[np.ndarray], cfg,
+           labels: Sequence[str] | None = None, allow_null: bool = False) -> tuple[Any, Any]:
+    """(predictions, references) for the metric; ``logits[i]`` belongs to ``features[i]`` (unpadded).
+
+    classification/multiple choice: label ids; tagging: tag sequences per sentence (words cut off
+    by truncation are predicted "O"); span QA: {id: text} and {id: [gold texts]}, best span over
+    the n-best starts/ends of every window, at most ``max_answer_length`` tokens; with
+    ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
+    """
+    if kind in ("classification", "pair_classification", "multiple_choice"):
+        return [int(np.argmax(l)) for l in logits], [examples[f["example"]]["label"] for f in features]
+    if kind == "tagging":
+        preds, refs = [], []
+        for f, l in zip(features, logits):
+            gold = examples[f["example"]]["tags"]
+            words = ["O"] * len(gold)
+            seen = set()
+            for pos, w in enumerate(f["word_ids"]):
+                if w is not None and w not in seen:
+                    words[w] = labels[int(np.argmax(l[pos]))]
+                    seen.add(w)
+            preds.append(words)
+            refs.append(list(gold))
+        return preds, refs
+    best: dict[int, tuple[float, Any]] = {}
+    null: dict[int, float] = {}
+    for f, l in zip(features, logits):
+        i = f["example"]
+        score, span = _best_span(l[:, 0], l[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length)
+        if span is not None and score > best.get(i, (-np.inf, None))[0]:
+            best[i] = (score, span)
+        null[i] = min(null.get(i, np.inf), float(l[0, 0] + l[0, 1]))
+    preds, refs = {}, {}
+    for i, ex in enumerate(examples):
+        score, span = best.get(i, (-np.inf, None))
+        text = ex["context"][span[0]:span[1]] if span else ""
+        preds[ex["id"]] = "" if allow_null and null.get(i, -np.inf) > score else text
+        refs[ex["id"]] = [a["text"] for a in ex["answers"]]
+    return preds, refs

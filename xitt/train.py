@@ -1,0 +1,424 @@
+"""The chain, one readable function per stage: ``train_stage`` (intermediate) and ``run_target``.
+
+    encoder --train_stage--> checkpoint (encoder only) --run_target--> English target training
+            --> zero-shot evaluation in every target language --> scores
+
+Both share ``fit``, a plain PyTorch loop: AdamW, linear warmup + linear decay, gradient
+accumulation, max grad norm, epochs or max_steps, English-dev evaluation to keep the best
+checkpoint (``select_on``), bf16/fp16 autocast on CUDA only, dynamic padding and length-grouped
+batches. One seed drives data order (a numpy Generator), head init and dropout (torch's RNG,
+seeded right before the head is built): with a fixed thread count the same seed gives
+bit-identical scores.
+
+Multi-task intermediates: one fresh head per task on the shared encoder; every epoch is all
+tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
+optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
+its own batch size and max length.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from xitt import data as xdata
+from xitt.heads import Head, collate, decode, feature_length, featurize, num_outputs
+from xitt.metrics import METRICS, MLQA_LANGUAGES, evaluate
+from xitt.progress import StageBar
+from xitt.spec import RunSpec, StageSpec, TrainConfig
+from xitt.tasks import Registry, Task, registry
+
+log = logging.getLogger("xitt")
+
+
+# ------------------------------------------------------------------------------ loading, caching
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_encoder(path: str):
+    """(encoder, tokenizer) from a hub id or a local folder; only the encoder, never a task head."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    looks_local = path.startswith((".", "/", "~")) or os.sep in path.strip("/").split("/", 1)[-1]
+    if looks_local and not Path(path).expanduser().is_dir():
+        # transformers would say "Repo id must be in the form ...": say what is really wrong.
+        raise FileNotFoundError(f"encoder folder {path} does not exist; build it (e.g. `xitt synth`) or fix "
+                                "the encoder path in the grid.")
+    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+_TOKENIZER_PRINTS: dict[int, str] = {}
+_FEATURES: dict[tuple, tuple[list[dict], list[dict], str]] = {}
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    key = id(tokenizer)
+    if key not in _TOKENIZER_PRINTS:
+        text = tokenizer.backend_tokenizer.to_str() if getattr(tokenizer, "is_fast", False) else str(tokenizer.get_vocab())
+        _TOKENIZER_PRINTS[key] = hashlib.sha1(text.encode()).hexdigest()[:12]
+    return _TOKENIZER_PRINTS[key]
+
+
+def task_labels(task: Task, data_dir: Path | None) -> list[str] | None:
+    """Label names: the task's ``labels``, or for tagging without them the sorted English training tags."""
+    if task.labels:
+        return list(task.labels)
+    if task.kind == "tagging":
+        train, _ = xdata.load_split(task, "train", task.train_language, data_dir)
+        return sorted({t for ex in train for t in ex["tags"]})
+    return None
+
+
+def features_for(task: Task, split: str, lang: str, tokenizer, cfg: TrainConfig, data_dir: Path | None,
+                 labels: Sequence[str] | None) -> tuple[list[dict], list[dict], str]:
+    """(examples, features, data fingerprint), tokenised once per process and shared between runs."""
+    key = (tokenizer_fingerprint(tokenizer), task.name, task.version, split, lang, cfg.max_length, cfg.doc_stride,
+           tuple(labels or ()), str(data_dir), cfg.max_train_examples if split == "train" else cfg.max_eval_examples)
+    if key not in _FEATURES:
+        examples, fp = xdata.load_split(task, split, lang, data_dir)
+        if split != "train" and cfg.max_eval_examples > 0:
+            examples = examples[: cfg.max_eval_examples]
+        if split == "train" and 0 < cfg.max_train_examples < len(examples):
+            # A fixed subsample (seed 0): the same training set for every seed of the grid.
+            keep = np.sort(np.random.default_rng(0).choice(len(examples), cfg.max_train_examples, replace=False))
+            examples = [examples[i] for i in keep]
+        _FEATURES[key] = (examples, featurize(task.kind, examples, tokenizer, cfg, labels), fp)
+    return _FEATURES[key]
+
+
+# ---------------------------------------------------------------------------------- the loop
+
+@dataclass
+class TaskData:
+    task: Task
+    cfg: TrainConfig
+    labels: list[str] | None
+    train: list[dict]
+    dev_examples: list[dict]
+    dev: list[dict]
+
+
+def epoch_batches(features: Sequence[dict], batch_size: int, rng: np.random.Generator,
+                  group_by_length: bool) -> list[list[int]]:
+    """Shuffled batches of feature indices; length-grouped (sorted inside mega-batches of 50 batches)."""
+    order = rng.permutation(len(features))
+    if group_by_length:
+        mega = batch_size * 50
+        order = np.concatenate([sorted(order[i:i + mega], key=lambda j: -feature_length(features[j]))
+                                for i in range(0, len(order), mega)]).astype(int)
+    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def autocast(device: torch.device, precision: str):
+    if device.type != "cuda" or precision == "fp32":
+        return torch.autocast("cpu", enabled=False)
+    if precision == "fp16":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16" or torch.cuda.is_bf16_supported())
+
+
+@torch.no_grad()
+def predict(encoder, head: Head, features: Sequence[dict], cfg: TrainConfig, pad_id: int, device) -> list[np.ndarray]:
+    """Unpadded logits per feature, in the order of ``features`` (batches sorted by length for speed)."""
+    encoder.eval()
+    head.eval()
+    order = sorted(range(len(features)), key=lambda i: feature_length(features[i]))
+    out: list[Any] = [None] * len(features)
+    for start in range(0, len(order), cfg.eval_batch_size):
+        idx = order[start:start + cfg.eval_batch_size]
+        batch = {k: v.to(device) for k, v in collate([features[i] for i in idx], pad_id).items()}
+        with autocast(device, cfg.precision):
+            _, logits = head(encoder, batch)
+        logits = logits.float().cpu().numpy()
+        for row, i in zip(logits, idx):
+            out[i] = row[:feature_length(features[i])] if head.kind in ("tagging", "span_qa") else row
+    return out
+
+
+def score(task: Task, predictions, references, language: str) -> dict[str, float]:
+    """The task's metric columns (0-100); token accuracy for tagging tasks scored by accuracy (CCG)."""
+    if task.kind == "tagging" and task.metric == "accuracy":
+        predictions = [t for s in predictions for t in s]
+        references = [t for s in references for t in s]
+    if task.metric == "mlqa_em_f1":
+        lang = language if language in MLQA_LANGUAGES else "en"
+        return evaluate("mlqa_em_f1", predictions=predictions, references=references, language=lang)
+    return evaluate(task.metric, predictions=predictions, references=references)
+
+
+def evaluate_split(encoder, head, td: TaskData, examples, features, language, pad_id, device):
+    """(scores, predictions, references) of one split."""
+    logits = predict(encoder, head, features, td.cfg, pad_id, device)
+    allow_null = td.task.kind == "span_qa" and any(not ex["answers"] for ex in td.dev_examples)
+    preds, refs = decode(td.task.kind, examples, features, logits, td.cfg, td.labels, allow_null=allow_null)
+    return score(td.task, preds, refs, language), preds, refs
+
+
+def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: int, pad_id: int, device,
+        desc: str, progress: bool = True) -> dict[str, Any]:
+    """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
+
+    With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
+    over the tasks) are restored at the end.
+    """
+    cfg = next(iter(tasks.values())).cfg                     # optimiser settings: the first task's
+    rng = np.random.default_rng(seed)
+    params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
+    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
+    named = [(n, p) for m in [encoder, *heads.values()] for n, p in m.named_parameters()]
+    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
+              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
+    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
+    warmup = int(cfg.warmup_ratio * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
+
+    def dev_eval() -> dict[str, float]:
+        out = {name: evaluate_split(encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language,
+                                    pad_id, device)[0] for name, td in tasks.items()}
+        flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
+        flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
+        log.info("%s: step %d dev %s", desc, step, json.dumps({k: round(v, 2) for k, v in flat.items()}))
+        return flat
+
+    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
+
+    def checkpoint_eval() -> None:
+        nonlocal best, best_state, best_step, dev
+        dev = dev_eval()
+        if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
+            best, best_step = dev, step
+            best_state = [copy.deepcopy(m.state_dict()) for m in [encoder, *heads.values()]]
+
+    with StageBar(total, desc, progress) as bar:
+        while step < total:
+            plan = [(name, b) for name, td in tasks.items()
+                    for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)]
+            plan = [plan[i] for i in rng.permutation(len(plan))]   # tasks mixed in proportion to size
+            for name, idx in plan:
+                encoder.train()
+                heads[name].train()
+                batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+                with autocast(device, cfg.precision):
+                    loss, _ = heads[name](encoder, batch)
+                loss = loss / cfg.grad_accum
+                (scaler.scale(loss) if scaler else loss).backward()
+                micro += 1
+                if micro % cfg.grad_accum:
+                    continue
+                if scaler:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                scaler.step(optimizer) if scaler else optimizer.step()
+                if scaler:
+                    scaler.update()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.step(loss.item() * cfg.grad_accum)
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
+                    checkpoint_eval()
+                if step >= total:
+                    break
+            if step >= total or (not cfg.eval_every and cfg.select_on == "dev"):
+                checkpoint_eval()                        # once per epoch, and always at the end
+    if best_state is not None:
+        for module, state in zip([encoder, *heads.values()], best_state):
+            module.load_state_dict(state)
+        dev = best
+    return {"dev": dev, "steps": step, "best_step": best_step if best is not None else step}
+
+
+# --------------------------------------------------------------------------------- the stages
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _threads(cfg: TrainConfig) -> None:
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+
+
+def _task_data(task: Task, cfg: TrainConfig, tokenizer, data_dir: Path | None) -> tuple[TaskData, dict[str, str]]:
+    labels = task_labels(task, data_dir)
+    lang = task.train_language
+    _, train, fp_train = features_for(task, "train", lang, tokenizer, cfg, data_dir, labels)
+    dev_examples, dev, fp_dev = features_for(task, "dev", lang, tokenizer, cfg, data_dir, labels)
+    return (TaskData(task, cfg, labels, train, dev_examples, dev),
+            {f"{task.name}/train-{lang}": fp_train, f"{task.name}/dev-{lang}": fp_dev})
+
+
+def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | None = None, progress: bool = True,
+                reg: Registry | None = None) -> dict[str, Any]:
+    """Intermediate training of one (encoder, intermediate, seed); saves the ENCODER ONLY to ``checkpoint``.
+
+    Returns {dev_scores, steps, wall_time, data_fingerprints, checkpoint}.
+    """
+    reg = reg or registry()
+    t0 = time.time()
+    first = stage.train[stage.intermediate_tasks[0]]
+    _threads(first)
+    device = _device()
+    encoder, tokenizer = load_encoder(stage.encoder_path)
+    tasks, prints = {}, {}
+    for name in stage.intermediate_tasks:
+        tasks[name], fp = _task_data(reg.get(name), stage.train[name], tokenizer, data_dir)
+        prints.update(fp)
+    set_seed(stage.seed)                                    # head init, dropout and data order
+    hidden = encoder.config.hidden_size
+    heads = {n: Head(td.task.kind, hidden, num_outputs(td.task.kind, td.labels)) for n, td in tasks.items()}
+    encoder.to(device)
+    for head in heads.values():
+        head.to(device)
+    out = fit(encoder, heads, tasks, seed=stage.seed, pad_id=tokenizer.pad_token_id, device=device,
+              desc=f"{stage.intermediate} s{stage.seed}", progress=progress)
+    save_encoder(encoder, tokenizer, Path(checkpoint))
+    return {"dev_scores": out["dev"], "steps": out["steps"], "wall_time": time.time() - t0,
+            "data_fingerprints": prints, "checkpoint": str(checkpoint)}
+
+
+def save_encoder(encoder, tokenizer, folder: Path) -> None:
+    """Write the encoder (no head) into ``folder`` via a temporary sibling, so a crash leaves no half checkpoint."""
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    encoder.cpu().save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    for path in tmp.iterdir():
+        path.chmod(0o644)      # safetensors is written 0600; shared cluster folders need it readable
+    if folder.exists():
+        import shutil
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None, out_dir: Path | None = None,
+               progress: bool = True, reg: Registry | None = None) -> dict[str, Any]:
+    """Fresh head, English target training, zero-shot evaluation in every language of ``run``.
+
+    Returns {scores: {lang: {metric: value}}, primary_metric, dev_scores, wall_time, data_fingerprints}.
+    Retrieval targets skip training and evaluate the encoder itself (see ``evaluate_retrieval``).
+    """
+    reg = reg or registry()
+    task, cfg = reg.get(run.target), run.target_train
+    _threads(cfg)
+    device = _device()
+    t0 = time.time()
+    encoder, tokenizer = load_encoder(encoder_path)
+    if not task.trains_on_target:
+        scores, prints = evaluate_retrieval(encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device)
+        return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": {},
+                "wall_time": {"target": 0.0, "eval": time.time() - t0}, "data_fingerprints": prints}
+    td, prints = _task_data(task, cfg, tokenizer, data_dir)
+    set_seed(run.seed)                                      # head init, dropout and data order
+    head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
+    encoder.to(device)
+    head.to(device)
+    fitted = fit(encoder, {task.name: head}, {task.name: td}, seed=run.seed, pad_id=tokenizer.pad_token_id,
+                 device=device, desc=f"{run.intermediate}->{run.target} s{run.seed}", progress=progress)
+    t1 = time.time()
+    scores = {}
+    for lang in run.languages:                              # zero-shot: test sets only, no target-language tuning
+        examples, feats, fp = features_for(task, "test", lang, tokenizer, cfg, data_dir, td.labels)
+        prints[f"{task.name}/test-{lang}"] = fp
+        scores[lang], preds, refs = evaluate_split(encoder, head, td, examples, feats, lang,
+                                                   tokenizer.pad_token_id, device)
+        if run.save_predictions and out_dir is not None:
+            write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
+    return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": fitted["dev"],
+            "wall_time": {"target": t1 - t0, "eval": time.time() - t1}, "data_fingerprints": prints}
+
+
+def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
+    """One JSON line per example: {index, id?, prediction, reference} (enables example-level bootstrap)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        if isinstance(preds, dict):
+            for i, ex in enumerate(examples):
+                fh.write(json.dumps({"index": i, "id": ex["id"], "prediction": preds[ex["id"]],
+                                     "reference": refs[ex["id"]]}) + "\n")
+        else:
+            for i, (p, r) in enumerate(zip(preds, refs)):
+                fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")
+
+
+# ---------------------------------------------------------------------------------- retrieval
+
+@torch.no_grad()
+def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
+    """Mean-pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
+    0 = embeddings, -1 = last layer), one row per sentence, in input order."""
+    encoder.eval()
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
+    for start in range(0, len(order), cfg.eval_batch_size):
+        idx = order[start:start + cfg.eval_batch_size]
+        enc = tokenizer([sentences[i] for i in idx], truncation=True, max_length=cfg.max_length, padding=True,
+                        return_tensors="pt").to(device)
+        with autocast(device, cfg.precision):
+            states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        out[idx] = ((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
+    return out
+
+
+def _retrieval_inputs(encoder, tokenizer, rows, cfg, device) -> dict[str, Any]:
+    src = [i for i, r in enumerate(rows) if r["src"]]
+    tgt = [i for i, r in enumerate(rows) if r["tgt"]]
+    return {"src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device), "src_ids": src,
+            "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device), "tgt_ids": tgt,
+            "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]]}
+
+
+def evaluate_retrieval(encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig,
+                       data_dir: Path | None, device) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """XTREME's retrieval evaluation of the encoder itself (no training): language -> metric columns.
+
+    Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
+    threshold tuned on the dev (sample) split; mAP@20 (Mewsli-X/LAReQA-style): every English
+    sentence ranked by cosine for each query, the aligned one relevant.
+    """
+    from xitt.metrics import mine_bucc_candidates
+
+    scores, prints = {}, {}
+    for lang in languages:
+        rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
+        x = _retrieval_inputs(encoder, tokenizer, rows, cfg, device)
+        if task.metric == "tatoeba_accuracy":
+            scores[lang] = evaluate(task.metric, src_embeddings=x["src"], tgt_embeddings=x["tgt"])
+        elif task.metric == "map_at_20":
+            unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
+            sim = unit(x["src"]) @ unit(x["tgt"]).T
+            ranked = [[x["tgt_ids"][j] for j in np.argsort(-row, kind="stable")[:20]] for row in sim]
+            scores[lang] = evaluate(task.metric, ranked=ranked, relevant=[[i] for i in x["src_ids"]])
+        else:
+            sample_rows, prints[f"{task.name}/dev-{lang}"] = xdata.load_split(task, "dev", lang, data_dir)
+            s = _retrieval_inputs(encoder, tokenizer, sample_rows, cfg, device)
+            scores[lang] = evaluate(
+                task.metric, gold=x["gold"], sample_gold=s["gold"],
+                sample_candidates=mine_bucc_candidates(s["src"], s["tgt"], s["src_ids"], s["tgt_ids"]),
+                candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]))
+    return scores, prints
