@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 TINY = Path(__file__).parent / "data" / "tiny"
-os.environ["XITT_TASKS_PATH"] = os.pathsep.join(
-    [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p] + [str(TINY / "tasks")])
+_paths = [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p]
+if str(TINY / "tasks") not in _paths:       # subprocesses inherit it: add it once
+    os.environ["XITT_TASKS_PATH"] = os.pathsep.join(_paths + [str(TINY / "tasks")])
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

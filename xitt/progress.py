@@ -27,15 +27,17 @@ class StageBar:
         if enabled and interactive():
             from tqdm.auto import tqdm
             self.bar = tqdm(total=self.total, desc=desc, leave=False, dynamic_ncols=True, unit="step")
-        self._next_log = max(1, self.total // 10)
+        self._next_log, self._last = max(1, self.total // 10), self.start
 
     def step(self, loss: float) -> None:
         self.n += 1
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        elif self.n >= self._next_log or self.n == self.total:
-            self._next_log += max(1, self.total // 10)
+        elif (self.n >= self._next_log and time.time() - self._last >= 30) or self.n == self.total:
+            # Non-interactive logs: a line every ~10 % of the steps, at most one per 30 s, and the last.
+            self._next_log = self.n + max(1, self.total // 10)
+            self._last = time.time()
             eta = (time.time() - self.start) / self.n * (self.total - self.n)
             log.info("%s: step %d/%d loss %.4f eta %.0fs", self.desc, self.n, self.total, loss, eta)
 

@@ -1,0 +1,441 @@
+"""Run a grid as a DAG: intermediate stages first, then the target runs that reuse them.
+
+``execute`` is what ``xitt run`` calls. It expands the grid, checks every needed data split and
+encoder folder before any training, then runs what is not done yet:
+
+* ``local`` (default): sequentially, stage by stage (a stage, then all its target runs, then its
+  checkpoint is removed unless ``keep_checkpoints``), or with ``workers > 1`` on a small process
+  pool that submits a stage's runs as soon as the stage is done;
+* ``slurm``: submitit job arrays per DAG level (one array of stages, one array of dependent runs
+  per stage with ``afterok`` on that stage's task, one array of ``none`` runs), requeued on
+  preemption/timeout (the jobs are ``Checkpointable``; a requeued job takes over its own claim).
+
+Idempotent: finished runs and stages are skipped; failed, corrupt or half-written ones re-run;
+an O_EXCL claim per folder keeps two workers off the same run. A failing run records its error
+(traceback in ``train.log``, last line in ``result.json``) and the others go on unless
+``fail_fast``. Stage checkpoints live in ``grid.checkpoint_dir/<stage_id>`` or
+``<exp_dir>/checkpoints/<stage_id>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Sequence
+
+from submitit.helpers import Checkpointable
+
+from xitt import data as xdata
+from xitt.progress import GridProgress, interactive
+from xitt.schema import atomic_write_text
+from xitt.spec import GridSpec, RunSpec, StageSpec, expand_grid
+from xitt.store import Claim, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
+from xitt.tasks import registry
+
+log = logging.getLogger("xitt")
+HEARTBEAT_S = 600
+
+
+# ------------------------------------------------------------------------------ helpers on disk
+
+def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
+    base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
+    return (Path(base).resolve() if base else Path(exp_dir) / "checkpoints") / stage_id
+
+
+def read_stage(exp_dir: Path, stage_id: str) -> dict | None:
+    path = stage_dir(exp_dir, stage_id) / "stage.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def stage_ready(exp_dir: Path, stage_id: str, ckpt: Path) -> bool:
+    info = read_stage(exp_dir, stage_id)
+    return bool(info and info.get("status") == "done" and (ckpt / "config.json").is_file())
+
+
+@contextmanager
+def run_log(folder: Path):
+    """Send the ``xitt`` logger to ``folder/train.log`` (appending: a re-run keeps the old attempt's log)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def heartbeat(claim: Claim):
+    """Touch the claim every HEARTBEAT_S so that a long stage never looks stale to other workers."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            claim.touch()
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _provenance() -> dict[str, Any]:
+    from xitt.provenance import device_name, git_sha, package_versions
+    return {"packages": package_versions(), "git_sha": git_sha(), "device": device_name()}
+
+
+# --------------------------------------------------------------------------------- job bodies
+
+def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, progress: bool = False) -> str:
+    """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    exp, ckpt_dir = Path(exp_dir), Path(ckpt)
+    folder = stage_dir(exp, stage.stage_id)
+    if stage_ready(exp, stage.stage_id, ckpt_dir):
+        return "done"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    started = now()
+    try:
+        with run_log(folder), heartbeat(claim):
+            log.info("stage %s: training %s on %s (seed %d)", stage.stage_id, stage.encoder,
+                     "+".join(stage.intermediate_tasks), stage.seed)
+            write_config(folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)})
+            try:
+                from xitt.train import train_stage
+                info = train_stage(stage, ckpt_dir, data_dir=Path(data_dir) if data_dir else None, progress=progress)
+                record = {"status": "done", **info}
+            except Exception as err:  # noqa: BLE001 - recorded, dependants report it
+                log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
+                record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+            record.update(stage_id=stage.stage_id, spec=dataclasses.asdict(stage), started=started, finished=now(),
+                          task_versions=dict(stage.task_versions), **_provenance())
+            atomic_write_text(folder / "stage.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        return record["status"]
+    finally:
+        claim.release()
+
+
+def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, progress: bool = False) -> str:
+    """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
+    exp = Path(exp_dir)
+    folder = run_dir(exp, run.run_id)
+    if run_state(folder)[0] == "done":
+        return "skipped"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    started, stage_info = now(), {}
+    try:
+        with run_log(folder), heartbeat(claim):
+            shutil.rmtree(folder / "predictions", ignore_errors=True)
+            write_config(folder, run.to_dict())
+            log.info("run %s: start", run.run_id)
+            try:
+                encoder_path = run.encoder_path
+                if run.stage is not None:
+                    stage_info = read_stage(exp, run.stage.stage_id) or {}
+                    if stage_info.get("status") != "done" or not (Path(ckpt) / "config.json").is_file():
+                        raise RuntimeError(f"intermediate stage {run.stage.stage_id} is not available: "
+                                           f"{stage_info.get('error') or 'no trained checkpoint at ' + str(ckpt)}")
+                    encoder_path = str(ckpt)
+                from xitt.train import run_target
+                out = run_target(run, encoder_path, data_dir=Path(data_dir) if data_dir else None, out_dir=folder,
+                                 progress=progress)
+                result = _result(run, "done", stage_info, started, **out)
+                log.info("run %s: done %s", run.run_id, json.dumps(out["scores"]))
+            except Exception as err:  # noqa: BLE001 - recorded in result.json; the grid goes on
+                log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
+                result = _result(run, "failed", stage_info, started, error=f"{type(err).__name__}: {err}")
+            write_result(folder, result)
+        return result.status
+    finally:
+        claim.release()
+
+
+def _result(run: RunSpec, status: str, stage: dict, started: str, *, scores=None, primary_metric="", dev_scores=None,
+            wall_time=None, data_fingerprints=None, error=None) -> RunResult:
+    versions = {run.target: run.target_version, **(stage.get("task_versions") or {})}
+    wall = {"intermediate": float(stage.get("wall_time", 0.0)), **(wall_time or {})} if run.stage else dict(wall_time or {})
+    prov = _provenance()
+    return RunResult(run_id=run.run_id, spec=run.to_dict(), status=status, scores=scores or {},
+                     primary_metric=primary_metric, dev_scores=dev_scores or {}, wall_time=wall, task_versions=versions,
+                     packages=prov["packages"], git_sha=prov["git_sha"],
+                     data_fingerprints={**(stage.get("data_fingerprints") or {}), **(data_fingerprints or {})},
+                     device=prov["device"], error=error, started=started, finished=now(),
+                     extra={"stage_id": run.stage.stage_id if run.stage else None,
+                            "stage_dev_scores": stage.get("dev_scores", {})})
+
+
+# ----------------------------------------------------------------------------------- planning
+
+def check_inputs(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path | None,
+                 offline: bool) -> None:
+    """Every encoder folder and data split the pending work needs, checked before any training."""
+    reg = registry()
+    for name, path in grid.encoders:
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+            raise FileNotFoundError(f"encoder '{name}': folder {path} does not exist; build it or fix the grid's encoders.")
+    needs = []
+    for stage in stages:
+        for name in stage.intermediate_tasks:
+            task = reg.get(name)
+            needs += [(task, s, l) for s, l in xdata.needed_splits(task, [task.train_language], as_target=False)]
+    for run in runs:
+        task = reg.get(run.target)
+        needs += [(task, s, l) for s, l in xdata.needed_splits(task, run.languages, as_target=True)]
+    unique = list({(t.name, s, l): (t, s, l) for t, s, l in needs}.values())
+    xdata.check_available(unique, data_dir, offline=offline)
+
+
+def _console(progress: bool) -> None:
+    """Log lines on stderr: every INFO line when stderr is not a TTY (no bars there), warnings otherwise."""
+    if not progress or any(getattr(h, "_xitt_console", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING if interactive() else logging.INFO)
+    handler.setFormatter(logging.Formatter("[xitt] %(message)s"))
+    handler._xitt_console = True
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None, executor: str | None = None,
+            workers: int | None = None, fail_fast: bool = False, data_dir: str | None = None,
+            progress: bool = True) -> dict:
+    """Run every pending stage and run of ``grid`` into ``exp_dir``; returns counts
+    {runs, done, failed, skipped, ran, stages_trained, busy}."""
+    offline = xdata.set_offline_flags()                       # before any HF library is imported
+    exp = Path(exp_dir).resolve()
+    stages, runs = expand_grid(grid, seeds=seeds)
+    ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
+    ckpt = {s.stage_id: checkpoint_path(grid, exp, s.stage_id) for s in stages}
+    todo = [r for r in runs if run_state(run_dir(exp, r.run_id))[0] != "done"]
+    needed = {r.stage.stage_id for r in todo if r.stage is not None}
+    todo_stages = [s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])]
+    check_inputs(grid, todo_stages, todo, ddir, offline)
+    _console(progress)
+    kind = executor or grid.executor.kind
+    bar = GridProgress(len(runs), done=len(runs) - len(todo), enabled=progress)
+    bar.show()
+    ctx = dict(grid=grid, exp=exp, stages=stages, ckpt=ckpt, todo=todo, data_dir=str(ddir) if ddir else None,
+               fail_fast=fail_fast, bar=bar, progress=progress)
+    if kind == "slurm":
+        counts = _run_slurm(**ctx)
+    elif kind == "local":
+        counts = _run_local(workers=workers or grid.executor.workers, **ctx)
+    else:
+        raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
+    states = [run_state(run_dir(exp, r.run_id))[0] for r in runs]
+    return {"runs": len(runs), "done": states.count("done"), "failed": states.count("failed") + states.count("corrupt"),
+            "skipped": len(runs) - len(todo), **counts}
+
+
+# -------------------------------------------------------------------------------------- local
+
+def _cleanup(grid: GridSpec, exp: Path, stage_id: str, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
+    """Remove a stage checkpoint once all its dependants are done (unless keep_checkpoints)."""
+    if grid.keep_checkpoints or not ckpt.exists():
+        return
+    if all(run_state(run_dir(exp, r.run_id))[0] == "done" for r in dependants):
+        shutil.rmtree(ckpt, ignore_errors=True)
+        log.info("removed checkpoint %s (all %d dependants done)", ckpt, len(dependants))
+
+
+def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, progress: bool = False) -> str:
+    """Wait while another worker trains this stage, then train it if needed: 'trained' | 'done' | 'failed'."""
+    while is_claimed(stage_dir(exp_dir, stage.stage_id)):
+        time.sleep(2)
+    if stage_ready(Path(exp_dir), stage.stage_id, Path(ckpt)):
+        return "done"
+    state = do_stage(stage, exp_dir, ckpt, data_dir, progress)
+    return "trained" if state == "done" else state
+
+
+def _dependants(grid: GridSpec) -> dict[str, list[RunSpec]]:
+    """Every run of every seed of the grid, by stage id (checkpoints go only when all are done)."""
+    out: dict[str, list[RunSpec]] = {}
+    for r in expand_grid(grid)[1]:
+        if r.stage is not None:
+            out.setdefault(r.stage.stage_id, []).append(r)
+    return out
+
+
+def _groups(stages, todo) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
+    free = [r for r in todo if r.stage is None]
+    by_stage: dict[str, list[RunSpec]] = {s.stage_id: [] for s in stages}
+    for r in todo:
+        if r.stage is not None:
+            by_stage[r.stage.stage_id].append(r)
+    return free, {k: v for k, v in by_stage.items() if v}
+
+
+def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress, workers) -> dict:
+    if workers > 1:
+        return _run_pool(grid=grid, exp=exp, stages=stages, ckpt=ckpt, todo=todo, data_dir=data_dir,
+                         fail_fast=fail_fast, bar=bar, workers=workers)
+    free, by_stage = _groups(stages, todo)
+    counts = {"ran": 0, "stages_trained": 0, "busy": 0}
+    all_runs = _dependants(grid)
+    work = [(None, free)] + [(sid, runs) for sid, runs in by_stage.items()]
+    for stage_id, runs in work:
+        if stage_id is not None:
+            stage = next(s for s in stages if s.stage_id == stage_id)
+            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+        for run in runs:
+            state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, data_dir, progress)
+            counts["ran"] += int(state in ("done", "failed"))
+            counts["busy"] += int(state == "busy")
+            if state in ("done", "failed"):
+                bar.update(state)
+            if state == "failed" and fail_fast:
+                log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
+                return {**counts, "stopped": 1}
+        if stage_id is not None:
+            _cleanup(grid, exp, stage_id, ckpt[stage_id], all_runs.get(stage_id, runs))
+    return counts
+
+
+def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, workers) -> dict:
+    """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    free, by_stage = _groups(stages, todo)
+    stage_of, all_runs = {s.stage_id: s for s in stages}, _dependants(grid)
+    counts = {"ran": 0, "stages_trained": 0, "busy": 0}
+    left = {sid: len(runs) for sid, runs in by_stage.items()}
+    stopped = False
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = {pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid]), data_dir): ("stage", sid)
+                   for sid in by_stage}
+        pending.update({pool.submit(do_run, r, str(exp), None, data_dir): ("run", r) for r in free})
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                what, item = pending.pop(fut)
+                try:
+                    state = fut.result()
+                except Exception as err:  # noqa: BLE001 - a worker died (killed, out of memory)
+                    log.error("worker for %s died: %s", item if what == "stage" else item.run_id, err)
+                    state = "failed"
+                if what == "stage":
+                    counts["stages_trained"] += state == "trained"
+                    if not stopped:          # failed stages too: their runs record the stage's error
+                        pending.update({pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
+                                        for r in by_stage[item]})
+                    continue
+                counts["ran"] += state in ("done", "failed")
+                counts["busy"] += state == "busy"
+                if state in ("done", "failed"):
+                    bar.update(state)
+                if item.stage is not None:
+                    sid = item.stage.stage_id
+                    left[sid] -= 1
+                    if left[sid] == 0:
+                        _cleanup(grid, exp, sid, ckpt[sid], all_runs.get(sid, []))
+                if state == "failed" and fail_fast and not stopped:
+                    log.error("stopping after the first failure (--fail-fast): %s", item.run_id)
+                    stopped = True
+                    for other in list(pending):
+                        if other.cancel():
+                            pending.pop(other)
+    return {**counts, **({"stopped": 1} if stopped else {})}
+
+
+# -------------------------------------------------------------------------------------- slurm
+
+def _slurm_executor(grid: GridSpec, exp: Path, dependency: str | None = None):
+    import submitit
+
+    opts = grid.executor.slurm
+    ex = submitit.AutoExecutor(folder=exp / "slurm" / "%j", cluster="slurm")
+    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
+                              "slurm_array_parallelism": opts.array_parallelism, "name": f"xitt-{grid.experiment}",
+                              "slurm_max_num_timeout": opts.max_requeue}
+    if opts.gpus_per_node:
+        params["gpus_per_node"] = opts.gpus_per_node
+    if opts.mem_gb:
+        params["mem_gb"] = opts.mem_gb
+    for key in ("partition", "account", "qos", "constraint"):
+        if getattr(opts, key):
+            params[f"slurm_{key}"] = getattr(opts, key)
+    if opts.setup:
+        params["slurm_setup"] = list(opts.setup)
+    extra = dict(opts.additional_parameters)
+    if dependency:
+        extra.update(dependency=dependency, kill_on_invalid_dep="yes")
+    if extra:
+        params["slurm_additional_parameters"] = extra
+    ex.update_parameters(**params)
+    return ex
+
+
+class SlurmJob(Checkpointable):
+    """A stage or run as a SLURM job. On preemption or timeout submitit calls ``checkpoint``, whose
+    default requeues the job with the same arguments; the requeued job takes over its own claim
+    (same SLURM job id) and redoes the stage or run from the start."""
+
+    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None, data_dir: str | None) -> str:
+        _console(True)
+        if what == "stage":
+            return stage_job(spec, exp_dir, ckpt, data_dir)
+        return do_run(spec, exp_dir, ckpt, data_dir)
+
+
+def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress) -> dict:
+    """Submit the DAG: an array of stages, per stage an array of its runs (afterok), an array of none runs."""
+    free, by_stage = _groups(stages, todo)
+    stage_of, job = {s.stage_id: s for s in stages}, SlurmJob()
+    (exp / "slurm").mkdir(parents=True, exist_ok=True)
+    sids = list(by_stage)
+    stage_jobs = _slurm_executor(grid, exp).map_array(
+        job, ["stage"] * len(sids), [stage_of[s] for s in sids], [str(exp)] * len(sids), [str(ckpt[s]) for s in sids],
+        [data_dir] * len(sids)) if sids else []
+    run_jobs = []
+    for sid, sjob in zip(sids, stage_jobs):
+        runs = by_stage[sid]
+        ex = _slurm_executor(grid, exp, dependency=f"afterok:{sjob.job_id}")
+        run_jobs += list(zip(runs, ex.map_array(job, ["run"] * len(runs), runs, [str(exp)] * len(runs),
+                                                [str(ckpt[sid])] * len(runs), [data_dir] * len(runs))))
+    if free:
+        run_jobs += list(zip(free, _slurm_executor(grid, exp).map_array(
+            job, ["run"] * len(free), free, [str(exp)] * len(free), [None] * len(free), [data_dir] * len(free))))
+    log.info("submitted %d stage job(s) and %d run job(s); logs under %s", len(stage_jobs), len(run_jobs), exp / "slurm")
+    counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
+    for sid, sjob in zip(sids, stage_jobs):
+        counts["stages_trained"] += _job_state(sjob, sid) == "trained"
+    all_runs = _dependants(grid)
+    for run, rjob in run_jobs:
+        state = _job_state(rjob, run.run_id)
+        counts["ran"] += state in ("done", "failed")
+        if state in ("done", "failed"):
+            bar.update(state)
+    for sid in sids:
+        _cleanup(grid, exp, sid, ckpt[sid], all_runs.get(sid, []))
+    return counts
+
+
+def _job_state(job, name: str) -> str:
+    try:
+        return job.result()
+    except Exception as err:  # noqa: BLE001 - cancelled / died: the run folder tells the truth
+        log.error("SLURM job %s (%s) did not finish: %s", job.job_id, name, str(err).splitlines()[0] if str(err) else err)
+        return "failed"
