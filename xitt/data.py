@@ -189,6 +189,14 @@ def _get(row: Mapping, name: str) -> Any:
     return value
 
 
+def _optional(row: Mapping, name: str | None) -> str:
+    """A text column that some multiple-choice datasets lack (CommonsenseQA has no context): "" then."""
+    try:
+        return str(_get(row, name)) if name else ""
+    except (KeyError, TypeError):
+        return ""
+
+
 def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict | None:
     f, kind = task.fields, task.kind
     if kind in ("classification", "pair_classification"):
@@ -216,9 +224,8 @@ def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict 
         label = _get(row, f.get("label", "label"))
         if "label_names" in f:           # CommonsenseQA: answerKey "B" -> index in choices.label
             label = list(_get(row, f["label_names"])).index(label)
-        return {"context": _get(row, f["context"]) if "context" in f else "",
-                "question": _get(row, f["question"]) if "question" in f else "", "choices": choices,
-                "label": int(label)}
+        return {"context": _optional(row, f.get("context")), "question": _optional(row, f.get("question")),
+                "choices": choices, "label": int(label)}
     return {"src": _get(row, f.get("src", "source_sentence")), "tgt": _get(row, f.get("tgt", "target_sentence"))}
 
 
