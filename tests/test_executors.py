@@ -1,0 +1,130 @@
+"""xitt.executors: the DAG on a tiny grid, resume, new seeds, failures, claims, offline errors."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+pytest.importorskip("torch")
+
+from xitt.data import DataError  # noqa: E402
+from xitt.executors import checkpoint_path, execute  # noqa: E402
+from xitt.spec import expand_grid, parse_grid  # noqa: E402
+from xitt.store import collect, read_result, run_dir  # noqa: E402
+
+
+def make_grid(encoder, data_dir, **extra):
+    doc = {"experiment": "t", "encoders": [{"name": "tiny", "path": str(encoder)}],
+           "intermediates": ["none", "tiny_nli"], "targets": ["tiny_cls", "tiny_ner", "tiny_qa"],
+           "seeds": [1], "data_dir": str(data_dir), "train": {"epochs": 1}}
+    doc.update(extra)
+    return parse_grid(doc)
+
+
+def scores_of(exp, grid):
+    frame, _ = collect(exp, [r.run_id for r in expand_grid(grid)[1]])
+    return frame.sort_values(["run_id", "language", "metric"]).reset_index(drop=True)
+
+
+def test_tiny_grid_end_to_end(tiny_encoder, tiny_data, tmp_path):
+    grid = make_grid(tiny_encoder, tiny_data)
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary == {"runs": 6, "done": 6, "failed": 0, "skipped": 0, "ran": 6, "stages_trained": 1, "busy": 0}
+    stages, runs = expand_grid(grid)
+    stage_id = stages[0].stage_id
+    stage_log = (tmp_path / "stages" / stage_id / "train.log").read_text()
+    assert stage_log.count("training tiny on tiny_nli") == 1                    # trained once, reused 3x
+    assert not checkpoint_path(grid, tmp_path, stage_id).exists()              # removed: all dependants done
+    result = read_result(run_dir(tmp_path, next(r.run_id for r in runs if r.stage and r.target == "tiny_qa")))
+    assert result.status == "done" and result.primary_metric == "em_f1"
+    assert set(result.scores) == {"en", "de"} and set(result.scores["de"]) == {"em", "f1", "em_f1"}
+    assert set(result.wall_time) == {"intermediate", "target", "eval"}
+    assert result.task_versions == {"tiny_qa": "tiny-1", "tiny_nli": "tiny-1"}
+    assert "tiny_nli/train-en" in result.data_fingerprints and "tiny_qa/test-de" in result.data_fingerprints
+    assert result.packages["torch"] and result.device.startswith("cpu") and result.extra["stage_id"] == stage_id
+    assert (run_dir(tmp_path, result.run_id) / "config.yaml").is_file()
+    frame = scores_of(tmp_path, grid)
+    assert len(frame) == 2 * (2 * 1 + 2 * 3 + 2 * 3)                          # runs x languages x metrics
+    assert execute(grid, exp_dir=tmp_path, progress=False)["ran"] == 0        # finished runs are skipped
+    # Determinism: the same grid into another folder gives identical scores.
+    other = tmp_path / "again"
+    execute(grid, exp_dir=other, progress=False)
+    assert scores_of(other, grid)[["language", "metric", "score"]].equals(frame[["language", "metric", "score"]])
+
+
+def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder, tiny_data, tmp_path):
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], keep_checkpoints=True)
+    execute(grid, exp_dir=tmp_path, progress=False)
+    first = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/result.json")}
+    grid2 = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], keep_checkpoints=True, seeds=[1, 2])
+    summary = execute(grid2, exp_dir=tmp_path, progress=False, seeds=[2])
+    assert summary["ran"] == 2 and summary["stages_trained"] == 1 and summary["runs"] == 2
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+    assert execute(grid2, exp_dir=tmp_path, progress=False)["ran"] == 0
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2              # keep_checkpoints
+
+
+def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("tasks", "*.py"))
+    (data / "tiny_ner" / "test-de.tsv").write_text("anna\tB-PER\nthis line has no tag\n", encoding="utf-8")
+    grid = make_grid(tiny_encoder, data, intermediates=["none"])
+    summary = execute(grid, exp_dir=tmp_path / "exp", progress=False)
+    assert summary["done"] == 2 and summary["failed"] == 1
+    bad = next(r for r in expand_grid(grid)[1] if r.target == "tiny_ner")
+    result = read_result(run_dir(tmp_path / "exp", bad.run_id))
+    assert result.status == "failed" and result.error.startswith("DataError") and "test-de.tsv:2" in result.error
+    assert "Traceback" in (run_dir(tmp_path / "exp", bad.run_id) / "train.log").read_text()
+    # Fixed data: only the failed run is redone.
+    shutil.copy(tiny_data / "tiny_ner" / "test-de.tsv", data / "tiny_ner" / "test-de.tsv")
+    again = execute(grid, exp_dir=tmp_path / "exp", progress=False)
+    assert again["ran"] == 1 and again["done"] == 3
+
+
+def test_fail_fast_stops_after_the_first_failure(tiny_encoder, tiny_data, tmp_path, monkeypatch):
+    import xitt.train
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(xitt.train, "run_target", boom)
+    grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_qa", "tiny_cls"])
+    summary = execute(grid, exp_dir=tmp_path, progress=False, fail_fast=True)
+    assert summary["failed"] == 1 and summary.get("stopped") == 1 and summary["done"] == 0
+
+
+def test_corrupt_results_rerun_and_claims_are_respected(tiny_encoder, tiny_data, tmp_path):
+    grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_cls", "tiny_ner"])
+    runs = expand_grid(grid)[1]
+    execute(grid, exp_dir=tmp_path, progress=False)
+    (run_dir(tmp_path, runs[0].run_id) / "result.json").write_text('{"run_id": "x", "sta')   # half-written
+    (run_dir(tmp_path, runs[1].run_id) / "result.json").unlink()
+    (run_dir(tmp_path, runs[1].run_id) / "claim").write_text(json.dumps(
+        {"host": os.uname().nodename, "pid": os.getpid()}))                    # a live worker owns it
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["ran"] == 1 and summary["busy"] == 1 and summary["done"] == 1
+    assert read_result(run_dir(tmp_path, runs[0].run_id)).status == "done"
+
+
+def test_offline_without_data_fails_before_training(tiny_encoder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XITT_OFFLINE", "1")
+    monkeypatch.delenv("XITT_DATA_DIR", raising=False)
+    grid = parse_grid({"encoders": [{"name": "tiny", "path": str(tiny_encoder)}], "intermediates": ["none", "mnli"],
+                       "targets": ["xnli"], "languages": {"xnli": ["en", "de"]}, "seeds": [1]})
+    with pytest.raises(DataError) as err:
+        execute(grid, exp_dir=tmp_path / "exp", progress=False)
+    assert "mnli" in str(err.value) and "google/xtreme" in str(err.value) and "--data-dir" in str(err.value)
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
+    with pytest.raises(FileNotFoundError, match="encoder 'gone'"):
+        execute(parse_grid({"encoders": [{"name": "gone", "path": str(tmp_path / "gone")}], "intermediates": ["none"],
+                            "targets": ["tiny_cls"], "seeds": [1]}), exp_dir=tmp_path / "e2", progress=False)
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_same_scores(tiny_encoder, tiny_data, tmp_path):
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls", "tiny_ner"])
+    execute(grid, exp_dir=tmp_path / "seq", progress=False)
+    summary = execute(grid, exp_dir=tmp_path / "pool", progress=False, workers=2)
+    assert summary["done"] == 4 and summary["stages_trained"] == 1
+    a, b = scores_of(tmp_path / "seq", grid), scores_of(tmp_path / "pool", grid)
+    assert a.equals(b)

@@ -1,0 +1,115 @@
+"""xitt.train: the loop, stages, determinism, encoder-only checkpoints, retrieval."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from xitt import train  # noqa: E402
+from xitt.spec import expand_grid, parse_grid  # noqa: E402
+
+
+def _grid(encoder, tiny_data, **extra):
+    doc = {"encoders": [{"name": "tiny", "path": str(encoder)}], "intermediates": ["none", "tiny_nli"],
+           "targets": ["tiny_cls"], "seeds": [1], "data_dir": str(tiny_data)}
+    doc.update(extra)
+    return parse_grid(doc)
+
+
+def _scores(out):
+    return json.dumps(out["scores"], sort_keys=True) + json.dumps(out["dev_scores"], sort_keys=True)
+
+
+def test_epoch_batches_cover_everything_once_and_group_by_length():
+    feats = [{"input_ids": [0] * n} for n in np.random.default_rng(0).integers(1, 30, size=50)]
+    a = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
+    b = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
+    assert a == b and sorted(i for batch in a for i in batch) == list(range(50))
+    assert all(len(batch) == 8 for batch in a if batch is not a[-1]) or sum(map(len, a)) == 50
+    for batch in a:                                            # sorted by length inside a batch
+        lengths = [len(feats[i]["input_ids"]) for i in batch]
+        assert lengths == sorted(lengths, reverse=True)
+
+
+def test_same_seed_same_scores_other_seed_differs(tiny_encoder, tiny_data):
+    _, runs = expand_grid(_grid(tiny_encoder, tiny_data, seeds=[1, 2]))
+    r1, r2 = [r for r in runs if r.intermediate == "none"]
+    first = train.run_target(r1, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    again = train.run_target(r1, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    other = train.run_target(r2, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    assert _scores(first) == _scores(again)
+    assert set(first["scores"]) == {"en", "de"} and first["primary_metric"] == "accuracy"
+    assert first["wall_time"]["target"] > 0 and "tiny_cls/test-de" in first["data_fingerprints"]
+    assert _scores(first) != _scores(other) or first["dev_scores"] != other["dev_scores"]
+
+
+def test_stage_checkpoint_holds_the_encoder_only(tiny_encoder, tiny_data, tmp_path):
+    from safetensors.torch import load_file
+    stages, runs = expand_grid(_grid(tiny_encoder, tiny_data))
+    info = train.train_stage(stages[0], tmp_path / "ckpt", data_dir=tiny_data, progress=False)
+    assert info["steps"] == 20 and "tiny_nli.accuracy" in info["dev_scores"]
+    keys = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+    assert keys and all(k.startswith(("embeddings.", "encoder.", "pooler.")) for k in keys)
+    assert not list(tmp_path.glob("ckpt.tmp*"))
+    run = next(r for r in runs if r.stage is not None)
+    out = train.run_target(run, str(tmp_path / "ckpt"), data_dir=tiny_data, progress=False)
+    assert set(out["scores"]) == {"en", "de"}
+
+
+def test_multi_task_stage_samples_every_task(tiny_encoder, tiny_data, tmp_path):
+    grid = _grid(tiny_encoder, tiny_data, intermediates=[{"name": "both", "tasks": ["tiny_nli", "tiny_mc"]}],
+                 task_train={"tiny_nli": {"epochs": 1}})
+    stage = expand_grid(grid)[0][0]
+    info = train.train_stage(stage, tmp_path / "ckpt", data_dir=tiny_data, progress=False)
+    assert info["steps"] == 10 + 5           # one epoch: 160/16 NLI batches + 80/16 MC batches
+    assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info["dev_scores"])
+
+
+def test_max_steps_grad_accum_select_last_and_predictions(tiny_encoder, tiny_data, tmp_path):
+    grid = _grid(tiny_encoder, tiny_data, targets=["tiny_qa"], save_predictions=True,
+                 train={"max_steps": 3, "grad_accum": 2, "select_on": "last"})
+    run = next(r for r in expand_grid(grid)[1] if r.stage is None)
+    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, out_dir=tmp_path, progress=False)
+    assert out["primary_metric"] == "em_f1" and set(out["scores"]["de"]) == {"em", "f1", "em_f1"}
+    with gzip.open(tmp_path / "predictions" / "de.jsonl.gz", "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    assert len(rows) == 20 and {"id", "prediction", "reference"} <= set(rows[0])
+
+
+def test_retrieval_needs_no_training(tiny_encoder, tiny_data):
+    run = expand_grid(_grid(tiny_encoder, tiny_data, targets=["tiny_tatoeba"], intermediates=["none"]))[1][0]
+    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    assert out["primary_metric"] == "accuracy" and 0 <= out["scores"]["de"]["accuracy"] <= 100
+    assert out["wall_time"]["target"] == 0.0 and out["dev_scores"] == {}
+
+
+def test_missing_local_encoder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train.load_encoder(str(tmp_path / "nope"))
+
+
+SCRIPT = """
+import json, sys, torch
+sys.path.insert(0, {tests!r})
+import conftest
+torch.set_num_threads(1)
+from xitt import train
+from xitt.spec import expand_grid, parse_grid
+grid = parse_grid({{"encoders": [{{"name": "tiny", "path": {enc!r}}}], "intermediates": ["none"],
+                   "targets": ["tiny_ner"], "seeds": [3], "data_dir": {data!r}}})
+out = train.run_target(expand_grid(grid)[1][0], {enc!r}, data_dir=conftest.TINY, progress=False)
+print(json.dumps([out["scores"], out["dev_scores"]], sort_keys=True))
+"""
+
+
+@pytest.mark.slow
+def test_bit_identical_scores_in_fresh_processes(tiny_encoder, tiny_data):
+    code = SCRIPT.format(tests=str(tiny_data.parent.parent), enc=str(tiny_encoder), data=str(tiny_data))
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            .splitlines()[-1] for _ in range(2)]
+    assert outs[0] == outs[1]
