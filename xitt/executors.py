@@ -366,10 +366,9 @@ def _slurm_executor(grid: GridSpec, exp: Path, dependency: str | None = None):
     import submitit
 
     opts = grid.executor.slurm
-    ex = submitit.AutoExecutor(folder=exp / "slurm" / "%j", cluster="slurm")
+    ex = submitit.AutoExecutor(folder=exp / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=opts.max_requeue)
     params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
-                              "slurm_array_parallelism": opts.array_parallelism, "name": f"xitt-{grid.experiment}",
-                              "slurm_max_num_timeout": opts.max_requeue}
+                              "slurm_array_parallelism": opts.array_parallelism, "name": f"xitt-{grid.experiment}"}
     if opts.gpus_per_node:
         params["gpus_per_node"] = opts.gpus_per_node
     if opts.mem_gb:
