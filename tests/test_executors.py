@@ -3,15 +3,16 @@
 import json
 import os
 import shutil
+from importlib.util import find_spec
 
 import pytest
 
-pytest.importorskip("torch")
+from xitt.data import DataError
+from xitt.executors import checkpoint_path, execute
+from xitt.spec import expand_grid, parse_grid
+from xitt.store import collect, read_result, run_dir
 
-from xitt.data import DataError  # noqa: E402
-from xitt.executors import checkpoint_path, execute  # noqa: E402
-from xitt.spec import expand_grid, parse_grid  # noqa: E402
-from xitt.store import collect, read_result, run_dir  # noqa: E402
+pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 def make_grid(encoder, data_dir, **extra):

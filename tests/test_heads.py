@@ -2,13 +2,15 @@
 
 from types import SimpleNamespace
 
+from importlib.util import find_spec
+
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from xitt.tiny import build_tokenizer
 
-from xitt.heads import Head, collate, decode, featurize  # noqa: E402
-from xitt.tiny import build_tokenizer  # noqa: E402
+# xitt.heads imports torch: import it inside the tests, never at collection time.
+pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 CFG = SimpleNamespace(max_length=24, doc_stride=8, n_best=5, max_answer_length=3)
 
@@ -20,6 +22,8 @@ def tok():
 
 
 def test_pair_classification_features_and_padding(tok):
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     ex = [{"text": "the film", "text_pair": "was good", "label": 1}, {"text": "the car is red", "text_pair": "the", "label": 0}]
     feats = featurize("pair_classification", ex, tok, CFG)
     assert feats[0]["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
@@ -30,6 +34,8 @@ def test_pair_classification_features_and_padding(tok):
 
 
 def test_tagging_labels_only_first_sub_token(tok):
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     ex = [{"tokens": ["anna", "met", "new-york"], "tags": ["B-PER", "O", "B-LOC"]}]
     feats = featurize("tagging", ex, tok, CFG, labels=["B-LOC", "B-PER", "O"])
     # [CLS] anna met new - york [SEP]: 'new-york' is three sub-tokens, only 'new' is labelled
@@ -40,6 +46,8 @@ def test_tagging_labels_only_first_sub_token(tok):
 
 
 def test_tagging_truncated_words_are_predicted_outside(tok):
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     ex = [{"tokens": ["anna"] * 30, "tags": ["B-PER"] * 30}]
     feats = featurize("tagging", ex, tok, CFG, labels=["B-PER", "O"])
     logits = [np.tile([5.0, 0.0], (len(feats[0]["input_ids"]), 1))]
@@ -48,6 +56,8 @@ def test_tagging_truncated_words_are_predicted_outside(tok):
 
 
 def test_span_qa_windows_positions_and_decoding(tok):
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     context = "anna lives in rome . anna lives in rome . bob lives in oslo . anna lives in rome ."
     ex = [{"id": "q1", "question": "where does bob live ?", "context": context,
            "answers": [{"text": "oslo", "answer_start": context.index("oslo")}]}]
@@ -77,6 +87,8 @@ def test_span_qa_windows_positions_and_decoding(tok):
 
 
 def test_multiple_choice_batches_are_three_dimensional(tok):
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     ex = [{"context": "anna lives in rome .", "question": "where does anna live ?", "choices": ["rome", "oslo"], "label": 0}] * 3
     batch = collate(featurize("multiple_choice", ex, tok, CFG), tok.pad_token_id)
     assert batch["input_ids"].shape[:2] == (3, 2) and batch["token_type_ids"].shape == batch["input_ids"].shape
@@ -85,7 +97,10 @@ def test_multiple_choice_batches_are_three_dimensional(tok):
 @pytest.mark.parametrize("kind,labels", [("classification", 2), ("pair_classification", 3), ("multiple_choice", 1),
                                          ("tagging", 4), ("span_qa", 1)])
 def test_heads_give_logits_and_a_finite_loss(tok, kind, labels):
+    import torch
     from transformers import BertConfig, BertModel
+
+    from xitt.heads import Head
 
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -110,5 +125,7 @@ def test_heads_give_logits_and_a_finite_loss(tok, kind, labels):
 
 
 def test_unknown_kind_is_an_error():
+    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+
     with pytest.raises(ValueError, match="no head for kind"):
         Head("regression", 8, 1)

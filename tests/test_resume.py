@@ -4,15 +4,16 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 
 import pytest
 import yaml
 
-pytest.importorskip("torch")
+from xitt.executors import execute
+from xitt.spec import expand_grid, load_grid
+from xitt.store import collect
 
-from xitt.executors import execute  # noqa: E402
-from xitt.spec import expand_grid, load_grid  # noqa: E402
-from xitt.store import collect  # noqa: E402
+pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 def _write_grid(folder, encoder, data):

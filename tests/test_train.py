@@ -5,13 +5,21 @@ import json
 import subprocess
 import sys
 
+from importlib.util import find_spec
+
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from xitt.spec import expand_grid, parse_grid
 
-from xitt import train  # noqa: E402
-from xitt.spec import expand_grid, parse_grid  # noqa: E402
+pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
+
+
+@pytest.fixture
+def train():
+    """xitt.train (imports torch), loaded when a test runs, never at collection time."""
+    from xitt import train
+    return train
 
 
 def _grid(encoder, tiny_data, **extra):
@@ -25,7 +33,7 @@ def _scores(out):
     return json.dumps(out["scores"], sort_keys=True) + json.dumps(out["dev_scores"], sort_keys=True)
 
 
-def test_epoch_batches_cover_everything_once_and_group_by_length():
+def test_epoch_batches_cover_everything_once_and_group_by_length(train):
     feats = [{"input_ids": [0] * n} for n in np.random.default_rng(0).integers(1, 30, size=50)]
     a = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
     b = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
@@ -36,7 +44,7 @@ def test_epoch_batches_cover_everything_once_and_group_by_length():
         assert lengths == sorted(lengths, reverse=True)
 
 
-def test_same_seed_same_scores_other_seed_differs(tiny_encoder, tiny_data):
+def test_same_seed_same_scores_other_seed_differs(train, tiny_encoder, tiny_data):
     _, runs = expand_grid(_grid(tiny_encoder, tiny_data, seeds=[1, 2]))
     r1, r2 = [r for r in runs if r.intermediate == "none"]
     first = train.run_target(r1, str(tiny_encoder), data_dir=tiny_data, progress=False)
@@ -48,7 +56,7 @@ def test_same_seed_same_scores_other_seed_differs(tiny_encoder, tiny_data):
     assert _scores(first) != _scores(other) or first["dev_scores"] != other["dev_scores"]
 
 
-def test_stage_checkpoint_holds_the_encoder_only(tiny_encoder, tiny_data, tmp_path):
+def test_stage_checkpoint_holds_the_encoder_only(train, tiny_encoder, tiny_data, tmp_path):
     from safetensors.torch import load_file
     stages, runs = expand_grid(_grid(tiny_encoder, tiny_data))
     info = train.train_stage(stages[0], tmp_path / "ckpt", data_dir=tiny_data, progress=False)
@@ -61,7 +69,7 @@ def test_stage_checkpoint_holds_the_encoder_only(tiny_encoder, tiny_data, tmp_pa
     assert set(out["scores"]) == {"en", "de"}
 
 
-def test_multi_task_stage_samples_every_task(tiny_encoder, tiny_data, tmp_path):
+def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp_path):
     grid = _grid(tiny_encoder, tiny_data, intermediates=[{"name": "both", "tasks": ["tiny_nli", "tiny_mc"]}],
                  task_train={"tiny_nli": {"epochs": 1}})
     stage = expand_grid(grid)[0][0]
@@ -70,7 +78,7 @@ def test_multi_task_stage_samples_every_task(tiny_encoder, tiny_data, tmp_path):
     assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info["dev_scores"])
 
 
-def test_max_steps_grad_accum_select_last_and_predictions(tiny_encoder, tiny_data, tmp_path):
+def test_max_steps_grad_accum_select_last_and_predictions(train, tiny_encoder, tiny_data, tmp_path):
     grid = _grid(tiny_encoder, tiny_data, targets=["tiny_qa"], save_predictions=True,
                  train={"max_steps": 3, "grad_accum": 2, "select_on": "last"})
     run = next(r for r in expand_grid(grid)[1] if r.stage is None)
@@ -81,14 +89,14 @@ def test_max_steps_grad_accum_select_last_and_predictions(tiny_encoder, tiny_dat
     assert len(rows) == 20 and {"id", "prediction", "reference"} <= set(rows[0])
 
 
-def test_retrieval_needs_no_training(tiny_encoder, tiny_data):
+def test_retrieval_needs_no_training(train, tiny_encoder, tiny_data):
     run = expand_grid(_grid(tiny_encoder, tiny_data, targets=["tiny_tatoeba"], intermediates=["none"]))[1][0]
     out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
     assert out["primary_metric"] == "accuracy" and 0 <= out["scores"]["de"]["accuracy"] <= 100
     assert out["wall_time"]["target"] == 0.0 and out["dev_scores"] == {}
 
 
-def test_missing_local_encoder_is_a_clear_error(tmp_path):
+def test_missing_local_encoder_is_a_clear_error(train, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train.load_encoder(str(tmp_path / "nope"))
 
