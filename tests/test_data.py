@@ -52,7 +52,8 @@ def test_tagging_reader_splits_on_blank_lines(reg, tmp_path):
 
 def test_hub_sources_fill_placeholders(reg):
     assert xdata.hub_sources(reg.get("xnli"), "test", "de") == [
-        {"hub": "google/xtreme", "config": "XNLI", "split": "test", "filter": {"language": "de"}}]
+        {"hub": "google/xtreme", "config": "XNLI", "split": "test", "filter": {"language": "de"}, "fields": {}}]
+    assert xdata.hub_sources(reg.get("xnli"), "train", "en")[0]["fields"]["sentence1"] == "premise"
     assert xdata.hub_sources(reg.get("xnli"), "train", "en")[0]["hub"] == "nyu-mll/glue"
     assert xdata.hub_sources(reg.get("udpos"), "test", "de")[0]["config"] == "udpos.German"
     assert xdata.hub_sources(reg.get("tatoeba"), "test", "de")[0]["config"] == "tatoeba.deu"
@@ -106,3 +107,34 @@ def test_offline_flags(monkeypatch):
     assert xdata.set_offline_flags() is True
     import os
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+
+
+def test_load_hub_with_a_fake_hub(reg, monkeypatch):
+    """The hub path end to end (filters, per-source fields, ClassLabel names) without a network."""
+    datasets = pytest.importorskip("datasets")
+    tables = {
+        ("nyu-mll/glue", "mnli", "train"): datasets.Dataset.from_dict(
+            {"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [2, -1]}),
+        ("google/xtreme", "XNLI", "test"): datasets.Dataset.from_dict(
+            {"language": ["de", "fr"], "sentence1": ["x", "y"], "sentence2": ["z", "w"],
+             "gold_label": ["neutral", "entailment"]}),
+        ("google/xtreme", "PAN-X.de", "test"): datasets.Dataset.from_dict(
+            {"tokens": [["Anna", "lacht"]], "ner_tags": [[1, 0]]},
+            features=datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER"]))})),
+    }
+    calls = []
+
+    def fake_load(hub, config, split, cache_dir=None):
+        calls.append((hub, config, split))
+        if (hub, config, split) not in tables:
+            raise ConnectionError("offline")
+        return tables[(hub, config, split)]
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    train, fp = xdata.load_hub(reg.get("xnli"), "train", "en")
+    assert train == [{"text": "a", "text_pair": "c", "label": 2}] and len(fp) == 12      # label -1 dropped
+    test, _ = xdata.load_hub(reg.get("xnli"), "test", "de")
+    assert test == [{"text": "x", "text_pair": "z", "label": 1}]                          # filtered to de
+    assert xdata.load_hub(reg.get("panx"), "test", "de")[0] == [{"tokens": ["Anna", "lacht"], "tags": ["B-PER", "O"]}]
+    with pytest.raises(xdata.DataError, match="pawsx.*google/xtreme.*ConnectionError.*--data-dir"):
+        xdata.load_hub(reg.get("pawsx"), "test", "de")

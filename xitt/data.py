@@ -35,6 +35,7 @@ label}``; retrieval ``{src, tgt}`` (either may be "").
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -170,7 +171,11 @@ def _fill(value: Any, lang: str) -> Any:
 
 
 def hub_sources(task: Task, split: str, lang: str) -> list[dict]:
-    """The resolved hub sources ({hub, config, split, filter}) of one split, placeholders filled."""
+    """The resolved hub sources ({hub, config, split, filter, fields}) of one split, placeholders filled.
+
+    A source entry may carry its own ``fields`` (column names) when it differs from the task's:
+    XNLI trains on GLUE MNLI (premise/hypothesis/label) but tests on XNLI (sentence1/sentence2/gold_label).
+    """
     source = task.source
     if source.get("local_only"):
         return []
@@ -179,7 +184,7 @@ def hub_sources(task: Task, split: str, lang: str) -> list[dict]:
         return []
     entries = entries if isinstance(entries, list) else [entries]
     return [_fill({"hub": e.get("hub", source.get("hub")), "config": e.get("config"), "split": e.get("split", split),
-                   "filter": e.get("filter") or {}}, lang) for e in entries]
+                   "filter": e.get("filter") or {}, "fields": e.get("fields") or {}}, lang) for e in entries]
 
 
 def _get(row: Mapping, name: str) -> Any:
@@ -240,14 +245,17 @@ def load_hub(task: Task, split: str, lang: str, cache_dir: str | None = None) ->
     """Examples of one split from the hub and a fingerprint of the source datasets."""
     import datasets
 
-    examples, prints = [], []
-    for src in hub_sources(task, split, lang):
+    examples, prints, declared = [], [], task
+    for src in hub_sources(declared, split, lang):
+        task = declared
         try:
             ds = datasets.load_dataset(src["hub"], src["config"], split=src["split"], cache_dir=cache_dir)
         except Exception as err:  # noqa: BLE001 - re-raised with the task and the fix
             raise DataError(_missing_message(task, split, lang, None, src, err)) from err
         for col, want in (src["filter"] or {}).items():
             ds = ds.filter(lambda r, c=col, w=want: r[c] == w)
+        if src["fields"]:
+            task = dataclasses.replace(task, fields={**task.fields, **src["fields"]})
         names = _label_names(ds, task)
         examples += [e for e in (_hub_example(task, row, names) for row in ds) if e is not None]
         prints.append(getattr(ds, "_fingerprint", ""))
