@@ -86,6 +86,15 @@ def test_span_qa_windows_positions_and_decoding(tok):
     assert decode("span_qa", ex, [f], [l], CFG, allow_null=True)[0]["q1"] == ""
 
 
+def test_long_questions_are_cut_and_windows_keep_context(tok):
+    from xitt.heads import featurize
+
+    ex = [{"id": "q", "question": "where does anna live ? " * 10, "context": "anna lives in rome .",
+           "answers": [{"text": "rome", "answer_start": 14}]}]
+    feats = featurize("span_qa", ex, tok, CFG)
+    assert len(feats[0]["input_ids"]) <= CFG.max_length and feats[0]["start_positions"] > 0
+
+
 def test_multiple_choice_batches_are_three_dimensional(tok):
     from xitt.heads import Head, collate, decode, featurize  # noqa: F401
 

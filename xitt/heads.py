@@ -49,10 +49,15 @@ def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
 
 
 def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
-    stride = min(cfg.doc_stride, cfg.max_length // 2)
-    pad_right = tokenizer.padding_side == "right"
-    enc = tokenizer([e["question"].lstrip() for e in examples], [e["context"] for e in examples],
-                    truncation="only_second" if pad_right else "only_first", max_length=cfg.max_length,
+    # Questions are cut to XTREME's max_query_length (64 tokens, at most half the window) so that
+    # every window keeps room for context; the stride must stay below that room.
+    max_query = min(64, cfg.max_length // 2)
+    q_enc = tokenizer([e["question"].lstrip() for e in examples], add_special_tokens=False, truncation=True,
+                      max_length=max_query, return_offsets_mapping=True)
+    questions = [e["question"].lstrip()[: offs[-1][1]] if offs else e["question"].lstrip()
+                 for e, offs in zip(examples, q_enc["offset_mapping"])]
+    stride = max(0, min(cfg.doc_stride, cfg.max_length - max_query - 4))
+    enc = tokenizer(questions, [e["context"] for e in examples], truncation="only_second", max_length=cfg.max_length,
                     stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
     feats = []
     for i in range(len(enc["input_ids"])):

@@ -18,7 +18,6 @@ its own batch size and max length.
 
 from __future__ import annotations
 
-import copy
 import gzip
 import hashlib
 import json
@@ -212,7 +211,9 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
         dev = dev_eval()
         if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
             best, best_step = dev, step
-            best_state = [copy.deepcopy(m.state_dict()) for m in [encoder, *heads.values()]]
+            # on the CPU: a second copy of XLM-R large must not sit in GPU memory
+            best_state = [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
+                          for m in [encoder, *heads.values()]]
 
     with StageBar(total, desc, progress) as bar:
         while step < total:
