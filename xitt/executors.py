@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from submitit.helpers import Checkpointable
 
 from xitt import data as xdata
-from xitt.progress import GridProgress, interactive
+from xitt.progress import GridProgress, interactive, not_detail
 from xitt.schema import atomic_write_text
 from xitt.spec import GridSpec, RunSpec, StageSpec, expand_grid
 from xitt.store import Claim, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
@@ -147,7 +147,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
         with run_log(folder), heartbeat(claim):
             shutil.rmtree(folder / "predictions", ignore_errors=True)
             write_config(folder, run.to_dict())
-            log.info("run %s: start", run.run_id)
+            log.info("run %s: start", run.run_id, extra={"detail": True})
             try:
                 encoder_path = run.encoder_path
                 if run.stage is not None:
@@ -206,12 +206,14 @@ def check_inputs(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[Run
 
 
 def _console(progress: bool) -> None:
-    """Log lines on stderr: every INFO line when stderr is not a TTY (no bars there), warnings otherwise."""
+    """Log lines on stderr: INFO lines (stages, finished runs; not steps or dev scores, which go to
+    train.log) when stderr is not a TTY (no bars there), warnings otherwise."""
     if not progress or any(getattr(h, "_xitt_console", False) for h in log.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING if interactive() else logging.INFO)
     handler.setFormatter(logging.Formatter("[xitt] %(message)s"))
+    handler.addFilter(not_detail)
     handler._xitt_console = True
     log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -13,6 +13,11 @@ import time
 log = logging.getLogger("xitt")
 
 
+def not_detail(record: logging.LogRecord) -> bool:
+    """Console filter: step and dev lines (``extra={"detail": True}``) go to train.log only."""
+    return not getattr(record, "detail", False)
+
+
 def interactive() -> bool:
     return sys.stderr.isatty()
 
@@ -39,7 +44,8 @@ class StageBar:
             self._next_log = self.n + max(1, self.total // 10)
             self._last = time.time()
             eta = (time.time() - self.start) / self.n * (self.total - self.n)
-            log.info("%s: step %d/%d loss %.4f eta %.0fs", self.desc, self.n, self.total, loss, eta)
+            log.info("%s: step %d/%d loss %.4f eta %.0fs", self.desc, self.n, self.total, loss, eta,
+                     extra={"detail": True})
 
     def close(self) -> None:
         if self.bar is not None:

@@ -201,7 +201,8 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
                                     pad_id, device)[0] for name, td in tasks.items()}
         flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
         flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
-        log.info("%s: step %d dev %s", desc, step, json.dumps({k: round(v, 2) for k, v in flat.items()}))
+        log.info("%s: step %d dev %s", desc, step, json.dumps({k: round(v, 2) for k, v in flat.items()}),
+                 extra={"detail": True})
         return flat
 
     step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
