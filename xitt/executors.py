@@ -403,6 +403,8 @@ class SlurmJob(Checkpointable):
 
 def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress) -> dict:
     """Submit the DAG: an array of stages, per stage an array of its runs (afterok), an array of none runs."""
+    if fail_fast:
+        log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
     free, by_stage = _groups(stages, todo)
     stage_of, job = {s.stage_id: s for s in stages}, SlurmJob()
     (exp / "slurm").mkdir(parents=True, exist_ok=True)

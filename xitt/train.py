@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,28 @@ def evaluate_split(encoder, head, td: TaskData, examples, features, language, pa
     return score(td.task, preds, refs, language), preds, refs
 
 
+def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
+    """AdamW (no weight decay on biases and LayerNorm) with linear warmup and linear decay to 0."""
+    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
+    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
+              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    warmup = int(cfg.warmup_ratio * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    return optimizer, schedule
+
+
+def dev_scores(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], pad_id: int, device) -> dict[str, float]:
+    """English-dev scores as {"<task>.<metric>": value} plus "selection" = mean primary metric over tasks."""
+    out = {name: evaluate_split(encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language,
+                                pad_id, device)[0] for name, td in tasks.items()}
+    flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
+    flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
+    return flat
+
+
 def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: int, pad_id: int, device,
         desc: str, progress: bool = True) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
@@ -183,24 +206,15 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
     """
     cfg = next(iter(tasks.values())).cfg                     # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
-    params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
-    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
-    named = [(n, p) for m in [encoder, *heads.values()] for n, p in m.named_parameters()]
-    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
-              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    modules = [encoder, *heads.values()]
+    params = [p for m in modules for p in m.parameters()]
     per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
-    warmup = int(cfg.warmup_ratio * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    optimizer, schedule = make_optimizer(modules, cfg, total)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
 
     def dev_eval() -> dict[str, float]:
-        out = {name: evaluate_split(encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language,
-                                    pad_id, device)[0] for name, td in tasks.items()}
-        flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
-        flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
+        flat = dev_scores(encoder, heads, tasks, pad_id, device)
         log.info("%s: step %d dev %s", desc, step, json.dumps({k: round(v, 2) for k, v in flat.items()}),
                  extra={"detail": True})
         return flat
@@ -213,8 +227,7 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
         if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
             best, best_step = dev, step
             # on the CPU: a second copy of XLM-R large must not sit in GPU memory
-            best_state = [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
-                          for m in [encoder, *heads.values()]]
+            best_state = [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
 
     with StageBar(total, desc, progress) as bar:
         while step < total:
@@ -249,7 +262,7 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
             if step >= total or (not cfg.eval_every and cfg.select_on == "dev"):
                 checkpoint_eval()                        # once per epoch, and always at the end
     if best_state is not None:
-        for module, state in zip([encoder, *heads.values()], best_state):
+        for module, state in zip(modules, best_state):
             module.load_state_dict(state)
         dev = best
     return {"dev": dev, "steps": step, "best_step": best_step if best is not None else step}
@@ -306,13 +319,14 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
 
 def save_encoder(encoder, tokenizer, folder: Path) -> None:
     """Write the encoder (no head) into ``folder`` via a temporary sibling, so a crash leaves no half checkpoint."""
+    for stale in folder.parent.glob(folder.name + ".tmp*"):     # left by a worker killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     encoder.cpu().save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for path in tmp.iterdir():
         path.chmod(0o644)      # safetensors is written 0600; shared cluster folders need it readable
     if folder.exists():
-        import shutil
         shutil.rmtree(folder)
     os.replace(tmp, folder)
 
