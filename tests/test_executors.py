@@ -129,3 +129,20 @@ def test_process_pool_gives_the_same_scores(tiny_encoder, tiny_data, tmp_path):
     assert summary["done"] == 4 and summary["stages_trained"] == 1
     a, b = scores_of(tmp_path / "seq", grid), scores_of(tmp_path / "pool", grid)
     assert a.equals(b)
+
+
+def test_progress_bar_on_a_tty_and_grid_line(monkeypatch, capsys):
+    import io
+
+    from xitt import progress
+
+    monkeypatch.setattr(progress, "interactive", lambda: True)
+    with progress.StageBar(3, "mnli s1") as bar:
+        for loss in (1.0, 0.5, 0.25):
+            bar.step(loss)
+        assert bar.bar is not None and bar.bar.n == 3
+    stream = io.StringIO()
+    grid = progress.GridProgress(4, done=1, stream=stream)
+    grid.update("done")
+    grid.update("failed")
+    assert stream.getvalue().splitlines()[-1].startswith("[xitt] runs: 2 done, 1 failed, 1 pending of 4, ETA")
