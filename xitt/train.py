@@ -67,16 +67,15 @@ def load_encoder(path: str):
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
-_TOKENIZER_PRINTS: dict[int, str] = {}
 _FEATURES: dict[tuple, tuple[list[dict], list[dict], str]] = {}
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-    key = id(tokenizer)
-    if key not in _TOKENIZER_PRINTS:
+    """A hash of the full tokenizer definition, memoised on the object (never by id(): ids are reused)."""
+    if not getattr(tokenizer, "_xitt_fingerprint", None):
         text = tokenizer.backend_tokenizer.to_str() if getattr(tokenizer, "is_fast", False) else str(tokenizer.get_vocab())
-        _TOKENIZER_PRINTS[key] = hashlib.sha1(text.encode()).hexdigest()[:12]
-    return _TOKENIZER_PRINTS[key]
+        tokenizer._xitt_fingerprint = hashlib.sha1(text.encode()).hexdigest()[:12]
+    return tokenizer._xitt_fingerprint
 
 
 def task_labels(task: Task, data_dir: Path | None) -> list[str] | None:
