@@ -121,3 +121,14 @@ def test_bit_identical_scores_in_fresh_processes(tiny_encoder, tiny_data):
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
             .splitlines()[-1] for _ in range(2)]
     assert outs[0] == outs[1]
+
+
+def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_encoder, tiny_data):
+    grid = _grid(tiny_encoder, tiny_data, intermediates=["none"],
+                 train={"eval_every": 3, "max_train_examples": 64, "epochs": 2})
+    run = expand_grid(grid)[1][0]
+    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    examples, feats, _ = train.features_for(train.registry().get("tiny_cls"), "train", "en",
+                                            train.load_encoder(str(tiny_encoder))[1], run.target_train, tiny_data, None)
+    assert len(examples) == len(feats) == 64
+    assert out["steps"] == 8 and out["best_step"] in (3, 6, 8)             # 64/16 x 2 epochs; evals at 3, 6, end

@@ -171,7 +171,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
 
 
 def _result(run: RunSpec, status: str, stage: dict, started: str, *, scores=None, primary_metric="", dev_scores=None,
-            wall_time=None, data_fingerprints=None, error=None) -> RunResult:
+            wall_time=None, data_fingerprints=None, error=None, steps=None, best_step=None) -> RunResult:
     versions = {run.target: run.target_version, **(stage.get("task_versions") or {})}
     wall = {"intermediate": float(stage.get("wall_time", 0.0)), **(wall_time or {})} if run.stage else dict(wall_time or {})
     prov = _provenance()
@@ -181,7 +181,7 @@ def _result(run: RunSpec, status: str, stage: dict, started: str, *, scores=None
                      data_fingerprints={**(stage.get("data_fingerprints") or {}), **(data_fingerprints or {})},
                      device=prov["device"], error=error, started=started, finished=now(),
                      extra={"stage_id": run.stage.stage_id if run.stage else None,
-                            "stage_dev_scores": stage.get("dev_scores", {})})
+                            "stage_dev_scores": stage.get("dev_scores", {}), "steps": steps, "best_step": best_step})
 
 
 # ----------------------------------------------------------------------------------- planning

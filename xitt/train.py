@@ -291,7 +291,7 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
                 reg: Registry | None = None) -> dict[str, Any]:
     """Intermediate training of one (encoder, intermediate, seed); saves the ENCODER ONLY to ``checkpoint``.
 
-    Returns {dev_scores, steps, wall_time, data_fingerprints, checkpoint}.
+    Returns {dev_scores, steps, best_step, wall_time, data_fingerprints, checkpoint}.
     """
     reg = reg or registry()
     t0 = time.time()
@@ -312,7 +312,7 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
     out = fit(encoder, heads, tasks, seed=stage.seed, pad_id=tokenizer.pad_token_id, device=device,
               desc=f"{stage.intermediate} s{stage.seed}", progress=progress)
     save_encoder(encoder, tokenizer, Path(checkpoint))
-    return {"dev_scores": out["dev"], "steps": out["steps"], "wall_time": time.time() - t0,
+    return {"dev_scores": out["dev"], "steps": out["steps"], "best_step": out["best_step"], "wall_time": time.time() - t0,
             "data_fingerprints": prints, "checkpoint": str(checkpoint)}
 
 
@@ -334,7 +334,8 @@ def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None,
                progress: bool = True, reg: Registry | None = None) -> dict[str, Any]:
     """Fresh head, English target training, zero-shot evaluation in every language of ``run``.
 
-    Returns {scores: {lang: {metric: value}}, primary_metric, dev_scores, wall_time, data_fingerprints}.
+    Returns {scores: {lang: {metric: value}}, primary_metric, dev_scores, wall_time, data_fingerprints,
+    steps, best_step} (no steps for retrieval).
     Retrieval targets skip training and evaluate the encoder itself (see ``evaluate_retrieval``).
     """
     reg = reg or registry()
@@ -364,7 +365,8 @@ def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None,
         if run.save_predictions and out_dir is not None:
             write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
     return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": fitted["dev"],
-            "wall_time": {"target": t1 - t0, "eval": time.time() - t1}, "data_fingerprints": prints}
+            "wall_time": {"target": t1 - t0, "eval": time.time() - t1}, "data_fingerprints": prints,
+            "steps": fitted["steps"], "best_step": fitted["best_step"]}
 
 
 def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
