@@ -152,6 +152,12 @@ def task_effects(delta: pd.DataFrame) -> pd.DataFrame:
     return per_e.groupby(["intermediate", "intermediate_family"]).mean().rename("estimate").reset_index()
 
 
+def _main_table(prim: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame:
+    """effects.main_table with p_value and p_adj of delta vs none per cell (NaN for none and avg)."""
+    tests = significance.delta_vs_none(delta)[["encoder", "intermediate", "target", "p_value", "p_adj"]]
+    return effects.main_table(prim).merge(tests, on=["encoder", "intermediate", "target"], how="left")
+
+
 def per_target_frame(delta, boot, a, b, rng) -> pd.DataFrame:
     """Per target: bootstrap percentile CI, sign-flip p across languages, Holm and BH across targets."""
     tl = effects.contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
@@ -309,7 +315,7 @@ def analyze(scores: pd.DataFrame, *, rng: np.random.Generator, a: str = "nli", b
     _design_caveats(caveats, n_tasks, extra["family_permutation"], a, b, delta, synthetic)
     frames = {
         "coverage": v.coverage, "missing": v.missing, "degenerate": v.degenerate,
-        "cell_stats": effects.cell_stats(prim), "main_table": effects.main_table(prim), "deltas": delta,
+        "cell_stats": effects.cell_stats(prim), "main_table": _main_table(prim, delta), "deltas": delta,
         "family_means": effects.family_means(delta), "contrast": contrast, "bootstrap": boot,
         "per_target": per_target_frame(delta, boot, a, b, rng), "per_language": per_language,
         "language_wins": wins, "variance_components": variance, "seed_plan": plan,

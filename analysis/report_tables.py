@@ -171,7 +171,8 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
                 row.append(Cell(fmt.fmt_mean_sd(r[mean_c], r[sd_c] if sd_c else None, d), sub_text,
                                 bold=best.get(t) == r.name))
             rows.append(row)
-        marks = ("Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none after Holm correction."
+        marks = ("Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (t-test over languages of the "
+                 "seed-mean \u0394), Holm-corrected across the table's cells."
                  if p_c else "No per-cell test of \u0394 vs none was available, so no significance marks.")
         enc_txt = f" Encoder: {enc}." if enc is not None and len(encoders) > 1 else ""
         key = "main_table" if len(encoders) == 1 else f"main_table_{_slug(enc)}"

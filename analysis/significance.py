@@ -7,6 +7,7 @@
   tasks; reports the smallest attainable p (2 vs 4 tasks: 1/15).
 * :func:`aso` -- Almost Stochastic Order (del Barrio et al. 2018; Dror et al. 2019), vectorised.
 * :func:`holm`, :func:`benjamini_hochberg` -- adjusted p-values in the input's order.
+* :func:`delta_vs_none` -- per table cell, is an intermediate task's delta vs ``none`` non-zero.
 * :func:`partial_conjunction` -- Dror et al. (2017): in how many of N languages does a beat b.
 * :func:`cohens_dz`, :func:`cliffs_delta`, :func:`rank_biserial` -- effect sizes.
 
@@ -197,6 +198,37 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     adj = np.minimum.accumulate(raw[::-1])[::-1]
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def delta_vs_none(delta: pd.DataFrame) -> pd.DataFrame:
+    """The main table's marks: per encoder x intermediate x target, a two-sided one-sample t-test
+    over languages of the seed-mean delta, Holm-corrected across each encoder's cells.
+
+    Languages are the units: the question is zero-shot transfer to languages, seeds only make each
+    language's delta more precise. A t-test rather than a sign flip, because with the 5-10
+    languages of a typical target the sign flip's smallest p (2^(1-L)) can never survive Holm over
+    a table of cells. A cell whose languages all have the same delta has no p (no mark).
+    Input columns: encoder, intermediate, target, language, seed, delta. Returns encoder,
+    intermediate, target, estimate, se, df, statistic, p_value, p_adj, n (languages).
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame(dict(encoder="e", intermediate="mnli", target="xnli", language=list("abcd"), seed=1,
+    ...                       delta=[1.0, 2.0, 3.0, 2.0]))
+    >>> round(float(delta_vs_none(d)["p_value"].iloc[0]), 4)
+    0.0163
+    """
+    lang = delta.groupby(["encoder", "intermediate", "target", "language"], sort=True)["delta"].mean()
+    out = lang.groupby(["encoder", "intermediate", "target"], sort=True).agg(
+        estimate="mean", sd="std", n="size").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n"])
+    out["df"] = (out["n"] - 1).astype(float)
+    testable = (out["n"] > 1) & (out["se"] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["statistic"] = np.where(testable, out["estimate"] / out["se"], np.nan)
+    out["p_value"] = np.where(testable, 2 * stats.t.sf(np.abs(out["statistic"]), out["df"]), np.nan)
+    out["p_adj"] = out.groupby("encoder")["p_value"].transform(lambda p: holm(p.to_numpy()))
+    out["n"] = out["n"].astype(float)
+    return out[["encoder", "intermediate", "target", "estimate", "se", "df", "statistic", "p_value", "p_adj", "n"]]
 
 
 def partial_conjunction(p_values, *, alpha: float = 0.05) -> pd.DataFrame:

@@ -98,6 +98,11 @@ def test_render_summary_prints_banner_and_answer(result):
     text = console.export_text()
     assert "SYNTHETIC DATA" in text and "[Synthetic data]" in text and "family_permutation" in text
     assert "Caveats" in text
+    narrow = Console(record=True, width=80)                       # a plain terminal: the seed plan stays one row per design
+    render_summary(result, console=narrow)
+    lines = narrow.export_text().splitlines()
+    for design in result.frames["seed_plan"]["design"].unique():
+        assert any(design in line and "half-width" not in line for line in lines), design
 
 
 @pytest.mark.slow
@@ -137,3 +142,10 @@ def test_calibration_methods_plug_in():
     for name, fn in calibration_methods(n_boot=200).items():
         lo, hi, p = fn(d, np.random.default_rng(1))
         assert (np.isfinite(lo) and lo <= hi) or 0 < p <= 1, name
+
+
+def test_main_table_carries_holm_corrected_cell_tests(result):
+    mt = result.frames["main_table"]
+    tested = mt[(mt.intermediate != "none") & (mt.target != "avg")]
+    assert tested["p_adj"].notna().all() and (tested["p_adj"] >= tested["p_value"]).all()
+    assert mt.loc[(mt.intermediate == "none") | (mt.target == "avg"), "p_adj"].isna().all()

@@ -122,3 +122,28 @@ def test_null_rejection_rates():
     rates = (flips_exact / n, flips_mc / n, perms / n)
     print("null rejection rates (sign-flip exact, sign-flip MC, family permutation):", rates)
     assert max(rates) <= 0.06, rates
+
+
+def test_delta_vs_none_matches_scipy_ttest_and_statsmodels_holm():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for enc in ("e1", "e2"):
+        for inter, shift in (("mnli", 2.0), ("squad", 0.0), ("qqp", -1.0)):
+            for target in ("xnli", "panx"):
+                for lang in ("de", "fr", "sw", "ur", "zh"):
+                    for seed in (1, 2, 3):
+                        rows.append((enc, inter, target, lang, seed, shift + rng.normal()))
+    delta = pd.DataFrame(rows, columns=["encoder", "intermediate", "target", "language", "seed", "delta"])
+    delta = delta.sample(frac=1.0, random_state=0)                       # unsorted input
+    out = S.delta_vs_none(delta)
+    assert len(out) == 12 and set(out.n) == {5.0} and set(out.df) == {4.0}
+    for _, r in out.iterrows():
+        sub = delta[(delta.encoder == r.encoder) & (delta.intermediate == r.intermediate) & (delta.target == r.target)]
+        ref = stats.ttest_1samp(sub.groupby("language")["delta"].mean(), 0.0)
+        assert r.p_value == pytest.approx(ref.pvalue, rel=1e-10) and r.statistic == pytest.approx(ref.statistic)
+    for enc, sub in out.groupby("encoder"):                               # Holm within an encoder's cells
+        assert sub.p_adj.to_numpy() == pytest.approx(multipletests(sub.p_value, method="holm")[1])
+    flat = delta.assign(delta=1.0)                                        # no spread across languages: no p
+    assert S.delta_vs_none(flat)["p_value"].isna().all()
