@@ -37,7 +37,7 @@ def _table(title: str, columns: list[str]):
 
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c, justify="left" if c in ("method", "target", "note", "comparison") else "right")
+        table.add_column(c, justify="left" if c in ("method", "target", "design") else "right")
     return table
 
 
@@ -76,12 +76,20 @@ def render_summary(analysis, console=None) -> None:
         console.print(f"{escape(a)} beats {escape(b)} in {r['k_hat']} of {r['n']} languages ({r['method']}, alpha = {r['alpha']}).")
     aso = frames.get("aso", pd.DataFrame())
     for _, r in aso.iterrows():
-        console.print(f"ASO {r['comparison']}: eps_min = {_num(r['eps_min'], 3)} (< 0.5: almost stochastically better)")
+        verdict = ("almost stochastically better (eps_min < 0.5)" if float(r["eps_min"]) < 0.5
+                   else "not shown better (eps_min >= 0.5)")
+        console.print(f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {_num(r['eps_min'], 3)}, {verdict}")
     plan = frames.get("seed_plan", pd.DataFrame())
     if len(plan):
-        t = _table("seed plan", [str(c) for c in plan.columns])
+        # The columns a reader decides on; the CSV under analysis/ has all of them.
+        t = _table("seed plan: expected 95% CI half-width (points); tasks per family; floor = the half-width "
+                   "with infinitely many seeds and languages", ["design", "seeds", "tasks", "langs", "half-width",
+                                                               "floor", "power"])
+        t.columns[0].no_wrap = True
         for _, r in plan.head(12).iterrows():
-            t.add_row(*[_num(v, 3) if isinstance(v, float) else str(v) for v in r])
+            t.add_row(escape(str(r["design"])), str(int(r["n_seeds"])), str(int(r["n_intermediate_per_family"])),
+                      str(int(r["n_languages"])), _num(r["half_width"]), _num(r["task_floor_half_width"]),
+                      _num(r["power"]))
         console.print(t)
     if analysis.caveats:
         console.print("[bold]Caveats[/bold]")
