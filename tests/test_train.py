@@ -67,6 +67,12 @@ def test_stage_checkpoint_holds_the_encoder_only(train, tiny_encoder, tiny_data,
     run = next(r for r in runs if r.stage is not None)
     out = train.run_target(run, str(tmp_path / "ckpt"), data_dir=tiny_data, progress=False)
     assert set(out["scores"]) == {"en", "de"}
+    # Provenance names the base encoder (the stage's), not the checkpoint the target run loaded.
+    assert "encoder" not in out["data_fingerprints"]
+    base = next(r for r in runs if r.stage is None)
+    own = train.run_target(base, str(tiny_encoder), data_dir=tiny_data, progress=False)["data_fingerprints"]
+    assert info["data_fingerprints"]["encoder"] == own["encoder"]
+    assert len(own["encoder"]) == 12 and own["encoder"] != train.encoder_fingerprint(None, str(tmp_path / "ckpt"))
 
 
 def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp_path):

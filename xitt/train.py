@@ -18,6 +18,7 @@ its own batch size and max length.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -65,6 +66,26 @@ def load_encoder(path: str):
         raise FileNotFoundError(f"encoder folder {path} does not exist; build it (e.g. `xitt synth`) or fix "
                                 "the encoder path in the grid.")
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_digest(folder: str, stamp: tuple) -> str:
+    digest = hashlib.sha1()
+    for name, _, _ in stamp:
+        with open(Path(folder) / name, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def encoder_fingerprint(encoder, path: str) -> str:
+    """Which weights a chain started from, for provenance: a hash of a local folder's files (memoised
+    on their names, sizes and mtimes), or ``hub-id@commit`` as transformers resolved it."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return f"{path}@{getattr(encoder.config, '_commit_hash', None) or 'unresolved'}"
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file())
+    return _folder_digest(str(folder.resolve()), stamp)
 
 
 _FEATURES: dict[tuple, tuple[list[dict], list[dict], str]] = {}
@@ -291,7 +312,8 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
                 reg: Registry | None = None) -> dict[str, Any]:
     """Intermediate training of one (encoder, intermediate, seed); saves the ENCODER ONLY to ``checkpoint``.
 
-    Returns {dev_scores, steps, best_step, wall_time, data_fingerprints, checkpoint}.
+    Returns {dev_scores, steps, best_step, wall_time, data_fingerprints (the base encoder's under
+    "encoder"), checkpoint}.
     """
     reg = reg or registry()
     t0 = time.time()
@@ -299,7 +321,7 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
     _threads(first)
     device = _device()
     encoder, tokenizer = load_encoder(stage.encoder_path)
-    tasks, prints = {}, {}
+    tasks, prints = {}, {"encoder": encoder_fingerprint(encoder, stage.encoder_path)}
     for name in stage.intermediate_tasks:
         tasks[name], fp = _task_data(reg.get(name), stage.train[name], tokenizer, data_dir)
         prints.update(fp)
@@ -344,11 +366,14 @@ def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None,
     device = _device()
     t0 = time.time()
     encoder, tokenizer = load_encoder(encoder_path)
+    # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
+    base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
     if not task.trains_on_target:
         scores, prints = evaluate_retrieval(encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device)
         return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": {},
-                "wall_time": {"target": 0.0, "eval": time.time() - t0}, "data_fingerprints": prints}
+                "wall_time": {"target": 0.0, "eval": time.time() - t0}, "data_fingerprints": {**base, **prints}}
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
+    prints.update(base)
     set_seed(run.seed)                                      # head init, dropout and data order
     head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
     encoder.to(device)
