@@ -75,7 +75,9 @@ def calibrate(rng: np.random.Generator, *, n_grids: int = 500, effect: float = 0
     ``effect``), rejection_rate (share of p < alpha: the type-I error when effect = 0, the power
     otherwise), n_grids (grids the method ran on), mc_se and rejection_mc_se (Monte-Carlo
     standard errors, sqrt(r (1 - r) / n)), mean_width, n_failed (grids where the method raised
-    or returned NaN; left out of the rates), effect, alpha. Each method gets its own child
+    or returned neither an interval nor a p-value; left out of the rates), effect, alpha. A
+    method that returns only an interval (p NaN) gets a coverage and no rejection rate, one that
+    returns only a p-value the other way round. Each method gets its own child
     Generator per grid, so adding a method does not change the others' results.
     """
     if n_grids < 1:
@@ -104,16 +106,19 @@ def calibrate(rng: np.random.Generator, *, n_grids: int = 500, effect: float = 0
 
 
 def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
-    ok = np.isfinite(res).all(axis=1)
-    low, high, p = res[ok].T
-    n = int(ok.sum())
-    cover = float(np.mean((low <= effect) & (effect <= high))) if n else np.nan
-    reject = float(np.mean(p < alpha)) if n else np.nan
-    return {"method": name, "coverage": cover, "rejection_rate": reject, "n_grids": n,
-            "mc_se": float(np.sqrt(cover * (1 - cover) / n)) if n else np.nan,
-            "rejection_mc_se": float(np.sqrt(reject * (1 - reject) / n)) if n else np.nan,
-            "mean_width": float(np.mean(high - low)) if n else np.nan,
-            "n_failed": int((~ok).sum()), "effect": float(effect), "alpha": alpha}
+    # A method may give only an interval (a bootstrap) or only a p-value (a permutation test):
+    # each rate is over the grids where that part is finite; a grid with neither counts as failed.
+    has_ci = np.isfinite(res[:, :2]).all(axis=1)
+    has_p = np.isfinite(res[:, 2])
+    low, high = res[has_ci, 0], res[has_ci, 1]
+    n_ci, n_p = int(has_ci.sum()), int(has_p.sum())
+    cover = float(np.mean((low <= effect) & (effect <= high))) if n_ci else np.nan
+    reject = float(np.mean(res[has_p, 2] < alpha)) if n_p else np.nan
+    return {"method": name, "coverage": cover, "rejection_rate": reject, "n_grids": int((has_ci | has_p).sum()),
+            "mc_se": float(np.sqrt(cover * (1 - cover) / n_ci)) if n_ci else np.nan,
+            "rejection_mc_se": float(np.sqrt(reject * (1 - reject) / n_p)) if n_p else np.nan,
+            "mean_width": float(np.mean(high - low)) if n_ci else np.nan,
+            "n_failed": int((~(has_ci | has_p)).sum()), "effect": float(effect), "alpha": alpha}
 
 
 _R_BENCH = """

@@ -39,6 +39,21 @@ def test_plug_in_methods_and_failures_are_counted():
     pd.testing.assert_frame_equal(table.iloc[:2].reset_index(drop=True), alone)
 
 
+def test_interval_only_and_p_only_methods_are_summarised():
+    """A bootstrap gives only an interval, a permutation test only a p-value: neither is a failure."""
+    def interval(frame, rng):
+        return -1e9, 1e9, np.nan
+
+    def p_only(frame, rng):
+        return np.nan, np.nan, 0.01
+
+    row = calibrate(np.random.default_rng(2), n_grids=4, families={"nli": 3, "qa": 3},
+                    methods={"interval": interval, "p_only": p_only}).set_index("method")
+    assert row.loc["interval", "coverage"] == 1.0 and np.isnan(row.loc["interval", "rejection_rate"])
+    assert row.loc["p_only", "rejection_rate"] == 1.0 and np.isnan(row.loc["p_only", "coverage"])
+    assert (row["n_grids"] == 4).all() and (row["n_failed"] == 0).all()
+
+
 def test_calibrate_bad_arguments():
     with pytest.raises(ValueError, match="n_grids"):
         calibrate(np.random.default_rng(0), n_grids=0)
