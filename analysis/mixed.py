@@ -439,17 +439,24 @@ def _nested_counts(frame: pd.DataFrame, fixed: str | None, codes: dict[str, np.n
 def _random_diagnostics(fixed, names, sizes, theta, nested) -> list[str]:
     notes = []
     for name, size, th in zip(names, sizes, theta):
+        singular = th < SINGULAR_TOL
         if name in nested:
             for lv, k in nested[name].items():
                 if k == 1:
                     notes.append(f"{fixed} {lv} has a single {name}: its effect is confounded with that {name}'s "
                                  f"random effect, so contrasts involving {lv} are not identified (se and df meaningless)")
-                elif k < FEW_LEVELS:
+                elif k < FEW_LEVELS and not singular:
                     notes.append(f"only {k} level{'s' * (k != 1)} of {name} in {fixed} {lv}: the {fixed} "
                                  "contrast rests on so few units that its df are small and its CI wide")
+            if singular:
+                # Satterthwaite then counts rows, not tasks (lmerTest does the same): say so plainly.
+                notes.append(f"{name} explains no variance (singular fit: its variance is estimated at 0), so the "
+                             f"{fixed} contrast is tested as if these {size} {name} levels were fixed and its df "
+                             f"count rows, not {name}s; with so few {name}s a zero estimate is weak evidence of no "
+                             f"{name} variance: check a test over {name}s (the family permutation)")
         elif size < FEW_LEVELS:
             notes.append(f"{name} has only {size} levels (< {FEW_LEVELS}): its variance is poorly estimated")
-        if th < SINGULAR_TOL:
+        if singular and name not in nested:
             notes.append(f"{name} explains no variance (singular fit: its variance is estimated at 0)")
     return notes
 

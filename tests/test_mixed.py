@@ -292,3 +292,17 @@ def test_kenward_roger_matches_pbkrtest(name):
         assert out["df"] == pytest.approx(3.97140804724, abs=1e-3)
         assert out["ci_low"] == pytest.approx(1.30825135037, abs=1e-3)
         assert out["ci_high"] == pytest.approx(3.32435611645, abs=1e-3)
+
+
+def test_singular_task_variance_says_the_df_count_rows():
+    """No task variance: Satterthwaite's df grow with the rows; the diagnostic must not promise small df."""
+    from analysis.simulate import simulate_deltas
+
+    frame = simulate_deltas(np.random.default_rng(4), families={"nli": 2, "qa": 2}, n_targets=3, n_languages=5,
+                            n_seeds=3, sd_intermediate=0.0)
+    fit = fit_crossed(frame)
+    text = " ".join(fit.diagnostics)
+    assert fit.variance.set_index("component").loc["intermediate", "variance"] == pytest.approx(0, abs=1e-8)
+    assert "tested as if these 4 intermediate levels were fixed" in text and "family permutation" in text
+    assert "df are small" not in text
+    assert fit.coefficients["df"].iloc[1] > 20
