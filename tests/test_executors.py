@@ -142,7 +142,28 @@ def test_progress_bar_on_a_tty_and_grid_line(monkeypatch, capsys):
             bar.step(loss)
         assert bar.bar is not None and bar.bar.n == 3
     stream = io.StringIO()
-    grid = progress.GridProgress(4, done=1, stream=stream)
-    grid.update("done")
-    grid.update("failed")
-    assert stream.getvalue().splitlines()[-1].startswith("[xitt] runs: 2 done, 1 failed, 1 pending of 4, ETA")
+    grid = progress.GridProgress(4, done=1, stream=stream, runs={"r1": "xnli", "r2": "xnli", "r3": "xnli"})
+    grid.update("done", "r1", 30.0)
+    grid.update("failed", "r2")
+    assert stream.getvalue().splitlines()[-1] == "[xitt] runs: 2 done, 1 failed, 1 pending of 4, ETA 30 s"
+
+
+def test_grid_eta_weighs_each_pending_run_and_stage_by_its_own_kind():
+    from xitt.progress import GridProgress
+
+    runs = {"a1": "xnli", "a2": "xnli", "c1": "xnli", "b1": "xquad", "b2": "xquad", "c2": "xquad"}
+    grid = GridProgress(6, enabled=False, runs=runs, stages={"s1": "mnli", "s2": "mnli", "s3": "squad"})
+    assert grid.eta_seconds() is None and "ETA" not in grid.line()       # nothing measured yet
+    grid.stage_finished("s1", 100.0)            # s2 like s1; s3 (squad) and every run: the only mean there is
+    assert grid.eta_seconds() == pytest.approx(2 * 100 + 6 * 100)
+    grid.update("done", "a1", 10.0)             # runs now from runs: 5 x 10
+    assert grid.eta_seconds() == pytest.approx(200 + 5 * 10)
+    grid.update("done", "b1", 40.0)             # xnli runs 10 each, xquad runs 40 each
+    assert grid.eta_seconds() == pytest.approx(200 + 2 * 10 + 2 * 40)
+    assert grid.line().endswith("ETA 5.0 min")
+    grid.update("failed", "b2")                 # finished, not measured
+    grid.stage_finished("unknown", 5.0)         # not pending here: ignored
+    assert grid.eta_seconds() == pytest.approx(200 + 2 * 10 + 40)
+    pool = GridProgress(2, enabled=False, runs={"x": "xnli", "y": "xnli"}, workers=2)
+    pool.update("done", "x", 60.0)
+    assert pool.eta_seconds() == pytest.approx(30.0)

@@ -38,7 +38,7 @@ from xitt import data as xdata
 from xitt.progress import GridProgress, interactive, not_detail
 from xitt.schema import atomic_write_text
 from xitt.spec import GridSpec, RunSpec, StageSpec, expand_grid
-from xitt.store import Claim, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
+from xitt.store import Claim, CorruptResult, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
 from xitt.tasks import registry
 
 log = logging.getLogger("xitt")
@@ -58,6 +58,21 @@ def read_stage(exp_dir: Path, stage_id: str) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def stage_seconds(exp_dir: Path, stage_id: str) -> float | None:
+    """Training time of a trained stage (stage.json), for the grid's ETA."""
+    info = read_stage(exp_dir, stage_id) or {}
+    return info.get("wall_time") if info.get("status") == "done" else None
+
+
+def run_seconds(exp_dir: Path, run_id: str) -> float | None:
+    """Work time of a finished run (result.json), its own target training and evaluation only."""
+    try:
+        result = read_result(run_dir(exp_dir, run_id))
+    except CorruptResult:
+        return None
+    return sum(v for k, v in result.wall_time.items() if k != "intermediate") if result else None
 
 
 def stage_ready(exp_dir: Path, stage_id: str, ckpt: Path) -> bool:
@@ -235,14 +250,16 @@ def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None
     check_inputs(grid, todo_stages, todo, ddir, offline)
     _console(progress)
     kind = executor or grid.executor.kind
-    bar = GridProgress(len(runs), done=len(runs) - len(todo), enabled=progress)
+    workers = workers or grid.executor.workers
+    bar = GridProgress(len(runs), done=len(runs) - len(todo), enabled=progress, runs={r.run_id: r.target for r in todo},
+                       stages={s.stage_id: s.intermediate for s in todo_stages}, workers=workers if kind == "local" else 1)
     bar.show()
     ctx = dict(grid=grid, exp=exp, stages=stages, ckpt=ckpt, todo=todo, data_dir=str(ddir) if ddir else None,
                fail_fast=fail_fast, bar=bar, progress=progress)
     if kind == "slurm":
         counts = _run_slurm(**ctx)
     elif kind == "local":
-        counts = _run_local(workers=workers or grid.executor.workers, **ctx)
+        counts = _run_local(workers=workers, **ctx)
     else:
         raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
     states = [run_state(run_dir(exp, r.run_id))[0] for r in runs]
@@ -300,13 +317,15 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     for stage_id, runs in work:
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+            trained = stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+            counts["stages_trained"] += trained
+            bar.stage_finished(stage_id, stage_seconds(exp, stage_id) if trained else None)
         for run in runs:
             state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, data_dir, progress)
             counts["ran"] += int(state in ("done", "failed"))
             counts["busy"] += int(state == "busy")
             if state in ("done", "failed"):
-                bar.update(state)
+                bar.update(state, run.run_id, run_seconds(exp, run.run_id))
             if state == "failed" and fail_fast:
                 log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
                 return {**counts, "stopped": 1}
@@ -340,6 +359,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                     state = "failed"
                 if what == "stage":
                     counts["stages_trained"] += state == "trained"
+                    bar.stage_finished(item, stage_seconds(exp, item) if state == "trained" else None)
                     if not stopped:          # failed stages too: their runs record the stage's error
                         pending.update({pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
                                         for r in by_stage[item]})
@@ -347,7 +367,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                 counts["ran"] += state in ("done", "failed")
                 counts["busy"] += state == "busy"
                 if state in ("done", "failed"):
-                    bar.update(state)
+                    bar.update(state, item.run_id, run_seconds(exp, item.run_id))
                 if item.stage is not None:
                     sid = item.stage.stage_id
                     left[sid] -= 1
@@ -424,13 +444,15 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     log.info("submitted %d stage job(s) and %d run job(s); logs under %s", len(stage_jobs), len(run_jobs), exp / "slurm")
     counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
     for sid, sjob in zip(sids, stage_jobs):
-        counts["stages_trained"] += _job_state(sjob, sid) == "trained"
+        trained = _job_state(sjob, sid) == "trained"
+        counts["stages_trained"] += trained
+        bar.stage_finished(sid, stage_seconds(exp, sid) if trained else None)
     all_runs = _dependants(grid)
     for run, rjob in run_jobs:
         state = _job_state(rjob, run.run_id)
         counts["ran"] += state in ("done", "failed")
         if state in ("done", "failed"):
-            bar.update(state)
+            bar.update(state, run.run_id, run_seconds(exp, run.run_id))
     for sid in sids:
         _cleanup(grid, exp, sid, ckpt[sid], all_runs.get(sid, []))
     return counts
