@@ -1,5 +1,6 @@
 """The CLI's bad-input paths: one paragraph, exit 2, nothing written. No torch is imported here."""
 
+import subprocess
 import sys
 
 import pytest
@@ -51,7 +52,16 @@ def test_run_rejects_bad_input_before_any_compute(exp, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and err.startswith("xitt run: error:")
     assert snapshot(exp) == before
-    assert "torch" not in sys.modules
+
+
+def test_a_failing_run_never_imports_torch(exp):
+    """In a fresh process: whatever other tests imported, a rejected grid must not cost a torch import."""
+    code = ("import sys; from xitt.cli import main; "
+            f"rc = main(['run', {str(exp)!r}, '--set', 'targets=[xnlii]']); "
+            "sys.exit(10 + rc if 'torch' in sys.modules else rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Did you mean 'xnli'" in done.stderr
 
 
 def test_not_yaml_grid(exp, capsys):
