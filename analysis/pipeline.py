@@ -32,6 +32,7 @@ import pandas as pd
 import scipy
 
 from analysis import bootstrap, effects, significance
+from analysis import formatting as fmt
 from analysis.load import validate
 from xitt.schema import atomic_write_text
 
@@ -233,18 +234,6 @@ def _effect_sizes(delta, g, task, a, b) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(x: float, sign: bool = False) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x:+.2f}" if sign else f"{x:.2f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def _answer(contrast, wins, n_tasks, n_targets, a, b, level, synthetic) -> dict:
     by = contrast.set_index("method")
     method = next((m for m in ("mixed", "bootstrap_bca", "bootstrap_percentile")
@@ -254,12 +243,17 @@ def _answer(contrast, wins, n_tasks, n_targets, a, b, level, synthetic) -> dict:
     bonf = wins[wins["method"] == "bonferroni"] if len(wins) else wins
     k_hat = int(bonf["k_hat"].iloc[0]) if len(bonf) else np.nan
     n_lang = int(bonf["n"].iloc[0]) if len(bonf) else np.nan
-    df_txt = f", df = {r['df']:.1f}" if np.isfinite(r["df"]) else ""
+    # The same digits as the report's tables: decimals from the CI width, p and df as fmt_p / fmt_df.
+    d = fmt.decimals_for_width(r["ci_high"] - r["ci_low"])
+    df_txt = f", df = {fmt.fmt_df(r['df'])}" if np.isfinite(r["df"]) else ""
+    p = fmt.fmt_p(r["p_value"])
+    p_txt = "" if p == fmt.DASH else f", p {p}" if p.startswith("<") else f", p = {p}"
     A, B = a.upper(), b.upper()
     sentence = (f"{'[Synthetic data] ' if synthetic else ''}Averaged over {n_targets} target task(s), the gain from "
                 f"{A} intermediate training ({n_tasks[0]} task(s)) minus the gain from {B} ({n_tasks[1]} task(s)) is "
-                f"{_fmt(r['estimate'], True)} points ({int(round(level * 100))}% CI {_fmt(r['ci_low'], True)} to "
-                f"{_fmt(r['ci_high'], True)}; {LABELS.get(method, method)}{df_txt}, {_fmt_p(r['p_value'])})")
+                f"{fmt.fmt_num(r['estimate'], d, sign=True)} points ({int(round(level * 100))}% CI "
+                f"{fmt.fmt_num(r['ci_low'], d, sign=True)} to {fmt.fmt_num(r['ci_high'], d, sign=True)}; "
+                f"{LABELS.get(method, method)}{df_txt}{p_txt})")
     if np.isfinite(n_lang):
         sentence += f"; {A} beats {B} in {k_hat} of {n_lang} languages (partial conjunction, Bonferroni)"
     return {"estimate": float(r["estimate"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),

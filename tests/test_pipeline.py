@@ -149,3 +149,13 @@ def test_main_table_carries_holm_corrected_cell_tests(result):
     tested = mt[(mt.intermediate != "none") & (mt.target != "avg")]
     assert tested["p_adj"].notna().all() and (tested["p_adj"] >= tested["p_value"]).all()
     assert mt.loc[(mt.intermediate == "none") | (mt.target == "avg"), "p_adj"].isna().all()
+
+
+def test_answer_sentence_uses_the_report_digits(result):
+    from analysis import formatting as fmt
+
+    r = result.frames["contrast"].set_index("method").loc["mixed"]
+    d = fmt.decimals_for_width(r.ci_high - r.ci_low)
+    sentence = result.answer["sentence"]
+    assert f"is {fmt.fmt_num(r.estimate, d, sign=True)} points (95% CI {fmt.fmt_num(r.ci_low, d, sign=True)} to " in sentence
+    assert f"df = {fmt.fmt_df(r.df)}" in sentence and fmt.fmt_p(r.p_value) in sentence
