@@ -147,6 +147,24 @@ def test_html_renders_in_headless_chromium(tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium")
+def test_shipped_demo_report_renders_in_headless_chromium():
+    """`xitt report runs/demo` as `make report` runs it; the screenshot stays in runs/demo/report/
+    (git-ignored) as the CI artifact a person looks at."""
+    from pathlib import Path
+
+    from xitt.cli import main
+
+    demo = Path(__file__).resolve().parents[1] / "runs" / "demo"
+    assert main(["report", str(demo), "--no-pdf"]) == 0
+    shot = demo / "report" / "screenshot.png"
+    assert report.screenshot_html(demo / "report" / "report.html", shot, size="1280,6000") == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000
+    html = (demo / "report" / "report.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in html and html.count("data:image/png;base64,") >= 4
+
+
 def test_real_data_has_no_synthetic_label_unless_the_grid_says_so():
     analysis = handmade_analysis(synthetic=False)
     assert "SYNTHETIC" not in report.render_html(report.build_context(analysis, {}, {}))
