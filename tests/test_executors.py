@@ -107,6 +107,28 @@ def test_corrupt_results_rerun_and_claims_are_respected(tiny_encoder, tiny_data,
     assert read_result(run_dir(tmp_path, runs[0].run_id)).status == "done"
 
 
+def test_a_done_run_loses_the_claim_of_a_worker_killed_before_releasing_it(tiny_encoder, tiny_data, tmp_path):
+    """SIGKILL between writing result.json and releasing the claim: the re-run skips the run and
+    removes the dead worker's claim; a live worker's claim on a done run stays."""
+    import socket
+    import subprocess
+    import sys
+
+    grid = make_grid(tiny_encoder, tiny_data, intermediates=["none", "tiny_nli"], targets=["tiny_cls"])
+    stages, runs = expand_grid(grid)
+    execute(grid, exp_dir=tmp_path, progress=False)
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    left = [run_dir(tmp_path, runs[0].run_id), tmp_path / "stages" / stages[0].stage_id]
+    for folder in left:
+        (folder / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": dead}))
+    live = run_dir(tmp_path, runs[1].run_id) / "claim"
+    live.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    summary = execute(grid, exp_dir=tmp_path, progress=False, executor="local")
+    assert summary["skipped"] == summary["runs"] == 2 and summary["ran"] == 0
+    assert not any((folder / "claim").exists() for folder in left) and live.exists()
+
+
 def test_offline_without_data_fails_before_training(tiny_encoder, tmp_path, monkeypatch):
     monkeypatch.setenv("XITT_OFFLINE", "1")
     monkeypatch.delenv("XITT_DATA_DIR", raising=False)

@@ -181,6 +181,12 @@ class Claim:
             pass
         return True
 
+    def clear_if_stale(self) -> None:
+        """Remove a claim whose owner died after finishing (killed between writing its result and
+        releasing): the folder is done, but a leftover claim would look like a live worker."""
+        if self.path.exists():
+            self._break_if_stale()
+
     def touch(self) -> None:
         """Heartbeat: keeps a long-running claim from looking stale."""
         try:
