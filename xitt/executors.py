@@ -249,8 +249,10 @@ def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None
     todo_stages = [s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])]
     # A worker killed between writing its result and releasing its claim leaves a done folder
     # that looks claimed; nothing visits done folders again, so clear such claims here.
-    for folder in {run_dir(exp, r.run_id) for r in runs} - {run_dir(exp, r.run_id) for r in todo}:
-        Claim(folder).clear_if_stale()
+    pending_ids = {r.run_id for r in todo}
+    for run in runs:
+        if run.run_id not in pending_ids:
+            Claim(run_dir(exp, run.run_id)).clear_if_stale()
     for stage in stages:
         if (read_stage(exp, stage.stage_id) or {}).get("status") == "done":
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
