@@ -278,8 +278,8 @@ def analyze(scores: pd.DataFrame, *, rng: np.random.Generator, a: str = "nli", b
     language_wins, variance_components, seed_plan, aso, effect_sizes.
 
     >>> import numpy as np
-    >>> from analysis.bench import synthetic_grid
-    >>> res = analyze(synthetic_grid(np.random.default_rng(0), n_targets=2, n_languages=4, n_seeds=3),
+    >>> from analysis.simulate import simulate_scores
+    >>> res = analyze(simulate_scores(np.random.default_rng(0), n_targets=2, n_languages=4, encoder="synth-sim"),
     ...               rng=np.random.default_rng(1), n_boot=200)
     >>> res.synthetic, res.answer["n_languages"]
     (True, 4)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.bench import synthetic_grid
+from analysis.simulate import simulate_scores
 from analysis.pipeline import analyze, write_frames
 from xitt.schema import RESULT_COLUMNS, read_scores
 
@@ -19,8 +19,8 @@ ANSWER = {"estimate", "ci_low", "ci_high", "df", "p_value", "k_hat", "n_language
 
 @pytest.fixture(scope="module")
 def grid():
-    return synthetic_grid(np.random.default_rng(0), n_targets=3, n_languages=6, n_seeds=3,
-                          family_effects={"nli": 1.5, "qa": 0.0})
+    return simulate_scores(np.random.default_rng(0), n_targets=3, n_languages=6, n_seeds=3, encoder="synth-sim",
+                           family_effects={"nli": 1.5, "qa": 0.0})
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,11 @@ def test_contrast_rows_agree_on_the_estimate(result):
 
 def test_per_target_and_languages(result):
     pt = result.frames["per_target"]
-    assert list(pt["target"]) == ["synth_t0", "synth_t1", "synth_t2"]
+    assert list(pt["target"]) == ["target_1", "target_2", "target_3"]
     assert (pt["p_adj"] >= pt["p_value"]).all() and (pt["p_adj_bh"] <= pt["p_adj"] + 1e-12).all()
     assert {"wins", "n", "ci_low", "ci_high", "df"} <= set(pt.columns)
     pl = result.frames["per_language"]
-    assert set(pl.loc[pl.target == "all", "language"]) == {f"l{k}" for k in range(6)}
+    assert set(pl.loc[pl.target == "all", "language"]) == {f"l{k:02d}" for k in range(1, 7)}
     assert result.answer["n_languages"] == 6 and 0 <= result.answer["k_hat"] <= 6
 
 
@@ -124,7 +124,7 @@ def test_incomplete_grid_when_allowed():
 
 def test_two_encoders_are_averaged_with_a_caveat():
     rng = np.random.default_rng(5)
-    both = pd.concat([synthetic_grid(rng, n_targets=2, n_languages=4, n_seeds=2, encoder=enc)
+    both = pd.concat([simulate_scores(rng, n_targets=2, n_languages=4, n_seeds=2, encoder=enc)
                       for enc in ("synth-a", "synth-b")], ignore_index=True)
     res = analyze(both, rng=np.random.default_rng(0), n_boot=200)
     assert any("2 encoders" in c for c in res.caveats)
