@@ -26,7 +26,10 @@ def _setup() -> None:
     if str(TINY / "tasks") not in paths:
         os.environ["XITT_TASKS_PATH"] = os.pathsep.join(paths + [str(TINY / "tasks")])
     import torch
+    from transformers.utils import logging as hf_logging
+
     torch.set_num_threads(1)
+    hf_logging.disable_progress_bar()        # the table is the output, not the library's save bars
 
 
 def _encoder(folder: Path) -> Path:
