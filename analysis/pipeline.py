@@ -20,7 +20,6 @@ Decisions written down here:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from analysis import bootstrap, effects, significance
+from analysis import bootstrap, effects, mixed, seeds, significance
 from analysis import formatting as fmt
 from analysis.load import validate
 from xitt.schema import atomic_write_text
@@ -54,12 +53,6 @@ class Analysis:
     settings: dict = field(default_factory=dict)
 
 
-def _module(name: str):
-    if importlib.util.find_spec(name) is None:
-        return None
-    return importlib.import_module(name)
-
-
 def _row(method: str, **values) -> dict:
     row = {c: np.nan for c in CONTRAST_COLUMNS}
     row.update({"method": method, "note": "", **values})
@@ -67,51 +60,24 @@ def _row(method: str, **values) -> dict:
 
 
 def _mixed(delta: pd.DataFrame, a: str, b: str, level: float, caveats: list[str]):
-    """(contrast row, fit or None) from analysis.mixed; NaN row + caveat when it is missing or fails."""
-    mixed = _module("analysis.mixed")
-    if mixed is None:
-        caveats.append("The mixed model (analysis.mixed) is not available, so the answer falls back to the "
-                       "hierarchical bootstrap; it has no degrees of freedom.")
-        return _row("mixed", note="not available"), None
+    """(contrast row, fit or None): the crossed mixed model on the rows of families a and b (the
+    contrast's only data); a NaN row + caveat when it cannot be fitted."""
     try:
         fit = mixed.fit_crossed(delta[delta["intermediate_family"].isin([a, b])])
-        try:
-            comp = fit.compare(a, b, level=level)
-        except TypeError:
-            comp = fit.compare(a, b)
+        comp = fit.compare(a, b, level=level)
     except (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError) as err:
         caveats.append(f"The mixed model could not be fitted ({err}); the answer falls back to the bootstrap.")
         return _row("mixed", note=f"failed: {err}"), None
     row = _row("mixed", note="crossed random intercepts, REML, Satterthwaite df")
     row.update({k: float(comp[k]) for k in ("estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "n")
                 if k in comp})
-    for msg in _fit_messages(fit):
-        caveats.append(f"Mixed model: {msg}")
+    caveats.extend(f"Mixed model: {msg}" for msg in fit.diagnostics)
     return row, fit
 
 
-def _fit_messages(fit) -> list[str]:
-    diag = getattr(fit, "diagnostics", None)
-    if isinstance(diag, dict):
-        msgs = diag.get("messages") or diag.get("warnings") or []
-        if diag.get("singular") and not msgs:
-            msgs = ["singular fit (a variance component is estimated as 0)."]
-        return [str(m) for m in msgs]
-    if isinstance(diag, (list, tuple)):
-        return [str(m) for m in diag]
-    return []
-
-
 def _seed_frames(fit, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    seeds = _module("analysis.seeds")
     if fit is None:
         return pd.DataFrame(columns=["component", "variance", "sd", "share"]), pd.DataFrame()
-    if seeds is None:
-        caveats.append("The seed planner (analysis.seeds) is not available; variance components come straight "
-                       "from the mixed model and there is no seed plan.")
-        var = fit.variance.copy()
-        var["share"] = var["variance"] / var["variance"].sum()
-        return var, pd.DataFrame()
     try:
         plan = pd.concat([seeds.plan_seeds(fit, level_a=a, level_b=b),
                           seeds.plan_seeds(fit, level_a=a, level_b=b, seeds=(3, 5), intermediates_per_family=(4, 8))],
@@ -184,8 +150,8 @@ def per_language_frame(delta, a, b) -> pd.DataFrame:
     contrast, its se over seeds and a one-sided t-test (a > b) over seeds."""
     parts = []
     for by in (["target", "language"], ["language"]):
-        seeds = effects.contrast_by(delta, [*by, "seed"], a, b).dropna(subset=["estimate"])
-        grp = seeds.groupby(by, sort=True)["estimate"]
+        per_seed = effects.contrast_by(delta, [*by, "seed"], a, b).dropna(subset=["estimate"])
+        grp = per_seed.groupby(by, sort=True)["estimate"]
         out = grp.agg(estimate="mean", sd="std", n="size").reset_index()
         out["se"] = out["sd"] / np.sqrt(out["n"])
         out["df"] = out["n"] - 1

@@ -159,3 +159,16 @@ def test_answer_sentence_uses_the_report_digits(result):
     sentence = result.answer["sentence"]
     assert f"is {fmt.fmt_num(r.estimate, d, sign=True)} points (95% CI {fmt.fmt_num(r.ci_low, d, sign=True)} to " in sentence
     assert f"df = {fmt.fmt_df(r.df)}" in sentence and fmt.fmt_p(r.p_value) in sentence
+
+
+def test_a_failed_mixed_fit_falls_back_to_the_bootstrap_with_a_caveat(grid, monkeypatch):
+    from analysis import mixed
+
+    def broken(frame, **kw):
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(mixed, "fit_crossed", broken)
+    res = analyze(grid, rng=np.random.default_rng(1), n_boot=200)
+    assert res.answer["method"] == "bootstrap_bca" and np.isnan(res.answer["df"])
+    assert any("could not be fitted (not positive definite)" in c for c in res.caveats)
+    assert res.frames["seed_plan"].empty
