@@ -129,32 +129,24 @@ def intermediate_order(analysis) -> list[str]:
     return []
 
 
-def _col(f: pd.DataFrame, *names: str) -> str | None:
-    return next((n for n in names if n in f.columns), None)
-
-
 def main_tables(analysis, synthetic: bool) -> list[Table]:
-    """One table per encoder from ``main_table`` (long: encoder?, intermediate, intermediate_family,
-    target, mean, sd, delta, p_adj?). Best mean per column in bold; marks after Holm correction."""
+    """One table per encoder from ``main_table`` (long: encoder, intermediate, intermediate_family,
+    target, mean, sd, delta, p_adj). Best mean per column in bold; marks after Holm correction."""
     f = frame(analysis, "main_table")
     if f is None:
         return []
-    mean_c, sd_c = _col(f, "mean", "score"), _col(f, "sd")
-    delta_c, p_c = _col(f, "delta", "delta_mean", "estimate"), _col(f, "p_adj", "p_holm")
-    if mean_c is None or "target" not in f or "intermediate" not in f:
-        return []
-    encoders = list(dict.fromkeys(f["encoder"])) if "encoder" in f else [None]
+    encoders = list(dict.fromkeys(f["encoder"]))
     tables = []
     for enc in encoders:
-        sub = f if enc is None else f[f["encoder"] == enc]
+        sub = f[f["encoder"] == enc]
         targets = list(dict.fromkeys(sub["target"].astype(str)))
         targets = [t for t in targets if t.lower() not in AVG_NAMES] + [t for t in targets if t.lower() in AVG_NAMES]
         order = [i for i in intermediate_order(analysis) if i in set(sub["intermediate"].astype(str))]
         fam_of = dict(zip(sub["intermediate"].astype(str), sub["intermediate_family"].astype(str)))
         cells = {(str(r["intermediate"]), str(r["target"])): r for _, r in sub.iterrows()}
-        best = {t: sub[sub["target"].astype(str) == t][mean_c].astype(float).idxmax() for t in targets
-                if sub[sub["target"].astype(str) == t][mean_c].notna().any()}
-        d = fmt.decimals_for_sd(sub[sd_c].median()) if sd_c else 1
+        best = {t: sub[sub["target"].astype(str) == t]["mean"].astype(float).idxmax() for t in targets
+                if sub[sub["target"].astype(str) == t]["mean"].notna().any()}
+        d = fmt.decimals_for_sd(sub["sd"].median())
         rows, rules = [], []
         for i, name in enumerate(order):
             if i and fam_of[name] != fam_of[order[i - 1]]:
@@ -165,16 +157,13 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
                 if r is None:
                     row.append(Cell(fmt.DASH))
                     continue
-                sub_text = ""
-                if name != NONE and delta_c is not None:
-                    sub_text = "\u0394 " + fmt.fmt_num(r[delta_c], d, sign=True) + (fmt.sig_marks(r[p_c]) if p_c else "")
-                row.append(Cell(fmt.fmt_mean_sd(r[mean_c], r[sd_c] if sd_c else None, d), sub_text,
-                                bold=best.get(t) == r.name))
+                sub_text = ("" if name == NONE else
+                            "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) + fmt.sig_marks(r["p_adj"]))
+                row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), sub_text, bold=best.get(t) == r.name))
             rows.append(row)
         marks = ("Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (t-test over languages of the "
-                 "seed-mean \u0394), Holm-corrected across the table's cells."
-                 if p_c else "No per-cell test of \u0394 vs none was available, so no significance marks.")
-        enc_txt = f" Encoder: {enc}." if enc is not None and len(encoders) > 1 else ""
+                 "seed-mean \u0394), Holm-corrected across the table's cells.")
+        enc_txt = f" Encoder: {enc}." if len(encoders) > 1 else ""
         key = "main_table" if len(encoders) == 1 else f"main_table_{_slug(enc)}"
         tables.append(Table(key, _caption("Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
                                           "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
