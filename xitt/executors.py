@@ -61,7 +61,7 @@ def read_stage(exp_dir: Path, stage_id: str) -> dict | None:
 
 
 def stage_seconds(exp_dir: Path, stage_id: str) -> float | None:
-    """Training time of a trained stage (stage.json), for the grid's ETA."""
+    """Training time of a trained stage (stage.json; None unless it is done), for the grid's ETA."""
     info = read_stage(exp_dir, stage_id) or {}
     return info.get("wall_time") if info.get("status") == "done" else None
 
@@ -326,9 +326,8 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     for stage_id, runs in work:
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            trained = stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
-            counts["stages_trained"] += trained
-            bar.stage_finished(stage_id, stage_seconds(exp, stage_id) if trained else None)
+            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+            bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
         for run in runs:
             state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, data_dir, progress)
             counts["ran"] += int(state in ("done", "failed"))
@@ -368,7 +367,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                     state = "failed"
                 if what == "stage":
                     counts["stages_trained"] += state == "trained"
-                    bar.stage_finished(item, stage_seconds(exp, item) if state == "trained" else None)
+                    bar.stage_finished(item, stage_seconds(exp, item))
                     if not stopped:          # failed stages too: their runs record the stage's error
                         pending.update({pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
                                         for r in by_stage[item]})
@@ -453,9 +452,8 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     log.info("submitted %d stage job(s) and %d run job(s); logs under %s", len(stage_jobs), len(run_jobs), exp / "slurm")
     counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
     for sid, sjob in zip(sids, stage_jobs):
-        trained = _job_state(sjob, sid) == "trained"
-        counts["stages_trained"] += trained
-        bar.stage_finished(sid, stage_seconds(exp, sid) if trained else None)
+        counts["stages_trained"] += _job_state(sjob, sid) == "trained"
+        bar.stage_finished(sid, stage_seconds(exp, sid))
     all_runs = _dependants(grid)
     for run, rjob in run_jobs:
         state = _job_state(rjob, run.run_id)
