@@ -31,7 +31,7 @@ import pandas as pd
 import scipy
 
 from analysis import bootstrap, effects, mixed, seeds, significance
-from analysis import formatting as fmt
+from analysis.report import formatting as fmt
 from analysis.load import validate
 from xitt.schema import atomic_write_text
 

@@ -33,7 +33,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
     """A random-init BERT (hidden 32, 2 layers) with a word-level vocabulary of the fixtures."""
     import torch
 
-    from xitt.tiny import build_encoder, build_tokenizer
+    from xitt.synth.tiny import build_encoder, build_tokenizer
 
     torch.set_num_threads(1)
     tokenizer = build_tokenizer(_tiny_texts())

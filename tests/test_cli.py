@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from xitt.cli import main
-from xitt.spec import expand_grid, load_grid
-from xitt.store import RunResult, run_dir, write_result
+from xitt.grid.spec import expand_grid, load_grid
+from xitt.run.store import RunResult, run_dir, write_result
 
 GRID = {"encoders": ["mbert-test"], "intermediates": ["none", "mnli", "squad_v1"], "targets": ["xnli"],
         "languages": {"xnli": ["en", "de"]}, "seeds": [1, 2],

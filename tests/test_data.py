@@ -2,7 +2,7 @@
 
 import pytest
 
-from xitt import data as xdata
+from xitt.data import loaders as xdata
 from xitt.tasks import registry
 
 

@@ -25,10 +25,10 @@ def _grid(tmp: Path) -> dict:
 @pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 def test_small_demo_end_to_end_is_deterministic(tmp_path, monkeypatch):
     from xitt import cli
-    from xitt.executors import execute
+    from xitt.run.executors import execute
     from xitt.schema import read_scores, write_scores
-    from xitt.spec import expand_grid, load_grid
-    from xitt.store import collect
+    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.store import collect
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")          # restored after the test (the CLI sets them too)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -54,7 +54,7 @@ def test_small_demo_end_to_end_is_deterministic(tmp_path, monkeypatch):
 
 
 def test_committed_demo_grid_is_valid_and_synthetic():
-    from xitt.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid
 
     grid = load_grid(DEMO)
     assert grid.synthetic and not grid.keep_checkpoints
@@ -69,7 +69,7 @@ def test_committed_demo_grid_is_valid_and_synthetic():
 
 def test_committed_demo_scores_cover_the_grid():
     from xitt.schema import read_scores
-    from xitt.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid
 
     path = DEMO / "scores.csv"
     if not path.is_file():

@@ -7,10 +7,10 @@ from importlib.util import find_spec
 
 import pytest
 
-from xitt.data import DataError
-from xitt.executors import checkpoint_path, execute
-from xitt.spec import expand_grid, parse_grid
-from xitt.store import collect, read_result, run_dir
+from xitt.data.loaders import DataError
+from xitt.run.executors import checkpoint_path, execute
+from xitt.grid.spec import expand_grid, parse_grid
+from xitt.run.store import collect, read_result, run_dir
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
@@ -84,11 +84,11 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data,
 
 
 def test_fail_fast_stops_after_the_first_failure(tiny_encoder, tiny_data, tmp_path, monkeypatch):
-    import xitt.train
+    import xitt.train.chain
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(xitt.train, "run_target", boom)
+    monkeypatch.setattr(xitt.train.chain, "run_target", boom)
     grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_qa", "tiny_cls"])
     summary = execute(grid, exp_dir=tmp_path, progress=False, fail_fast=True)
     assert summary["failed"] == 1 and summary.get("stopped") == 1 and summary["done"] == 0
@@ -156,7 +156,7 @@ def test_process_pool_gives_the_same_scores(tiny_encoder, tiny_data, tmp_path):
 def test_progress_bar_on_a_tty_and_grid_line(monkeypatch, capsys):
     import io
 
-    from xitt import progress
+    from xitt.run import progress
 
     monkeypatch.setattr(progress, "interactive", lambda: True)
     with progress.StageBar(3, "mnli s1") as bar:
@@ -171,7 +171,7 @@ def test_progress_bar_on_a_tty_and_grid_line(monkeypatch, capsys):
 
 
 def test_grid_eta_weighs_each_pending_run_and_stage_by_its_own_kind():
-    from xitt.progress import GridProgress
+    from xitt.run.progress import GridProgress
 
     runs = {"a1": "xnli", "a2": "xnli", "c1": "xnli", "b1": "xquad", "b2": "xquad", "c2": "xquad"}
     grid = GridProgress(6, enabled=False, runs=runs, stages={"s1": "mnli", "s2": "mnli", "s3": "squad"})

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis import figures as F  # noqa: E402
+from analysis.report import figures as F  # noqa: E402
 
 
 def _forest():

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from analysis import formatting as fmt
+from analysis.report import formatting as fmt
 
 
 @pytest.mark.parametrize("width, decimals", [(25.0, 0), (10.0, 0), (9.9, 1), (3.2, 1), (1.0, 1), (0.99, 2),

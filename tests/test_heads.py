@@ -7,7 +7,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from xitt.tiny import build_tokenizer
+from xitt.synth.tiny import build_tokenizer
 
 # xitt.heads imports torch: import it inside the tests, never at collection time.
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
@@ -22,7 +22,7 @@ def tok():
 
 
 def test_pair_classification_features_and_padding(tok):
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     ex = [{"text": "the film", "text_pair": "was good", "label": 1}, {"text": "the car is red", "text_pair": "the", "label": 0}]
     feats = featurize("pair_classification", ex, tok, CFG)
@@ -34,7 +34,7 @@ def test_pair_classification_features_and_padding(tok):
 
 
 def test_tagging_labels_only_first_sub_token(tok):
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     ex = [{"tokens": ["anna", "met", "new-york"], "tags": ["B-PER", "O", "B-LOC"]}]
     feats = featurize("tagging", ex, tok, CFG, labels=["B-LOC", "B-PER", "O"])
@@ -46,7 +46,7 @@ def test_tagging_labels_only_first_sub_token(tok):
 
 
 def test_tagging_truncated_words_are_predicted_outside(tok):
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     ex = [{"tokens": ["anna"] * 30, "tags": ["B-PER"] * 30}]
     feats = featurize("tagging", ex, tok, CFG, labels=["B-PER", "O"])
@@ -56,7 +56,7 @@ def test_tagging_truncated_words_are_predicted_outside(tok):
 
 
 def test_span_qa_windows_positions_and_decoding(tok):
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     context = "anna lives in rome . anna lives in rome . bob lives in oslo . anna lives in rome ."
     ex = [{"id": "q1", "question": "where does bob live ?", "context": context,
@@ -87,7 +87,7 @@ def test_span_qa_windows_positions_and_decoding(tok):
 
 
 def test_long_questions_are_cut_and_windows_keep_context(tok):
-    from xitt.heads import featurize
+    from xitt.train.heads import featurize
 
     ex = [{"id": "q", "question": "where does anna live ? " * 10, "context": "anna lives in rome .",
            "answers": [{"text": "rome", "answer_start": 14}]}]
@@ -96,7 +96,7 @@ def test_long_questions_are_cut_and_windows_keep_context(tok):
 
 
 def test_multiple_choice_batches_are_three_dimensional(tok):
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     ex = [{"context": "anna lives in rome .", "question": "where does anna live ?", "choices": ["rome", "oslo"], "label": 0}] * 3
     batch = collate(featurize("multiple_choice", ex, tok, CFG), tok.pad_token_id)
@@ -109,7 +109,7 @@ def test_heads_give_logits_and_a_finite_loss(tok, kind, labels):
     import torch
     from transformers import BertConfig, BertModel
 
-    from xitt.heads import Head
+    from xitt.train.heads import Head
 
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -134,7 +134,7 @@ def test_heads_give_logits_and_a_finite_loss(tok, kind, labels):
 
 
 def test_unknown_kind_is_an_error():
-    from xitt.heads import Head, collate, decode, featurize  # noqa: F401
+    from xitt.train.heads import Head, collate, decode, featurize  # noqa: F401
 
     with pytest.raises(ValueError, match="no head for kind"):
         Head("regression", 8, 1)

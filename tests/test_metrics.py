@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from xitt import metrics as m
+from xitt.train import metrics as m
 
 
 def approx(x):

@@ -91,7 +91,7 @@ def test_write_frames(result, tmp_path):
 def test_render_summary_prints_banner_and_answer(result):
     from rich.console import Console
 
-    from analysis.summary import render_summary
+    from analysis.report.terminal import render_summary
 
     console = Console(record=True, width=120)
     render_summary(result, console=console)
@@ -152,7 +152,7 @@ def test_main_table_carries_holm_corrected_cell_tests(result):
 
 
 def test_answer_sentence_uses_the_report_digits(result):
-    from analysis import formatting as fmt
+    from analysis.report import formatting as fmt
 
     r = result.frames["contrast"].set_index("method").loc["mixed"]
     d = fmt.decimals_for_width(r.ci_high - r.ci_low)

@@ -11,7 +11,7 @@ DOCS = ["Anna owns the red car .", "Boris lives in Oslo . Anna meets Boris .", "
 
 
 def _tokenizer():
-    from xitt.tiny import build_tokenizer
+    from xitt.synth.tiny import build_tokenizer
 
     return build_tokenizer(DOCS)
 
@@ -19,7 +19,7 @@ def _tokenizer():
 def test_masking_skips_specials_masks_about_15_percent_and_is_seeded():
     import torch
 
-    from xitt.pretrain import mask_tokens
+    from xitt.synth.pretrain import mask_tokens
 
     ids = torch.randint(5, 50, (64, 40))
     ids[:, 0], ids[:, -1] = 2, 3
@@ -39,7 +39,7 @@ def test_pretraining_is_deterministic_learns_and_saves_a_loadable_encoder(tmp_pa
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from xitt.pretrain import pretrain_encoder
+    from xitt.synth.pretrain import pretrain_encoder
 
     torch.set_num_threads(1)
     kw = dict(hidden=16, layers=1, heads=2, intermediate=32, max_position=32, max_length=32, epochs=30, batch_size=8,
@@ -66,10 +66,10 @@ def test_pretrained_encoder_transfers_better_than_a_random_one(tmp_path):
     import torch
     from transformers import AutoTokenizer
 
-    from xitt import train
-    from xitt.spec import expand_grid, parse_grid
-    from xitt.synth import ENCODER, main_synth
-    from xitt.tiny import build_encoder
+    from xitt.train import chain as train
+    from xitt.grid.spec import expand_grid, parse_grid
+    from xitt.synth.benchmark import ENCODER, main_synth
+    from xitt.synth.tiny import build_encoder
 
     torch.set_num_threads(1)
     main_synth(tmp_path, n_languages=2, size="small", log=lambda *_: None)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import report
+from analysis.report import render as report
 
 EVIL = {"nli": ["<script>alert(1)</script>", "mnli"], "qa": ["squad_v2", "a&b"]}
 TARGETS = ["xnli", "x%q#d"]

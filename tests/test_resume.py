@@ -9,9 +9,9 @@ from importlib.util import find_spec
 import pytest
 import yaml
 
-from xitt.executors import execute
-from xitt.spec import expand_grid, load_grid
-from xitt.store import collect
+from xitt.run.executors import execute
+from xitt.grid.spec import expand_grid, load_grid
+from xitt.run.store import collect
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 

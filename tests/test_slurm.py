@@ -49,9 +49,9 @@ def slurm_cluster(tmp_path_factory):
 @pytest.mark.slow
 def test_tiny_grid_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
     pytest.importorskip("torch")
-    from xitt.executors import execute
-    from xitt.spec import expand_grid, parse_grid
-    from xitt.store import read_result, run_dir
+    from xitt.run.executors import execute
+    from xitt.grid.spec import expand_grid, parse_grid
+    from xitt.run.store import read_result, run_dir
 
     grid = parse_grid({
         "experiment": "slurm", "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],

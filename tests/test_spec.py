@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from xitt.spec import SpecError, TrainConfig, apply_sets, expand_grid, load_grid, parse_grid
+from xitt.grid.spec import SpecError, TrainConfig, apply_sets, expand_grid, load_grid, parse_grid
 
 BASE = {"encoders": ["xlm-roberta-base"], "intermediates": ["none", "mnli", "squad_v1"],
         "targets": ["xnli", "panx"], "languages": {"xnli": ["en", "de"], "panx": ["en", "fr"]}, "seeds": [1, 2]}

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from xitt.spec import expand_grid, parse_grid
-from xitt.store import Claim, RunResult, collect, read_result, run_dir, run_state, write_config, write_result
+from xitt.grid.spec import expand_grid, parse_grid
+from xitt.run.store import Claim, RunResult, collect, read_result, run_dir, run_state, write_config, write_result
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from xitt import synth
-from xitt import synth_tasks as st
-from xitt.data import read_local
-from xitt.synth_lang import (CONTENT_WORDS, FUNCTION_WORDS, NP, PROFILES, Clause, all_words, make_languages,
+from xitt.synth import benchmark as synth
+from xitt.synth import generators as st
+from xitt.data.loaders import read_local
+from xitt.synth.languages import (CONTENT_WORDS, FUNCTION_WORDS, NP, PROFILES, Clause, all_words, make_languages,
                              realize, span_of, text_of)
 from xitt.tasks import registry
 

@@ -4,7 +4,7 @@ from importlib.util import find_spec
 
 import pytest
 
-from xitt.tiny import SPECIAL_TOKENS, build_encoder, build_tokenizer
+from xitt.synth.tiny import SPECIAL_TOKENS, build_encoder, build_tokenizer
 
 # torch is imported inside the tests, never at collection (test_cli checks that `xitt run` errors load no torch).
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")

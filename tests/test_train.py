@@ -10,7 +10,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 
-from xitt.spec import expand_grid, parse_grid
+from xitt.grid.spec import expand_grid, parse_grid
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch"
 @pytest.fixture
 def train():
     """xitt.train (imports torch), loaded when a test runs, never at collection time."""
-    from xitt import train
+    from xitt.train import chain as train
     return train
 
 
@@ -112,8 +112,8 @@ import json, sys, torch
 sys.path.insert(0, {tests!r})
 import conftest
 torch.set_num_threads(1)
-from xitt import train
-from xitt.spec import expand_grid, parse_grid
+from xitt.train import chain as train
+from xitt.grid.spec import expand_grid, parse_grid
 grid = parse_grid({{"encoders": [{{"name": "tiny", "path": {enc!r}}}], "intermediates": ["none"],
                    "targets": ["tiny_ner"], "seeds": [3], "data_dir": {data!r}}})
 out = train.run_target(expand_grid(grid)[1][0], {enc!r}, data_dir=conftest.TINY, progress=False)

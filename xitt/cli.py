@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from xitt.schema import SchemaError
-from xitt.spec import SpecError
+from xitt.grid.spec import SpecError
 from xitt.tasks import TaskError
 
 # SpecError, TaskError and SchemaError are ValueErrors; so are the store's "runs not done" errors.
@@ -71,8 +71,8 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from xitt.experiment import describe_plan
-    from xitt.spec import expand_grid, load_grid
+    from xitt.run.plan import describe_plan
+    from xitt.grid.spec import expand_grid, load_grid
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
@@ -82,7 +82,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from xitt.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid
 
     if args.offline:
         os.environ["XITT_OFFLINE"] = "1"
@@ -92,7 +92,7 @@ def cmd_run(args) -> int:
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
     if grid.synthetic:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
-    from xitt.executors import execute
+    from xitt.run.executors import execute
 
     summary = execute(grid, exp_dir=exp, seeds=seeds, executor=args.executor, workers=args.workers,
                       fail_fast=args.fail_fast, data_dir=args.data_dir, progress=not args.quiet)
@@ -101,8 +101,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from xitt.spec import expand_grid, load_grid
-    from xitt.store import status_frame
+    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.store import status_frame
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp, args.set)
@@ -118,8 +118,8 @@ def cmd_status(args) -> int:
 
 def cmd_collect(args) -> int:
     from xitt.schema import write_scores
-    from xitt.spec import expand_grid, load_grid
-    from xitt.store import collect
+    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.store import collect
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp)
@@ -164,7 +164,7 @@ def cmd_analyze(args) -> int:
     import numpy as np
 
     from analysis.pipeline import analyze, write_frames
-    from analysis.summary import render_summary
+    from analysis.report.terminal import render_summary
     from xitt.schema import read_scores
 
     exp = experiment_dir(args.experiment)
@@ -182,8 +182,8 @@ def cmd_report(args) -> int:
     import numpy as np
 
     from analysis.pipeline import analyze, write_frames
-    from analysis.report import build_report
-    from xitt.experiment import experiment_provenance
+    from analysis.report.render import build_report
+    from xitt.run.plan import experiment_provenance
     from xitt.schema import read_scores
 
     exp = experiment_dir(args.experiment)
@@ -200,7 +200,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from xitt import synth
+    from xitt.synth import benchmark as synth
 
     return synth.run(args) or 0
 
@@ -211,7 +211,7 @@ def cmd_bench(args) -> int:
 
         analysis_bench()
     if args.part in ("runner", "all"):
-        from xitt.bench import main as runner_bench
+        from xitt.bench.runner import main as runner_bench
 
         runner_bench()
     return 0
@@ -283,7 +283,7 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
     p.set_defaults(func=cmd_synth)
     if synth_arguments:
-        from xitt import synth
+        from xitt.synth import benchmark as synth
 
         synth.add_arguments(p)
 

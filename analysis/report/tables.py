@@ -3,7 +3,7 @@
 A :class:`Table` is what both ``templates/table.html.j2`` and ``templates/table.tex.j2`` render,
 so the HTML and the LaTeX show the same numbers. Only presentation happens here: picking and
 ordering rows and columns, pivoting, choosing the best cell per column to bold, and formatting
-through :mod:`analysis.formatting`. Statistics come from the analysis frames as they are.
+through :mod:`analysis.report.formatting`. Statistics come from the analysis frames as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import formatting as fmt
+from analysis.report import formatting as fmt
 
 NONE = "none"
 AVG_NAMES = ("avg", "average", "mean")

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from xitt.spec import GridSpec, RunSpec, StageSpec
-from xitt.store import read_result, run_dir, stage_dir, status_frame
+from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.run.store import read_result, run_dir, stage_dir, status_frame
 
 
 def stage_state(exp_dir: Path, stage: StageSpec) -> str:
@@ -90,7 +90,7 @@ def git_sha(folder: Path | str = ".") -> str:
 
 def experiment_provenance(exp_dir: Path, analysis_seed: int | None) -> dict:
     """Grid text, run counts, failures and the training environment recorded by the runs."""
-    from xitt.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid
 
     grid_file = exp_dir / "grid.yaml"
     info: dict = {"experiment": exp_dir.name, "analysis_seed": analysis_seed, "report_git_sha": git_sha(exp_dir),

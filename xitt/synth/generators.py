@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from xitt.synth_lang import (COLOURS, FIRST_NAMES, LAST_NAMES, NOUNS, OBJECT_VERBS, ORG_STEMS, ORG_SUFFIXES,
+from xitt.synth.languages import (COLOURS, FIRST_NAMES, LAST_NAMES, NOUNS, OBJECT_VERBS, ORG_STEMS, ORG_SUFFIXES,
                              PERSON_VERBS, PLACES, SIZES, VERBS, NP, Clause, Language, Token, phrase, realize,
                              span_of, text_of)
 
@@ -210,7 +210,7 @@ def english_variant(c: Clause, template: str) -> str:
         obj = f"the {' '.join(c.obj.head)} that is {' and '.join(c.obj.adjs)}"
         verb = f"does not {base}" if c.neg else third
         return f"{words(c.subj)} {verb} {obj}{place_} ."
-    from xitt.synth_lang import ENGLISH
+    from xitt.synth.languages import ENGLISH
     return text_of(realize(c, Language(ENGLISH)))
 
 

@@ -25,7 +25,7 @@ def package_versions() -> dict[str, str]:
 @functools.lru_cache(maxsize=1)
 def git_sha() -> str:
     """The commit of the xitt checkout (with ``-dirty`` when it has local changes), or ''."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10).stdout.strip()

@@ -3,7 +3,7 @@
 This is the only analysis module that writes files. ``build_context`` is pure: it turns the
 analysis result frames into display models (tables of already formatted strings, figure
 captions), so the templates in ``templates/`` only lay things out and never compute. Numbers are
-formatted by :mod:`analysis.formatting`; user strings are escaped by the templates (HTML
+formatted by :mod:`analysis.report.formatting`; user strings are escaped by the templates (HTML
 autoescape; the ``latex`` filter for LaTeX).
 
 Output layout of ``build_report(analysis, outdir)``::
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import jinja2
 
-from analysis import figures as F
-from analysis import report_tables as T
-from analysis.formatting import latex_escape, latex_lines
+from analysis.report import figures as F
+from analysis.report import tables as T
+from analysis.report.formatting import latex_escape, latex_lines
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 AUX_SUFFIXES = (".aux", ".log", ".out", ".toc")
 PDFLATEX_TIMEOUT_S = 120
 

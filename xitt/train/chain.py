@@ -35,11 +35,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from xitt import data as xdata
-from xitt.heads import Head, collate, decode, feature_length, featurize, num_outputs
-from xitt.metrics import METRICS, MLQA_LANGUAGES, evaluate
-from xitt.progress import StageBar
-from xitt.spec import RunSpec, StageSpec, TrainConfig
+from xitt.data import loaders as xdata
+from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
+from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
+from xitt.run.progress import StageBar
+from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.tasks import Registry, Task, registry
 
 log = logging.getLogger("xitt")
@@ -443,7 +443,7 @@ def evaluate_retrieval(encoder, tokenizer, task: Task, languages: Sequence[str],
     threshold tuned on the dev (sample) split; mAP@20 (Mewsli-X/LAReQA-style): every English
     sentence ranked by cosine for each query, the aligned one relevant.
     """
-    from xitt.metrics import mine_bucc_candidates
+    from xitt.train.metrics import mine_bucc_candidates
 
     scores, prints = {}, {}
     for lang in languages:

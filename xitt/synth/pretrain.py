@@ -101,7 +101,7 @@ def pretrain_encoder(documents: Sequence[str], tokenizer, out_dir: str | Path, *
     from transformers import BertForMaskedLM, BertModel
     from transformers.utils import logging as hf_logging
 
-    from xitt.tiny import build_encoder
+    from xitt.synth.tiny import build_encoder
 
     if not documents:
         raise ValueError("pretraining needs at least one document.")

@@ -34,11 +34,11 @@ from typing import Any, Sequence
 
 from submitit.helpers import Checkpointable
 
-from xitt import data as xdata
-from xitt.progress import GridProgress, interactive, not_detail
+from xitt.data import loaders as xdata
+from xitt.run.progress import GridProgress, interactive, not_detail
 from xitt.schema import atomic_write_text
-from xitt.spec import GridSpec, RunSpec, StageSpec, expand_grid
-from xitt.store import Claim, CorruptResult, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
+from xitt.grid.spec import GridSpec, RunSpec, StageSpec, expand_grid
+from xitt.run.store import Claim, CorruptResult, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
 from xitt.tasks import registry
 
 log = logging.getLogger("xitt")
@@ -112,7 +112,7 @@ def heartbeat(claim: Claim):
 
 
 def _provenance() -> dict[str, Any]:
-    from xitt.provenance import device_name, git_sha, package_versions
+    from xitt.run.provenance import device_name, git_sha, package_versions
     return {"packages": package_versions(), "git_sha": git_sha(), "device": device_name()}
 
 
@@ -134,7 +134,7 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, pr
                      "+".join(stage.intermediate_tasks), stage.seed)
             write_config(folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)})
             try:
-                from xitt.train import train_stage
+                from xitt.train.chain import train_stage
                 info = train_stage(stage, ckpt_dir, data_dir=Path(data_dir) if data_dir else None, progress=progress)
                 record = {"status": "done", **info}
             except Exception as err:  # noqa: BLE001 - recorded, dependants report it
@@ -171,7 +171,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
                         raise RuntimeError(f"intermediate stage {run.stage.stage_id} is not available: "
                                            f"{stage_info.get('error') or 'no trained checkpoint at ' + str(ckpt)}")
                     encoder_path = str(ckpt)
-                from xitt.train import run_target
+                from xitt.train.chain import run_target
                 out = run_target(run, encoder_path, data_dir=Path(data_dir) if data_dir else None, out_dir=folder,
                                  progress=progress)
                 result = _result(run, "done", stage_info, started, **out)

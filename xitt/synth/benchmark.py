@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from xitt import synth_tasks as st
-from xitt.synth_lang import PROFILES, Language, all_words, make_languages, text_of
+from xitt.synth import generators as st
+from xitt.synth.languages import PROFILES, Language, all_words, make_languages, text_of
 
 INTERMEDIATES = ("synth_nli", "synth_nli_hard", "synth_qa", "synth_qa_mc", "synth_para")
 TARGETS = ("synth_xnli", "synth_ner", "synth_xquad", "synth_tatoeba")
@@ -176,7 +176,7 @@ def pretraining_documents(seed: int, langs: dict[str, Language], per_language: i
 
 def _code_fingerprint() -> str:
     here = Path(__file__).parent
-    text = b"".join((here / f).read_bytes() for f in ("synth.py", "synth_lang.py", "synth_tasks.py", "pretrain.py", "tiny.py"))
+    text = b"".join((here / f).read_bytes() for f in ("benchmark.py", "languages.py", "generators.py", "pretrain.py", "tiny.py"))
     return hashlib.sha1(text).hexdigest()[:12]
 
 
@@ -221,8 +221,8 @@ def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
     log(f"synth: wrote {len(BUILDERS)} tasks in {len(langs)} languages to {out / 'data'} ({time.time() - t0:.1f} s)")
     info: dict[str, Any] = {}
     if pretrain:
-        from xitt.pretrain import pretrain_encoder
-        from xitt.tiny import build_tokenizer
+        from xitt.synth.pretrain import pretrain_encoder
+        from xitt.synth.tiny import build_tokenizer
 
         docs = pretraining_documents(seed, langs, SIZES[size]["pretrain"])
         tokenizer = build_tokenizer(docs + all_words(langs))

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny"
+TINY = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny"
 
 
 def _setup() -> None:
@@ -33,7 +33,7 @@ def _setup() -> None:
 
 
 def _encoder(folder: Path) -> Path:
-    from xitt.tiny import build_encoder, build_tokenizer
+    from xitt.synth.tiny import build_encoder, build_tokenizer
     texts = [p.read_text(encoding="utf-8") for p in sorted(TINY.glob("tiny_*/*"))]
     return build_encoder(build_tokenizer(texts), folder / "encoder", max_position=64, seed=0)
 
@@ -44,9 +44,9 @@ def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: in
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
     from transformers import DataCollatorWithPadding
 
-    from xitt import train
-    from xitt.heads import Head, featurize
-    from xitt.spec import make_train_config
+    from xitt.train import chain as train
+    from xitt.train.heads import Head, featurize
+    from xitt.grid.spec import make_train_config
     from xitt.tasks import registry
 
     task = registry().get("tiny_cls")
@@ -93,15 +93,16 @@ def _grid_doc(encoder: Path, targets: list[str]) -> dict:
 
 
 def _clear_caches() -> None:
-    from xitt import data, train
+    from xitt.data import loaders as data
+    from xitt.train import chain as train
     data._CACHE.clear()
     train._FEATURES.clear()
 
 
 def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     """Wall time of the grid with stage reuse vs one grid per target (the stage re-trained per target)."""
-    from xitt.executors import execute
-    from xitt.spec import parse_grid
+    from xitt.run.executors import execute
+    from xitt.grid.spec import parse_grid
 
     targets = ["tiny_cls", "tiny_ner", "tiny_qa"]
     _clear_caches()

@@ -1,0 +1,1 @@
+"""The report: analysis frames -> formatted tables, figures, terminal summary, HTML / LaTeX / PDF."""

@@ -1,0 +1,1 @@
+"""Benchmarks (`xitt bench`): printed, never asserted; nothing in the runner imports them."""

@@ -1,0 +1,1 @@
+"""Task data: where each split comes from and how it is read."""

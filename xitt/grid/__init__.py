@@ -1,0 +1,1 @@
+"""The grid: grid.yaml -> GridSpec -> stages and runs."""

@@ -1,0 +1,1 @@
+"""The offline synthetic benchmark: languages, task generators, a tiny pretrained encoder."""
