@@ -24,7 +24,7 @@ report: $(STAMP)
 	$(XITT) report runs/$(EXP)
 
 test: $(STAMP)
-	$(XITT) tasks --validate && $(BIN)/python -m pytest -q -m "$(MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(XITT) tasks --validate && $(BIN)/python -m pytest -q -m "$(MARKERS)" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(XITT) synth --out .cache/synth && $(XITT) run runs/demo --offline && $(XITT) collect runs/demo

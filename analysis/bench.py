@@ -19,8 +19,9 @@ from analysis.simulate import simulate_scores
 
 def _grid(rng: np.random.Generator) -> pd.DataFrame:
     """The paper-sized grid, labelled synthetic: 2 NLI + 4 QA tasks x 9 targets x 30 languages x 5 seeds."""
-    return simulate_scores(rng, families={"nli": 2, "qa": 4}, n_targets=9, n_languages=30, n_seeds=5,
-                           encoder="synth-encoder")
+    return simulate_scores(
+        rng, families={"nli": 2, "qa": 4}, n_targets=9, n_languages=30, n_seeds=5, encoder="synth-encoder"
+    )
 
 
 def _time(fn, repeat: int = 1) -> float:
@@ -40,13 +41,25 @@ def run_bench(rng: np.random.Generator) -> dict:
     scores = _grid(rng)
     delta = effects.deltas(scores)
     res = bench_mixed(rng)
-    r_times = "" if np.isnan(res["lme4_seconds"]) else (f"; lme4 {res['lme4_seconds']:.2f} s, lmerTest + "
-                                                         f"Satterthwaite {res['lmertest_seconds']:.2f} s")
-    out = {"mixed model fit": {"seconds": res["seconds"], "goal": res["goal_seconds"],
-                               "detail": f"{res['rows']} delta rows, REML + Satterthwaite df{r_times}"}}
+    r_times = (
+        ""
+        if np.isnan(res["lme4_seconds"])
+        else (f"; lme4 {res['lme4_seconds']:.2f} s, lmerTest + Satterthwaite {res['lmertest_seconds']:.2f} s")
+    )
+    out = {
+        "mixed model fit": {
+            "seconds": res["seconds"],
+            "goal": res["goal_seconds"],
+            "detail": f"{res['rows']} delta rows, REML + Satterthwaite df{r_times}",
+        }
+    }
     des = bootstrap.design(delta)
     secs = _time(lambda: bootstrap.bootstrap_draws(des, np.random.default_rng(1), 10_000), repeat=2)
-    out["hierarchical bootstrap"] = {"seconds": secs, "goal": 1.0, "detail": f"10,000 resamples of {len(delta)} rows"}
+    out["hierarchical bootstrap"] = {
+        "seconds": secs,
+        "goal": 1.0,
+        "detail": f"10,000 resamples of {len(delta)} rows",
+    }
     a, b = rng.normal(1, 1, 5), rng.normal(0, 1, 5)
     secs = _time(lambda: significance.aso(a, b, rng=np.random.default_rng(2)), repeat=5)
     out["ASO"] = {"seconds": secs, "goal": 0.010, "detail": "5 vs 5 seeds, 1000 bootstrap samples"}
@@ -70,7 +83,9 @@ def main() -> None:
         table.add_column(col)
     for name, r in res.items():
         ok = "" if r["goal"] is None else ("yes" if r["seconds"] <= r["goal"] else "NO")
-        table.add_row(name, f"{r['seconds']:.4f}", "" if r["goal"] is None else f"{r['goal']:g}", ok, r["detail"])
+        table.add_row(
+            name, f"{r['seconds']:.4f}", "" if r["goal"] is None else f"{r['goal']:g}", ok, r["detail"]
+        )
     Console().print(table)
 
 

@@ -176,7 +176,7 @@ def bootstrap_draws(des: Design, rng: np.random.Generator, n_boot: int) -> np.nd
     out = np.empty((n_boot, len(des.targets)))
     for start in range(0, n_boot, CHUNK):
         size = min(CHUNK, n_boot - start)
-        out[start:start + size] = contrast(des, *_draws(rng, des, size))
+        out[start : start + size] = contrast(des, *_draws(rng, des, size))
     return out
 
 
@@ -212,8 +212,8 @@ def _bca_levels(draws: np.ndarray, est: float, jack: np.ndarray, alpha: float) -
     acc = 0.0
     if len(jack) > 1:
         dev = jack.mean() - jack
-        denom = 6.0 * (dev ** 2).sum() ** 1.5
-        acc = float((dev ** 3).sum() / denom) if denom > 0 else 0.0
+        denom = 6.0 * (dev**2).sum() ** 1.5
+        acc = float((dev**3).sum() / denom) if denom > 0 else 0.0
     levels = []
     for z in (stats.norm.ppf(alpha / 2), stats.norm.ppf(1 - alpha / 2)):
         levels.append(float(stats.norm.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z)))))
@@ -226,22 +226,36 @@ def summarize(draws: np.ndarray, est: float, jack: np.ndarray, level: float, n: 
     draws = np.sort(draws[np.isfinite(draws)])
     se = float(draws.std(ddof=1)) if len(draws) > 1 else np.nan
     rows = []
-    for method, (q_lo, q_hi) in (("bootstrap_percentile", (alpha / 2, 1 - alpha / 2)),
-                                 ("bootstrap_bca", _bca_levels(draws, est, jack, alpha))):
+    for method, (q_lo, q_hi) in (
+        ("bootstrap_percentile", (alpha / 2, 1 - alpha / 2)),
+        ("bootstrap_bca", _bca_levels(draws, est, jack, alpha)),
+    ):
         ok = len(draws) > 1 and np.isfinite(q_lo)
-        rows.append({
-            "method": method, "estimate": est,
-            "ci_low": float(np.quantile(draws, q_lo)) if ok else np.nan,
-            "ci_high": float(np.quantile(draws, q_hi)) if ok else np.nan,
-            "se": se, "n": float(n),
-            "mc_error_low": _mc_error(draws, q_lo) if ok else np.nan,
-            "mc_error_high": _mc_error(draws, q_hi) if ok else np.nan,
-        })
+        rows.append(
+            {
+                "method": method,
+                "estimate": est,
+                "ci_low": float(np.quantile(draws, q_lo)) if ok else np.nan,
+                "ci_high": float(np.quantile(draws, q_hi)) if ok else np.nan,
+                "se": se,
+                "n": float(n),
+                "mc_error_low": _mc_error(draws, q_lo) if ok else np.nan,
+                "mc_error_high": _mc_error(draws, q_hi) if ok else np.nan,
+            }
+        )
     return rows
 
 
-def hierarchical_bootstrap(delta: pd.DataFrame, *, rng: np.random.Generator, a: str = "nli", b: str = "qa",
-                           n_boot: int = 2000, level: float = 0.95, per_target: bool = False) -> pd.DataFrame:
+def hierarchical_bootstrap(
+    delta: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+    a: str = "nli",
+    b: str = "qa",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    per_target: bool = False,
+) -> pd.DataFrame:
     """Percentile and BCa intervals for the family contrast a - b of the delta.
 
     Input: a :func:`analysis.effects.deltas` frame (encoder, intermediate, intermediate_family,
@@ -268,13 +282,23 @@ def hierarchical_bootstrap(delta: pd.DataFrame, *, rng: np.random.Generator, a: 
     est_t = point_estimate(des)
     draws_t = bootstrap_draws(des, rng, n_boot)
     jack_t = jackknife(des)
-    rows = [{"target": "all", **r} for r in summarize(overall(draws_t), float(overall(est_t)),
-                                                       overall(jack_t) if len(jack_t) else np.array([]),
-                                                       level, des.n_rows)]
+    rows = [
+        {"target": "all", **r}
+        for r in summarize(
+            overall(draws_t),
+            float(overall(est_t)),
+            overall(jack_t) if len(jack_t) else np.array([]),
+            level,
+            des.n_rows,
+        )
+    ]
     if per_target:
         for k, t in enumerate(des.targets):
             n_t = int(np.isfinite(des.values[:, :, k]).sum())
-            rows += [{"target": t, **r} for r in summarize(draws_t[:, k], float(est_t[k]),
-                                                           jack_t[:, k] if len(jack_t) else np.array([]),
-                                                           level, n_t)]
+            rows += [
+                {"target": t, **r}
+                for r in summarize(
+                    draws_t[:, k], float(est_t[k]), jack_t[:, k] if len(jack_t) else np.array([]), level, n_t
+                )
+            ]
     return pd.DataFrame(rows)

@@ -33,12 +33,28 @@ from analysis.mixed import fit_crossed
 from analysis.simulate import simulate_deltas
 
 Method = Callable[[pd.DataFrame, np.random.Generator], tuple[float, float, float]]
-CALIBRATION_COLUMNS = ("method", "coverage", "rejection_rate", "n_grids", "mc_se", "rejection_mc_se",
-                       "mean_width", "n_failed", "effect", "alpha")
+CALIBRATION_COLUMNS = (
+    "method",
+    "coverage",
+    "rejection_rate",
+    "n_grids",
+    "mc_se",
+    "rejection_mc_se",
+    "mean_width",
+    "n_failed",
+    "effect",
+    "alpha",
+)
 
 
-def mixed_method(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.05, z: bool = False,
-                 _cache: dict | None = None) -> Method:
+def mixed_method(
+    level_a: str = "nli",
+    level_b: str = "qa",
+    *,
+    alpha: float = 0.05,
+    z: bool = False,
+    _cache: dict | None = None,
+) -> Method:
     """A calibration method from the crossed mixed model: t (Satterthwaite) or, with ``z=True``, normal."""
     cache = _cache if _cache is not None else {}
 
@@ -58,16 +74,32 @@ def mixed_method(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.
 def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.05) -> dict[str, Method]:
     """The built-in methods: {"mixed_satterthwaite": ..., "mixed_z": ...} (one fit per grid for both)."""
     cache: dict = {}
-    return {"mixed_satterthwaite": mixed_method(level_a, level_b, alpha=alpha, _cache=cache),
-            "mixed_z": mixed_method(level_a, level_b, alpha=alpha, z=True, _cache=cache)}
+    return {
+        "mixed_satterthwaite": mixed_method(level_a, level_b, alpha=alpha, _cache=cache),
+        "mixed_z": mixed_method(level_a, level_b, alpha=alpha, z=True, _cache=cache),
+    }
 
 
-def calibrate(rng: np.random.Generator, *, n_grids: int = 500, effect: float = 0.0,
-              families: Mapping[str, int] = {"nli": 4, "qa": 4}, n_targets: int = 3, n_languages: int = 4,
-              n_seeds: int = 3, sd_intermediate: float = 1.0, sd_target: float = 1.0, sd_language: float = 1.0,
-              sd_seed: float = 0.5, sd_residual: float = 1.0, missing: float = 0.0, alpha: float = 0.05,
-              level_a: str = "nli", level_b: str = "qa",
-              methods: Mapping[str, Method] | None = None) -> pd.DataFrame:
+def calibrate(
+    rng: np.random.Generator,
+    *,
+    n_grids: int = 500,
+    effect: float = 0.0,
+    families: Mapping[str, int] = {"nli": 4, "qa": 4},
+    n_targets: int = 3,
+    n_languages: int = 4,
+    n_seeds: int = 3,
+    sd_intermediate: float = 1.0,
+    sd_target: float = 1.0,
+    sd_language: float = 1.0,
+    sd_seed: float = 0.5,
+    sd_residual: float = 1.0,
+    missing: float = 0.0,
+    alpha: float = 0.05,
+    level_a: str = "nli",
+    level_b: str = "qa",
+    methods: Mapping[str, Method] | None = None,
+) -> pd.DataFrame:
     """Coverage and rejection rate of each method over ``n_grids`` simulated grids.
 
     The truth is ``level_a - level_b = effect`` (other families, if any, get effect 0). Returns
@@ -91,18 +123,30 @@ def calibrate(rng: np.random.Generator, *, n_grids: int = 500, effect: float = 0
     effects[level_a] = float(effect)
     results = {name: [] for name in methods}
     for _ in range(n_grids):
-        frame = simulate_deltas(rng, families=families, n_targets=n_targets, n_languages=n_languages,
-                                n_seeds=n_seeds, family_effects=effects, sd_intermediate=sd_intermediate,
-                                sd_target=sd_target, sd_language=sd_language, sd_seed=sd_seed,
-                                sd_residual=sd_residual, missing=missing)
+        frame = simulate_deltas(
+            rng,
+            families=families,
+            n_targets=n_targets,
+            n_languages=n_languages,
+            n_seeds=n_seeds,
+            family_effects=effects,
+            sd_intermediate=sd_intermediate,
+            sd_target=sd_target,
+            sd_language=sd_language,
+            sd_seed=sd_seed,
+            sd_residual=sd_residual,
+            missing=missing,
+        )
         children = rng.spawn(len(methods))
         for (name, method), child in zip(methods.items(), children):
             try:
                 results[name].append(tuple(float(v) for v in method(frame, child)))
             except (ValueError, np.linalg.LinAlgError, ArithmeticError):
                 results[name].append((np.nan, np.nan, np.nan))
-    return pd.DataFrame([_summarise(name, np.array(res), effect, alpha) for name, res in results.items()],
-                        columns=list(CALIBRATION_COLUMNS))
+    return pd.DataFrame(
+        [_summarise(name, np.array(res), effect, alpha) for name, res in results.items()],
+        columns=list(CALIBRATION_COLUMNS),
+    )
 
 
 def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
@@ -114,11 +158,18 @@ def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
     n_ci, n_p = int(has_ci.sum()), int(has_p.sum())
     cover = float(np.mean((low <= effect) & (effect <= high))) if n_ci else np.nan
     reject = float(np.mean(res[has_p, 2] < alpha)) if n_p else np.nan
-    return {"method": name, "coverage": cover, "rejection_rate": reject, "n_grids": int((has_ci | has_p).sum()),
-            "mc_se": float(np.sqrt(cover * (1 - cover) / n_ci)) if n_ci else np.nan,
-            "rejection_mc_se": float(np.sqrt(reject * (1 - reject) / n_p)) if n_p else np.nan,
-            "mean_width": float(np.mean(high - low)) if n_ci else np.nan,
-            "n_failed": int((~(has_ci | has_p)).sum()), "effect": float(effect), "alpha": alpha}
+    return {
+        "method": name,
+        "coverage": cover,
+        "rejection_rate": reject,
+        "n_grids": int((has_ci | has_p).sum()),
+        "mc_se": float(np.sqrt(cover * (1 - cover) / n_ci)) if n_ci else np.nan,
+        "rejection_mc_se": float(np.sqrt(reject * (1 - reject) / n_p)) if n_p else np.nan,
+        "mean_width": float(np.mean(high - low)) if n_ci else np.nan,
+        "n_failed": int((~(has_ci | has_p)).sum()),
+        "effect": float(effect),
+        "alpha": alpha,
+    }
 
 
 _R_BENCH = """
@@ -140,7 +191,9 @@ def _r_times(frame: pd.DataFrame) -> tuple[float, float]:
         frame.to_csv(csv, index=False)
         script.write_text(_R_BENCH)
         try:
-            done = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True, timeout=600)
+            done = subprocess.run(
+                ["Rscript", str(script), str(csv)], capture_output=True, text=True, timeout=600
+            )
             lme4_s, lmertest_s = (float(line) for line in done.stdout.split())
         except (subprocess.SubprocessError, ValueError, OSError):
             return float("nan"), float("nan")
@@ -162,5 +215,11 @@ def bench_mixed(rng: np.random.Generator, *, repeat: int = 3, with_r: bool = Tru
         fit = fit_crossed(frame)
         best = min(best, time.perf_counter() - start)
     lme4_s, lmertest_s = _r_times(frame) if with_r else (float("nan"), float("nan"))
-    return {"rows": len(frame), "levels": int(fit.variance["n_levels"].iloc[:-1].sum()), "seconds": best,
-            "goal_seconds": 1.14, "lme4_seconds": lme4_s, "lmertest_seconds": lmertest_s}
+    return {
+        "rows": len(frame),
+        "levels": int(fit.variance["n_levels"].iloc[:-1].sum()),
+        "seconds": best,
+        "goal_seconds": 1.14,
+        "lme4_seconds": lme4_s,
+        "lmertest_seconds": lmertest_s,
+    }

@@ -84,8 +84,10 @@ def main_table(scores: pd.DataFrame) -> pd.DataFrame:
     out["delta"] = np.where(out["intermediate"] == NONE, np.nan, out["mean"].to_numpy() - ref.to_numpy(float))
     fam_rank = {f: i for i, f in enumerate(family_order(out["intermediate_family"]))}
     targets = sorted(t for t in out["target"].unique() if t != AVG) + [AVG]
-    out = out.assign(_f=out["intermediate_family"].map(fam_rank),
-                     _t=out["target"].map({t: i for i, t in enumerate(targets)}))
+    out = out.assign(
+        _f=out["intermediate_family"].map(fam_rank),
+        _t=out["target"].map({t: i for i, t in enumerate(targets)}),
+    )
     out = out.sort_values(["encoder", "_f", "intermediate", "_t"]).drop(columns=["_f", "_t"])
     out["n"] = out["n"].astype(float)
     return out.reset_index(drop=True)
@@ -107,14 +109,24 @@ def deltas(scores: pd.DataFrame) -> pd.DataFrame:
     inter = scores[scores["intermediate"] != NONE]
     out = inter.merge(base, on=PAIR, how="inner")
     out["delta"] = out["score"] - out["_base"]
-    cols = ["encoder", "intermediate", "intermediate_family", "target", "target_family", "language", "seed", "delta"]
+    cols = [
+        "encoder",
+        "intermediate",
+        "intermediate_family",
+        "target",
+        "target_family",
+        "language",
+        "seed",
+        "delta",
+    ]
     return out[cols].sort_values(cols[:7]).reset_index(drop=True)
 
 
 def _task_target_means(delta: pd.DataFrame) -> pd.DataFrame:
     """Seed mean per cell, language mean per (encoder, intermediate, target)."""
-    cell = delta.groupby(["encoder", "intermediate", "intermediate_family", "target", "language"],
-                         sort=True)["delta"].mean()
+    cell = delta.groupby(["encoder", "intermediate", "intermediate_family", "target", "language"], sort=True)[
+        "delta"
+    ].mean()
     return cell.groupby(["encoder", "intermediate", "intermediate_family", "target"]).mean().reset_index()
 
 
@@ -130,8 +142,11 @@ def family_means(delta: pd.DataFrame) -> pd.DataFrame:
     per_task = per_task_t.groupby(["intermediate", "intermediate_family"])["delta"].mean().reset_index()
     per_task["target"] = "all"
     both = pd.concat([per_task_t, per_task], ignore_index=True)
-    out = both.groupby(["intermediate_family", "target"], sort=True)["delta"].agg(
-        estimate="mean", sd="std", n="size").reset_index()
+    out = (
+        both.groupby(["intermediate_family", "target"], sort=True)["delta"]
+        .agg(estimate="mean", sd="std", n="size")
+        .reset_index()
+    )
     out["n"] = out["n"].astype(float)
     return out
 
@@ -150,15 +165,24 @@ def family_contrast(delta: pd.DataFrame, a: str = "nli", b: str = "qa") -> pd.Da
     fams = set(delta["intermediate_family"])
     for fam in (a, b):
         if fam not in fams:
-            raise ValueError(f"family '{fam}' has no intermediate tasks in the data; families present: "
-                             f"{sorted(fams)}. Pick a and b among them.")
+            raise ValueError(
+                f"family '{fam}' has no intermediate tasks in the data; families present: "
+                f"{sorted(fams)}. Pick a and b among them."
+            )
     fm = family_means(delta).set_index(["intermediate_family", "target"])
     targets = ["all"] + sorted(t for t in delta["target"].unique())
     rows = []
     for t in targets:
         ea = fm["estimate"].get((a, t), np.nan)
         eb = fm["estimate"].get((b, t), np.nan)
-        rows.append({"target": t, "estimate": ea - eb, "n_a": fm["n"].get((a, t), 0.0), "n_b": fm["n"].get((b, t), 0.0)})
+        rows.append(
+            {
+                "target": t,
+                "estimate": ea - eb,
+                "n_a": fm["n"].get((a, t), 0.0),
+                "n_b": fm["n"].get((b, t), 0.0),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -194,5 +218,9 @@ def language_weights(delta: pd.DataFrame, a: str = "nli", b: str = "qa") -> pd.D
     tl = contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
     n_t = tl.groupby("target")["language"].transform("size")
     tl = tl.assign(w=tl["estimate"] / (n_t * tl["target"].nunique()))
-    out = tl.groupby("language", sort=True).agg(estimate=("w", "sum"), n_targets=("target", "size")).reset_index()
+    out = (
+        tl.groupby("language", sort=True)
+        .agg(estimate=("w", "sum"), n_targets=("target", "size"))
+        .reset_index()
+    )
     return out

@@ -9,8 +9,8 @@ excludes with a warning that names them -- never silently.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -73,16 +73,22 @@ def coverage(prim: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     parts = []
     for enc, sub in prim.groupby("encoder", sort=True):
         langs = sub[["target", "language"]].drop_duplicates()
-        grid = (pd.DataFrame({"intermediate": sorted(sub["intermediate"].unique())})
-                .merge(langs, how="cross")
-                .merge(pd.DataFrame({"seed": sorted(sub["seed"].unique())}), how="cross"))
+        grid = (
+            pd.DataFrame({"intermediate": sorted(sub["intermediate"].unique())})
+            .merge(langs, how="cross")
+            .merge(pd.DataFrame({"seed": sorted(sub["seed"].unique())}), how="cross")
+        )
         grid.insert(0, "encoder", enc)
         parts.append(grid)
     expected = pd.concat(parts, ignore_index=True)[KEYS]
     merged = expected.merge(prim[KEYS], how="left", on=KEYS, indicator=True)
     present = merged["_merge"] == "both"
-    cov = (merged.assign(present=present).groupby(["encoder", "target"], sort=True)["present"]
-           .agg(n_expected="size", n_present="sum").reset_index())
+    cov = (
+        merged.assign(present=present)
+        .groupby(["encoder", "target"], sort=True)["present"]
+        .agg(n_expected="size", n_present="sum")
+        .reset_index()
+    )
     cov["n_present"] = cov["n_present"].astype(int)
     cov["n_missing"] = cov["n_expected"] - cov["n_present"]
     missing = merged.loc[~present, KEYS].reset_index(drop=True)
@@ -105,14 +111,17 @@ def degenerate_runs(prim: pd.DataFrame, chance: Mapping[str, float] | None = Non
 
 
 def _describe_cells(missing: pd.DataFrame, limit: int = 20) -> str:
-    rows = [f"{r.encoder}/{r.intermediate}/{r.target}/{r.language}/seed {r.seed}"
-            for r in missing.head(limit).itertuples()]
+    rows = [
+        f"{r.encoder}/{r.intermediate}/{r.target}/{r.language}/seed {r.seed}"
+        for r in missing.head(limit).itertuples()
+    ]
     more = f" and {len(missing) - limit} more" if len(missing) > limit else ""
     return "; ".join(rows) + more
 
 
-def validate(frame: pd.DataFrame, *, allow_incomplete: bool = False,
-             chance: Mapping[str, float] | None = None) -> Validated:
+def validate(
+    frame: pd.DataFrame, *, allow_incomplete: bool = False, chance: Mapping[str, float] | None = None
+) -> Validated:
     """Check a scores frame and return the rows fit for analysis.
 
     Input columns: the scores.csv contract (xitt.schema.SCORE_COLUMNS). Duplicated cells raise
@@ -137,16 +146,25 @@ def validate(frame: pd.DataFrame, *, allow_incomplete: bool = False,
     cov, missing = coverage(prim)
     warnings: list[str] = []
     if len(missing):
-        text = (f"{len(missing)} of {int(cov.n_expected.sum())} encoder x intermediate x target x language x seed "
-                f"cells are missing: {_describe_cells(missing)}.")
+        text = (
+            f"{len(missing)} of {int(cov.n_expected.sum())} encoder x intermediate x target x language x seed "
+            f"cells are missing: {_describe_cells(missing)}."
+        )
         if not allow_incomplete:
-            raise ValueError(text + " Re-run the missing runs (`xitt run`), or pass allow_incomplete=True "
-                                    "(`--allow-incomplete`) to analyse the cells that are there.")
+            raise ValueError(
+                text + " Re-run the missing runs (`xitt run`), or pass allow_incomplete=True "
+                "(`--allow-incomplete`) to analyse the cells that are there."
+            )
         warnings.append(text + " They are left out of every paired comparison.")
     degen = degenerate_runs(prim, chance)
     if len(degen):
-        listed = "; ".join(f"{r.run_id} ({r.reason}, mean {r.mean_score:.1f})" for r in degen.head(20).itertuples())
-        warnings.append(f"{len(degen)} degenerate run(s) excluded from the analysis: {listed}"
-                        + (" and more" if len(degen) > 20 else "") + ".")
+        listed = "; ".join(
+            f"{r.run_id} ({r.reason}, mean {r.mean_score:.1f})" for r in degen.head(20).itertuples()
+        )
+        warnings.append(
+            f"{len(degen)} degenerate run(s) excluded from the analysis: {listed}"
+            + (" and more" if len(degen) > 20 else "")
+            + "."
+        )
         prim = prim[~prim["run_id"].isin(set(degen["run_id"]))].reset_index(drop=True)
     return Validated(scores=prim, coverage=cov, missing=missing, degenerate=degen, warnings=warnings)

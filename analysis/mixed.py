@@ -101,7 +101,11 @@ def _solve(cp: _CrossProducts, theta: np.ndarray) -> _State:
         ldL2=2.0 * float(np.log(np.diag(L)).sum()),
         ldRX2=2.0 * float(np.log(np.diag(LX)).sum()),
         pwrss=float(cp.yty - cu @ cu - cbeta @ cbeta),
-        beta=beta, xtvx_inv=RXi @ RXi.T, L=L, RZX=RZX, LX=LX,
+        beta=beta,
+        xtvx_inv=RXi @ RXi.T,
+        L=L,
+        RZX=RZX,
+        LX=LX,
     )
 
 
@@ -192,7 +196,9 @@ def _optimize(cp: _CrossProducts, reml: bool, K: int) -> tuple[np.ndarray, bool,
     analytic gradient), polish in phi = theta^2 (where a component at the boundary has a
     non-zero gradient and lands on exactly 0), keep the lower of the two and check the gradient;
     when the check fails, try Powell (derivative-free) before reporting non-convergence."""
-    f_phi = lambda phi: _profiled_grad_phi(cp, phi, reml)  # noqa: E731
+
+    def f_phi(phi):
+        return _profiled_grad_phi(cp, phi, reml)
 
     def f_theta(theta):
         dev, grad = f_phi(theta**2)
@@ -205,19 +211,29 @@ def _optimize(cp: _CrossProducts, reml: bool, K: int) -> tuple[np.ndarray, bool,
     theta = np.sqrt(np.maximum(polish.x, 0.0)) if polish.fun <= first.fun else np.abs(first.x)
     if _gradient_ok(f_phi, theta):
         return theta, True, ""
-    powell = optimize.minimize(lambda t: _profiled(cp, np.abs(t), reml), theta, method="Powell",
-                               options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000})
+    powell = optimize.minimize(
+        lambda t: _profiled(cp, np.abs(t), reml),
+        theta,
+        method="Powell",
+        options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
+    )
     if powell.fun < min(first.fun, polish.fun) - 1e-9 and _gradient_ok(f_phi, np.abs(powell.x)):
         return np.abs(powell.x), True, ""
     _, grad = f_phi(theta**2)
-    return theta, False, f"the deviance gradient is not zero at the optimum (max {np.abs(2 * theta * grad).max():.2g})"
+    return (
+        theta,
+        False,
+        f"the deviance gradient is not zero at the optimum (max {np.abs(2 * theta * grad).max():.2g})",
+    )
 
 
 def _gradient_ok(f_phi, theta: np.ndarray, tol: float = 2e-3) -> bool:
     """lme4-like check: |d dev / d theta| < tol inside, and no descent direction at theta = 0."""
     _, grad_phi = f_phi(theta**2)
     inside = theta > 0
-    return bool(np.all(np.abs(2 * theta[inside] * grad_phi[inside]) < tol) and np.all(grad_phi[~inside] > -tol))
+    return bool(
+        np.all(np.abs(2 * theta[inside] * grad_phi[inside]) < tol) and np.all(grad_phi[~inside] > -tol)
+    )
 
 
 def _kenward_roger(cp: _CrossProducts, theta: np.ndarray, sigma: float):
@@ -249,8 +265,12 @@ def _kenward_roger(cp: _CrossProducts, theta: np.ndarray, sigma: float):
     BA = B @ A
     Kt[K, K] = (cp.n - 2 * np.trace(BA) + np.sum(BA * BA.T)) / s2**2
     Phi = s2 * s.xtvx_inv
-    IE = np.array([[Kt[i, j] - 2 * np.sum(Phi * Q[i, j]) + np.sum((Phi @ P[i]) * (P[j] @ Phi))
-                    for j in range(K + 1)] for i in range(K + 1)])
+    IE = np.array(
+        [
+            [Kt[i, j] - 2 * np.sum(Phi * Q[i, j]) + np.sum((Phi @ P[i]) * (P[j] @ Phi)) for j in range(K + 1)]
+            for i in range(K + 1)
+        ]
+    )
     W = 2 * (np.linalg.inv(IE) if np.abs(np.linalg.eigvalsh(IE)).min() > 1e-10 else np.linalg.pinv(IE))
     U = sum(W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j]) for i in range(K + 1) for j in range(K + 1))
     return Phi + 2 * Phi @ U @ Phi, np.stack(P), W
@@ -330,11 +350,17 @@ class MixedFit:
         se = np.sqrt(var)
         stat = estimate / se if se > 0 else float("nan")
         crit = stats.t.ppf(0.5 + level / 2.0, df)
-        return pd.Series({
-            "estimate": estimate, "se": se, "df": df, "statistic": stat,
-            "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
-            "ci_low": estimate - crit * se, "ci_high": estimate + crit * se,
-        })
+        return pd.Series(
+            {
+                "estimate": estimate,
+                "se": se,
+                "df": df,
+                "statistic": stat,
+                "p_value": float(2.0 * stats.t.sf(abs(stat), df)),
+                "ci_low": estimate - crit * se,
+                "ci_high": estimate + crit * se,
+            }
+        )
 
     def contrast(self, weights: Mapping[str, float], *, level: float = 0.95) -> pd.Series:
         """Test sum(w * beta[term]) = 0 with its own Satterthwaite df (lmerTest's contest1D).
@@ -343,7 +369,9 @@ class MixedFit:
         """
         if not weights:
             raise ValueError(f"weights is empty; give e.g. {{{self.terms[-1]!r}: 1.0}}")
-        return self._test(self._vector(weights), level).rename(" + ".join(f"{w:g}*{t}" for t, w in weights.items()))
+        return self._test(self._vector(weights), level).rename(
+            " + ".join(f"{w:g}*{t}" for t, w in weights.items())
+        )
 
     def _level_weights(self, name: str) -> dict[str, float]:
         if name not in self.levels:
@@ -361,7 +389,9 @@ class MixedFit:
         Returns estimate, se, df, statistic, p_value, ci_low, ci_high and n (rows in the two levels).
         """
         if self.fixed is None:
-            raise ValueError("this model has no fixed factor (fixed=None); refit with fixed='intermediate_family'")
+            raise ValueError(
+                "this model has no fixed factor (fixed=None); refit with fixed='intermediate_family'"
+            )
         if level_a == level_b:
             raise ValueError(f"compare two different levels of {self.fixed!r}; got {level_a!r} twice")
         vec = self._vector(self._level_weights(level_a)) - self._vector(self._level_weights(level_b))
@@ -391,12 +421,18 @@ def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _C
     ZtZ = np.zeros((q, q))
     for k, ck in enumerate(codes):
         for j in range(k + 1):
-            counts = np.bincount(ck * sizes[j] + codes[j], minlength=sizes[k] * sizes[j]).reshape(sizes[k], sizes[j])
-            ZtZ[offsets[k]:offsets[k + 1], offsets[j]:offsets[j + 1]] = counts
-            ZtZ[offsets[j]:offsets[j + 1], offsets[k]:offsets[k + 1]] = counts.T
+            counts = np.bincount(ck * sizes[j] + codes[j], minlength=sizes[k] * sizes[j]).reshape(
+                sizes[k], sizes[j]
+            )
+            ZtZ[offsets[k] : offsets[k + 1], offsets[j] : offsets[j + 1]] = counts
+            ZtZ[offsets[j] : offsets[j + 1], offsets[k] : offsets[k + 1]] = counts.T
     Xy = np.column_stack([X, y])
-    ZtXy = np.vstack([np.stack([np.bincount(c, weights=col, minlength=s) for col in Xy.T], axis=1)
-                      for c, s in zip(codes, sizes)])
+    ZtXy = np.vstack(
+        [
+            np.stack([np.bincount(c, weights=col, minlength=s) for col in Xy.T], axis=1)
+            for c, s in zip(codes, sizes)
+        ]
+    )
     block = np.repeat(np.arange(len(codes)), sizes)
     return _CrossProducts(ZtZ, ZtXy, X.T @ X, X.T @ y, float(y @ y), block, len(y), X.shape[1])
 
@@ -407,7 +443,9 @@ def _fixed_design(frame: pd.DataFrame, fixed: str | None, reference: str | None)
         return np.ones((n, 1)), ("(Intercept)",), (), {}
     if fixed not in frame.columns:
         near = difflib.get_close_matches(fixed, [str(c) for c in frame.columns], n=1)
-        raise KeyError(f"no column {fixed!r} for the fixed factor." + (f" Did you mean {near[0]!r}?" if near else ""))
+        raise KeyError(
+            f"no column {fixed!r} for the fixed factor." + (f" Did you mean {near[0]!r}?" if near else "")
+        )
     values = frame[fixed].astype(str).to_numpy()
     levels = sorted(set(values))
     if reference is not None:
@@ -415,14 +453,18 @@ def _fixed_design(frame: pd.DataFrame, fixed: str | None, reference: str | None)
             raise ValueError(f"reference {reference!r} is not a level of {fixed!r}; levels: {levels}")
         levels = [reference] + [lv for lv in levels if lv != reference]
     if len(levels) < 2:
-        raise ValueError(f"fixed factor {fixed!r} has one level ({levels}); pass fixed=None for an intercept-only model")
+        raise ValueError(
+            f"fixed factor {fixed!r} has one level ({levels}); pass fixed=None for an intercept-only model"
+        )
     X = np.column_stack([np.ones(n)] + [(values == lv).astype(float) for lv in levels[1:]])
     terms = ("(Intercept)",) + tuple(f"{fixed}[T.{lv}]" for lv in levels[1:])
     counts = {lv: int((values == lv).sum()) for lv in levels}
     return X, terms, tuple(levels), counts
 
 
-def _nested_counts(frame: pd.DataFrame, fixed: str | None, codes: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+def _nested_counts(
+    frame: pd.DataFrame, fixed: str | None, codes: dict[str, np.ndarray]
+) -> dict[str, dict[str, int]]:
     """For each random factor nested in the fixed factor: its number of levels per fixed level."""
     if fixed is None:
         return {}
@@ -443,17 +485,23 @@ def _random_diagnostics(fixed, names, sizes, theta, nested) -> list[str]:
         if name in nested:
             for lv, k in nested[name].items():
                 if k == 1:
-                    notes.append(f"{fixed} {lv} has a single {name}: its effect is confounded with that {name}'s "
-                                 f"random effect, so contrasts involving {lv} are not identified (se and df meaningless)")
+                    notes.append(
+                        f"{fixed} {lv} has a single {name}: its effect is confounded with that {name}'s "
+                        f"random effect, so contrasts involving {lv} are not identified (se and df meaningless)"
+                    )
                 elif k < FEW_LEVELS and not singular:
-                    notes.append(f"only {k} level{'s' * (k != 1)} of {name} in {fixed} {lv}: the {fixed} "
-                                 "contrast rests on so few units that its df are small and its CI wide")
+                    notes.append(
+                        f"only {k} level{'s' * (k != 1)} of {name} in {fixed} {lv}: the {fixed} "
+                        "contrast rests on so few units that its df are small and its CI wide"
+                    )
             if singular:
                 # Satterthwaite then counts rows, not tasks (lmerTest does the same): say so plainly.
-                notes.append(f"{name} explains no variance (singular fit: its variance is estimated at 0), so the "
-                             f"{fixed} contrast is tested as if these {size} {name} levels were fixed and its df "
-                             f"count rows, not {name}s; with so few {name}s a zero estimate is weak evidence of no "
-                             f"{name} variance: check a test over {name}s (the family permutation)")
+                notes.append(
+                    f"{name} explains no variance (singular fit: its variance is estimated at 0), so the "
+                    f"{fixed} contrast is tested as if these {size} {name} levels were fixed and its df "
+                    f"count rows, not {name}s; with so few {name}s a zero estimate is weak evidence of no "
+                    f"{name} variance: check a test over {name}s (the family permutation)"
+                )
         elif size < FEW_LEVELS:
             notes.append(f"{name} has only {size} levels (< {FEW_LEVELS}): its variance is poorly estimated")
         if singular and name not in nested:
@@ -489,19 +537,30 @@ def _vcov_varpar(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     evals, evecs = np.linalg.eigh(H)
     negative = evals < -_HESS_TOL
     if negative.any():
-        notes.append("optimizer did not converge: the deviance Hessian has negative eigenvalue(s) "
-                     f"{', '.join(f'{e:.1e}' for e in evals[negative])}")
+        notes.append(
+            "optimizer did not converge: the deviance Hessian has negative eigenvalue(s) "
+            f"{', '.join(f'{e:.1e}' for e in evals[negative])}"
+        )
     if (np.abs(evals) <= _HESS_TOL).any():
-        notes.append("some variance parameters are not identified (the deviance is flat in them); the df "
-                     "leave them out, as lmerTest does")
+        notes.append(
+            "some variance parameters are not identified (the deviance is flat in them); the df "
+            "leave them out, as lmerTest does"
+        )
     pos = evals > _HESS_TOL
     return 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T, not negative.any()
 
 
-def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | None = "intermediate_family",
-                random: Sequence[str] = ("intermediate", "target", "target:language", "seed"),
-                reml: bool = True, level: float = 0.95, ddf: str = "satterthwaite",
-                reference: str | None = None) -> MixedFit:
+def fit_crossed(
+    frame: pd.DataFrame,
+    *,
+    response: str = "delta",
+    fixed: str | None = "intermediate_family",
+    random: Sequence[str] = ("intermediate", "target", "target:language", "seed"),
+    reml: bool = True,
+    level: float = 0.95,
+    ddf: str = "satterthwaite",
+    reference: str | None = None,
+) -> MixedFit:
     """Fit ``response ~ fixed + (1|r1) + (1|r2) + ...`` with crossed random intercepts.
 
     ``frame`` needs the columns ``response``, ``fixed`` (categorical; treatment coding with the
@@ -535,17 +594,35 @@ def fit_crossed(frame: pd.DataFrame, *, response: str = "delta", fixed: str | No
     sizes = [int(c.max()) + 1 for c in codes.values()]
     nested = _nested_counts(data, fixed, codes)
     notes += _random_diagnostics(fixed, names, sizes, theta, nested)
-    variance = pd.DataFrame({
-        "component": names + ["Residual"],
-        "variance": np.append((theta * sigma) ** 2, sigma**2),
-        "sd": np.append(theta * sigma, sigma),
-        "n_levels": sizes + [cp.n],
-    })
+    variance = pd.DataFrame(
+        {
+            "component": names + ["Residual"],
+            "variance": np.append((theta * sigma) ** 2, sigma**2),
+            "sd": np.append(theta * sigma, sigma),
+            "n_levels": sizes + [cp.n],
+        }
+    )
     fit = MixedFit(
-        coefficients=pd.DataFrame(), variance=variance, diagnostics=tuple(dict.fromkeys(notes)), reml=reml,
-        nobs=cp.n, loglik=-crit / 2.0, deviance=crit, converged=converged and hessian_ok, terms=terms,
-        fixed=fixed, levels=levels, level_counts=counts, nested_levels=nested, theta=theta, sigma=sigma,
-        beta=beta, vcov_beta=sigma**2 * state.xtvx_inv, vcov_varpar=A, jacobian=J, ddf=ddf,
+        coefficients=pd.DataFrame(),
+        variance=variance,
+        diagnostics=tuple(dict.fromkeys(notes)),
+        reml=reml,
+        nobs=cp.n,
+        loglik=-crit / 2.0,
+        deviance=crit,
+        converged=converged and hessian_ok,
+        terms=terms,
+        fixed=fixed,
+        levels=levels,
+        level_counts=counts,
+        nested_levels=nested,
+        theta=theta,
+        sigma=sigma,
+        beta=beta,
+        vcov_beta=sigma**2 * state.xtvx_inv,
+        vcov_varpar=A,
+        jacobian=J,
+        ddf=ddf,
         kenward_roger=_kenward_roger(cp, theta, sigma) if ddf == "kenward-roger" else None,
     )
     rows = [fit._test(np.eye(len(terms))[i], level) for i in range(len(terms))]

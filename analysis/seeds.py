@@ -30,7 +30,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import product
 
 import numpy as np
@@ -39,8 +39,19 @@ from scipy import stats
 
 TASK, RESIDUAL = "intermediate", "Residual"
 PLAN_COLUMNS = (
-    "design", "n_seeds", "n_languages", "n_intermediate_per_family", "n_targets", "se", "df", "half_width",
-    "task_floor_half_width", "task_share", "power", "meets_goal", "note",
+    "design",
+    "n_seeds",
+    "n_languages",
+    "n_intermediate_per_family",
+    "n_targets",
+    "se",
+    "df",
+    "half_width",
+    "task_floor_half_width",
+    "task_share",
+    "power",
+    "meets_goal",
+    "note",
 )
 
 
@@ -59,14 +70,18 @@ def variance_components(fit) -> pd.DataFrame:
 def _pick_levels(fit, level_a: str | None, level_b: str | None) -> tuple[str, str]:
     levels = list(fit.levels)
     if len(levels) < 2:
-        raise ValueError("the seed plan needs a fit with a fixed factor of >= 2 levels "
-                         "(fit_crossed(frame, fixed='intermediate_family'))")
+        raise ValueError(
+            "the seed plan needs a fit with a fixed factor of >= 2 levels "
+            "(fit_crossed(frame, fixed='intermediate_family'))"
+        )
     if level_a is None and level_b is None:
         if "nli" in levels and "qa" in levels:
             return "nli", "qa"
         if len(levels) == 2:
             return levels[1], levels[0]
-        raise ValueError(f"say which families to compare: plan_seeds(fit, level_a=..., level_b=...); levels: {levels}")
+        raise ValueError(
+            f"say which families to compare: plan_seeds(fit, level_a=..., level_b=...); levels: {levels}"
+        )
     for lv in (level_a, level_b):
         if lv not in levels:
             raise ValueError(f"{lv!r} is not a level of {fit.fixed!r}; levels: {levels}")
@@ -81,8 +96,10 @@ def _observed(fit) -> dict:
     n_cells = int(comps.loc["target:language", "n_levels"]) if "target:language" in comps.index else n_targets
     tasks = dict(fit.nested_levels.get(TASK, {}))
     if not tasks:
-        raise ValueError(f"the fit has no random factor {TASK!r} nested in {fit.fixed!r}; the planner needs "
-                         "intermediate tasks as the units of the family contrast")
+        raise ValueError(
+            f"the fit has no random factor {TASK!r} nested in {fit.fixed!r}; the planner needs "
+            "intermediate tasks as the units of the family contrast"
+        )
     return {
         "var_task": float(comps.loc[TASK, "variance"]) if TASK in comps.index else 0.0,
         "var_resid": float(comps.loc[RESIDUAL, "variance"]),
@@ -109,17 +126,31 @@ def _row(obs, m_a, m_b, n_fam_tasks, n_fam, seeds, langs, alpha, effect) -> dict
     crit = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else float("inf")
     se = float(np.sqrt(var))
     return {
-        "n_seeds": seeds, "n_languages": langs, "n_targets": obs["n_targets"], "se": se, "df": df,
-        "half_width": crit * se, "task_floor_half_width": crit * float(np.sqrt(weight * obs["var_task"])),
+        "n_seeds": seeds,
+        "n_languages": langs,
+        "n_targets": obs["n_targets"],
+        "se": se,
+        "df": df,
+        "half_width": crit * se,
+        "task_floor_half_width": crit * float(np.sqrt(weight * obs["var_task"])),
         "task_share": weight * obs["var_task"] / var if var > 0 else float("nan"),
         "power": _power(effect, se, df, alpha) if effect is not None else float("nan"),
     }
 
 
-def plan_seeds(fit, *, half_width: float | None = None, effect: float | None = None, power: float = 0.8,
-               alpha: float = 0.05, seeds: Sequence[int] = (1, 2, 3, 5, 10), languages: Sequence[int] | None = None,
-               intermediates_per_family: Sequence[int] | None = None, level_a: str | None = None,
-               level_b: str | None = None) -> pd.DataFrame:
+def plan_seeds(
+    fit,
+    *,
+    half_width: float | None = None,
+    effect: float | None = None,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    seeds: Sequence[int] = (1, 2, 3, 5, 10),
+    languages: Sequence[int] | None = None,
+    intermediates_per_family: Sequence[int] | None = None,
+    level_a: str | None = None,
+    level_b: str | None = None,
+) -> pd.DataFrame:
     """Expected precision of the ``level_a - level_b`` family contrast for other grid designs.
 
     Input: a MixedFit of ``delta ~ intermediate_family + (1|intermediate) + ...``; its
@@ -139,23 +170,41 @@ def plan_seeds(fit, *, half_width: float | None = None, effect: float | None = N
         raise ValueError(f"half_width must be > 0 (in score points); got {half_width!r}")
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}")
-    for name, values in (("seeds", seeds), ("languages", languages), ("intermediates_per_family", intermediates_per_family)):
+    for name, values in (
+        ("seeds", seeds),
+        ("languages", languages),
+        ("intermediates_per_family", intermediates_per_family),
+    ):
         if values is not None and (len(values) == 0 or any(int(v) != v or v < 1 for v in values)):
             raise ValueError(f"{name} must be a non-empty list of positive integers; got {values!r}")
     a, b = _pick_levels(fit, level_a, level_b)
     obs = _observed(fit)
     n_fam = len(fit.levels)
     if intermediates_per_family is None:
-        task_designs = [("observed " + ", ".join(f"{k}={v}" for k, v in obs["tasks"].items()),
-                         obs["tasks"].get(a, 0), obs["tasks"].get(b, 0), sum(obs["tasks"].values()))]
+        task_designs = [
+            (
+                "observed " + ", ".join(f"{k}={v}" for k, v in obs["tasks"].items()),
+                obs["tasks"].get(a, 0),
+                obs["tasks"].get(b, 0),
+                sum(obs["tasks"].values()),
+            )
+        ]
     else:
-        task_designs = [(f"balanced {int(m)} per family", int(m), int(m), int(m) * n_fam) for m in intermediates_per_family]
+        task_designs = [
+            (f"balanced {int(m)} per family", int(m), int(m), int(m) * n_fam)
+            for m in intermediates_per_family
+        ]
     rows = []
-    for (design, m_a, m_b, total), n_s, n_l in product(task_designs, seeds, languages or [obs["n_languages"]]):
+    for (design, m_a, m_b, total), n_s, n_l in product(
+        task_designs, seeds, languages or [obs["n_languages"]]
+    ):
         if min(m_a, m_b) < 1:
             raise ValueError(f"family {a if m_a < 1 else b!r} has no intermediate task in the fit")
-        row = {"design": design, "n_intermediate_per_family": min(m_a, m_b),
-               **_row(obs, m_a, m_b, total, n_fam, int(n_s), int(n_l), alpha, effect)}
+        row = {
+            "design": design,
+            "n_intermediate_per_family": min(m_a, m_b),
+            **_row(obs, m_a, m_b, total, n_fam, int(n_s), int(n_l), alpha, effect),
+        }
         rows.append(row)
     out = pd.DataFrame(rows)
     goal = pd.Series(True, index=out.index)
@@ -173,8 +222,10 @@ def _note(row: dict, half_width: float | None) -> str:
     if not np.isfinite(row["df"]):
         return "one task per family: the family contrast has no df (add intermediate tasks)"
     if half_width is not None and row["task_floor_half_width"] > half_width:
-        return (f"unreachable with {row['n_intermediate_per_family']} tasks per family: the task-level floor is "
-                f"+-{row['task_floor_half_width']:.3g}; add intermediate tasks, not seeds")
+        return (
+            f"unreachable with {row['n_intermediate_per_family']} tasks per family: the task-level floor is "
+            f"+-{row['task_floor_half_width']:.3g}; add intermediate tasks, not seeds"
+        )
     if row["task_share"] > 0.8:
         return f"{row['task_share']:.0%} of the contrast variance is between tasks: more seeds barely help"
     return ""

@@ -35,8 +35,9 @@ def _as_1d(x, name: str) -> np.ndarray:
     return arr
 
 
-def sign_flip_test(diffs, *, rng: np.random.Generator, n_resamples: int = 20_000,
-                   alternative: str = "two-sided") -> dict:
+def sign_flip_test(
+    diffs, *, rng: np.random.Generator, n_resamples: int = 20_000, alternative: str = "two-sided"
+) -> dict:
     """Paired sign-flip permutation test of mean(diffs) = 0.
 
     Exact over all 2^n sign vectors when 2^n <= 100,000; otherwise ``n_resamples`` random sign
@@ -50,8 +51,8 @@ def sign_flip_test(diffs, *, rng: np.random.Generator, n_resamples: int = 20_000
     d = _as_1d(diffs, "diffs")
     n = d.size
     obs = d.mean()
-    if 2 ** n <= EXACT_LIMIT:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1)
+    if 2**n <= EXACT_LIMIT:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1)
         null = signs @ d / n
         exact = True
     else:
@@ -68,8 +69,13 @@ def sign_flip_test(diffs, *, rng: np.random.Generator, n_resamples: int = 20_000
     else:
         raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}.")
     p = hits.mean() if exact else (1 + hits.sum()) / (1 + n_resamples)
-    return {"estimate": obs, "statistic": obs, "p_value": float(p), "n": float(n),
-            "method": "exact" if exact else "monte-carlo"}
+    return {
+        "estimate": obs,
+        "statistic": obs,
+        "p_value": float(p),
+        "n": float(n),
+        "method": "exact" if exact else "monte-carlo",
+    }
 
 
 def wilcoxon_test(diffs, alternative: str = "two-sided") -> dict:
@@ -79,14 +85,26 @@ def wilcoxon_test(diffs, alternative: str = "two-sided") -> dict:
     """
     d = _as_1d(diffs, "diffs")
     if np.all(d == 0):
-        return {"estimate": 0.0, "statistic": np.nan, "p_value": 1.0, "n": float(d.size), "rank_biserial": 0.0}
+        return {
+            "estimate": 0.0,
+            "statistic": np.nan,
+            "p_value": 1.0,
+            "n": float(d.size),
+            "rank_biserial": 0.0,
+        }
     res = stats.wilcoxon(d, alternative=alternative)
-    return {"estimate": float(np.median(d)), "statistic": float(res.statistic), "p_value": float(res.pvalue),
-            "n": float(d.size), "rank_biserial": rank_biserial(d)}
+    return {
+        "estimate": float(np.median(d)),
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+        "n": float(d.size),
+        "rank_biserial": rank_biserial(d),
+    }
 
 
-def family_permutation_test(task_effects: pd.Series, families: pd.Series, a: str = "nli",
-                            b: str = "qa") -> dict:
+def family_permutation_test(
+    task_effects: pd.Series, families: pd.Series, a: str = "nli", b: str = "qa"
+) -> dict:
     """Exact permutation of family labels over intermediate tasks (two-sided).
 
     ``task_effects``: one value per task (its mean delta); ``families``: its family (same index).
@@ -101,7 +119,7 @@ def family_permutation_test(task_effects: pd.Series, families: pd.Series, a: str
     """
     keep = families.isin([a, b]).to_numpy()
     x = task_effects.to_numpy(float)[keep]
-    is_a = (families.to_numpy()[keep] == a)
+    is_a = families.to_numpy()[keep] == a
     n_a, n = int(is_a.sum()), len(x)
     if n_a == 0 or n_a == n:
         raise ValueError(f"need tasks of both families '{a}' and '{b}'; got {n_a} and {n - n_a}.")
@@ -111,14 +129,20 @@ def family_permutation_test(task_effects: pd.Series, families: pd.Series, a: str
     mask[np.arange(len(splits))[:, None], splits] = True
     null = (mask @ x) / n_a - ((~mask) @ x) / (n - n_a)
     p = float(np.mean(np.abs(null) >= abs(obs) - 1e-12 * max(1.0, abs(obs))))
-    return {"estimate": obs, "statistic": obs, "p_value": p, "n": float(n),
-            "n_permutations": float(len(splits)), "min_p": 1.0 / len(splits)}
+    return {
+        "estimate": obs,
+        "statistic": obs,
+        "p_value": p,
+        "n": float(n),
+        "n_permutations": float(len(splits)),
+        "min_p": 1.0 / len(splits),
+    }
 
 
 def _violation_ratio(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
     """epsilon_W2 for quantile functions on a common grid (last axis): share of W2^2 where b > a."""
     diff = qb - qa
-    total = (diff ** 2).sum(axis=-1)
+    total = (diff**2).sum(axis=-1)
     viol = (np.clip(diff, 0, None) ** 2).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, viol / np.where(total > 0, total, 1), 0.0)
@@ -132,8 +156,16 @@ def _quantiles(sorted_atoms: np.ndarray, counts: np.ndarray, grid: np.ndarray) -
     return sorted_atoms[np.minimum(idx, len(sorted_atoms) - 1)]
 
 
-def aso(scores_a, scores_b, *, rng: np.random.Generator, confidence: float = 0.95, n_boot: int = 1000,
-        n_samples: int = 1000, dt: float = 0.005) -> dict:
+def aso(
+    scores_a,
+    scores_b,
+    *,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    n_samples: int = 1000,
+    dt: float = 0.005,
+) -> dict:
     """Almost Stochastic Order of a over b (Dror et al. 2019; del Barrio et al. 2018).
 
     epsilon_W2 = integral of (Q_b - Q_a)_+^2 / W2(a, b)^2 over quantile levels; eps_min is its
@@ -149,8 +181,11 @@ def aso(scores_a, scores_b, *, rng: np.random.Generator, confidence: float = 0.9
     a = np.sort(_as_1d(scores_a, "scores_a"))
     b = np.sort(_as_1d(scores_b, "scores_b"))
     grid = np.arange(0, 1, dt)
-    eps = float(_violation_ratio(_quantiles(a, np.ones((1, a.size)), grid),
-                                 _quantiles(b, np.ones((1, b.size)), grid))[0])
+    eps = float(
+        _violation_ratio(
+            _quantiles(a, np.ones((1, a.size)), grid), _quantiles(b, np.ones((1, b.size)), grid)
+        )[0]
+    )
     ca = rng.multinomial(n_samples, np.full(a.size, 1.0 / a.size), size=n_boot)
     cb = rng.multinomial(n_samples, np.full(b.size, 1.0 / b.size), size=n_boot)
     boot = _violation_ratio(_quantiles(a, ca, grid), _quantiles(b, cb, grid))
@@ -158,9 +193,18 @@ def aso(scores_a, scores_b, *, rng: np.random.Generator, confidence: float = 0.9
     const = np.sqrt((a.size + b.size) / (a.size * b.size))
     eps_min = float(np.clip(eps + const * sigma * stats.norm.ppf(confidence), 0.0, 1.0))
     few = min(a.size, b.size) <= 5
-    warning = (f"ASO with {a.size} vs {b.size} seeds: eps_min is unreliable with 5 or fewer seeds per side."
-               if few else "")
-    return {"epsilon": eps, "eps_min": eps_min, "n_a": float(a.size), "n_b": float(b.size), "warning": warning}
+    warning = (
+        f"ASO with {a.size} vs {b.size} seeds: eps_min is unreliable with 5 or fewer seeds per side."
+        if few
+        else ""
+    )
+    return {
+        "epsilon": eps,
+        "eps_min": eps_min,
+        "n_a": float(a.size),
+        "n_b": float(b.size),
+        "warning": warning,
+    }
 
 
 def holm(p_values) -> np.ndarray:
@@ -218,8 +262,11 @@ def delta_vs_none(delta: pd.DataFrame) -> pd.DataFrame:
     0.0163
     """
     lang = delta.groupby(["encoder", "intermediate", "target", "language"], sort=True)["delta"].mean()
-    out = lang.groupby(["encoder", "intermediate", "target"], sort=True).agg(
-        estimate="mean", sd="std", n="size").reset_index()
+    out = (
+        lang.groupby(["encoder", "intermediate", "target"], sort=True)
+        .agg(estimate="mean", sd="std", n="size")
+        .reset_index()
+    )
     out["se"] = out["sd"] / np.sqrt(out["n"])
     out["df"] = (out["n"] - 1).astype(float)
     testable = (out["n"] > 1) & (out["se"] > 0)
@@ -228,7 +275,9 @@ def delta_vs_none(delta: pd.DataFrame) -> pd.DataFrame:
     out["p_value"] = np.where(testable, 2 * stats.t.sf(np.abs(out["statistic"]), out["df"]), np.nan)
     out["p_adj"] = out.groupby("encoder")["p_value"].transform(lambda p: holm(p.to_numpy()))
     out["n"] = out["n"].astype(float)
-    return out[["encoder", "intermediate", "target", "estimate", "se", "df", "statistic", "p_value", "p_adj", "n"]]
+    return out[
+        ["encoder", "intermediate", "target", "estimate", "se", "df", "statistic", "p_value", "p_adj", "n"]
+    ]
 
 
 def partial_conjunction(p_values, *, alpha: float = 0.05) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pytest
 
 TINY = Path(__file__).parent / "data" / "tiny"
 _paths = [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p]
-if str(TINY / "tasks") not in _paths:       # subprocesses inherit it: add it once
+if str(TINY / "tasks") not in _paths:  # subprocesses inherit it: add it once
     os.environ["XITT_TASKS_PATH"] = os.pathsep.join(_paths + [str(TINY / "tasks")])
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -37,5 +37,13 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
     torch.set_num_threads(1)
     tokenizer = build_tokenizer(_tiny_texts())
-    return build_encoder(tokenizer, tmp_path_factory.mktemp("tiny") / "encoder", hidden=32, layers=2, heads=2,
-                         intermediate=64, max_position=64, seed=0)
+    return build_encoder(
+        tokenizer,
+        tmp_path_factory.mktemp("tiny") / "encoder",
+        hidden=32,
+        layers=2,
+        heads=2,
+        intermediate=64,
+        max_position=64,
+        seed=0,
+    )

@@ -15,8 +15,21 @@ DATA = Path(__file__).parent / "data"
 
 def _deltas(values):
     """One target, one language, one seed; values: {(task, family): delta}."""
-    return pd.DataFrame([dict(encoder="e", intermediate=i, intermediate_family=f, target="t", target_family="x",
-                              language="de", seed=1, delta=v) for (i, f), v in values.items()])
+    return pd.DataFrame(
+        [
+            dict(
+                encoder="e",
+                intermediate=i,
+                intermediate_family=f,
+                target="t",
+                target_family="x",
+                language="de",
+                seed=1,
+                delta=v,
+            )
+            for (i, f), v in values.items()
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +89,9 @@ def test_ragged_languages_and_missing_cells():
     d = d[~((d.target == "target_1") & (d.language.isin(["l04", "l05"])))]  # target_1 has 3 languages
     des = bootstrap.design(d)
     assert des.n_lang.tolist() == [3, 5] and des.complete
-    assert bootstrap.point_estimate(des).mean() == pytest.approx(effects.family_contrast(d).iloc[0]["estimate"])
+    assert bootstrap.point_estimate(des).mean() == pytest.approx(
+        effects.family_contrast(d).iloc[0]["estimate"]
+    )
     holey = d.drop(d.index[[0, 7, 20]])
     res = bootstrap.hierarchical_bootstrap(holey, rng=np.random.default_rng(0), n_boot=300)
     assert not bootstrap.design(holey).complete and res[["ci_low", "ci_high"]].notna().all().all()
@@ -111,8 +126,14 @@ def test_coverage_with_many_tasks_per_family():
     rng = np.random.default_rng(2026)
     hits = []
     for _ in range(600):
-        d = _grid(rng, families={"nli": 40, "qa": 40}, n_targets=3, n_languages=5, n_seeds=3,
-                  family_effects={"nli": 2.0, "qa": 0.0})
+        d = _grid(
+            rng,
+            families={"nli": 40, "qa": 40},
+            n_targets=3,
+            n_languages=5,
+            n_seeds=3,
+            family_effects={"nli": 2.0, "qa": 0.0},
+        )
         r = bootstrap.hierarchical_bootstrap(d, rng=rng, n_boot=1000)
         pct = r[r.method == "bootstrap_percentile"].iloc[0]
         hits.append(pct.ci_low <= 2.0 <= pct.ci_high)

@@ -41,14 +41,19 @@ def test_plug_in_methods_and_failures_are_counted():
 
 def test_interval_only_and_p_only_methods_are_summarised():
     """A bootstrap gives only an interval, a permutation test only a p-value: neither is a failure."""
+
     def interval(frame, rng):
         return -1e9, 1e9, np.nan
 
     def p_only(frame, rng):
         return np.nan, np.nan, 0.01
 
-    row = calibrate(np.random.default_rng(2), n_grids=4, families={"nli": 3, "qa": 3},
-                    methods={"interval": interval, "p_only": p_only}).set_index("method")
+    row = calibrate(
+        np.random.default_rng(2),
+        n_grids=4,
+        families={"nli": 3, "qa": 3},
+        methods={"interval": interval, "p_only": p_only},
+    ).set_index("method")
     assert row.loc["interval", "coverage"] == 1.0 and np.isnan(row.loc["interval", "rejection_rate"])
     assert row.loc["p_only", "rejection_rate"] == 1.0 and np.isnan(row.loc["p_only", "coverage"])
     assert (row["n_grids"] == 4).all() and (row["n_failed"] == 0).all()
@@ -74,7 +79,9 @@ def test_mixed_t_interval_is_calibrated_under_the_null():
     Other seeds measured while writing this: 0.040 (2000 grids), 0.054 (500), 0.065 (1000; a
     2-standard-error excursion); pooled over the 5,500 grids the rejection rate is 0.050.
     """
-    table = calibrate(np.random.default_rng(11), n_grids=2000, families={"nli": 4, "qa": 4}).set_index("method")
+    table = calibrate(np.random.default_rng(11), n_grids=2000, families={"nli": 4, "qa": 4}).set_index(
+        "method"
+    )
     t = table.loc["mixed_satterthwaite"]
     assert 0.93 <= t["coverage"] <= 0.97
     assert t["rejection_rate"] <= 0.05 + 0.01
@@ -93,7 +100,8 @@ def test_mixed_t_interval_with_two_nli_tasks():
 
 @pytest.mark.slow
 def test_mixed_t_interval_covers_a_real_effect():
-    table = calibrate(np.random.default_rng(11), n_grids=500, effect=2.0, families={"nli": 4, "qa": 4},
-                      missing=0.1).set_index("method")
+    table = calibrate(
+        np.random.default_rng(11), n_grids=500, effect=2.0, families={"nli": 4, "qa": 4}, missing=0.1
+    ).set_index("method")
     assert 0.93 <= table.loc["mixed_satterthwaite", "coverage"] <= 0.97
     assert table.loc["mixed_satterthwaite", "rejection_rate"] > 0.5  # power

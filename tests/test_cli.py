@@ -10,9 +10,14 @@ from xitt.cli import main
 from xitt.grid.spec import expand_grid, load_grid
 from xitt.run.store import RunResult, run_dir, write_result
 
-GRID = {"encoders": ["mbert-test"], "intermediates": ["none", "mnli", "squad_v1"], "targets": ["xnli"],
-        "languages": {"xnli": ["en", "de"]}, "seeds": [1, 2],
-        "cost": {"intermediate": {"default": 2.0}, "target": {"xnli": 0.5}}}
+GRID = {
+    "encoders": ["mbert-test"],
+    "intermediates": ["none", "mnli", "squad_v1"],
+    "targets": ["xnli"],
+    "languages": {"xnli": ["en", "de"]},
+    "seeds": [1, 2],
+    "cost": {"intermediate": {"default": 2.0}, "target": {"xnli": 0.5}},
+}
 
 
 @pytest.fixture
@@ -36,16 +41,19 @@ def test_plan_shows_dag_and_gpu_hours(exp, capsys):
     assert "target runs: 3" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "targets=[xnlii]"], "Did you mean 'xnli'"),
-    (["--set", "languages={xnli: [xx]}"], "no language"),
-    (["--set", "targets=[squad_v1]"], "intermediate-only"),
-    (["--set", "seeds=[1,1]"], "appear twice"),
-    (["--set", "seeds=[]"], "non-empty"),
-    (["--set", "train.lrr=1"], "unknown training setting"),
-    (["--set", "train.lr=fast"], "must be float"),
-    (["--seeds", "x"], "--seeds takes integers"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "targets=[xnlii]"], "Did you mean 'xnli'"),
+        (["--set", "languages={xnli: [xx]}"], "no language"),
+        (["--set", "targets=[squad_v1]"], "intermediate-only"),
+        (["--set", "seeds=[1,1]"], "appear twice"),
+        (["--set", "seeds=[]"], "non-empty"),
+        (["--set", "train.lrr=1"], "unknown training setting"),
+        (["--set", "train.lr=fast"], "must be float"),
+        (["--seeds", "x"], "--seeds takes integers"),
+    ],
+)
 def test_run_rejects_bad_input_before_any_compute(exp, capsys, args, message):
     before = snapshot(exp)
     assert main(["run", str(exp), *args]) == 2
@@ -56,9 +64,11 @@ def test_run_rejects_bad_input_before_any_compute(exp, capsys, args, message):
 
 def test_a_failing_run_never_imports_torch(exp):
     """In a fresh process: whatever other tests imported, a rejected grid must not cost a torch import."""
-    code = ("import sys; from xitt.cli import main; "
-            f"rc = main(['run', {str(exp)!r}, '--set', 'targets=[xnlii]']); "
-            "sys.exit(10 + rc if 'torch' in sys.modules else rc)")
+    code = (
+        "import sys; from xitt.cli import main; "
+        f"rc = main(['run', {str(exp)!r}, '--set', 'targets=[xnlii]']); "
+        "sys.exit(10 + rc if 'torch' in sys.modules else rc)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "Did you mean 'xnli'" in done.stderr
@@ -72,8 +82,10 @@ def test_not_yaml_grid(exp, capsys):
 
 def test_status_reports_failed_and_corrupt_runs(exp, capsys):
     _, runs = expand_grid(load_grid(exp))
-    write_result(run_dir(exp, runs[0].run_id), RunResult(runs[0].run_id, runs[0].to_dict(), "failed",
-                                                         error="ValueError: loss is NaN"))
+    write_result(
+        run_dir(exp, runs[0].run_id),
+        RunResult(runs[0].run_id, runs[0].to_dict(), "failed", error="ValueError: loss is NaN"),
+    )
     broken = run_dir(exp, runs[1].run_id)
     broken.mkdir(parents=True)
     (broken / "result.json").write_text('{"run_id": "x", "sta')
@@ -88,8 +100,16 @@ def test_status_reports_failed_and_corrupt_runs(exp, capsys):
 def test_collect_writes_scores(exp, capsys):
     _, runs = expand_grid(load_grid(exp))
     for spec in runs:
-        write_result(run_dir(exp, spec.run_id), RunResult(spec.run_id, spec.to_dict(), "done",
-                                                          scores={"de": {"accuracy": 50.0}}, primary_metric="accuracy"))
+        write_result(
+            run_dir(exp, spec.run_id),
+            RunResult(
+                spec.run_id,
+                spec.to_dict(),
+                "done",
+                scores={"de": {"accuracy": 50.0}},
+                primary_metric="accuracy",
+            ),
+        )
     assert main(["collect", str(exp)]) == 0
     assert (exp / "scores.csv").read_text().count("\n") == 1 + len(runs)
 

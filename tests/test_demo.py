@@ -13,24 +13,30 @@ DEMO = ROOT / "runs" / "demo"
 
 
 def _grid(tmp: Path) -> dict:
-    return {"experiment": "demo-small", "synthetic": True,
-            "encoders": [{"name": "synth-mbert", "path": str(tmp / "synth" / "encoder")}],
-            "data_dir": str(tmp / "synth" / "data"),
-            "intermediates": ["none", "synth_nli", "synth_qa"], "targets": ["synth_xnli"],
-            "languages": {"synth_xnli": ["en", "qaa"]}, "seeds": [1, 2],
-            "train": {"num_threads": 1, "precision": "fp32"}, "keep_checkpoints": False}
+    return {
+        "experiment": "demo-small",
+        "synthetic": True,
+        "encoders": [{"name": "synth-mbert", "path": str(tmp / "synth" / "encoder")}],
+        "data_dir": str(tmp / "synth" / "data"),
+        "intermediates": ["none", "synth_nli", "synth_qa"],
+        "targets": ["synth_xnli"],
+        "languages": {"synth_xnli": ["en", "qaa"]},
+        "seeds": [1, 2],
+        "train": {"num_threads": 1, "precision": "fp32"},
+        "keep_checkpoints": False,
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 def test_small_demo_end_to_end_is_deterministic(tmp_path, monkeypatch):
     from xitt import cli
-    from xitt.run.executors import execute
-    from xitt.schema import read_scores, write_scores
     from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.executors import execute
     from xitt.run.store import collect
+    from xitt.schema import read_scores, write_scores
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")          # restored after the test (the CLI sets them too)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # restored after the test (the CLI sets them too)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     assert cli.main(["synth", "--out", str(tmp_path / "synth"), "--languages", "1", "--size", "small"]) == 0
     for name in ("a", "b"):
@@ -40,12 +46,12 @@ def test_small_demo_end_to_end_is_deterministic(tmp_path, monkeypatch):
     assert cli.main(["run", str(tmp_path / "a"), "--offline", "--quiet"]) == 0
     assert cli.main(["collect", str(tmp_path / "a")]) == 0
     scores = read_scores(tmp_path / "a" / "scores.csv")
-    assert len(scores) == 3 * 2 * 2                     # intermediates x languages x seeds (accuracy only)
+    assert len(scores) == 3 * 2 * 2  # intermediates x languages x seeds (accuracy only)
     assert set(scores.intermediate_family) == {"none", "nli", "qa"}
-    assert not list((tmp_path / "a").glob("checkpoints/*"))        # keep_checkpoints: false
+    assert not list((tmp_path / "a").glob("checkpoints/*"))  # keep_checkpoints: false
     assert scores.score.nunique() > 1
 
-    grid = load_grid(tmp_path / "b")                   # the same grid again, through execute + collect
+    grid = load_grid(tmp_path / "b")  # the same grid again, through execute + collect
     counts = execute(grid, exp_dir=tmp_path / "b", progress=False)
     assert counts["done"] == counts["runs"] == 6
     again, _ = collect(tmp_path / "b", [r.run_id for r in expand_grid(grid)[1]])
@@ -58,9 +64,16 @@ def test_committed_demo_grid_is_valid_and_synthetic():
 
     grid = load_grid(DEMO)
     assert grid.synthetic and not grid.keep_checkpoints
-    assert grid.encoders == (("synth-mbert", ".cache/synth/encoder"),) and grid.data_dir == ".cache/synth/data"
+    assert (
+        grid.encoders == (("synth-mbert", ".cache/synth/encoder"),) and grid.data_dir == ".cache/synth/data"
+    )
     families = [i.family for i in grid.intermediates]
-    assert families.count("nli") >= 2 and families.count("qa") >= 2 and "paraphrase" in families and "none" in families
+    assert (
+        families.count("nli") >= 2
+        and families.count("qa") >= 2
+        and "paraphrase" in families
+        and "none" in families
+    )
     assert len(grid.targets) >= 3 and len(grid.seeds) >= 3
     assert all(len(langs) >= 5 for langs in grid.languages.values())
     stages, runs = expand_grid(grid)
@@ -68,8 +81,8 @@ def test_committed_demo_grid_is_valid_and_synthetic():
 
 
 def test_committed_demo_scores_cover_the_grid():
-    from xitt.schema import read_scores
     from xitt.grid.spec import expand_grid, load_grid
+    from xitt.schema import read_scores
 
     path = DEMO / "scores.csv"
     if not path.is_file():
@@ -77,9 +90,15 @@ def test_committed_demo_scores_cover_the_grid():
     scores = read_scores(path)
     _, runs = expand_grid(load_grid(DEMO))
     assert set(scores.run_id) == {r.run_id for r in runs}
-    assert all((DEMO / r.run_id / "result.json").is_file() and (DEMO / r.run_id / "config.yaml").is_file() for r in runs)
+    assert all(
+        (DEMO / r.run_id / "result.json").is_file() and (DEMO / r.run_id / "config.yaml").is_file()
+        for r in runs
+    )
     assert not list(DEMO.glob("checkpoints/*")) and not list(DEMO.glob("*/predictions"))
-    generated = ("analysis", "report", "checkpoints")           # git-ignored, rewritten by analyze / report
-    size = sum(p.stat().st_size for p in DEMO.rglob("*")
-               if p.is_file() and p.name != "train.log" and p.relative_to(DEMO).parts[0] not in generated)
+    generated = ("analysis", "report", "checkpoints")  # git-ignored, rewritten by analyze / report
+    size = sum(
+        p.stat().st_size
+        for p in DEMO.rglob("*")
+        if p.is_file() and p.name != "train.log" and p.relative_to(DEMO).parts[0] not in generated
+    )
     assert size < 2_000_000

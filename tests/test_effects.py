@@ -21,10 +21,22 @@ def test_deltas_are_paired_differences(scores):
     d = effects.deltas(scores)
     assert len(d) == 16
     got = d.groupby(["intermediate", "target"])["delta"].unique().map(list).to_dict()
-    assert got == {("mnli", "xnli"): [3.0], ("mnli", "xquad"): [1.0], ("squad", "xnli"): [1.0],
-                   ("squad", "xquad"): [2.0]}
-    assert list(d.columns) == ["encoder", "intermediate", "intermediate_family", "target", "target_family",
-                               "language", "seed", "delta"]
+    assert got == {
+        ("mnli", "xnli"): [3.0],
+        ("mnli", "xquad"): [1.0],
+        ("squad", "xnli"): [1.0],
+        ("squad", "xquad"): [2.0],
+    }
+    assert list(d.columns) == [
+        "encoder",
+        "intermediate",
+        "intermediate_family",
+        "target",
+        "target_family",
+        "language",
+        "seed",
+        "delta",
+    ]
 
 
 def test_cell_stats_over_seeds(scores):

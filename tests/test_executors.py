@@ -8,17 +8,23 @@ from importlib.util import find_spec
 import pytest
 
 from xitt.data.loaders import DataError
-from xitt.run.executors import checkpoint_path, execute
 from xitt.grid.spec import expand_grid, parse_grid
+from xitt.run.executors import checkpoint_path, execute
 from xitt.run.store import collect, read_result, run_dir
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 def make_grid(encoder, data_dir, **extra):
-    doc = {"experiment": "t", "encoders": [{"name": "tiny", "path": str(encoder)}],
-           "intermediates": ["none", "tiny_nli"], "targets": ["tiny_cls", "tiny_ner", "tiny_qa"],
-           "seeds": [1], "data_dir": str(data_dir), "train": {"epochs": 1}}
+    doc = {
+        "experiment": "t",
+        "encoders": [{"name": "tiny", "path": str(encoder)}],
+        "intermediates": ["none", "tiny_nli"],
+        "targets": ["tiny_cls", "tiny_ner", "tiny_qa"],
+        "seeds": [1],
+        "data_dir": str(data_dir),
+        "train": {"epochs": 1},
+    }
     doc.update(extra)
     return parse_grid(doc)
 
@@ -31,27 +37,39 @@ def scores_of(exp, grid):
 def test_tiny_grid_end_to_end(tiny_encoder, tiny_data, tmp_path):
     grid = make_grid(tiny_encoder, tiny_data)
     summary = execute(grid, exp_dir=tmp_path, progress=False)
-    assert summary == {"runs": 6, "done": 6, "failed": 0, "skipped": 0, "ran": 6, "stages_trained": 1, "busy": 0}
+    assert summary == {
+        "runs": 6,
+        "done": 6,
+        "failed": 0,
+        "skipped": 0,
+        "ran": 6,
+        "stages_trained": 1,
+        "busy": 0,
+    }
     stages, runs = expand_grid(grid)
     stage_id = stages[0].stage_id
     stage_log = (tmp_path / "stages" / stage_id / "train.log").read_text()
-    assert stage_log.count("training tiny on tiny_nli") == 1                    # trained once, reused 3x
-    assert not checkpoint_path(grid, tmp_path, stage_id).exists()              # removed: all dependants done
+    assert stage_log.count("training tiny on tiny_nli") == 1  # trained once, reused 3x
+    assert not checkpoint_path(grid, tmp_path, stage_id).exists()  # removed: all dependants done
     result = read_result(run_dir(tmp_path, next(r.run_id for r in runs if r.stage and r.target == "tiny_qa")))
     assert result.status == "done" and result.primary_metric == "em_f1"
     assert set(result.scores) == {"en", "de"} and set(result.scores["de"]) == {"em", "f1", "em_f1"}
     assert set(result.wall_time) == {"intermediate", "target", "eval"}
     assert result.task_versions == {"tiny_qa": "tiny-1", "tiny_nli": "tiny-1"}
     assert "tiny_nli/train-en" in result.data_fingerprints and "tiny_qa/test-de" in result.data_fingerprints
-    assert result.packages["torch"] and result.device.startswith("cpu") and result.extra["stage_id"] == stage_id
+    assert (
+        result.packages["torch"] and result.device.startswith("cpu") and result.extra["stage_id"] == stage_id
+    )
     assert (run_dir(tmp_path, result.run_id) / "config.yaml").is_file()
     frame = scores_of(tmp_path, grid)
-    assert len(frame) == 2 * (2 * 1 + 2 * 3 + 2 * 3)                          # runs x languages x metrics
-    assert execute(grid, exp_dir=tmp_path, progress=False)["ran"] == 0        # finished runs are skipped
+    assert len(frame) == 2 * (2 * 1 + 2 * 3 + 2 * 3)  # runs x languages x metrics
+    assert execute(grid, exp_dir=tmp_path, progress=False)["ran"] == 0  # finished runs are skipped
     # Determinism: the same grid into another folder gives identical scores.
     other = tmp_path / "again"
     execute(grid, exp_dir=other, progress=False)
-    assert scores_of(other, grid)[["language", "metric", "score"]].equals(frame[["language", "metric", "score"]])
+    assert scores_of(other, grid)[["language", "metric", "score"]].equals(
+        frame[["language", "metric", "score"]]
+    )
 
 
 def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder, tiny_data, tmp_path):
@@ -63,7 +81,7 @@ def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder,
     assert summary["ran"] == 2 and summary["stages_trained"] == 1 and summary["runs"] == 2
     assert {p: p.stat().st_mtime_ns for p in first} == first
     assert execute(grid2, exp_dir=tmp_path, progress=False)["ran"] == 0
-    assert len(list((tmp_path / "checkpoints").iterdir())) == 2              # keep_checkpoints
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # keep_checkpoints
 
 
 def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data, tmp_path):
@@ -75,7 +93,9 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data,
     assert summary["done"] == 2 and summary["failed"] == 1
     bad = next(r for r in expand_grid(grid)[1] if r.target == "tiny_ner")
     result = read_result(run_dir(tmp_path / "exp", bad.run_id))
-    assert result.status == "failed" and result.error.startswith("DataError") and "test-de.tsv:2" in result.error
+    assert (
+        result.status == "failed" and result.error.startswith("DataError") and "test-de.tsv:2" in result.error
+    )
     assert "Traceback" in (run_dir(tmp_path / "exp", bad.run_id) / "train.log").read_text()
     # Fixed data: only the failed run is redone.
     shutil.copy(tiny_data / "tiny_ner" / "test-de.tsv", data / "tiny_ner" / "test-de.tsv")
@@ -88,6 +108,7 @@ def test_fail_fast_stops_after_the_first_failure(tiny_encoder, tiny_data, tmp_pa
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
+
     monkeypatch.setattr(xitt.train.chain, "run_target", boom)
     grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_qa", "tiny_cls"])
     summary = execute(grid, exp_dir=tmp_path, progress=False, fail_fast=True)
@@ -98,10 +119,11 @@ def test_corrupt_results_rerun_and_claims_are_respected(tiny_encoder, tiny_data,
     grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_cls", "tiny_ner"])
     runs = expand_grid(grid)[1]
     execute(grid, exp_dir=tmp_path, progress=False)
-    (run_dir(tmp_path, runs[0].run_id) / "result.json").write_text('{"run_id": "x", "sta')   # half-written
+    (run_dir(tmp_path, runs[0].run_id) / "result.json").write_text('{"run_id": "x", "sta')  # half-written
     (run_dir(tmp_path, runs[1].run_id) / "result.json").unlink()
-    (run_dir(tmp_path, runs[1].run_id) / "claim").write_text(json.dumps(
-        {"host": os.uname().nodename, "pid": os.getpid()}))                    # a live worker owns it
+    (run_dir(tmp_path, runs[1].run_id) / "claim").write_text(
+        json.dumps({"host": os.uname().nodename, "pid": os.getpid()})
+    )  # a live worker owns it
     summary = execute(grid, exp_dir=tmp_path, progress=False)
     assert summary["ran"] == 1 and summary["busy"] == 1 and summary["done"] == 1
     assert read_result(run_dir(tmp_path, runs[0].run_id)).status == "done"
@@ -117,8 +139,11 @@ def test_a_done_run_loses_the_claim_of_a_worker_killed_before_releasing_it(tiny_
     grid = make_grid(tiny_encoder, tiny_data, intermediates=["none", "tiny_nli"], targets=["tiny_cls"])
     stages, runs = expand_grid(grid)
     execute(grid, exp_dir=tmp_path, progress=False)
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )
     left = [run_dir(tmp_path, runs[0].run_id), tmp_path / "stages" / stages[0].stage_id]
     for folder in left:
         (folder / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": dead}))
@@ -132,15 +157,32 @@ def test_a_done_run_loses_the_claim_of_a_worker_killed_before_releasing_it(tiny_
 def test_offline_without_data_fails_before_training(tiny_encoder, tmp_path, monkeypatch):
     monkeypatch.setenv("XITT_OFFLINE", "1")
     monkeypatch.delenv("XITT_DATA_DIR", raising=False)
-    grid = parse_grid({"encoders": [{"name": "tiny", "path": str(tiny_encoder)}], "intermediates": ["none", "mnli"],
-                       "targets": ["xnli"], "languages": {"xnli": ["en", "de"]}, "seeds": [1]})
+    grid = parse_grid(
+        {
+            "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+            "intermediates": ["none", "mnli"],
+            "targets": ["xnli"],
+            "languages": {"xnli": ["en", "de"]},
+            "seeds": [1],
+        }
+    )
     with pytest.raises(DataError) as err:
         execute(grid, exp_dir=tmp_path / "exp", progress=False)
     assert "mnli" in str(err.value) and "google/xtreme" in str(err.value) and "--data-dir" in str(err.value)
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
     with pytest.raises(FileNotFoundError, match="encoder 'gone'"):
-        execute(parse_grid({"encoders": [{"name": "gone", "path": str(tmp_path / "gone")}], "intermediates": ["none"],
-                            "targets": ["tiny_cls"], "seeds": [1]}), exp_dir=tmp_path / "e2", progress=False)
+        execute(
+            parse_grid(
+                {
+                    "encoders": [{"name": "gone", "path": str(tmp_path / "gone")}],
+                    "intermediates": ["none"],
+                    "targets": ["tiny_cls"],
+                    "seeds": [1],
+                }
+            ),
+            exp_dir=tmp_path / "e2",
+            progress=False,
+        )
 
 
 @pytest.mark.slow
@@ -175,16 +217,16 @@ def test_grid_eta_weighs_each_pending_run_and_stage_by_its_own_kind():
 
     runs = {"a1": "xnli", "a2": "xnli", "c1": "xnli", "b1": "xquad", "b2": "xquad", "c2": "xquad"}
     grid = GridProgress(6, enabled=False, runs=runs, stages={"s1": "mnli", "s2": "mnli", "s3": "squad"})
-    assert grid.eta_seconds() is None and "ETA" not in grid.line()       # nothing measured yet
-    grid.stage_finished("s1", 100.0)            # s2 like s1; s3 (squad) and every run: the only mean there is
+    assert grid.eta_seconds() is None and "ETA" not in grid.line()  # nothing measured yet
+    grid.stage_finished("s1", 100.0)  # s2 like s1; s3 (squad) and every run: the only mean there is
     assert grid.eta_seconds() == pytest.approx(2 * 100 + 6 * 100)
-    grid.update("done", "a1", 10.0)             # runs now from runs: 5 x 10
+    grid.update("done", "a1", 10.0)  # runs now from runs: 5 x 10
     assert grid.eta_seconds() == pytest.approx(200 + 5 * 10)
-    grid.update("done", "b1", 40.0)             # xnli runs 10 each, xquad runs 40 each
+    grid.update("done", "b1", 40.0)  # xnli runs 10 each, xquad runs 40 each
     assert grid.eta_seconds() == pytest.approx(200 + 2 * 10 + 2 * 40)
     assert grid.line().endswith("ETA 5.0 min")
-    grid.update("failed", "b2")                 # finished, not measured
-    grid.stage_finished("unknown", 5.0)         # not pending here: ignored
+    grid.update("failed", "b2")  # finished, not measured
+    grid.stage_finished("unknown", 5.0)  # not pending here: ignored
     assert grid.eta_seconds() == pytest.approx(200 + 2 * 10 + 40)
     pool = GridProgress(2, enabled=False, runs={"x": "xnli", "y": "xnli"}, workers=2)
     pool.update("done", "x", 60.0)

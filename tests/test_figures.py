@@ -3,38 +3,63 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from analysis.report import figures as F  # noqa: E402
+from analysis.report import figures as F
 
 
 def _forest():
-    return pd.DataFrame({"label": ["xnli", "a&b", "overall"], "estimate": [1.0, -0.5, 0.4],
-                         "ci_low": [0.2, -1.5, -0.1], "ci_high": [1.8, 0.5, 0.9], "bold": [False, False, True]})
+    return pd.DataFrame(
+        {
+            "label": ["xnli", "a&b", "overall"],
+            "estimate": [1.0, -0.5, 0.4],
+            "ci_low": [0.2, -1.5, -0.1],
+            "ci_high": [1.8, 0.5, 0.9],
+            "bold": [False, False, True],
+        }
+    )
 
 
 def _heat():
-    return pd.DataFrame([{"intermediate": name, "language": lang, "estimate": v}
-                         for i, name in enumerate(["mnli", "squad_v2"])
-                         for lang, v in zip(["de", "sw", "zh"], np.linspace(-2, 3, 3) * (i + 1))])
+    return pd.DataFrame(
+        [
+            {"intermediate": name, "language": lang, "estimate": v}
+            for i, name in enumerate(["mnli", "squad_v2"])
+            for lang, v in zip(["de", "sw", "zh"], np.linspace(-2, 3, 3) * (i + 1))
+        ]
+    )
 
 
 def _variance():
-    return pd.DataFrame({"component": ["intermediate", "seed", "Residual"], "variance": [1.0, 0.1, 2.0],
-                         "share": [1 / 3.1, 0.1 / 3.1, 2 / 3.1]})
+    return pd.DataFrame(
+        {
+            "component": ["intermediate", "seed", "Residual"],
+            "variance": [1.0, 0.1, 2.0],
+            "share": [1 / 3.1, 0.1 / 3.1, 2 / 3.1],
+        }
+    )
 
 
 def _cells():
     rng = np.random.default_rng(0)
-    return pd.DataFrame({"intermediate": ["none", "mnli", "squad_v2"] * 4,
-                         "intermediate_family": ["none", "nli", "qa"] * 4, "sd": rng.uniform(0, 2, 12)})
+    return pd.DataFrame(
+        {
+            "intermediate": ["none", "mnli", "squad_v2"] * 4,
+            "intermediate_family": ["none", "nli", "qa"] * 4,
+            "sd": rng.uniform(0, 2, 12),
+        }
+    )
 
 
-CASES = [(F.plot_forest, _forest), (F.plot_delta_heatmap, _heat), (F.plot_variance_components, _variance),
-         (F.plot_seed_sd, _cells)]
+CASES = [
+    (F.plot_forest, _forest),
+    (F.plot_delta_heatmap, _heat),
+    (F.plot_variance_components, _variance),
+    (F.plot_seed_sd, _cells),
+]
 
 
 @pytest.mark.parametrize("plot, data", CASES)

@@ -7,8 +7,20 @@ import pytest
 from analysis.report import formatting as fmt
 
 
-@pytest.mark.parametrize("width, decimals", [(25.0, 0), (10.0, 0), (9.9, 1), (3.2, 1), (1.0, 1), (0.99, 2),
-                                             (0.45, 2), (0.045, 3), (1e-9, fmt.MAX_DECIMALS)])
+@pytest.mark.parametrize(
+    "width, decimals",
+    [
+        (25.0, 0),
+        (10.0, 0),
+        (9.9, 1),
+        (3.2, 1),
+        (1.0, 1),
+        (0.99, 2),
+        (0.45, 2),
+        (0.045, 3),
+        (1e-9, fmt.MAX_DECIMALS),
+    ],
+)
 def test_decimals_follow_ci_width(width, decimals):
     assert fmt.decimals_for_width(width) == decimals
 
@@ -58,11 +70,23 @@ def test_plain_numbers():
     assert fmt.fmt_plain(float("nan")) == fmt.DASH
 
 
-@pytest.mark.parametrize("raw, escaped", [
-    ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"),
-    ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\\", r"\textbackslash{}"),
-    ("<", r"\textless{}"), (">", r"\textgreater{}"),
-])
+@pytest.mark.parametrize(
+    "raw, escaped",
+    [
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+        ("~", r"\textasciitilde{}"),
+        ("^", r"\textasciicircum{}"),
+        ("\\", r"\textbackslash{}"),
+        ("<", r"\textless{}"),
+        (">", r"\textgreater{}"),
+    ],
+)
 def test_latex_escape_every_special(raw, escaped):
     assert fmt.latex_escape(f"a{raw}b") == f"a{escaped}b"
 
@@ -73,7 +97,7 @@ def test_latex_escape_is_single_pass_and_handles_symbols():
     assert fmt.latex_escape("squad_v2 & a#b 100%") == r"squad\_v2 \& a\#b 100\%"
     assert fmt.latex_escape("\u22121.2 \u00b1 0.3") == r"\ensuremath{-}1.2 \ensuremath{\pm} 0.3"
     assert fmt.latex_escape("caf\u00e9") == "caf\u00e9"  # Latin-1 is typeset by T1 + utf8
-    assert fmt.latex_escape("\u4e2d\u6587") == "??"    # pdflatex cannot typeset CJK: replaced, never a crash
+    assert fmt.latex_escape("\u4e2d\u6587") == "??"  # pdflatex cannot typeset CJK: replaced, never a crash
     assert fmt.latex_escape(None) == ""
 
 

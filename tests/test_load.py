@@ -27,8 +27,9 @@ def test_missing_cells_raise_listing_them():
 
 def test_missing_cells_allowed_with_warning():
     v = validate(read_scores(DATA / "scores_missing.csv"), allow_incomplete=True)
-    assert v.missing.to_dict("records") == [dict(encoder="enc", intermediate="squad", target="xnli",
-                                                  language="fr", seed=2)]
+    assert v.missing.to_dict("records") == [
+        dict(encoder="enc", intermediate="squad", target="xnli", language="fr", seed=2)
+    ]
     cov = v.coverage.set_index("target")
     assert cov.loc["xnli", "n_missing"] == 1 and cov.loc["xquad", "n_missing"] == 0
     assert any("missing" in w for w in v.warnings)
@@ -44,7 +45,11 @@ def test_degenerate_run_excluded_and_listed():
 def test_chance_level_flags_runs_at_or_below_chance():
     v = validate(read_scores(DATA / "scores_small.csv"), chance={"xnli": 71.0})
     # none: seed 1 mean (71 + 69) / 2 = 70, seed 2 mean 71; squad seed 1 mean 71 -- all <= 71
-    assert sorted(v.degenerate["run_id"]) == ["enc__none__xnli__s1", "enc__none__xnli__s2", "enc__squad__xnli__s1"]
+    assert sorted(v.degenerate["run_id"]) == [
+        "enc__none__xnli__s1",
+        "enc__none__xnli__s2",
+        "enc__squad__xnli__s1",
+    ]
     assert set(v.degenerate["reason"]) == {"mean score <= chance"}
 
 

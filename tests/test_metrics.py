@@ -40,14 +40,17 @@ def test_seqeval_partial_span_is_a_miss():
     assert m.seqeval_f1([["B-PER", "O"]], [["B-PER", "I-PER"]]) == approx(0.0)
 
 
-@pytest.mark.parametrize("tags", [
-    ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"],                     # PAN-X
-    ["NOUN", "VERB", "ADJ", "ADP", "DET", "PRON", "PROPN", "PUNCT", "SCONJ", "X"],   # UD-POS
-])
+@pytest.mark.parametrize(
+    "tags",
+    [
+        ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"],  # PAN-X
+        ["NOUN", "VERB", "ADJ", "ADP", "DET", "PRON", "PROPN", "PUNCT", "SCONJ", "X"],  # UD-POS
+    ],
+)
 def test_seqeval_matches_seqeval_library_on_random_tags(tags):
     from seqeval.metrics import f1_score, precision_score, recall_score
 
-    warnings.simplefilter("ignore")   # seqeval warns on every UD-POS tag (pytest restores filters)
+    warnings.simplefilter("ignore")  # seqeval warns on every UD-POS tag (pytest restores filters)
     rng = np.random.default_rng(0)
     gold = [list(rng.choice(tags, size=int(rng.integers(1, 12)))) for _ in range(60)]
     pred = [[t if rng.random() < 0.7 else str(rng.choice(tags)) for t in s] for s in gold]
@@ -67,7 +70,7 @@ def test_seqeval_on_udpos_tags_mirrors_xtreme():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert m.seqeval_f1(pred, gold) == approx(0.0)
-    assert not caught   # seqeval's "not a NE tag" warnings are silenced
+    assert not caught  # seqeval's "not a NE tag" warnings are silenced
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert m.seqeval_f1(pred, gold) == approx(100 * f1_score(gold, pred))
@@ -82,9 +85,11 @@ def test_seqeval_rejects_length_mismatch():
 
 # ----------------------------------------------------------------------------- SQuAD v1.1
 def test_squad_normalisation_cases():
-    cases = {"q1": ("The Cat!", ["cat"]),             # case, article, punctuation -> EM
-             "q2": ("U.S.A.", ["USA"]),               # dots removed -> EM
-             "q3": ("  an   apple ", ["apple"])}      # article + whitespace -> EM
+    cases = {
+        "q1": ("The Cat!", ["cat"]),  # case, article, punctuation -> EM
+        "q2": ("U.S.A.", ["USA"]),  # dots removed -> EM
+        "q3": ("  an   apple ", ["apple"]),
+    }  # article + whitespace -> EM
     preds = {q: p for q, (p, _) in cases.items()}
     gold = {q: g for q, (_, g) in cases.items()}
     assert m.squad_em_f1(preds, gold) == {"em": approx(100), "f1": approx(100), "em_f1": approx(100)}
@@ -117,14 +122,17 @@ def test_qa_score():
 
 
 # ----------------------------------------------------------------------------- MLQA
-@pytest.mark.parametrize("language, pred, gold", [
-    ("es", "el gato", "gato"),
-    ("es", "«gato»", "gato"),                      # Unicode punctuation (category Pi/Pf)
-    ("de", "der Hund", "Hund"),
-    ("vi", "những con mèo", "con mèo"),
-    ("ar", "الكتاب", "كتاب"),
-    ("en", "The Cat!", "cat"),
-])
+@pytest.mark.parametrize(
+    "language, pred, gold",
+    [
+        ("es", "el gato", "gato"),
+        ("es", "«gato»", "gato"),  # Unicode punctuation (category Pi/Pf)
+        ("de", "der Hund", "Hund"),
+        ("vi", "những con mèo", "con mèo"),
+        ("ar", "الكتاب", "كتاب"),
+        ("en", "The Cat!", "cat"),
+    ],
+)
 def test_mlqa_language_specific_exact_match(language, pred, gold):
     assert m.mlqa_em_f1({"q": pred}, {"q": [gold]}, language)["em"] == approx(100.0)
 
@@ -163,8 +171,11 @@ def test_bucc_threshold_tuning_hand_example():
     # n=5 .667. Threshold = midpoint of the 4th and 5th scores = (0.6 + 0.5) / 2.
     threshold = m.tune_bucc_threshold(CANDIDATES, GOLD)
     assert threshold == approx(0.55)
-    assert m.bucc_f1(CANDIDATES, GOLD, threshold) == {"f1": approx(75), "precision": approx(75),
-                                                     "recall": approx(75)}
+    assert m.bucc_f1(CANDIDATES, GOLD, threshold) == {
+        "f1": approx(75),
+        "precision": approx(75),
+        "recall": approx(75),
+    }
 
 
 def test_bucc_threshold_applied_to_test_split():
@@ -173,13 +184,15 @@ def test_bucc_threshold_applied_to_test_split():
     test_gold = {("a", "b"), ("c", "d")}
     expected = {"f1": approx(50), "precision": approx(50), "recall": approx(50)}
     assert m.bucc_tuned_f1(CANDIDATES, GOLD, test, test_gold) == expected
-    assert m.evaluate("bucc_f1", sample_candidates=CANDIDATES, sample_gold=GOLD,
-                      candidates=test, gold=test_gold) == expected
+    assert (
+        m.evaluate("bucc_f1", sample_candidates=CANDIDATES, sample_gold=GOLD, candidates=test, gold=test_gold)
+        == expected
+    )
 
 
 def test_bucc_edge_cases():
-    assert m.tune_bucc_threshold({(1, 1): 0.9}, {(1, 1)}) == approx(0.9)   # best at the last item
-    assert m.tune_bucc_threshold({(1, 2): 0.9}, {(1, 1)}) == 0.0            # nothing right: XTREME's 0
+    assert m.tune_bucc_threshold({(1, 1): 0.9}, {(1, 1)}) == approx(0.9)  # best at the last item
+    assert m.tune_bucc_threshold({(1, 2): 0.9}, {(1, 1)}) == 0.0  # nothing right: XTREME's 0
     assert m.bucc_f1([(1, 1), (2, 3)], {(1, 1)})["precision"] == approx(50.0)
     assert m.bucc_f1([(2, 3)], {(1, 1)}) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
     with pytest.raises(ValueError, match="need a threshold"):
@@ -192,7 +205,7 @@ def test_bucc_mining_recovers_a_permutation():
     # One-hot vectors: each source has cosine 1 with its partner, 0 with the rest. With k = 2,
     # mean of the 2 nearest = 0.5 on both sides, so the ratio margin is 1 / 0.5 = 2.
     x = np.eye(3)
-    y = np.eye(3)[[2, 0, 1]]           # target j is source perm[j]
+    y = np.eye(3)[[2, 0, 1]]  # target j is source perm[j]
     mined = m.mine_bucc_candidates(x, y, ["x0", "x1", "x2"], ["y0", "y1", "y2"], k=2)
     assert mined == {("x2", "y0"): approx(2.0), ("x0", "y1"): approx(2.0), ("x1", "y2"): approx(2.0)}
     plain = m.mine_bucc_candidates(x, y, ["x0", "x1", "x2"], ["y0", "y1", "y2"], k=2, margin="absolute")
@@ -211,9 +224,11 @@ def test_bucc_margin_penalises_a_hub():
 
 
 def test_bucc_mining_drops_non_positive_scores_like_xtreme():
-    x, y = np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])      # cosine -1
+    x, y = np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])  # cosine -1
     assert m.mine_bucc_candidates(x, y, ["s"], ["t"], margin="absolute") == {}
-    assert m.mine_bucc_candidates(x, y, ["s"], ["t"], margin="absolute", min_score=-2) == {("s", "t"): approx(-1.0)}
+    assert m.mine_bucc_candidates(x, y, ["s"], ["t"], margin="absolute", min_score=-2) == {
+        ("s", "t"): approx(-1.0)
+    }
 
 
 def test_knn_blocks_do_not_change_the_result():
@@ -235,7 +250,7 @@ def test_bucc_mining_rejects_bad_ids():
 
 # ----------------------------------------------------------------------------- Tatoeba
 def test_tatoeba_on_orthogonal_vectors():
-    assert m.tatoeba_accuracy(np.eye(3), 5.0 * np.eye(3)) == approx(100.0)      # cosine: scale-free
+    assert m.tatoeba_accuracy(np.eye(3), 5.0 * np.eye(3)) == approx(100.0)  # cosine: scale-free
     assert m.tatoeba_accuracy(np.eye(3), np.eye(3)[[1, 0, 2]]) == approx(100 / 3)
 
 
@@ -263,12 +278,15 @@ def test_map_at_20_hand_example():
     assert m.evaluate("map_at_20", ranked=ranked, relevant=relevant) == {"map_at_20": approx(50.0)}
 
 
-@pytest.mark.parametrize("relevant, ranked, k, expected", [
-    (range(1, 6), [6, 4, 7, 1, 2], 2, 0.25),   # hit at rank 2 -> (1/2) / min(5, 2)
-    ([1, 3], range(1, 6), 3, 5 / 6),           # hits at 1 and 3 -> (1 + 2/3) / 2
-    ([1, 2, 3], [1, 1, 1], 3, 1 / 3),          # repeated ids count once
-    (["e"], ["a", "b", "e"], 20, 1 / 3),       # one relevant id: reciprocal rank (Mewsli-X)
-])
+@pytest.mark.parametrize(
+    "relevant, ranked, k, expected",
+    [
+        (range(1, 6), [6, 4, 7, 1, 2], 2, 0.25),  # hit at rank 2 -> (1/2) / min(5, 2)
+        ([1, 3], range(1, 6), 3, 5 / 6),  # hits at 1 and 3 -> (1 + 2/3) / 2
+        ([1, 2, 3], [1, 1, 1], 3, 1 / 3),  # repeated ids count once
+        (["e"], ["a", "b", "e"], 20, 1 / 3),  # one relevant id: reciprocal rank (Mewsli-X)
+    ],
+)
 def test_average_precision_at_k_reference_cases(relevant, ranked, k, expected):
     assert m.mean_average_precision_at_k([list(ranked)], [relevant], k=k) == approx(100 * expected)
 
@@ -285,7 +303,7 @@ def test_registry_covers_the_task_yaml_metric_names():
     assert set(m.METRICS) == set(TASK_METRICS)
     assert m.METRICS["squad_em_f1"].primary == "em_f1"
     assert m.METRICS["f1_seqeval"].primary == "f1"
-    pickle.loads(pickle.dumps(m.METRICS))   # travels to worker processes
+    pickle.loads(pickle.dumps(m.METRICS))  # travels to worker processes
 
 
 def test_evaluate_returns_exactly_the_declared_columns():

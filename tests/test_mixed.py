@@ -23,37 +23,77 @@ QA, PARA = "intermediate_family[T.qa]", "intermediate_family[T.paraphrase]"
 # name, reml -> {term: (estimate, se, df, p)}, {component: variance}, logLik
 GOLDEN = {
     ("balanced", True): (
-        {"(Intercept)": (2.67086268889, 1.37621748041, 5.91084280705, 0.101068682716),
-         QA: (-2.20280284444, 1.29067096651, 4.00000047081, 0.163067635485)},
-        {"target:language": 0.5840500749696, "intermediate": 2.1981055430637, "seed": 0.0442992204147,
-         "target": 2.1891513371622, "Residual": 1.0351431894121},
-        -420.247401131685),
+        {
+            "(Intercept)": (2.67086268889, 1.37621748041, 5.91084280705, 0.101068682716),
+            QA: (-2.20280284444, 1.29067096651, 4.00000047081, 0.163067635485),
+        },
+        {
+            "target:language": 0.5840500749696,
+            "intermediate": 2.1981055430637,
+            "seed": 0.0442992204147,
+            "target": 2.1891513371622,
+            "Residual": 1.0351431894121,
+        },
+        -420.247401131685,
+    ),
     ("unbalanced", True): (
-        {"(Intercept)": (1.04564012568, 0.664671389004, 4.57349260843, 0.18186922057148),
-         PARA: (-1.50429523575, 0.396985705197, 3.95833171988, 0.01965268483204),
-         QA: (-2.31630373341, 0.362026830658, 3.94206801079, 0.00322031139522)},
-        {"target:language": 1.0832056066444, "intermediate": 0.1360895858363, "target": 1.1178599553587,
-         "seed": 0.0489693349017, "Residual": 0.8442605528821},
-        -402.730365019837),
+        {
+            "(Intercept)": (1.04564012568, 0.664671389004, 4.57349260843, 0.18186922057148),
+            PARA: (-1.50429523575, 0.396985705197, 3.95833171988, 0.01965268483204),
+            QA: (-2.31630373341, 0.362026830658, 3.94206801079, 0.00322031139522),
+        },
+        {
+            "target:language": 1.0832056066444,
+            "intermediate": 0.1360895858363,
+            "target": 1.1178599553587,
+            "seed": 0.0489693349017,
+            "Residual": 0.8442605528821,
+        },
+        -402.730365019837,
+    ),
     ("singular", True): (
-        {"(Intercept)": (2.22597977778, 0.749131889973, 5.41783611669, 0.0281879460691),
-         QA: (-2.41804988333, 0.654200409293, 3.99999877278, 0.0209050280876)},
-        {"target:language": 0.886338713442, "intermediate": 0.628217712465, "target": 0.0,
-         "seed": 0.908677695428, "Residual": 0.824973048825},
-        -519.930366177964),
+        {
+            "(Intercept)": (2.22597977778, 0.749131889973, 5.41783611669, 0.0281879460691),
+            QA: (-2.41804988333, 0.654200409293, 3.99999877278, 0.0209050280876),
+        },
+        {
+            "target:language": 0.886338713442,
+            "intermediate": 0.628217712465,
+            "target": 0.0,
+            "seed": 0.908677695428,
+            "Residual": 0.824973048825,
+        },
+        -519.930366177964,
+    ),
     ("balanced", False): (
-        {"(Intercept)": (2.67086268889, 1.19370303697, 7.93403318395, 0.0559152943791),
-         QA: (-2.20280284445, 1.11909929761, 5.52244881837, 0.1007143809482)},
-        {"target:language": 0.5840480403109, "intermediate": 1.6468403160114, "seed": 0.0437136219261,
-         "target": 1.6094911156182, "Residual": 1.0351800546632},
-        -422.262670317554),
+        {
+            "(Intercept)": (2.67086268889, 1.19370303697, 7.93403318395, 0.0559152943791),
+            QA: (-2.20280284445, 1.11909929761, 5.52244881837, 0.1007143809482),
+        },
+        {
+            "target:language": 0.5840480403109,
+            "intermediate": 1.6468403160114,
+            "seed": 0.0437136219261,
+            "target": 1.6094911156182,
+            "Residual": 1.0351800546632,
+        },
+        -422.262670317554,
+    ),
     ("unbalanced", False): (
-        {"(Intercept)": (1.04534763833, 0.576685581924, 5.87018016505, 0.12091725671491),
-         PARA: (-1.50625734051, 0.321918658309, 6.00057709914, 0.00339860757238),
-         QA: (-2.31531803676, 0.293411522270, 5.96274645995, 0.00022643872514)},
-        {"target:language": 1.0840929450334, "intermediate": 0.0821223016022, "target": 0.7913322490310,
-         "seed": 0.0469796506237, "Residual": 0.8444110527866},
-        -402.601870877007),
+        {
+            "(Intercept)": (1.04534763833, 0.576685581924, 5.87018016505, 0.12091725671491),
+            PARA: (-1.50625734051, 0.321918658309, 6.00057709914, 0.00339860757238),
+            QA: (-2.31531803676, 0.293411522270, 5.96274645995, 0.00022643872514),
+        },
+        {
+            "target:language": 1.0840929450334,
+            "intermediate": 0.0821223016022,
+            "target": 0.7913322490310,
+            "seed": 0.0469796506237,
+            "Residual": 0.8444110527866,
+        },
+        -402.601870877007,
+    ),
 }
 # lmerTest::contest(m, L = c(0, 0, -1)) on the unbalanced grid: nli - qa
 CONTEST = {
@@ -64,13 +104,19 @@ CONTEST = {
 
 # summary(m, ddf = "Kenward-Roger") (pbkrtest 0.5.2): {term: (se, df, p)}; estimates as above
 KENWARD_ROGER = {
-    "balanced": {"(Intercept)": (1.37621748041, 5.91084201949, 0.101068689242),
-                 QA: (1.29067096651, 4.00000000000, 0.163067643906)},
-    "unbalanced": {"(Intercept)": (0.664674506157, 4.57677704467, 0.1818258606721),
-                   PARA: (0.397004121040, 3.98779109454, 0.0193914793800),
-                   QA: (0.362042770968, 3.97140804724, 0.0031406261409)},
-    "singular": {"(Intercept)": (0.749131889973, 5.36159533865, 0.0285495490478),
-                 QA: (0.654200409293, 4.00000000000, 0.0209050167835)},
+    "balanced": {
+        "(Intercept)": (1.37621748041, 5.91084201949, 0.101068689242),
+        QA: (1.29067096651, 4.00000000000, 0.163067643906),
+    },
+    "unbalanced": {
+        "(Intercept)": (0.664674506157, 4.57677704467, 0.1818258606721),
+        PARA: (0.397004121040, 3.98779109454, 0.0193914793800),
+        QA: (0.362042770968, 3.97140804724, 0.0031406261409),
+    },
+    "singular": {
+        "(Intercept)": (0.749131889973, 5.36159533865, 0.0285495490478),
+        QA: (0.654200409293, 4.00000000000, 0.0209050167835),
+    },
 }
 
 
@@ -170,8 +216,14 @@ def test_gradient_matches_finite_differences():
         phi = np.array([0.3, 1.2, 0.8, 0.1])
         _, grad = mixed._profiled_grad_phi(cp, phi, reml)
         h = 1e-6
-        num = [(mixed._profiled(cp, np.sqrt(phi + h * e), reml) - mixed._profiled(cp, np.sqrt(phi - h * e), reml))
-               / (2 * h) for e in np.eye(4)]
+        num = [
+            (
+                mixed._profiled(cp, np.sqrt(phi + h * e), reml)
+                - mixed._profiled(cp, np.sqrt(phi - h * e), reml)
+            )
+            / (2 * h)
+            for e in np.eye(4)
+        ]
         np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
 
 
@@ -182,8 +234,11 @@ def test_matches_statsmodels_one_factor():
     ours = fit_crossed(frame, random=("intermediate",))
     ref = smf.mixedlm("delta ~ intermediate_family", frame, groups=frame["intermediate"]).fit(reml=True)
     assert ours.variance.set_index("component").loc["intermediate", "variance"] == pytest.approx(
-        float(ref.cov_re.iloc[0, 0]), rel=1e-4)
-    assert ours.variance.set_index("component").loc["Residual", "variance"] == pytest.approx(ref.scale, rel=1e-4)
+        float(ref.cov_re.iloc[0, 0]), rel=1e-4
+    )
+    assert ours.variance.set_index("component").loc["Residual", "variance"] == pytest.approx(
+        ref.scale, rel=1e-4
+    )
     np.testing.assert_allclose(ours.coefficients["estimate"], ref.fe_params.to_numpy(), rtol=1e-5)
     np.testing.assert_allclose(ours.coefficients["se"], ref.bse_fe.to_numpy(), rtol=1e-4)
 
@@ -192,12 +247,16 @@ def test_intercept_only_and_reference():
     frame = load("balanced")
     only = fit_crossed(frame, fixed=None)
     assert list(only.coefficients["term"]) == ["(Intercept)"]
-    assert only.coefficients["estimate"].iloc[0] == pytest.approx(only.contrast({"(Intercept)": 1})["estimate"])
+    assert only.coefficients["estimate"].iloc[0] == pytest.approx(
+        only.contrast({"(Intercept)": 1})["estimate"]
+    )
     with pytest.raises(ValueError, match="no fixed factor"):
         only.compare("nli", "qa")
     ref_qa = fit_crossed(frame, reference="qa")
     assert list(ref_qa.coefficients["term"]) == ["(Intercept)", "intermediate_family[T.nli]"]
-    assert ref_qa.compare("nli", "qa")["estimate"] == pytest.approx(fit_crossed(frame).compare("nli", "qa")["estimate"])
+    assert ref_qa.compare("nli", "qa")["estimate"] == pytest.approx(
+        fit_crossed(frame).compare("nli", "qa")["estimate"]
+    )
 
 
 def test_single_level_factor_and_missing_response_are_dropped_with_a_note():
@@ -231,8 +290,14 @@ def test_bad_arguments_raise_helpful_errors():
 
 
 def test_simulated_grid_recovers_the_truth_roughly():
-    frame = simulate_deltas(np.random.default_rng(3), families={"nli": 6, "qa": 6}, n_targets=4,
-                            n_languages=6, n_seeds=3, family_effects={"nli": 2.0, "qa": 0.0})
+    frame = simulate_deltas(
+        np.random.default_rng(3),
+        families={"nli": 6, "qa": 6},
+        n_targets=4,
+        n_languages=6,
+        n_seeds=3,
+        family_effects={"nli": 2.0, "qa": 0.0},
+    )
     fit = fit_crossed(frame)
     out = fit.compare("nli", "qa")
     assert out["ci_low"] < 2.0 < out["ci_high"]
@@ -298,8 +363,14 @@ def test_singular_task_variance_says_the_df_count_rows():
     """No task variance: Satterthwaite's df grow with the rows; the diagnostic must not promise small df."""
     from analysis.simulate import simulate_deltas
 
-    frame = simulate_deltas(np.random.default_rng(4), families={"nli": 2, "qa": 2}, n_targets=3, n_languages=5,
-                            n_seeds=3, sd_intermediate=0.0)
+    frame = simulate_deltas(
+        np.random.default_rng(4),
+        families={"nli": 2, "qa": 2},
+        n_targets=3,
+        n_languages=5,
+        n_seeds=3,
+        sd_intermediate=0.0,
+    )
     fit = fit_crossed(frame)
     text = " ".join(fit.diagnostics)
     assert fit.variance.set_index("component").loc["intermediate", "variance"] == pytest.approx(0, abs=1e-8)

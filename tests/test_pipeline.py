@@ -7,20 +7,52 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.simulate import simulate_scores
 from analysis.pipeline import analyze, write_frames
+from analysis.simulate import simulate_scores
 from xitt.schema import RESULT_COLUMNS, read_scores
 
 DATA = Path(__file__).parent / "data"
-FRAMES = {"coverage", "degenerate", "cell_stats", "main_table", "deltas", "family_means", "contrast", "per_target",
-          "per_language", "language_wins", "variance_components", "seed_plan", "aso", "effect_sizes"}
-ANSWER = {"estimate", "ci_low", "ci_high", "df", "p_value", "k_hat", "n_languages", "method", "sentence", "a", "b"}
+FRAMES = {
+    "coverage",
+    "degenerate",
+    "cell_stats",
+    "main_table",
+    "deltas",
+    "family_means",
+    "contrast",
+    "per_target",
+    "per_language",
+    "language_wins",
+    "variance_components",
+    "seed_plan",
+    "aso",
+    "effect_sizes",
+}
+ANSWER = {
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "df",
+    "p_value",
+    "k_hat",
+    "n_languages",
+    "method",
+    "sentence",
+    "a",
+    "b",
+}
 
 
 @pytest.fixture(scope="module")
 def grid():
-    return simulate_scores(np.random.default_rng(0), n_targets=3, n_languages=6, n_seeds=3, encoder="synth-sim",
-                           family_effects={"nli": 1.5, "qa": 0.0})
+    return simulate_scores(
+        np.random.default_rng(0),
+        n_targets=3,
+        n_languages=6,
+        n_seeds=3,
+        encoder="synth-sim",
+        family_effects={"nli": 1.5, "qa": 0.0},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +65,14 @@ def test_analysis_has_every_frame_and_answer_field(result):
     assert ANSWER <= set(result.answer)
     assert result.synthetic and result.experiment == "unit"
     assert result.caveats[0].startswith("SYNTHETIC DATA")
-    assert list(result.frames["contrast"]["method"]) == ["mixed", "bootstrap_percentile", "bootstrap_bca",
-                                                         "sign_flip", "wilcoxon", "family_permutation"]
+    assert list(result.frames["contrast"]["method"]) == [
+        "mixed",
+        "bootstrap_percentile",
+        "bootstrap_bca",
+        "sign_flip",
+        "wilcoxon",
+        "family_permutation",
+    ]
     assert result.settings["n_boot"] == 400 and "numpy" in result.settings["versions"]
 
 
@@ -98,7 +136,7 @@ def test_render_summary_prints_banner_and_answer(result):
     text = console.export_text()
     assert "SYNTHETIC DATA" in text and "[Synthetic data]" in text and "family_permutation" in text
     assert "Caveats" in text
-    narrow = Console(record=True, width=80)                       # a plain terminal: the seed plan stays one row per design
+    narrow = Console(record=True, width=80)  # a plain terminal: the seed plan stays one row per design
     render_summary(result, console=narrow)
     lines = narrow.export_text().splitlines()
     for design in result.frames["seed_plan"]["design"].unique():
@@ -115,8 +153,12 @@ def test_run_bench_reports_every_step():
 
 
 def test_incomplete_grid_when_allowed():
-    res = analyze(read_scores(DATA / "scores_missing.csv"), rng=np.random.default_rng(0), n_boot=200,
-                  allow_incomplete=True)
+    res = analyze(
+        read_scores(DATA / "scores_missing.csv"),
+        rng=np.random.default_rng(0),
+        n_boot=200,
+        allow_incomplete=True,
+    )
     assert any("missing" in c for c in res.caveats)
     assert res.frames["missing"].shape[0] == 1
     assert np.isfinite(res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "ci_low"])
@@ -124,13 +166,22 @@ def test_incomplete_grid_when_allowed():
 
 def test_two_encoders_are_averaged_with_a_caveat():
     rng = np.random.default_rng(5)
-    both = pd.concat([simulate_scores(rng, n_targets=2, n_languages=4, n_seeds=2, encoder=enc)
-                      for enc in ("synth-a", "synth-b")], ignore_index=True)
+    both = pd.concat(
+        [
+            simulate_scores(rng, n_targets=2, n_languages=4, n_seeds=2, encoder=enc)
+            for enc in ("synth-a", "synth-b")
+        ],
+        ignore_index=True,
+    )
     res = analyze(both, rng=np.random.default_rng(0), n_boot=200)
     assert any("2 encoders" in c for c in res.caveats)
-    per_enc = [analyze(both[both.encoder == e], rng=np.random.default_rng(0), n_boot=200)
-               .frames["contrast"].set_index("method").loc["bootstrap_percentile", "estimate"]
-               for e in ("synth-a", "synth-b")]
+    per_enc = [
+        analyze(both[both.encoder == e], rng=np.random.default_rng(0), n_boot=200)
+        .frames["contrast"]
+        .set_index("method")
+        .loc["bootstrap_percentile", "estimate"]
+        for e in ("synth-a", "synth-b")
+    ]
     est = res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "estimate"]
     assert est == pytest.approx(np.mean(per_enc))
 
@@ -157,7 +208,10 @@ def test_answer_sentence_uses_the_report_digits(result):
     r = result.frames["contrast"].set_index("method").loc["mixed"]
     d = fmt.decimals_for_width(r.ci_high - r.ci_low)
     sentence = result.answer["sentence"]
-    assert f"is {fmt.fmt_num(r.estimate, d, sign=True)} points (95% CI {fmt.fmt_num(r.ci_low, d, sign=True)} to " in sentence
+    assert (
+        f"is {fmt.fmt_num(r.estimate, d, sign=True)} points (95% CI {fmt.fmt_num(r.ci_low, d, sign=True)} to "
+        in sentence
+    )
     assert f"df = {fmt.fmt_df(r.df)}" in sentence and fmt.fmt_p(r.p_value) in sentence
 
 

@@ -7,7 +7,11 @@ import pytest
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
-DOCS = ["Anna owns the red car .", "Boris lives in Oslo . Anna meets Boris .", "Clara sees the big dog in Lima ."] * 8
+DOCS = [
+    "Anna owns the red car .",
+    "Boris lives in Oslo . Anna meets Boris .",
+    "Clara sees the big dog in Lima .",
+] * 8
 
 
 def _tokenizer():
@@ -42,8 +46,18 @@ def test_pretraining_is_deterministic_learns_and_saves_a_loadable_encoder(tmp_pa
     from xitt.synth.pretrain import pretrain_encoder
 
     torch.set_num_threads(1)
-    kw = dict(hidden=16, layers=1, heads=2, intermediate=32, max_position=32, max_length=32, epochs=30, batch_size=8,
-              lr=5e-3, seed=0)
+    kw = dict(
+        hidden=16,
+        layers=1,
+        heads=2,
+        intermediate=32,
+        max_position=32,
+        max_length=32,
+        epochs=30,
+        batch_size=8,
+        lr=5e-3,
+        seed=0,
+    )
     info = pretrain_encoder(DOCS, _tokenizer(), tmp_path / "a", **kw)
     pretrain_encoder(DOCS, _tokenizer(), tmp_path / "b", **kw)
     assert info["loss_last"] < info["loss_first"] - 1.0
@@ -52,7 +66,7 @@ def test_pretraining_is_deterministic_learns_and_saves_a_loadable_encoder(tmp_pa
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
     assert "pooler.dense.weight" in a.state_dict()
-    assert AutoTokenizer.from_pretrained(tmp_path / "a")("Anna owns").input_ids[1] != 1      # not [UNK]
+    assert AutoTokenizer.from_pretrained(tmp_path / "a")("Anna owns").input_ids[1] != 1  # not [UNK]
     with pytest.raises(ValueError, match="at least one document"):
         pretrain_encoder([], _tokenizer(), tmp_path / "c", **kw)
     with pytest.raises(ValueError, match="max_length"):
@@ -66,10 +80,10 @@ def test_pretrained_encoder_transfers_better_than_a_random_one(tmp_path):
     import torch
     from transformers import AutoTokenizer
 
-    from xitt.train import chain as train
     from xitt.grid.spec import expand_grid, parse_grid
     from xitt.synth.benchmark import ENCODER, main_synth
     from xitt.synth.tiny import build_encoder
+    from xitt.train import chain as train
 
     torch.set_num_threads(1)
     main_synth(tmp_path, n_languages=2, size="small", log=lambda *_: None)
@@ -77,9 +91,16 @@ def test_pretrained_encoder_transfers_better_than_a_random_one(tmp_path):
     random_encoder = build_encoder(tokenizer, tmp_path / "random", seed=0, **ENCODER)
     scores = {}
     for name, path in (("pretrained", str(tmp_path / "encoder")), ("random", str(random_encoder))):
-        grid = parse_grid({"encoders": [{"name": name, "path": path}], "intermediates": ["none"],
-                           "targets": ["synth_xquad"], "languages": {"synth_xquad": ["en", "qaa", "qab"]},
-                           "seeds": [1], "data_dir": str(tmp_path / "data")})
+        grid = parse_grid(
+            {
+                "encoders": [{"name": name, "path": path}],
+                "intermediates": ["none"],
+                "targets": ["synth_xquad"],
+                "languages": {"synth_xquad": ["en", "qaa", "qab"]},
+                "seeds": [1],
+                "data_dir": str(tmp_path / "data"),
+            }
+        )
         run = expand_grid(grid)[1][0]
         out = train.run_target(run, path, data_dir=tmp_path / "data", progress=False)
         scores[name] = {lang: s[out["primary_metric"]] for lang, s in out["scores"].items()}

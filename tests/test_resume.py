@@ -9,8 +9,8 @@ from importlib.util import find_spec
 import pytest
 import yaml
 
-from xitt.run.executors import execute
 from xitt.grid.spec import expand_grid, load_grid
+from xitt.run.executors import execute
 from xitt.run.store import collect
 
 pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
@@ -18,9 +18,15 @@ pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch"
 
 def _write_grid(folder, encoder, data):
     folder.mkdir(parents=True)
-    doc = {"experiment": folder.name, "encoders": [{"name": "tiny", "path": str(encoder)}],
-           "intermediates": ["none", "tiny_nli"], "targets": ["tiny_cls", "tiny_ner", "tiny_qa"], "seeds": [1, 2],
-           "data_dir": str(data), "train": {"epochs": 3}}
+    doc = {
+        "experiment": folder.name,
+        "encoders": [{"name": "tiny", "path": str(encoder)}],
+        "intermediates": ["none", "tiny_nli"],
+        "targets": ["tiny_cls", "tiny_ner", "tiny_qa"],
+        "seeds": [1, 2],
+        "data_dir": str(data),
+        "train": {"epochs": 3},
+    }
     (folder / "grid.yaml").write_text(yaml.safe_dump(doc))
     return folder / "grid.yaml"
 
@@ -55,7 +61,9 @@ def test_sigkill_mid_grid_then_resume(tiny_encoder, tiny_data, tmp_path):
     execute(load_grid(reference / "grid.yaml"), exp_dir=reference, progress=False)
     killed, clean = _frame(exp, grid), _frame(reference, load_grid(reference / "grid.yaml"))
     assert len(killed) == len(clean) and set(killed.run_id) == {r.run_id for r in runs}
-    assert killed[["run_id", "language", "metric", "score"]].equals(clean[["run_id", "language", "metric", "score"]])
-    for run in runs:                      # each run finished exactly once (a killed attempt never reached "done")
+    assert killed[["run_id", "language", "metric", "score"]].equals(
+        clean[["run_id", "language", "metric", "score"]]
+    )
+    for run in runs:  # each run finished exactly once (a killed attempt never reached "done")
         assert (exp / run.run_id / "train.log").read_text().count(": done {") == 1
     assert not list(exp.glob("*/claim")) and not list(exp.glob("checkpoints/*"))

@@ -1,13 +1,31 @@
 import pandas as pd
 import pytest
 
-from xitt.schema import SCORE_COLUMNS, SchemaError, atomic_write_text, read_scores, validate_scores, write_scores
+from xitt.schema import (
+    SCORE_COLUMNS,
+    SchemaError,
+    atomic_write_text,
+    read_scores,
+    validate_scores,
+    write_scores,
+)
 
 
 def rows(n=2, **over):
-    base = dict(run_id="r1", encoder="mbert", intermediate="mnli", intermediate_family="nli", target="xnli",
-                target_family="nli", language="de", seed=1, metric="accuracy", score=70.5, primary=True,
-                task_version="1")
+    base = dict(
+        run_id="r1",
+        encoder="mbert",
+        intermediate="mnli",
+        intermediate_family="nli",
+        target="xnli",
+        target_family="nli",
+        language="de",
+        seed=1,
+        metric="accuracy",
+        score=70.5,
+        primary=True,
+        task_version="1",
+    )
     out = [dict(base, language=lang) for lang in ["de", "fr", "es"][:n]]
     for r in out:
         r.update(over)

@@ -80,8 +80,17 @@ def _truth_fit(template, sd_task: float, sd_resid: float):
 
 def test_plan_agrees_with_simulation():
     """Predicted se, half-width and power vs 200 simulated grids fitted by fit_crossed."""
-    design = dict(families={"nli": 3, "qa": 3}, n_targets=2, n_languages=3, n_seeds=2, sd_intermediate=0.5,
-                  sd_residual=2.0, sd_target=1.0, sd_language=0.5, sd_seed=0.3)
+    design = dict(
+        families={"nli": 3, "qa": 3},
+        n_targets=2,
+        n_languages=3,
+        n_seeds=2,
+        sd_intermediate=0.5,
+        sd_residual=2.0,
+        sd_target=1.0,
+        sd_language=0.5,
+        sd_seed=0.3,
+    )
     effect = 1.5
     rng = np.random.default_rng(11)
     est, hw, reject = [], [], []

@@ -14,8 +14,9 @@ def test_sign_flip_exact_matches_scipy_permutation_test():
     x = np.array([1.2, -0.4, 2.5, 0.9, 1.7, -0.3, 0.8, 1.1])
     for alt in ("two-sided", "greater", "less"):
         ours = S.sign_flip_test(x, rng=np.random.default_rng(0), alternative=alt)
-        ref = stats.permutation_test((x,), np.mean, permutation_type="samples", n_resamples=np.inf,
-                                     alternative=alt)
+        ref = stats.permutation_test(
+            (x,), np.mean, permutation_type="samples", n_resamples=np.inf, alternative=alt
+        )
         assert ours["method"] == "exact"
         assert ours["p_value"] == pytest.approx(ref.pvalue, abs=1e-12), alt
 
@@ -107,16 +108,39 @@ def test_null_rejection_rates():
     rng = np.random.default_rng(11)
     n, flips_exact, flips_mc, perms = 500, 0, 0, 0
     for _ in range(n):
-        d = simulate.simulate_deltas(rng, families={"nli": 4, "qa": 4}, n_targets=2, n_languages=10, n_seeds=2,
-                                     sd_intermediate=0.0, family_effects={"nli": 0.0, "qa": 0.0})
+        d = simulate.simulate_deltas(
+            rng,
+            families={"nli": 4, "qa": 4},
+            n_targets=2,
+            n_languages=10,
+            n_seeds=2,
+            sd_intermediate=0.0,
+            family_effects={"nli": 0.0, "qa": 0.0},
+        )
         g = effects.language_weights(d)["estimate"]
         flips_exact += S.sign_flip_test(g, rng=rng)["p_value"] <= 0.05
-        d1 = simulate.simulate_deltas(rng, families={"nli": 2, "qa": 4}, n_targets=2, n_languages=20, n_seeds=2,
-                                      sd_intermediate=0.0, family_effects={"nli": 0.0, "qa": 0.0})
-        flips_mc += S.sign_flip_test(effects.language_weights(d1)["estimate"], rng=rng,
-                                     n_resamples=2000)["p_value"] <= 0.05
-        d2 = simulate.simulate_deltas(rng, families={"nli": 4, "qa": 4}, n_targets=2, n_languages=3, n_seeds=2,
-                                      sd_intermediate=1.0, family_effects={"nli": 0.0, "qa": 0.0})
+        d1 = simulate.simulate_deltas(
+            rng,
+            families={"nli": 2, "qa": 4},
+            n_targets=2,
+            n_languages=20,
+            n_seeds=2,
+            sd_intermediate=0.0,
+            family_effects={"nli": 0.0, "qa": 0.0},
+        )
+        flips_mc += (
+            S.sign_flip_test(effects.language_weights(d1)["estimate"], rng=rng, n_resamples=2000)["p_value"]
+            <= 0.05
+        )
+        d2 = simulate.simulate_deltas(
+            rng,
+            families={"nli": 4, "qa": 4},
+            n_targets=2,
+            n_languages=3,
+            n_seeds=2,
+            sd_intermediate=1.0,
+            family_effects={"nli": 0.0, "qa": 0.0},
+        )
         te = task_effects(d2)
         perms += S.family_permutation_test(te["estimate"], te["intermediate_family"])["p_value"] <= 0.05
     rates = (flips_exact / n, flips_mc / n, perms / n)
@@ -136,14 +160,18 @@ def test_delta_vs_none_matches_scipy_ttest_and_statsmodels_holm():
                     for seed in (1, 2, 3):
                         rows.append((enc, inter, target, lang, seed, shift + rng.normal()))
     delta = pd.DataFrame(rows, columns=["encoder", "intermediate", "target", "language", "seed", "delta"])
-    delta = delta.sample(frac=1.0, random_state=0)                       # unsorted input
+    delta = delta.sample(frac=1.0, random_state=0)  # unsorted input
     out = S.delta_vs_none(delta)
     assert len(out) == 12 and set(out.n) == {5.0} and set(out.df) == {4.0}
     for _, r in out.iterrows():
-        sub = delta[(delta.encoder == r.encoder) & (delta.intermediate == r.intermediate) & (delta.target == r.target)]
+        sub = delta[
+            (delta.encoder == r.encoder) & (delta.intermediate == r.intermediate) & (delta.target == r.target)
+        ]
         ref = stats.ttest_1samp(sub.groupby("language")["delta"].mean(), 0.0)
-        assert r.p_value == pytest.approx(ref.pvalue, rel=1e-10) and r.statistic == pytest.approx(ref.statistic)
-    for enc, sub in out.groupby("encoder"):                               # Holm within an encoder's cells
+        assert r.p_value == pytest.approx(ref.pvalue, rel=1e-10) and r.statistic == pytest.approx(
+            ref.statistic
+        )
+    for _, sub in out.groupby("encoder"):  # Holm within an encoder's cells
         assert sub.p_adj.to_numpy() == pytest.approx(multipletests(sub.p_value, method="holm")[1])
-    flat = delta.assign(delta=1.0)                                        # no spread across languages: no p
+    flat = delta.assign(delta=1.0)  # no spread across languages: no p
     assert S.delta_vs_none(flat)["p_value"].isna().all()

@@ -14,12 +14,16 @@ def test_scores_pass_the_schema_and_pair_back_to_the_deltas():
     scores = simulate_scores(np.random.default_rng(4), missing=0.1)
     validate_scores(scores)
     deltas = simulate_deltas(np.random.default_rng(4), missing=0.1)
-    none = scores[scores["intermediate"] == "none"].set_index(["encoder", "target", "language", "seed"])["score"]
+    none = scores[scores["intermediate"] == "none"].set_index(["encoder", "target", "language", "seed"])[
+        "score"
+    ]
     arms = scores[scores["intermediate"] != "none"]
     keys = ["encoder", "target", "language", "seed"]
     paired = arms.join(none.rename("none_score"), on=keys)
     paired["delta"] = paired["score"] - paired["none_score"]
-    merged = deltas.merge(paired[keys + ["intermediate", "delta"]], on=keys + ["intermediate"], suffixes=("", "_s"))
+    merged = deltas.merge(
+        paired[keys + ["intermediate", "delta"]], on=keys + ["intermediate"], suffixes=("", "_s")
+    )
     assert len(merged) == len(deltas) == len(arms)
     np.testing.assert_allclose(merged["delta"], merged["delta_s"], atol=1e-9)
     assert set(scores["intermediate_family"]) == {"none", "nli", "qa"}
@@ -28,7 +32,9 @@ def test_scores_pass_the_schema_and_pair_back_to_the_deltas():
 
 
 def test_delta_frame_shape_and_names():
-    d = simulate_deltas(np.random.default_rng(0), families={"nli": 2, "qa": 4}, n_targets=2, n_languages=12, n_seeds=2)
+    d = simulate_deltas(
+        np.random.default_rng(0), families={"nli": 2, "qa": 4}, n_targets=2, n_languages=12, n_seeds=2
+    )
     assert list(d.columns) == list(DELTA_COLUMNS)
     assert len(d) == 6 * 2 * 12 * 2
     assert sorted(d["intermediate"].unique())[:2] == ["nli_1", "nli_2"]
@@ -44,13 +50,24 @@ def test_same_generator_same_grid_and_missing_share():
 
 
 def test_family_effect_and_variance_knobs():
-    d = simulate_deltas(np.random.default_rng(1), families={"nli": 50, "qa": 50}, n_targets=2, n_languages=2,
-                        n_seeds=2, family_effects={"nli": 5.0, "qa": 0.0}, sd_intermediate=0.1, sd_target=0.0,
-                        sd_language=0.0, sd_seed=0.0, sd_residual=0.1)
+    d = simulate_deltas(
+        np.random.default_rng(1),
+        families={"nli": 50, "qa": 50},
+        n_targets=2,
+        n_languages=2,
+        n_seeds=2,
+        family_effects={"nli": 5.0, "qa": 0.0},
+        sd_intermediate=0.1,
+        sd_target=0.0,
+        sd_language=0.0,
+        sd_seed=0.0,
+        sd_residual=0.1,
+    )
     means = d.groupby("intermediate_family")["delta"].mean()
     assert means["nli"] - means["qa"] == pytest.approx(5.0, abs=0.1)
-    flat = simulate_deltas(np.random.default_rng(1), sd_intermediate=0, sd_target=0, sd_language=0, sd_seed=0,
-                           sd_residual=0)
+    flat = simulate_deltas(
+        np.random.default_rng(1), sd_intermediate=0, sd_target=0, sd_language=0, sd_seed=0, sd_residual=0
+    )
     assert set(flat.groupby("intermediate_family")["delta"].unique().map(tuple)) == {(2.0,), (0.0,)}
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CANDIDATES = [REPO.parent / "shared" / "slurm" / "start-local-slurm.sh", Path("/work/shared/slurm/start-local-slurm.sh")]
+CANDIDATES = [
+    REPO.parent / "shared" / "slurm" / "start-local-slurm.sh",
+    Path("/work/shared/slurm/start-local-slurm.sh"),
+]
 
 
 def _script() -> Path | None:
@@ -28,8 +31,13 @@ def slurm_cluster(tmp_path_factory):
     # munged wants every parent of its socket executable by all: pytest's tmp folders are 0700.
     state = Path(tempfile.mkdtemp(prefix="xitt-slurm-", dir="/tmp"))
     state.chmod(0o755)
-    started = subprocess.run(["bash", str(script), "start", str(state)], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=300)
+    started = subprocess.run(
+        ["bash", str(script), "start", str(state)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     if started.returncode != 0:
         pytest.skip(f"could not start the local Slurm cluster: {started.stderr[-500:]}")
     old = os.environ.get("SLURM_CONF")
@@ -37,8 +45,12 @@ def slurm_cluster(tmp_path_factory):
     try:
         yield state
     finally:
-        subprocess.run(["bash", str(script), "stop", str(state)], capture_output=True, stdin=subprocess.DEVNULL,
-                       timeout=120)
+        subprocess.run(
+            ["bash", str(script), "stop", str(state)],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
         shutil.rmtree(state, ignore_errors=True)
         if old is None:
             os.environ.pop("SLURM_CONF", None)
@@ -49,20 +61,35 @@ def slurm_cluster(tmp_path_factory):
 @pytest.mark.slow
 def test_tiny_grid_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
     pytest.importorskip("torch")
-    from xitt.run.executors import execute
     from xitt.grid.spec import expand_grid, parse_grid
+    from xitt.run.executors import execute
     from xitt.run.store import read_result, run_dir
 
-    grid = parse_grid({
-        "experiment": "slurm", "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
-        "intermediates": ["none", "tiny_nli"], "targets": ["tiny_cls"], "seeds": [1],
-        "data_dir": str(tiny_data), "train": {"epochs": 1},
-        "executor": {"kind": "slurm", "slurm": {"partition": "debug", "gpus_per_node": 0, "cpus_per_task": 1,
-                                                 "mem_gb": 1, "timeout_min": 10}}})
+    grid = parse_grid(
+        {
+            "experiment": "slurm",
+            "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+            "intermediates": ["none", "tiny_nli"],
+            "targets": ["tiny_cls"],
+            "seeds": [1],
+            "data_dir": str(tiny_data),
+            "train": {"epochs": 1},
+            "executor": {
+                "kind": "slurm",
+                "slurm": {
+                    "partition": "debug",
+                    "gpus_per_node": 0,
+                    "cpus_per_task": 1,
+                    "mem_gb": 1,
+                    "timeout_min": 10,
+                },
+            },
+        }
+    )
     exp = tmp_path / "exp"
     summary = execute(grid, exp_dir=exp, progress=False)
     assert summary["done"] == 2 and summary["failed"] == 0 and summary["stages_trained"] == 1
-    assert summary["submitted"] == 3                      # 1 stage job + 1 dependent run + 1 none run
+    assert summary["submitted"] == 3  # 1 stage job + 1 dependent run + 1 none run
     for run in expand_grid(grid)[1]:
         result = read_result(run_dir(exp, run.run_id))
         assert result.status == "done" and set(result.scores) == {"en", "de"}

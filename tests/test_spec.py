@@ -4,8 +4,13 @@ import pytest
 
 from xitt.grid.spec import SpecError, TrainConfig, apply_sets, expand_grid, load_grid, parse_grid
 
-BASE = {"encoders": ["xlm-roberta-base"], "intermediates": ["none", "mnli", "squad_v1"],
-        "targets": ["xnli", "panx"], "languages": {"xnli": ["en", "de"], "panx": ["en", "fr"]}, "seeds": [1, 2]}
+BASE = {
+    "encoders": ["xlm-roberta-base"],
+    "intermediates": ["none", "mnli", "squad_v1"],
+    "targets": ["xnli", "panx"],
+    "languages": {"xnli": ["en", "de"], "panx": ["en", "fr"]},
+    "seeds": [1, 2],
+}
 
 
 def grid(**over):
@@ -51,21 +56,24 @@ def test_suite_targets_use_suite_languages():
     assert g.targets[1] == "xcopa" and "ro" in g.languages["xquad"]
 
 
-@pytest.mark.parametrize("over, message", [
-    ({"targets": ["xnlii"]}, "Did you mean 'xnli'"),
-    ({"targets": ["xtrme"]}, "Did you mean 'xtreme'"),
-    ({"targets": ["mnli"]}, "intermediate-only"),
-    ({"languages": {"xnli": ["xx"]}}, r"has no language\(s\) \['xx'\]"),
-    ({"seeds": []}, "non-empty list"),
-    ({"seeds": [1, 1]}, r"seed\(s\) \[1\] appear twice"),
-    ({"seeds": ["a"]}, "must hold integers"),
-    ({"sedes": [1]}, "unknown key 'sedes'.*Did you mean 'seeds'"),
-    ({"train": {"lr": "fast"}}, r"train.lr must be float"),
-    ({"train": {"epochs": 1, "learning_rate": 1e-5}}, "unknown training setting 'train.learning_rate'"),
-    ({"intermediates": ["none", "xnli"]}, "is a target, not an intermediate"),
-    ({"executor": {"kind": "kubernetes"}}, "executor.kind"),
-    ({"keep_checkpoints": "yes"}, "keep_checkpoints must be bool"),
-])
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"targets": ["xnlii"]}, "Did you mean 'xnli'"),
+        ({"targets": ["xtrme"]}, "Did you mean 'xtreme'"),
+        ({"targets": ["mnli"]}, "intermediate-only"),
+        ({"languages": {"xnli": ["xx"]}}, r"has no language\(s\) \['xx'\]"),
+        ({"seeds": []}, "non-empty list"),
+        ({"seeds": [1, 1]}, r"seed\(s\) \[1\] appear twice"),
+        ({"seeds": ["a"]}, "must hold integers"),
+        ({"sedes": [1]}, "unknown key 'sedes'.*Did you mean 'seeds'"),
+        ({"train": {"lr": "fast"}}, r"train.lr must be float"),
+        ({"train": {"epochs": 1, "learning_rate": 1e-5}}, "unknown training setting 'train.learning_rate'"),
+        ({"intermediates": ["none", "xnli"]}, "is a target, not an intermediate"),
+        ({"executor": {"kind": "kubernetes"}}, "executor.kind"),
+        ({"keep_checkpoints": "yes"}, "keep_checkpoints must be bool"),
+    ],
+)
 def test_bad_grids_name_the_problem(over, message):
     with pytest.raises((SpecError, ValueError), match=message):
         grid(**over)
@@ -74,7 +82,10 @@ def test_bad_grids_name_the_problem(over, message):
 def test_set_overrides_and_their_errors():
     doc = apply_sets(BASE, ["train.lr=1e-5", "seeds=[4,5]"])
     assert doc["seeds"] == [4, 5] and "train" not in BASE
-    assert parse_grid(doc).train_config("xnli", __import__("xitt.tasks", fromlist=["registry"]).registry()).lr == 1e-5
+    assert (
+        parse_grid(doc).train_config("xnli", __import__("xitt.tasks", fromlist=["registry"]).registry()).lr
+        == 1e-5
+    )
     with pytest.raises(SpecError, match="unknown training setting 'lrr'"):
         apply_sets(BASE, ["train.lrr=1"])
     with pytest.raises(SpecError, match="unknown grid key 'seed'.*Did you mean 'seeds'"):

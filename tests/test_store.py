@@ -1,5 +1,4 @@
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -7,22 +6,45 @@ import sys
 import pytest
 
 from xitt.grid.spec import expand_grid, parse_grid
-from xitt.run.store import Claim, RunResult, collect, read_result, run_dir, run_state, write_config, write_result
+from xitt.run.store import (
+    Claim,
+    RunResult,
+    collect,
+    read_result,
+    run_dir,
+    run_state,
+    write_config,
+    write_result,
+)
 
 
 @pytest.fixture
 def runs():
-    grid = parse_grid({"encoders": ["mbert-test"], "intermediates": ["none", "mnli"], "targets": ["xnli"],
-                       "languages": {"xnli": ["en", "de"]}, "seeds": [1]})
+    grid = parse_grid(
+        {
+            "encoders": ["mbert-test"],
+            "intermediates": ["none", "mnli"],
+            "targets": ["xnli"],
+            "languages": {"xnli": ["en", "de"]},
+            "seeds": [1],
+        }
+    )
     return expand_grid(grid)[1]
 
 
 def finish(exp, spec, score=70.0):
     folder = run_dir(exp, spec.run_id)
     write_config(folder, spec.to_dict())
-    write_result(folder, RunResult(spec.run_id, spec.to_dict(), "done",
-                                   scores={"en": {"accuracy": score}, "de": {"accuracy": score - 10}},
-                                   primary_metric="accuracy"))
+    write_result(
+        folder,
+        RunResult(
+            spec.run_id,
+            spec.to_dict(),
+            "done",
+            scores={"en": {"accuracy": score}, "de": {"accuracy": score - 10}},
+            primary_metric="accuracy",
+        ),
+    )
 
 
 def test_collect_done_runs(tmp_path, runs):
@@ -48,7 +70,9 @@ def test_corrupt_result_is_reported_and_never_skipped(tmp_path, runs):
 
 def test_failed_and_pending_states(tmp_path, runs):
     folder = run_dir(tmp_path, runs[0].run_id)
-    write_result(folder, RunResult(runs[0].run_id, runs[0].to_dict(), "failed", error="Traceback...\nOOM: boom"))
+    write_result(
+        folder, RunResult(runs[0].run_id, runs[0].to_dict(), "failed", error="Traceback...\nOOM: boom")
+    )
     assert run_state(folder) == ("failed", "OOM: boom")
     assert run_state(run_dir(tmp_path, runs[1].run_id))[0] == "pending"
     assert read_result(folder).status == "failed"
@@ -62,6 +86,8 @@ def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path):
     assert second.acquire()
     second.release()
     # a claim left behind by a killed process on this host is stale
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (tmp_path / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
     assert Claim(tmp_path).acquire()

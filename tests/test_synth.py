@@ -5,11 +5,21 @@ import random
 
 import pytest
 
+from xitt.data.loaders import read_local
 from xitt.synth import benchmark as synth
 from xitt.synth import generators as st
-from xitt.data.loaders import read_local
-from xitt.synth.languages import (CONTENT_WORDS, FUNCTION_WORDS, NP, PROFILES, Clause, all_words, make_languages,
-                             realize, span_of, text_of)
+from xitt.synth.languages import (
+    CONTENT_WORDS,
+    FUNCTION_WORDS,
+    NP,
+    PROFILES,
+    Clause,
+    all_words,
+    make_languages,
+    realize,
+    span_of,
+    text_of,
+)
 from xitt.tasks import registry
 
 ANNA = NP(("Anna",), ent="PER")
@@ -31,6 +41,7 @@ def data(tmp_path_factory):
 
 
 # -------------------------------------------------------------------------------------- languages
+
 
 def test_languages_are_deterministic_and_bounded():
     a, b = make_languages(seed=3, n_languages=5), make_languages(seed=3, n_languages=5)
@@ -66,12 +77,21 @@ def test_realisation_follows_each_languages_word_order(langs):
     assert text_of(realize(OWN, langs["en"], ask="adjunct")) == "where does Anna own the big red car ?"
     neg = Clause(ANNA, "live", OSLO, neg=True)
     assert text_of(realize(neg, langs["en"])) == "Anna does not live in Oslo ."
-    w = langs["qac"].word                                    # SOV, postpositions, adjective first
-    assert text_of(realize(OWN, langs["qac"])) == f"Anna Oslo {w('in')} {w('the')} {w('big')} {w('red')} {w('car')} {w('own')} ."
-    w = langs["qad"].word                                    # VSO, noun-adjective
-    assert text_of(realize(OWN, langs["qad"])) == f"{w('own')} Anna {w('the')} {w('car')} {w('big')} {w('red')} {w('in')} Oslo ."
-    w = langs["qae"].word                                    # no articles, wh in situ + particle
-    assert text_of(realize(OWN, langs["qae"], ask="obj")) == f"Anna Oslo {w('in')} {w('what')} {w('own')} {w('question')} ?"
+    w = langs["qac"].word  # SOV, postpositions, adjective first
+    assert (
+        text_of(realize(OWN, langs["qac"]))
+        == f"Anna Oslo {w('in')} {w('the')} {w('big')} {w('red')} {w('car')} {w('own')} ."
+    )
+    w = langs["qad"].word  # VSO, noun-adjective
+    assert (
+        text_of(realize(OWN, langs["qad"]))
+        == f"{w('own')} Anna {w('the')} {w('car')} {w('big')} {w('red')} {w('in')} Oslo ."
+    )
+    w = langs["qae"].word  # no articles, wh in situ + particle
+    assert (
+        text_of(realize(OWN, langs["qae"], ask="obj"))
+        == f"Anna Oslo {w('in')} {w('what')} {w('own')} {w('question')} ?"
+    )
     with pytest.raises(ValueError, match="ask must be"):
         realize(OWN, langs["en"], ask="verb")
 
@@ -92,6 +112,7 @@ def test_asked_spans_are_contiguous_and_names_are_shared(langs):
 
 # ------------------------------------------------------------------------------------ task files
 
+
 def test_every_task_file_parses_with_the_runner_loaders(data):
     reg = registry()
     for name in synth.BUILDERS:
@@ -104,7 +125,7 @@ def test_every_task_file_parses_with_the_runner_loaders(data):
             if task.kind == "span_qa":
                 for ex in rows:
                     a = ex["answers"][0]
-                    assert ex["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]
+                    assert ex["context"][a["answer_start"] : a["answer_start"] + len(a["text"])] == a["text"]
             if task.kind == "tagging":
                 tags = {t for ex in rows for t in ex["tags"]}
                 assert tags <= {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"} and len(tags) == 7
@@ -121,9 +142,9 @@ def test_every_task_file_parses_with_the_runner_loaders(data):
 def test_nli_labels_are_balanced_and_follow_the_conventions(data):
     rows = [line.split("\t") for line in (data / "synth_nli" / "train-en.tsv").read_text().splitlines()]
     labels = [r[2] for r in rows]
-    assert min(labels.count(l) for l in st.NLI_LABELS) > len(rows) / 5
+    assert min(labels.count(label) for label in st.NLI_LABELS) > len(rows) / 5
     entail = [r for r in rows if r[2] == "entailment"]
-    assert all(r[1].split()[0] == r[0].split()[0] for r in entail)      # about the same person
+    assert all(r[1].split()[0] == r[0].split()[0] for r in entail)  # about the same person
     squad = json.loads((data / "synth_xquad" / "test-qab.json").read_text())
     assert squad["version"] == "1.1" and squad["data"][0]["paragraphs"][0]["qas"][0]["answers"]
 
@@ -133,7 +154,9 @@ def test_files_are_byte_identical_for_a_seed_and_differ_across_seeds(data, tmp_p
     synth.write_data(tmp_path / "b", seed=1, n_languages=2, size="small", tasks=("synth_xnli",))
     for path in sorted(data.rglob("*.*")):
         assert (tmp_path / "a" / path.relative_to(data)).read_bytes() == path.read_bytes(), path
-    assert (tmp_path / "b/synth_xnli/test-qaa.tsv").read_bytes() != (data / "synth_xnli/test-qaa.tsv").read_bytes()
+    assert (tmp_path / "b/synth_xnli/test-qaa.tsv").read_bytes() != (
+        data / "synth_xnli/test-qaa.tsv"
+    ).read_bytes()
     with pytest.raises(ValueError, match="unknown synthetic task"):
         synth.write_data(tmp_path / "c", tasks=("synth_nope",))
     with pytest.raises(ValueError, match="size must be one of"):

@@ -16,7 +16,7 @@ def test_vocab_is_specials_then_count_then_token():
     tok = build_tokenizer(TEXTS)
     vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
     assert vocab[:5] == list(SPECIAL_TOKENS)
-    assert vocab[5:8] == ["the", "sat", "!"]          # 'the' x3, 'sat' x2, then count-1 tokens sorted
+    assert vocab[5:8] == ["the", "sat", "!"]  # 'the' x3, 'sat' x2, then count-1 tokens sorted
     assert vocab[8:] == sorted(vocab[8:])
 
 
@@ -32,12 +32,22 @@ def test_same_texts_give_the_same_tokenizer_and_limits_apply():
 def test_pairs_offsets_word_and_sequence_ids():
     tok = build_tokenizer(TEXTS)
     enc = tok("The cat sat.", "le chat", return_offsets_mapping=True)
-    assert tok.convert_ids_to_tokens(enc.input_ids) == ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "le", "chat", "[SEP]"]
+    assert tok.convert_ids_to_tokens(enc.input_ids) == [
+        "[CLS]",
+        "the",
+        "cat",
+        "sat",
+        ".",
+        "[SEP]",
+        "le",
+        "chat",
+        "[SEP]",
+    ]
     assert enc.token_type_ids == [0, 0, 0, 0, 0, 0, 1, 1, 1]
     assert enc.sequence_ids() == [None, 0, 0, 0, 0, None, 1, 1, None]
     assert enc.word_ids()[1:5] == [0, 1, 2, 3]
     assert enc.offset_mapping[2] == (4, 7)
-    assert tok("zebra").input_ids == [2, 1, 3]        # unknown word -> [UNK]
+    assert tok("zebra").input_ids == [2, 1, 3]  # unknown word -> [UNK]
 
 
 def test_encoder_loads_with_auto_classes_and_is_seeded(tmp_path):
@@ -47,7 +57,7 @@ def test_encoder_loads_with_auto_classes_and_is_seeded(tmp_path):
     tok = build_tokenizer(TEXTS)
     state = torch.random.get_rng_state()
     a = build_encoder(tok, tmp_path / "a", seed=3)
-    assert torch.equal(state, torch.random.get_rng_state())   # caller's RNG untouched
+    assert torch.equal(state, torch.random.get_rng_state())  # caller's RNG untouched
     build_encoder(tok, tmp_path / "b", seed=3)
     build_encoder(tok, tmp_path / "c", seed=4)
     ma, mb, mc = (AutoModel.from_pretrained(tmp_path / n) for n in "abc")

@@ -4,7 +4,6 @@ import gzip
 import json
 import subprocess
 import sys
-
 from importlib.util import find_spec
 
 import numpy as np
@@ -19,12 +18,18 @@ pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch"
 def train():
     """xitt.train (imports torch), loaded when a test runs, never at collection time."""
     from xitt.train import chain as train
+
     return train
 
 
 def _grid(encoder, tiny_data, **extra):
-    doc = {"encoders": [{"name": "tiny", "path": str(encoder)}], "intermediates": ["none", "tiny_nli"],
-           "targets": ["tiny_cls"], "seeds": [1], "data_dir": str(tiny_data)}
+    doc = {
+        "encoders": [{"name": "tiny", "path": str(encoder)}],
+        "intermediates": ["none", "tiny_nli"],
+        "targets": ["tiny_cls"],
+        "seeds": [1],
+        "data_dir": str(tiny_data),
+    }
     doc.update(extra)
     return parse_grid(doc)
 
@@ -39,7 +44,7 @@ def test_epoch_batches_cover_everything_once_and_group_by_length(train):
     b = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
     assert a == b and sorted(i for batch in a for i in batch) == list(range(50))
     assert all(len(batch) == 8 for batch in a if batch is not a[-1]) or sum(map(len, a)) == 50
-    for batch in a:                                            # sorted by length inside a batch
+    for batch in a:  # sorted by length inside a batch
         lengths = [len(feats[i]["input_ids"]) for i in batch]
         assert lengths == sorted(lengths, reverse=True)
 
@@ -58,6 +63,7 @@ def test_same_seed_same_scores_other_seed_differs(train, tiny_encoder, tiny_data
 
 def test_stage_checkpoint_holds_the_encoder_only(train, tiny_encoder, tiny_data, tmp_path):
     from safetensors.torch import load_file
+
     stages, runs = expand_grid(_grid(tiny_encoder, tiny_data))
     info = train.train_stage(stages[0], tmp_path / "ckpt", data_dir=tiny_data, progress=False)
     assert info["steps"] == 20 and "tiny_nli.accuracy" in info["dev_scores"]
@@ -72,21 +78,32 @@ def test_stage_checkpoint_holds_the_encoder_only(train, tiny_encoder, tiny_data,
     base = next(r for r in runs if r.stage is None)
     own = train.run_target(base, str(tiny_encoder), data_dir=tiny_data, progress=False)["data_fingerprints"]
     assert info["data_fingerprints"]["encoder"] == own["encoder"]
-    assert len(own["encoder"]) == 12 and own["encoder"] != train.encoder_fingerprint(None, str(tmp_path / "ckpt"))
+    assert len(own["encoder"]) == 12 and own["encoder"] != train.encoder_fingerprint(
+        None, str(tmp_path / "ckpt")
+    )
 
 
 def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp_path):
-    grid = _grid(tiny_encoder, tiny_data, intermediates=[{"name": "both", "tasks": ["tiny_nli", "tiny_mc"]}],
-                 task_train={"tiny_nli": {"epochs": 1}})
+    grid = _grid(
+        tiny_encoder,
+        tiny_data,
+        intermediates=[{"name": "both", "tasks": ["tiny_nli", "tiny_mc"]}],
+        task_train={"tiny_nli": {"epochs": 1}},
+    )
     stage = expand_grid(grid)[0][0]
     info = train.train_stage(stage, tmp_path / "ckpt", data_dir=tiny_data, progress=False)
-    assert info["steps"] == 10 + 5           # one epoch: 160/16 NLI batches + 80/16 MC batches
+    assert info["steps"] == 10 + 5  # one epoch: 160/16 NLI batches + 80/16 MC batches
     assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info["dev_scores"])
 
 
 def test_max_steps_grad_accum_select_last_and_predictions(train, tiny_encoder, tiny_data, tmp_path):
-    grid = _grid(tiny_encoder, tiny_data, targets=["tiny_qa"], save_predictions=True,
-                 train={"max_steps": 3, "grad_accum": 2, "select_on": "last"})
+    grid = _grid(
+        tiny_encoder,
+        tiny_data,
+        targets=["tiny_qa"],
+        save_predictions=True,
+        train={"max_steps": 3, "grad_accum": 2, "select_on": "last"},
+    )
     run = next(r for r in expand_grid(grid)[1] if r.stage is None)
     out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, out_dir=tmp_path, progress=False)
     assert out["primary_metric"] == "em_f1" and set(out["scores"]["de"]) == {"em", "f1", "em_f1"}
@@ -124,17 +141,32 @@ print(json.dumps([out["scores"], out["dev_scores"]], sort_keys=True))
 @pytest.mark.slow
 def test_bit_identical_scores_in_fresh_processes(tiny_encoder, tiny_data):
     code = SCRIPT.format(tests=str(tiny_data.parent.parent), enc=str(tiny_encoder), data=str(tiny_data))
-    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-            .splitlines()[-1] for _ in range(2)]
+    outs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+        for _ in range(2)
+    ]
     assert outs[0] == outs[1]
 
 
 def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_encoder, tiny_data):
-    grid = _grid(tiny_encoder, tiny_data, intermediates=["none"],
-                 train={"eval_every": 3, "max_train_examples": 64, "epochs": 2})
+    grid = _grid(
+        tiny_encoder,
+        tiny_data,
+        intermediates=["none"],
+        train={"eval_every": 3, "max_train_examples": 64, "epochs": 2},
+    )
     run = expand_grid(grid)[1][0]
     out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
-    examples, feats, _ = train.features_for(train.registry().get("tiny_cls"), "train", "en",
-                                            train.load_encoder(str(tiny_encoder))[1], run.target_train, tiny_data, None)
+    examples, feats, _ = train.features_for(
+        train.registry().get("tiny_cls"),
+        "train",
+        "en",
+        train.load_encoder(str(tiny_encoder))[1],
+        run.target_train,
+        tiny_data,
+        None,
+    )
     assert len(examples) == len(feats) == 64
-    assert out["steps"] == 8 and out["best_step"] in (3, 6, 8)             # 64/16 x 2 epochs; evals at 3, 6, end
+    assert out["steps"] == 8 and out["best_step"] in (3, 6, 8)  # 64/16 x 2 epochs; evals at 3, 6, end

@@ -1,2 +1,3 @@
 """xitt: intermediate-task training for zero-shot cross-lingual transfer."""
+
 __version__ = "0.1.0"

@@ -11,11 +11,11 @@ import argparse
 import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from xitt.schema import SchemaError
 from xitt.grid.spec import SpecError
+from xitt.schema import SchemaError
 from xitt.tasks import TaskError
 
 # SpecError, TaskError and SchemaError are ValueErrors; so are the store's "runs not done" errors.
@@ -38,13 +38,16 @@ def parse_seeds(text: str | None) -> list[int] | None:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise SpecError(f"--seeds takes integers separated by commas (e.g. --seeds 4,5), got {text!r}.") from None
+        raise SpecError(
+            f"--seeds takes integers separated by commas (e.g. --seeds 4,5), got {text!r}."
+        ) from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise SpecError(f"--seeds must list distinct seeds, got {text!r}.")
     return seeds
 
 
 # ------------------------------------------------------------------------------------ commands
+
 
 def cmd_tasks(args) -> int:
     from xitt.tasks import SUITES, scan
@@ -54,7 +57,9 @@ def cmd_tasks(args) -> int:
         if problems:
             print(f"{len(problems)} problem(s) in the task files:", *problems, sep="\n  ", file=sys.stderr)
             return 1
-        print(f"ok: {len(registry.tasks)} tasks in {len(registry.by_family())} families, suites {sorted(SUITES)}")
+        print(
+            f"ok: {len(registry.tasks)} tasks in {len(registry.by_family())} families, suites {sorted(SUITES)}"
+        )
         return 0
     for family, tasks in registry.by_family().items():
         print(f"{family}")
@@ -63,16 +68,18 @@ def cmd_tasks(args) -> int:
                 continue
             langs = task.languages if task.is_target else ()
             where = task.source.get("hub", "local data only") if isinstance(task.source, dict) else ""
-            print(f"  {task.name:<15} {'/'.join(task.roles):<20} {task.kind:<20} {task.metric:<17} "
-                  f"{len(langs):>2} lang  {where}")
+            print(
+                f"  {task.name:<15} {'/'.join(task.roles):<20} {task.kind:<20} {task.metric:<17} "
+                f"{len(langs):>2} lang  {where}"
+            )
     for suite, members in SUITES.items():
         print(f"suite {suite}: {', '.join(members)}")
     return 1 if problems else 0
 
 
 def cmd_plan(args) -> int:
-    from xitt.run.plan import describe_plan
     from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.plan import describe_plan
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
@@ -94,8 +101,16 @@ def cmd_run(args) -> int:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
     from xitt.run.executors import execute
 
-    summary = execute(grid, exp_dir=exp, seeds=seeds, executor=args.executor, workers=args.workers,
-                      fail_fast=args.fail_fast, data_dir=args.data_dir, progress=not args.quiet)
+    summary = execute(
+        grid,
+        exp_dir=exp,
+        seeds=seeds,
+        executor=args.executor,
+        workers=args.workers,
+        fail_fast=args.fail_fast,
+        data_dir=args.data_dir,
+        progress=not args.quiet,
+    )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 1 if summary.get("failed") else 0
 
@@ -109,17 +124,19 @@ def cmd_status(args) -> int:
     _, runs = expand_grid(grid)
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
-    print(f"{exp}: {len(status)} runs: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in
-                                                   ("done", "running", "failed", "corrupt", "pending")))
+    print(
+        f"{exp}: {len(status)} runs: "
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
+    )
     for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
         print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 
 def cmd_collect(args) -> int:
-    from xitt.schema import write_scores
     from xitt.grid.spec import expand_grid, load_grid
     from xitt.run.store import collect
+    from xitt.schema import write_scores
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp)
@@ -128,10 +145,16 @@ def cmd_collect(args) -> int:
     out = write_scores(scores, Path(args.out) if args.out else exp / "scores.csv")
     left_out = status[status.state != "done"]
     if len(left_out):
-        print(f"warning: {len(left_out)} runs left out (not done): " + ", ".join(left_out.run_id[:5]) +
-              (" ..." if len(left_out) > 5 else ""), file=sys.stderr)
-    print(f"wrote {out}: {len(scores)} rows from {int((status.state == 'done').sum())} runs"
-          + (" (SYNTHETIC data)" if grid.synthetic else ""))
+        print(
+            f"warning: {len(left_out)} runs left out (not done): "
+            + ", ".join(left_out.run_id[:5])
+            + (" ..." if len(left_out) > 5 else ""),
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {out}: {len(scores)} rows from {int((status.state == 'done').sum())} runs"
+        + (" (SYNTHETIC data)" if grid.synthetic else "")
+    )
     return 0
 
 
@@ -169,9 +192,17 @@ def cmd_analyze(args) -> int:
 
     exp = experiment_dir(args.experiment)
     scores = read_scores(exp / "scores.csv")
-    result = analyze(scores, rng=np.random.default_rng(args.seed), a=args.a, b=args.b, n_boot=args.n_boot,
-                     allow_incomplete=args.allow_incomplete, chance=_chance_levels(scores), experiment=exp.name,
-                     seed=args.seed)
+    result = analyze(
+        scores,
+        rng=np.random.default_rng(args.seed),
+        a=args.a,
+        b=args.b,
+        n_boot=args.n_boot,
+        allow_incomplete=args.allow_incomplete,
+        chance=_chance_levels(scores),
+        experiment=exp.name,
+        seed=args.seed,
+    )
     render_summary(result)
     paths = write_frames(result, exp / "analysis")
     print(f"wrote {len(paths)} files under {exp / 'analysis'}")
@@ -188,12 +219,21 @@ def cmd_report(args) -> int:
 
     exp = experiment_dir(args.experiment)
     scores = read_scores(exp / "scores.csv")
-    result = analyze(scores, rng=np.random.default_rng(args.seed), a=args.a, b=args.b, n_boot=args.n_boot,
-                     allow_incomplete=args.allow_incomplete, chance=_chance_levels(scores), experiment=exp.name,
-                     seed=args.seed)
+    result = analyze(
+        scores,
+        rng=np.random.default_rng(args.seed),
+        a=args.a,
+        b=args.b,
+        n_boot=args.n_boot,
+        allow_incomplete=args.allow_incomplete,
+        chance=_chance_levels(scores),
+        experiment=exp.name,
+        seed=args.seed,
+    )
     write_frames(result, exp / "analysis")
-    files = build_report(result, exp / "report", provenance=experiment_provenance(exp, args.seed),
-                         pdf=not args.no_pdf)
+    files = build_report(
+        result, exp / "report", provenance=experiment_provenance(exp, args.seed), pdf=not args.no_pdf
+    )
     for name, path in files.items():
         print(f"{name}: {path}")
     return 0
@@ -219,6 +259,7 @@ def cmd_bench(args) -> int:
 
 # -------------------------------------------------------------------------------------- parser
 
+
 def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
     """The parser; `synth`'s own options are added only when asked (its module imports torch)."""
     parser = argparse.ArgumentParser(prog="xitt", description=__doc__.split("\n\n")[0])
@@ -227,8 +268,13 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
     def grid_cmd(name, func, help_, arg="grid"):
         p = sub.add_parser(name, help=help_)
         p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]",
+        )
         p.set_defaults(func=func)
         return p
 
@@ -244,13 +290,19 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
     p = grid_cmd("run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
-    p.add_argument("--workers", type=int, help="local process pool size (default: the grid's executor.workers)")
+    p.add_argument(
+        "--workers", type=int, help="local process pool size (default: the grid's executor.workers)"
+    )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
-    p.add_argument("--data-dir", help="local copies of the data sets (XTREME file formats); also XITT_DATA_DIR")
+    p.add_argument(
+        "--data-dir", help="local copies of the data sets (XTREME file formats); also XITT_DATA_DIR"
+    )
     p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    grid_cmd("status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment")
+    grid_cmd(
+        "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
+    )
 
     p = sub.add_parser("collect", help="gather result.json files into runs/<exp>/scores.csv")
     p.add_argument("experiment")
@@ -258,17 +310,24 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--out", help="default: runs/<exp>/scores.csv")
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("import", help="convert other results (tidy CSV, jiant val_metrics.json) to scores.csv")
+    p = sub.add_parser(
+        "import", help="convert other results (tidy CSV, jiant val_metrics.json) to scores.csv"
+    )
     p.add_argument("source", help="a CSV file or a folder of jiant runs")
     p.add_argument("--out", required=True)
     p.add_argument("--format", choices=["csv", "jiant"], default="csv")
-    p.add_argument("--pattern", default="{encoder}/{intermediate}/{target}/seed{seed}",
-                   help="jiant: how run folders are named (relative to SOURCE)")
+    p.add_argument(
+        "--pattern",
+        default="{encoder}/{intermediate}/{target}/seed{seed}",
+        help="jiant: how run folders are named (relative to SOURCE)",
+    )
     p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
     p.set_defaults(func=cmd_import)
 
-    for name, func, help_ in (("analyze", cmd_analyze, "answer NLI vs QA: mixed model, bootstrap, tests, seed plan"),
-                              ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)")):
+    for name, func, help_ in (
+        ("analyze", cmd_analyze, "answer NLI vs QA: mixed model, bootstrap, tests, seed plan"),
+        ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)"),
+    ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("experiment", nargs="?", default="runs/demo")
         p.add_argument("--seed", type=int, default=0, help="analysis seed (bootstrap, permutations)")

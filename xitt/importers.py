@@ -34,26 +34,42 @@ def _fill_from_registry(frame: pd.DataFrame) -> pd.DataFrame:
             return NONE
         if name in reg.tasks:
             return getattr(reg.tasks[name], attr)
-        raise SchemaError(f"task '{name}' is not in the registry, so its {column} is unknown; add a '{column}' "
-                          "column to the CSV (or declare the task in a YAML under XITT_TASKS_PATH).")
+        raise SchemaError(
+            f"task '{name}' is not in the registry, so its {column} is unknown; add a '{column}' "
+            "column to the CSV (or declare the task in a YAML under XITT_TASKS_PATH)."
+        )
 
     if "intermediate_family" not in frame:
-        frame["intermediate_family"] = [lookup(n, "family", "intermediate_family") for n in frame["intermediate"]]
+        frame["intermediate_family"] = [
+            lookup(n, "family", "intermediate_family") for n in frame["intermediate"]
+        ]
     if "target_family" not in frame:
         frame["target_family"] = [lookup(n, "family", "target_family") for n in frame["target"]]
     if "task_version" not in frame:
-        frame["task_version"] = [reg.tasks[n].version if n in reg.tasks else "imported" for n in frame["target"]]
+        frame["task_version"] = [
+            reg.tasks[n].version if n in reg.tasks else "imported" for n in frame["target"]
+        ]
     if "metric" not in frame:
         frame["metric"] = [lookup(n, "metric", "metric") for n in frame["target"]]
     if "primary" not in frame:
         keys = ["encoder", "intermediate", "target", "language", "seed"]
         if frame.drop_duplicates(keys + ["metric"]).duplicated(keys).any():
-            raise SchemaError("some cells have several metrics; add a 'primary' column (True for the metric "
-                              "that enters averages).")
+            raise SchemaError(
+                "some cells have several metrics; add a 'primary' column (True for the metric "
+                "that enters averages)."
+            )
         frame["primary"] = True
     if "run_id" not in frame:
-        frame["run_id"] = (frame["encoder"].astype(str) + "__" + frame["intermediate"].astype(str) + "__" +
-                           frame["target"].astype(str) + "__s" + frame["seed"].astype(str) + "__imported")
+        frame["run_id"] = (
+            frame["encoder"].astype(str)
+            + "__"
+            + frame["intermediate"].astype(str)
+            + "__"
+            + frame["target"].astype(str)
+            + "__s"
+            + frame["seed"].astype(str)
+            + "__imported"
+        )
     return frame
 
 
@@ -64,8 +80,9 @@ def import_csv(path: Path, *, scale: float | None = None) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise SchemaError(f"{path}: missing column(s) {missing}; a tidy results CSV needs at least "
-                          f"{', '.join(REQUIRED)}.")
+        raise SchemaError(
+            f"{path}: missing column(s) {missing}; a tidy results CSV needs at least {', '.join(REQUIRED)}."
+        )
     if scale:  # validate first so that a bad value is reported as written, then rescale and re-check
         frame = _fill_from_registry(frame)
         frame["score"] = validate_scores(frame, source=str(path))["score"].to_numpy() * scale
@@ -106,14 +123,25 @@ def import_jiant(folder: Path, *, pattern: str, scale: float | None = None) -> p
             if target != names["target"]:
                 continue
             values = {"major": (entry.get("metrics") or {}).get("major")}
-            values.update({k: v for k, v in ((entry.get("metrics") or {}).get("minor") or {}).items()
-                           if isinstance(v, (int, float))})
+            values.update(
+                {
+                    k: v
+                    for k, v in ((entry.get("metrics") or {}).get("minor") or {}).items()
+                    if isinstance(v, (int, float))
+                }
+            )
             for metric, value in values.items():
                 if value is None:
                     continue
-                rows.append({**{k: names[k] for k in ("encoder", "intermediate", "target", "seed")},
-                             "language": language, "metric": metric, "primary": metric == "major",
-                             "score": float(value) * (scale if scale else 100.0)})
+                rows.append(
+                    {
+                        **{k: names[k] for k in ("encoder", "intermediate", "target", "seed")},
+                        "language": language,
+                        "metric": metric,
+                        "primary": metric == "major",
+                        "score": float(value) * (scale if scale else 100.0),
+                    }
+                )
     if not rows:
         raise SchemaError(f"no '<target>_<language>' metrics matching the folder names found under {folder}.")
     frame = pd.DataFrame(rows)

@@ -25,18 +25,43 @@ import pandas as pd
 NONE = "none"
 
 SCORE_COLUMNS: tuple[str, ...] = (
-    "run_id", "encoder", "intermediate", "intermediate_family", "target", "target_family",
-    "language", "seed", "metric", "score", "primary", "task_version",
+    "run_id",
+    "encoder",
+    "intermediate",
+    "intermediate_family",
+    "target",
+    "target_family",
+    "language",
+    "seed",
+    "metric",
+    "score",
+    "primary",
+    "task_version",
 )
 # A (encoder, intermediate, target, language, seed, metric) cell is measured once.
 CELL_KEYS: tuple[str, ...] = ("encoder", "intermediate", "target", "language", "seed", "metric")
 STRING_COLUMNS: tuple[str, ...] = (
-    "run_id", "encoder", "intermediate", "intermediate_family", "target", "target_family",
-    "language", "metric", "task_version",
+    "run_id",
+    "encoder",
+    "intermediate",
+    "intermediate_family",
+    "target",
+    "target_family",
+    "language",
+    "metric",
+    "task_version",
 )
 # Columns of every analysis result frame that reports an estimate.
 RESULT_COLUMNS: tuple[str, ...] = (
-    "estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "p_adj", "n",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "df",
+    "statistic",
+    "p_value",
+    "p_adj",
+    "n",
 )
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
@@ -79,7 +104,9 @@ def validate_scores(frame: pd.DataFrame, *, source: str = "scores") -> pd.DataFr
                 hint = f"write the literal '{NONE}' for the no-intermediate baseline"
             else:
                 hint = "fill it in"
-            raise SchemaError(f"{source}: column '{col}' is empty in rows {list(out.index[empty][:10])}; {hint}.")
+            raise SchemaError(
+                f"{source}: column '{col}' is empty in rows {list(out.index[empty][:10])}; {hint}."
+            )
         out[col] = out[col].astype(str).str.strip()
     seeds = pd.to_numeric(out["seed"], errors="coerce")
     if seeds.isna().any() or (seeds % 1 != 0).any():

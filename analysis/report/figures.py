@@ -15,10 +15,10 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
 
 ONE_COLUMN = 3.3  # inches, ACL/NeurIPS one-column width
 TWO_COLUMN = 6.8  # inches, full text width
@@ -70,8 +70,15 @@ def plot_forest(frame: pd.DataFrame, *, ax=None, a: str = "NLI", b: str = "QA", 
     ax.axvline(0, color="0.4", lw=0.8, ls="--", zorder=1)
     ax.hlines(y, lo, hi, color=OKABE_ITO[0], lw=1.6, zorder=2)
     for yi, e, s, ex in zip(y, est, summary, excludes0):
-        ax.plot(e, yi, marker="D" if s else "o", ms=7 if s else 5, zorder=3, color=OKABE_ITO[1] if s else OKABE_ITO[0],
-                markerfacecolor=(OKABE_ITO[1] if s else OKABE_ITO[0]) if ex else "white")
+        ax.plot(
+            e,
+            yi,
+            marker="D" if s else "o",
+            ms=7 if s else 5,
+            zorder=3,
+            color=OKABE_ITO[1] if s else OKABE_ITO[0],
+            markerfacecolor=(OKABE_ITO[1] if s else OKABE_ITO[0]) if ex else "white",
+        )
     ax.set_yticks(y, [str(v) for v in frame["label"]])
     ax.set_ylim(-0.7, len(frame) - 0.3)
     ax.set_xlabel(f"{a} \u2212 {b} \u0394 score ({DELTA_UNIT})")
@@ -81,8 +88,16 @@ def plot_forest(frame: pd.DataFrame, *, ax=None, a: str = "NLI", b: str = "QA", 
     return ax
 
 
-def plot_delta_heatmap(frame: pd.DataFrame, *, ax=None, title: str | None = None, vmax: float | None = None,
-                       colorbar: bool = True, row_order=None, col_order=None):
+def plot_delta_heatmap(
+    frame: pd.DataFrame,
+    *,
+    ax=None,
+    title: str | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    row_order=None,
+    col_order=None,
+):
     """Heatmap of delta vs ``none`` (points) with intermediate tasks as rows and languages as columns.
 
     Input columns: intermediate, language, estimate (one value per intermediate x language; the
@@ -99,9 +114,12 @@ def plot_delta_heatmap(frame: pd.DataFrame, *, ax=None, title: str | None = None
     values = grid.to_numpy(float)
     limit = vmax if vmax is not None else (np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0)
     limit = float(limit) or 1.0
-    image = ax.imshow(values, cmap=DIVERGING, norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto",
-                      interpolation="nearest")
-    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=90 if grid.shape[1] > 12 else 0)
+    image = ax.imshow(
+        values, cmap=DIVERGING, norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto", interpolation="nearest"
+    )
+    ax.set_xticks(
+        range(grid.shape[1]), [str(c) for c in grid.columns], rotation=90 if grid.shape[1] > 12 else 0
+    )
     ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
     ax.set_xlabel("target language")
     ax.set_ylabel("intermediate task")
@@ -110,8 +128,15 @@ def plot_delta_heatmap(frame: pd.DataFrame, *, ax=None, title: str | None = None
     if values.size <= 80:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.1f}".replace("-", "\u2212"), ha="center", va="center", fontsize=6,
-                        color="white" if abs(v) > 0.6 * limit else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.1f}".replace("-", "\u2212"),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if abs(v) > 0.6 * limit else "black",
+                )
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label=f"\u0394 vs none ({DELTA_UNIT})", shrink=0.9)
     return ax
@@ -146,10 +171,14 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
     """
     _need(frame, ["intermediate", "intermediate_family", "sd"], "plot_seed_sd")
     pairs = frame[["intermediate", "intermediate_family"]].drop_duplicates()
-    fams = list(family_order) if family_order is not None else sorted(pairs.intermediate_family.unique(),
-                                                                       key=lambda f: (f != "none", f))
+    fams = (
+        list(family_order)
+        if family_order is not None
+        else sorted(pairs.intermediate_family.unique(), key=lambda f: (f != "none", f))
+    )
     pairs = pairs.assign(_f=pairs.intermediate_family.map({f: i for i, f in enumerate(fams)})).sort_values(
-        ["_f", "intermediate"])
+        ["_f", "intermediate"]
+    )
     order = list(pairs.intermediate)
     colours = family_colours(fams)
     ax = _axes(ax, ONE_COLUMN, 0.7 + 0.28 * max(len(order), 1))
@@ -166,6 +195,14 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
     ax.set_ylabel("intermediate task")
     ax.set_xlim(left=0)
     handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=f) for f in fams]
-    ax.legend(handles=handles, fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(fams),
-              frameon=False, handletextpad=0.1, columnspacing=0.8)
+    ax.legend(
+        handles=handles,
+        fontsize=6,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(fams),
+        frameon=False,
+        handletextpad=0.1,
+        columnspacing=0.8,
+    )
     return ax

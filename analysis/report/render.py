@@ -117,8 +117,13 @@ def _forest_figure(analysis, a_label: str, b_label: str, synthetic: bool) -> Fig
         return None
     fig, ax = _new_figure(F.ONE_COLUMN, 0.9 + 0.3 * len(forest))
     F.plot_forest(forest, ax=ax, a=a_label, b=b_label)
-    return Figure("forest", f"{a_label} \u2212 {b_label} contrast of \u0394 vs none per target task and overall, "
-                  "with confidence intervals (filled: CI excludes 0).", "one", *_render(fig, synthetic))
+    return Figure(
+        "forest",
+        f"{a_label} \u2212 {b_label} contrast of \u0394 vs none per target task and overall, "
+        "with confidence intervals (filled: CI excludes 0).",
+        "one",
+        *_render(fig, synthetic),
+    )
 
 
 def _heatmap_figure(analysis, synthetic: bool) -> Figure | None:
@@ -130,21 +135,40 @@ def _heatmap_figure(analysis, synthetic: bool) -> Figure | None:
     targets = list(dict.fromkeys(heat["target"]))
     ncols = 1 if heat["language"].nunique() > 12 else min(len(targets), 3)  # many languages: full width
     nrows = -(-len(targets) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(F.TWO_COLUMN, nrows * (0.9 + 0.28 * heat["intermediate"].nunique())),
-                             layout="constrained", squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(F.TWO_COLUMN, nrows * (0.9 + 0.28 * heat["intermediate"].nunique())),
+        layout="constrained",
+        squeeze=False,
+        sharey=True,
+    )
     vmax = float(heat["estimate"].abs().max()) or 1.0  # one colour scale for all panels
     for i, ax in enumerate(axes.flat):
         if i >= len(targets):
             ax.set_visible(False)
             continue
-        F.plot_delta_heatmap(heat[heat.target == targets[i]], ax=ax, title=str(targets[i]), vmax=vmax,
-                             colorbar=False, row_order=T.intermediate_order(analysis))
+        F.plot_delta_heatmap(
+            heat[heat.target == targets[i]],
+            ax=ax,
+            title=str(targets[i]),
+            vmax=vmax,
+            colorbar=False,
+            row_order=T.intermediate_order(analysis),
+        )
         if i % ncols:
             ax.set_ylabel("")
             ax.tick_params(labelleft=False)
-    fig.colorbar(axes.flat[0].images[0], ax=list(axes.flat), label=f"\u0394 vs none ({F.DELTA_UNIT})", shrink=0.8)
-    return Figure("heatmap", "Per-language \u0394 vs none (mean over seeds) for every intermediate task; one panel per "
-                  "target task; purple = gain, orange = loss.", "two", *_render(fig, synthetic))
+    fig.colorbar(
+        axes.flat[0].images[0], ax=list(axes.flat), label=f"\u0394 vs none ({F.DELTA_UNIT})", shrink=0.8
+    )
+    return Figure(
+        "heatmap",
+        "Per-language \u0394 vs none (mean over seeds) for every intermediate task; one panel per "
+        "target task; purple = gain, orange = loss.",
+        "two",
+        *_render(fig, synthetic),
+    )
 
 
 def _variance_figure(analysis, synthetic: bool) -> Figure | None:
@@ -153,8 +177,12 @@ def _variance_figure(analysis, synthetic: bool) -> Figure | None:
         return None
     fig, ax = _new_figure(F.ONE_COLUMN, 0.8 + 0.3 * len(vc))
     F.plot_variance_components(vc, ax=ax)
-    return Figure("variance", "Variance components of \u0394 vs none from the crossed mixed model.", "one",
-                  *_render(fig, synthetic))
+    return Figure(
+        "variance",
+        "Variance components of \u0394 vs none from the crossed mixed model.",
+        "one",
+        *_render(fig, synthetic),
+    )
 
 
 def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
@@ -163,8 +191,13 @@ def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
         return None
     fig, ax = _new_figure(F.ONE_COLUMN, 0.9 + 0.28 * cells["intermediate"].nunique())
     F.plot_seed_sd(cells, ax=ax, family_order=T.family_order(analysis))
-    return Figure("seed_sd", "Standard deviation over seeds of each (intermediate, target, language) cell; bar: "
-                  "median per intermediate task.", "one", *_render(fig, synthetic))
+    return Figure(
+        "seed_sd",
+        "Standard deviation over seeds of each (intermediate, target, language) cell; bar: "
+        "median per intermediate task.",
+        "one",
+        *_render(fig, synthetic),
+    )
 
 
 def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None = None) -> dict[str, Figure]:
@@ -173,13 +206,19 @@ def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None
 
     synthetic = analysis.synthetic if synthetic is None else synthetic
     with plt.rc_context(RC):
-        figs = [_forest_figure(analysis, a_label, b_label, synthetic), _heatmap_figure(analysis, synthetic),
-                _variance_figure(analysis, synthetic), _seed_sd_figure(analysis, synthetic)]
+        figs = [
+            _forest_figure(analysis, a_label, b_label, synthetic),
+            _heatmap_figure(analysis, synthetic),
+            _variance_figure(analysis, synthetic),
+            _seed_sd_figure(analysis, synthetic),
+        ]
     return {f.name: f for f in figs if f is not None}
 
 
 # --- context ---------------------------------------------------------------------------------
-def build_context(analysis, figures: dict[str, Figure] | None = None, provenance: dict | None = None) -> ReportContext:
+def build_context(
+    analysis, figures: dict[str, Figure] | None = None, provenance: dict | None = None
+) -> ReportContext:
     """Pure: the display model of the report (sections in the order of issue 5)."""
     figures = figures or {}
     answer = T.answer_block(analysis)
@@ -190,23 +229,47 @@ def build_context(analysis, figures: dict[str, Figure] | None = None, provenance
 
     sections = [
         Section("answer", "The answer", "", [*T.opt(T.contrast_table(analysis, synth))]),
-        Section("main", "Main results",
-                "Rows: intermediate tasks grouped by family, the no-intermediate baseline first. Cells: mean \u00b1 sd "
-                "over seeds of the target score (0\u2013100; XTREME-style language average), below it \u0394 vs none.",
-                T.main_tables(analysis, synth)),
-        Section("targets", "Per-target contrasts", "", [*fig("forest"), *T.opt(T.per_target_table(analysis, synth)),
-                                                          *T.opt(T.language_wins_table(analysis, synth))]),
+        Section(
+            "main",
+            "Main results",
+            "Rows: intermediate tasks grouped by family, the no-intermediate baseline first. Cells: mean \u00b1 sd "
+            "over seeds of the target score (0\u2013100; XTREME-style language average), below it \u0394 vs none.",
+            T.main_tables(analysis, synth),
+        ),
+        Section(
+            "targets",
+            "Per-target contrasts",
+            "",
+            [
+                *fig("forest"),
+                *T.opt(T.per_target_table(analysis, synth)),
+                *T.opt(T.language_wins_table(analysis, synth)),
+            ],
+        ),
         Section("languages", "Per-language effects", "", fig("heatmap")),
-        Section("seeds", "Seed variance",
-                "How much of the variation in \u0394 comes from seeds, languages and tasks, and what a design "
-                "needs for a given precision.",
-                [*T.opt(T.variance_table(analysis, synth)), *fig("variance"), *fig("seed_sd"),
-                 *T.opt(T.seed_plan_table(analysis, synth))]),
+        Section(
+            "seeds",
+            "Seed variance",
+            "How much of the variation in \u0394 comes from seeds, languages and tasks, and what a design "
+            "needs for a given precision.",
+            [
+                *T.opt(T.variance_table(analysis, synth)),
+                *fig("variance"),
+                *fig("seed_sd"),
+                *T.opt(T.seed_plan_table(analysis, synth)),
+            ],
+        ),
         Section("provenance", "Provenance", "", T.provenance_blocks(analysis, provenance or {}, synth)),
     ]
     title = f"{answer['a_label']} vs {answer['b_label']} intermediate-task training: {analysis.experiment or 'report'}"
-    ctx = ReportContext(title=title, experiment=analysis.experiment, synthetic=synth, answer=answer,
-                        caveats=list(analysis.caveats), sections=[s for s in sections if s.blocks or s.id == "answer"])
+    ctx = ReportContext(
+        title=title,
+        experiment=analysis.experiment,
+        synthetic=synth,
+        answer=answer,
+        caveats=list(analysis.caveats),
+        sections=[s for s in sections if s.blocks or s.id == "answer"],
+    )
     for kind in (ctx.tables, ctx.figures):
         for number, item in enumerate(kind, start=1):
             item.number = number
@@ -215,17 +278,30 @@ def build_context(analysis, figures: dict[str, Figure] | None = None, provenance
 
 # --- rendering -------------------------------------------------------------------------------
 def _html_env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _latex_env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             block_start_string=r"\BLOCK{", block_end_string="}",
-                             variable_start_string=r"\VAR{", variable_end_string="}",
-                             comment_start_string=r"\#{", comment_end_string="}",
-                             line_comment_prefix="%#")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        line_comment_prefix="%#",
+    )
     env.filters["latex"] = latex_escape
     env.filters["latex_lines"] = latex_lines
     return env
@@ -255,14 +331,18 @@ def compile_pdf(outdir: Path, tex_name: str = "report.tex") -> Path:
     for _ in range(3):  # the 2nd pass prints the TOC; a 3rd only if that moved the page numbers
         if toc.exists():
             previous = toc.read_bytes()
-        proc = subprocess.run(cmd, cwd=outdir, capture_output=True, text=True, errors="replace",
-                              timeout=PDFLATEX_TIMEOUT_S)
+        proc = subprocess.run(
+            cmd, cwd=outdir, capture_output=True, text=True, errors="replace", timeout=PDFLATEX_TIMEOUT_S
+        )
         if proc.returncode != 0:
             lines = proc.stdout.splitlines()
             first = next((i for i, line in enumerate(lines) if line.startswith("!")), max(len(lines) - 15, 0))
-            raise RuntimeError(f"pdflatex failed on {outdir / tex_name}:\n" + "\n".join(lines[first:first + 12])
-                               + f"\nFull log: {outdir / (stem + '.log')}. The HTML report was written; "
-                               "rerun with pdf=False (xitt report --no-pdf) to skip the PDF.")
+            raise RuntimeError(
+                f"pdflatex failed on {outdir / tex_name}:\n"
+                + "\n".join(lines[first : first + 12])
+                + f"\nFull log: {outdir / (stem + '.log')}. The HTML report was written; "
+                "rerun with pdf=False (xitt report --no-pdf) to skip the PDF."
+            )
         if previous is not None and toc.exists() and toc.read_bytes() == previous:
             break
     for suffix in AUX_SUFFIXES:
@@ -270,7 +350,9 @@ def compile_pdf(outdir: Path, tex_name: str = "report.tex") -> Path:
     return outdir / f"{stem}.pdf"
 
 
-def build_report(analysis, outdir: Path, *, provenance: dict | None = None, pdf: bool = True) -> dict[str, Path]:
+def build_report(
+    analysis, outdir: Path, *, provenance: dict | None = None, pdf: bool = True
+) -> dict[str, Path]:
     """Write the report for ``analysis`` (an analysis.pipeline.Analysis) under ``outdir``.
 
     Returns a mapping name -> path: html, tex, tables/<name>, figures/<name>.pdf|png, and pdf
@@ -281,7 +363,9 @@ def build_report(analysis, outdir: Path, *, provenance: dict | None = None, pdf:
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
     labels = T.answer_block(analysis)
-    figs = make_figures(analysis, labels["a_label"], labels["b_label"], synthetic=is_synthetic(analysis, provenance))
+    figs = make_figures(
+        analysis, labels["a_label"], labels["b_label"], synthetic=is_synthetic(analysis, provenance)
+    )
     ctx = build_context(analysis, figs, provenance)
     written: dict[str, Path] = {}
     for fig in figs.values():
@@ -302,13 +386,23 @@ def build_report(analysis, outdir: Path, *, provenance: dict | None = None, pdf:
     return written
 
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+)
 
 
-def screenshot_html(html: Path, png: Path, *, chromium: str = "chromium", size: str = "1280,2400",
-                    timeout_s: int = 90) -> list[str]:
+def screenshot_html(
+    html: Path, png: Path, *, chromium: str = "chromium", size: str = "1280,2400", timeout_s: int = 90
+) -> list[str]:
     """Open ``html`` in headless Chromium, save a PNG screenshot to ``png`` and return the console
     errors it logged (uncaught exceptions, console.error, failed loads); an empty list means clean.
 
@@ -318,19 +412,45 @@ def screenshot_html(html: Path, png: Path, *, chromium: str = "chromium", size: 
 
     exe = shutil.which(chromium)
     if exe is None:
-        raise FileNotFoundError(f"{chromium!r} not found on PATH; install it (Debian: apt-get install chromium)")
+        raise FileNotFoundError(
+            f"{chromium!r} not found on PATH; install it (Debian: apt-get install chromium)"
+        )
     png = Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
-                               f"--window-size={size}", Path(html).resolve().as_uri()],
-                              capture_output=True, text=True, errors="replace", timeout=timeout_s)
+        proc = subprocess.run(
+            [
+                exe,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size={size}",
+                Path(html).resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+        )
     if not png.exists():
         raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return [line for line in proc.stderr.splitlines()
-            if ("CONSOLE" in line and ("Uncaught" in line or "ERROR:CONSOLE" in line or ":ERROR:" in line))
-            or "net::ERR_" in line]
+    return [
+        line
+        for line in proc.stderr.splitlines()
+        if ("CONSOLE" in line and ("Uncaught" in line or "ERROR:CONSOLE" in line or ":ERROR:" in line))
+        or "net::ERR_" in line
+    ]
 
 
-__all__ = ["screenshot_html", "ReportContext", "Section", "Figure", "build_context", "build_report", "make_figures",
-           "render_html", "render_tex", "compile_pdf"]
+__all__ = [
+    "screenshot_html",
+    "ReportContext",
+    "Section",
+    "Figure",
+    "build_context",
+    "build_report",
+    "make_figures",
+    "render_html",
+    "render_tex",
+    "compile_pdf",
+]

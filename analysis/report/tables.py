@@ -83,11 +83,16 @@ def answer_block(analysis) -> dict:
     ans = analysis.answer
     k, n = ans.get("k_hat"), ans.get("n_languages")
     return {
-        "a_label": _label(analysis, "a"), "b_label": _label(analysis, "b"),
-        "estimate_ci": fmt.fmt_estimate_ci(ans.get("estimate"), ans.get("ci_low"), ans.get("ci_high"), sign=True),
-        "df": fmt.fmt_df(ans.get("df")), "p": fmt.fmt_p(ans.get("p_value")),
+        "a_label": _label(analysis, "a"),
+        "b_label": _label(analysis, "b"),
+        "estimate_ci": fmt.fmt_estimate_ci(
+            ans.get("estimate"), ans.get("ci_low"), ans.get("ci_high"), sign=True
+        ),
+        "df": fmt.fmt_df(ans.get("df")),
+        "p": fmt.fmt_p(ans.get("p_value")),
         "languages": f"{fmt.fmt_int(k)} of {fmt.fmt_int(n)}" if fmt._finite(n) else fmt.DASH,
-        "method": str(ans.get("method", "")), "sentence": str(ans.get("sentence", "")),
+        "method": str(ans.get("method", "")),
+        "sentence": str(ans.get("sentence", "")),
     }
 
 
@@ -97,12 +102,25 @@ def contrast_table(analysis, synthetic: bool) -> Table | None:
     if f is None or "method" not in f:
         return None
     a, b = _label(analysis, "a"), _label(analysis, "b")
-    rows = [[Cell(str(r["method"])), Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"),
-                                                              sign=True)),
-             Cell(fmt.fmt_df(r.get("df"))), Cell(fmt.fmt_p(r.get("p_value")))] for _, r in f.iterrows()]
-    return Table("contrast", _caption(f"{a} \u2212 {b} contrast of \u0394 vs none (points) by method: estimate "
-                                      "[95% CI], degrees of freedom and p-value.", synthetic),
-                 ["method", f"{a} \u2212 {b} [CI]", "df", "p"], rows)
+    rows = [
+        [
+            Cell(str(r["method"])),
+            Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), sign=True)),
+            Cell(fmt.fmt_df(r.get("df"))),
+            Cell(fmt.fmt_p(r.get("p_value"))),
+        ]
+        for _, r in f.iterrows()
+    ]
+    return Table(
+        "contrast",
+        _caption(
+            f"{a} \u2212 {b} contrast of \u0394 vs none (points) by method: estimate "
+            "[95% CI], degrees of freedom and p-value.",
+            synthetic,
+        ),
+        ["method", f"{a} \u2212 {b} [CI]", "df", "p"],
+        rows,
+    )
 
 
 # --- main table (Phang et al. style) ---------------------------------------------------------
@@ -140,12 +158,17 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
     for enc in encoders:
         sub = f[f["encoder"] == enc]
         targets = list(dict.fromkeys(sub["target"].astype(str)))
-        targets = [t for t in targets if t.lower() not in AVG_NAMES] + [t for t in targets if t.lower() in AVG_NAMES]
+        targets = [t for t in targets if t.lower() not in AVG_NAMES] + [
+            t for t in targets if t.lower() in AVG_NAMES
+        ]
         order = [i for i in intermediate_order(analysis) if i in set(sub["intermediate"].astype(str))]
         fam_of = dict(zip(sub["intermediate"].astype(str), sub["intermediate_family"].astype(str)))
         cells = {(str(r["intermediate"]), str(r["target"])): r for _, r in sub.iterrows()}
-        best = {t: sub[sub["target"].astype(str) == t]["mean"].astype(float).idxmax() for t in targets
-                if sub[sub["target"].astype(str) == t]["mean"].notna().any()}
+        best = {
+            t: sub[sub["target"].astype(str) == t]["mean"].astype(float).idxmax()
+            for t in targets
+            if sub[sub["target"].astype(str) == t]["mean"].notna().any()
+        }
         d = fmt.decimals_for_sd(sub["sd"].median())
         rows, rules = [], []
         for i, name in enumerate(order):
@@ -157,19 +180,36 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
                 if r is None:
                     row.append(Cell(fmt.DASH))
                     continue
-                sub_text = ("" if name == NONE else
-                            "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) + fmt.sig_marks(r["p_adj"]))
+                sub_text = (
+                    ""
+                    if name == NONE
+                    else "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) + fmt.sig_marks(r["p_adj"])
+                )
                 row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), sub_text, bold=best.get(t) == r.name))
             rows.append(row)
-        marks = ("Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (t-test over languages of the "
-                 "seed-mean \u0394), Holm-corrected across the table's cells.")
+        marks = (
+            "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (t-test over languages of the "
+            "seed-mean \u0394), Holm-corrected across the table's cells."
+        )
         enc_txt = f" Encoder: {enc}." if len(encoders) > 1 else ""
         key = "main_table" if len(encoders) == 1 else f"main_table_{_slug(enc)}"
-        tables.append(Table(key, _caption("Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
-                                          "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
-                                          f"bold.{enc_txt}", synthetic),
-                            ["intermediate", "family", *targets], rows, "ll" + "c" * len(targets), rules, marks,
-                            wide=len(targets) > 4))
+        tables.append(
+            Table(
+                key,
+                _caption(
+                    "Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
+                    "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
+                    f"bold.{enc_txt}",
+                    synthetic,
+                ),
+                ["intermediate", "family", *targets],
+                rows,
+                "ll" + "c" * len(targets),
+                rules,
+                marks,
+                wide=len(targets) > 4,
+            )
+        )
     return tables
 
 
@@ -182,15 +222,28 @@ def per_target_table(analysis, synthetic: bool) -> Table | None:
     a, b = _label(analysis, "a"), _label(analysis, "b")
     rows = []
     for _, r in f.iterrows():
-        rows.append([Cell(str(r["target"])),
-                     Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), sign=True)),
-                     Cell(fmt.fmt_df(r.get("df"))), Cell(fmt.fmt_p(r.get("p_value"))),
-                     Cell(fmt.fmt_p(r.get("p_adj")), bold=fmt._finite(r.get("p_adj")) and r.get("p_adj") < 0.05),
-                     Cell(fmt.fmt_p(r.get("p_adj_bh"))), Cell(fmt.fmt_plain(r.get("wins", fmt.DASH)))])
-    return Table("per_target", _caption(f"{a} \u2212 {b} contrast per target task (points): estimate [95% CI], df, "
-                                        "raw p, Holm- and Benjamini-Hochberg-adjusted p across targets (Holm p < 0.05 "
-                                        f"in bold), and the languages where {a} beats {b}.", synthetic),
-                 ["target", "estimate [CI]", "df", "p", "p Holm", "p BH", "wins"], rows)
+        rows.append(
+            [
+                Cell(str(r["target"])),
+                Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), sign=True)),
+                Cell(fmt.fmt_df(r.get("df"))),
+                Cell(fmt.fmt_p(r.get("p_value"))),
+                Cell(fmt.fmt_p(r.get("p_adj")), bold=fmt._finite(r.get("p_adj")) and r.get("p_adj") < 0.05),
+                Cell(fmt.fmt_p(r.get("p_adj_bh"))),
+                Cell(fmt.fmt_plain(r.get("wins", fmt.DASH))),
+            ]
+        )
+    return Table(
+        "per_target",
+        _caption(
+            f"{a} \u2212 {b} contrast per target task (points): estimate [95% CI], df, "
+            "raw p, Holm- and Benjamini-Hochberg-adjusted p across targets (Holm p < 0.05 "
+            f"in bold), and the languages where {a} beats {b}.",
+            synthetic,
+        ),
+        ["target", "estimate [CI]", "df", "p", "p Holm", "p BH", "wins"],
+        rows,
+    )
 
 
 def forest_frame(analysis) -> pd.DataFrame | None:
@@ -198,12 +251,27 @@ def forest_frame(analysis) -> pd.DataFrame | None:
     f = frame(analysis, "per_target")
     rows = []
     if f is not None and {"target", "estimate", "ci_low", "ci_high"} <= set(f.columns):
-        rows += [{"label": str(r.target), "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                  "bold": False} for r in f.itertuples()]
+        rows += [
+            {
+                "label": str(r.target),
+                "estimate": r.estimate,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "bold": False,
+            }
+            for r in f.itertuples()
+        ]
     ans = analysis.answer
     if fmt._finite(ans.get("estimate")):
-        rows.append({"label": "overall", "estimate": ans["estimate"], "ci_low": ans.get("ci_low"),
-                     "ci_high": ans.get("ci_high"), "bold": True})
+        rows.append(
+            {
+                "label": "overall",
+                "estimate": ans["estimate"],
+                "ci_low": ans.get("ci_low"),
+                "ci_high": ans.get("ci_high"),
+                "bold": True,
+            }
+        )
     return pd.DataFrame(rows) if rows else None
 
 
@@ -228,8 +296,14 @@ def language_wins_table(analysis, synthetic: bool) -> Table | None:
     if f is None:
         return None
     a, b = _label(analysis, "a"), _label(analysis, "b")
-    return generic_table(f, "language_wins", _caption(f"Partial conjunction: in how many languages {a} beats {b} "
-                                                      "(k-hat of N) per combination method.", synthetic))
+    return generic_table(
+        f,
+        "language_wins",
+        _caption(
+            f"Partial conjunction: in how many languages {a} beats {b} (k-hat of N) per combination method.",
+            synthetic,
+        ),
+    )
 
 
 # --- seeds -----------------------------------------------------------------------------------
@@ -239,12 +313,26 @@ def variance_table(analysis, synthetic: bool) -> Table | None:
     if f is None or "component" not in f:
         return None
     cols = [c for c in ("variance", "sd", "share", "n_levels") if c in f]
-    rows = [[Cell(str(r["component"]))] +
-            [Cell(f"{100 * r[c]:.0f}%" if c == "share" and fmt._finite(r[c]) else fmt.fmt_plain(r[c])) for c in cols]
-            for _, r in f.iterrows()]
-    names = {"variance": "variance (points\u00b2)", "sd": "sd (points)", "share": "share", "n_levels": "levels"}
-    return Table("variance_components", _caption("Variance components of \u0394 vs none (crossed random intercepts, "
-                                                 "REML).", synthetic), ["component"] + [names[c] for c in cols], rows)
+    rows = [
+        [Cell(str(r["component"]))]
+        + [
+            Cell(f"{100 * r[c]:.0f}%" if c == "share" and fmt._finite(r[c]) else fmt.fmt_plain(r[c]))
+            for c in cols
+        ]
+        for _, r in f.iterrows()
+    ]
+    names = {
+        "variance": "variance (points\u00b2)",
+        "sd": "sd (points)",
+        "share": "share",
+        "n_levels": "levels",
+    }
+    return Table(
+        "variance_components",
+        _caption("Variance components of \u0394 vs none (crossed random intercepts, REML).", synthetic),
+        ["component"] + [names[c] for c in cols],
+        rows,
+    )
 
 
 def seed_sd_frame(analysis) -> pd.DataFrame | None:
@@ -258,8 +346,15 @@ def seed_plan_table(analysis, synthetic: bool) -> Table | None:
     f = frame(analysis, "seed_plan")
     if f is None:
         return None
-    return generic_table(f, "seed_plan", _caption("Seed plan: expected precision of the family contrast for other "
-                                                  "designs, from the fitted variance components.", synthetic))
+    return generic_table(
+        f,
+        "seed_plan",
+        _caption(
+            "Seed plan: expected precision of the family contrast for other "
+            "designs, from the fitted variance components.",
+            synthetic,
+        ),
+    )
 
 
 def frame_table(analysis, name: str, caption: str, synthetic: bool) -> Table | None:
@@ -280,8 +375,10 @@ def generic_table(f: pd.DataFrame, key: str, caption: str, max_rows: int = 60) -
 
 # --- provenance ------------------------------------------------------------------------------
 def _kv_rows(items) -> list[list[Cell]]:
-    return [[Cell(str(k)), Cell(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else fmt.fmt_plain(v))]
-            for k, v in items]
+    return [
+        [Cell(str(k)), Cell(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else fmt.fmt_plain(v))]
+        for k, v in items
+    ]
 
 
 def provenance_blocks(analysis, provenance: dict, synthetic: bool) -> list:
@@ -296,18 +393,42 @@ def provenance_blocks(analysis, provenance: dict, synthetic: bool) -> list:
             blocks.append(Text(str(key).replace("_", " "), value.rstrip("\n"), pre=True))
         elif isinstance(value, dict):
             if value:
-                blocks.append(Table(f"prov_{_slug(key)}", _caption(f"Provenance: {key}.", synthetic),
-                                    [str(key).replace("_", " "), "value"], _kv_rows(value.items())))
+                blocks.append(
+                    Table(
+                        f"prov_{_slug(key)}",
+                        _caption(f"Provenance: {key}.", synthetic),
+                        [str(key).replace("_", " "), "value"],
+                        _kv_rows(value.items()),
+                    )
+                )
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
-            blocks.append(generic_table(pd.DataFrame(list(value)), f"prov_{_slug(key)}",
-                                        _caption(f"Provenance: {key}.", synthetic)))
+            blocks.append(
+                generic_table(
+                    pd.DataFrame(list(value)),
+                    f"prov_{_slug(key)}",
+                    _caption(f"Provenance: {key}.", synthetic),
+                )
+            )
         elif isinstance(value, (list, tuple)) and not value and key == "failures":
             scalars.append((key, "none"))
         else:
             scalars.append((key, value))
-    head = Table("provenance", _caption("Provenance of this report.", synthetic), ["item", "value"],
-                 _kv_rows(scalars), align="ll")
-    data = [*opt(frame_table(analysis, "coverage", "Coverage: expected and present cells.", synthetic)),
-            *opt(frame_table(analysis, "degenerate", "Degenerate runs (score 0 or at chance), excluded from the "
-                             "analysis.", synthetic))]
+    head = Table(
+        "provenance",
+        _caption("Provenance of this report.", synthetic),
+        ["item", "value"],
+        _kv_rows(scalars),
+        align="ll",
+    )
+    data = [
+        *opt(frame_table(analysis, "coverage", "Coverage: expected and present cells.", synthetic)),
+        *opt(
+            frame_table(
+                analysis,
+                "degenerate",
+                "Degenerate runs (score 0 or at chance), excluded from the analysis.",
+                synthetic,
+            )
+        ),
+    ]
     return [head, *blocks, *data]

@@ -39,13 +39,20 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from xitt.tasks import ISO3, LANGUAGE_NAMES, Task
 
-EXTENSIONS = {"classification": "tsv", "pair_classification": "tsv", "tagging": "tsv", "span_qa": "json",
-              "multiple_choice": "jsonl", "retrieval": "tsv"}
+EXTENSIONS = {
+    "classification": "tsv",
+    "pair_classification": "tsv",
+    "tagging": "tsv",
+    "span_qa": "json",
+    "multiple_choice": "jsonl",
+    "retrieval": "tsv",
+}
 SPLITS = ("train", "dev", "test")
 
 
@@ -80,13 +87,14 @@ def needed_splits(task: Task, languages: Sequence[str], *, as_target: bool) -> l
     """(split, language) pairs a stage needs: intermediates train+dev; targets also test per language."""
     lang = task.train_language
     if task.kind == "retrieval":
-        pairs = [("test", l) for l in languages]
-        return ([("dev", l) for l in languages] if task.metric == "bucc_f1" else []) + pairs
+        pairs = [("test", lang) for lang in languages]
+        return ([("dev", lang) for lang in languages] if task.metric == "bucc_f1" else []) + pairs
     pairs = [("train", lang), ("dev", lang)]
-    return pairs + ([("test", l) for l in languages] if as_target else [])
+    return pairs + ([("test", lang) for lang in languages] if as_target else [])
 
 
 # ------------------------------------------------------------------------------- local readers
+
 
 def _tsv_rows(path: Path) -> list[list[str]]:
     with open(path, encoding="utf-8", newline="") as fh:
@@ -130,9 +138,17 @@ def _read_squad(path: Path) -> list[dict]:
     for article in doc.get("data", []):
         for para in article["paragraphs"]:
             for qa in para["qas"]:
-                answers = [{"text": a["text"], "answer_start": int(a["answer_start"])} for a in qa.get("answers", [])]
-                out.append({"id": str(qa["id"]), "context": para["context"], "question": qa["question"],
-                            "answers": answers})
+                answers = [
+                    {"text": a["text"], "answer_start": int(a["answer_start"])} for a in qa.get("answers", [])
+                ]
+                out.append(
+                    {
+                        "id": str(qa["id"]),
+                        "context": para["context"],
+                        "question": qa["question"],
+                        "answers": answers,
+                    }
+                )
     return out
 
 
@@ -145,26 +161,42 @@ def read_local(task: Task, path: Path) -> list[dict]:
         return _read_squad(path)
     if kind == "multiple_choice":
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [{"context": r.get("context", ""), "question": r.get("question", ""), "choices": list(r["choices"]),
-                 "label": int(r["label"])} for r in rows]
+        return [
+            {
+                "context": r.get("context", ""),
+                "question": r.get("question", ""),
+                "choices": list(r["choices"]),
+                "label": int(r["label"]),
+            }
+            for r in rows
+        ]
     rows = _tsv_rows(path)
     width = {"classification": 2, "pair_classification": 3, "retrieval": 2}[kind]
     for n, row in enumerate(rows, 1):
         if len(row) != width:
-            raise DataError(f"{path}:{n}: expected {width} tab-separated columns for a {kind} task, got {len(row)}.")
+            raise DataError(
+                f"{path}:{n}: expected {width} tab-separated columns for a {kind} task, got {len(row)}."
+            )
     if kind == "retrieval":
         return [{"src": r[0], "tgt": r[1]} for r in rows]
     if kind == "classification":
-        return [{"text": r[0], "label": _label_index(task, r[1], f"{path}:{n}")} for n, r in enumerate(rows, 1)]
-    return [{"text": r[0], "text_pair": r[1], "label": _label_index(task, r[2], f"{path}:{n}")}
-            for n, r in enumerate(rows, 1)]
+        return [
+            {"text": r[0], "label": _label_index(task, r[1], f"{path}:{n}")} for n, r in enumerate(rows, 1)
+        ]
+    return [
+        {"text": r[0], "text_pair": r[1], "label": _label_index(task, r[2], f"{path}:{n}")}
+        for n, r in enumerate(rows, 1)
+    ]
 
 
 # ---------------------------------------------------------------------------------- hub loading
 
+
 def _fill(value: Any, lang: str) -> Any:
     if isinstance(value, str):
-        return value.format(lang=lang, language_name=LANGUAGE_NAMES.get(lang, lang), iso3=ISO3.get(lang, lang))
+        return value.format(
+            lang=lang, language_name=LANGUAGE_NAMES.get(lang, lang), iso3=ISO3.get(lang, lang)
+        )
     if isinstance(value, Mapping):
         return {k: _fill(v, lang) for k, v in value.items()}
     return value
@@ -183,13 +215,24 @@ def hub_sources(task: Task, split: str, lang: str) -> list[dict]:
     if entries is None:
         return []
     entries = entries if isinstance(entries, list) else [entries]
-    return [_fill({"hub": e.get("hub", source.get("hub")), "config": e.get("config"), "split": e.get("split", split),
-                   "filter": e.get("filter") or {}, "fields": e.get("fields") or {}}, lang) for e in entries]
+    return [
+        _fill(
+            {
+                "hub": e.get("hub", source.get("hub")),
+                "config": e.get("config"),
+                "split": e.get("split", split),
+                "filter": e.get("filter") or {},
+                "fields": e.get("fields") or {},
+            },
+            lang,
+        )
+        for e in entries
+    ]
 
 
 def _get(row: Mapping, name: str) -> Any:
     value: Any = row
-    for part in name.split("."):         # dotted names reach into nested columns: choices.text
+    for part in name.split("."):  # dotted names reach into nested columns: choices.text
         value = value[part]
     return value
 
@@ -207,7 +250,7 @@ def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict 
     if kind in ("classification", "pair_classification"):
         label = _get(row, f.get("label", "label"))
         if isinstance(label, int) and label < 0:
-            return None                  # SNLI/MNLI rows without a gold label
+            return None  # SNLI/MNLI rows without a gold label
         label = names[label] if (names and isinstance(label, int) and task.labels is None) else label
         out = {"text": _get(row, f.get("sentence1", f.get("sentence", "sentence")))}
         if kind == "pair_classification":
@@ -221,21 +264,34 @@ def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict 
     if kind == "span_qa":
         ans = _get(row, f.get("answers", "answers"))
         answers = [{"text": t, "answer_start": int(s)} for t, s in zip(ans["text"], ans["answer_start"])]
-        return {"id": str(_get(row, f.get("id", "id"))), "context": _get(row, f.get("context", "context")),
-                "question": _get(row, f.get("question", "question")), "answers": answers}
+        return {
+            "id": str(_get(row, f.get("id", "id"))),
+            "context": _get(row, f.get("context", "context")),
+            "question": _get(row, f.get("question", "question")),
+            "answers": answers,
+        }
     if kind == "multiple_choice":
         spec = f.get("choices", "choices")
         choices = [_get(row, c) for c in spec] if isinstance(spec, list) else list(_get(row, spec))
         label = _get(row, f.get("label", "label"))
-        if "label_names" in f:           # CommonsenseQA: answerKey "B" -> index in choices.label
+        if "label_names" in f:  # CommonsenseQA: answerKey "B" -> index in choices.label
             label = list(_get(row, f["label_names"])).index(label)
-        return {"context": _optional(row, f.get("context")), "question": _optional(row, f.get("question")),
-                "choices": choices, "label": int(label)}
-    return {"src": _get(row, f.get("src", "source_sentence")), "tgt": _get(row, f.get("tgt", "target_sentence"))}
+        return {
+            "context": _optional(row, f.get("context")),
+            "question": _optional(row, f.get("question")),
+            "choices": choices,
+            "label": int(label),
+        }
+    return {
+        "src": _get(row, f.get("src", "source_sentence")),
+        "tgt": _get(row, f.get("tgt", "target_sentence")),
+    }
 
 
 def _label_names(ds, task: Task) -> list[str] | None:
-    key = task.fields.get("tags" if task.kind == "tagging" else "label", "tags" if task.kind == "tagging" else "label")
+    key = task.fields.get(
+        "tags" if task.kind == "tagging" else "label", "tags" if task.kind == "tagging" else "label"
+    )
     feature = ds.features.get(key) if "." not in key else None
     feature = getattr(feature, "feature", feature)
     return list(getattr(feature, "names", []) or []) or None
@@ -250,7 +306,7 @@ def load_hub(task: Task, split: str, lang: str, cache_dir: str | None = None) ->
         task = declared
         try:
             ds = datasets.load_dataset(src["hub"], src["config"], split=src["split"], cache_dir=cache_dir)
-        except Exception as err:  # noqa: BLE001 - re-raised with the task and the fix
+        except Exception as err:
             raise DataError(_missing_message(task, split, lang, None, src, err)) from err
         for col, want in (src["filter"] or {}).items():
             ds = ds.filter(lambda r, c=col, w=want: r[c] == w)
@@ -264,7 +320,9 @@ def load_hub(task: Task, split: str, lang: str, cache_dir: str | None = None) ->
     return examples, hashlib.sha1("|".join(prints).encode()).hexdigest()[:12]
 
 
-def _missing_message(task: Task, split: str, lang: str, path: Path | None, src: Mapping | None, err: Any) -> str:
+def _missing_message(
+    task: Task, split: str, lang: str, path: Path | None, src: Mapping | None, err: Any
+) -> str:
     if src:
         hub = f"{src['hub']} (config {src['config']}, split {src['split']})"
     elif task.source.get("local_only") or not task.source.get("hub"):
@@ -275,9 +333,11 @@ def _missing_message(task: Task, split: str, lang: str, path: Path | None, src: 
     if isinstance(err, BaseException):
         err = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
     reason = f" ({err})" if err else ""
-    return (f"task '{task.name}' split {split}-{lang}: no local copy at {local}; hub source: {hub}{reason}. "
-            f"Point --data-dir (or XITT_DATA_DIR) at a folder with "
-            f"{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}, or run online (unset XITT_OFFLINE/HF_HUB_OFFLINE).")
+    return (
+        f"task '{task.name}' split {split}-{lang}: no local copy at {local}; hub source: {hub}{reason}. "
+        f"Point --data-dir (or XITT_DATA_DIR) at a folder with "
+        f"{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}, or run online (unset XITT_OFFLINE/HF_HUB_OFFLINE)."
+    )
 
 
 # --------------------------------------------------------------------------------- the front door
@@ -316,4 +376,6 @@ def check_available(needs: Iterable[tuple[Task, str, str]], data_dir: Path | Non
             problems.append(_missing_message(task, split, lang, path, src, why))
     if problems:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(f"{len(problems)} data split(s) are not available:\n  " + "\n  ".join(problems[:10]) + more)
+        raise DataError(
+            f"{len(problems)} data split(s) are not available:\n  " + "\n  ".join(problems[:10]) + more
+        )

@@ -15,24 +15,56 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, get_type_hints
+from typing import Any, get_type_hints
 
 import yaml
 
 from xitt.tasks import NONE, SUITES, Registry, TaskError, did_you_mean, registry
 
-GRID_KEYS = ("experiment", "description", "synthetic", "encoders", "intermediates", "targets", "languages",
-             "seeds", "train", "task_train", "data_dir", "checkpoint_dir", "keep_checkpoints",
-             "save_predictions", "executor", "cost")
+GRID_KEYS = (
+    "experiment",
+    "description",
+    "synthetic",
+    "encoders",
+    "intermediates",
+    "targets",
+    "languages",
+    "seeds",
+    "train",
+    "task_train",
+    "data_dir",
+    "checkpoint_dir",
+    "keep_checkpoints",
+    "save_predictions",
+    "executor",
+    "cost",
+)
 EXECUTOR_KEYS = ("kind", "workers", "slurm")
-SLURM_KEYS = ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "array_parallelism",
-              "account", "qos", "constraint", "max_requeue", "additional_parameters", "setup")
+SLURM_KEYS = (
+    "partition",
+    "gpus_per_node",
+    "cpus_per_task",
+    "mem_gb",
+    "timeout_min",
+    "array_parallelism",
+    "account",
+    "qos",
+    "constraint",
+    "max_requeue",
+    "additional_parameters",
+    "setup",
+)
 COST_KEYS = ("intermediate", "target")
 # Readable short names for the encoders people use; anything else uses its last path part.
-ENCODER_ALIASES = {"bert-base-multilingual-cased": "mbert", "bert-base-multilingual-uncased": "mbert-uncased",
-                   "xlm-roberta-base": "xlmr-base", "xlm-roberta-large": "xlmr-large"}
+ENCODER_ALIASES = {
+    "bert-base-multilingual-cased": "mbert",
+    "bert-base-multilingual-uncased": "mbert-uncased",
+    "xlm-roberta-base": "xlmr-base",
+    "xlm-roberta-large": "xlmr-large",
+}
 
 
 class SpecError(ValueError):
@@ -45,25 +77,25 @@ class TrainConfig:
 
     lr: float = 2e-5
     epochs: float = 3.0
-    max_steps: int = 0                # > 0 stops after this many optimizer steps
+    max_steps: int = 0  # > 0 stops after this many optimizer steps
     batch_size: int = 32
     eval_batch_size: int = 64
     grad_accum: int = 1
     max_length: int = 128
-    doc_stride: int = 128             # span QA: overlap of context windows
-    max_answer_length: int = 30       # span QA
-    n_best: int = 20                  # span QA: start/end candidates
+    doc_stride: int = 128  # span QA: overlap of context windows
+    max_answer_length: int = 30  # span QA
+    n_best: int = 20  # span QA: start/end candidates
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    precision: str = "auto"           # auto (bf16 on GPUs that have it, else fp32) | fp32 | bf16 | fp16
-    max_train_examples: int = 0       # > 0 subsamples (seeded) the training set
-    max_eval_examples: int = 0        # > 0 caps dev/test sets (first examples, for smoke tests)
-    eval_every: int = 0               # steps between English-dev evaluations; 0 = once per epoch
-    select_on: str = "dev"            # dev: keep the best English-dev checkpoint | last
+    precision: str = "auto"  # auto (bf16 on GPUs that have it, else fp32) | fp32 | bf16 | fp16
+    max_train_examples: int = 0  # > 0 subsamples (seeded) the training set
+    max_eval_examples: int = 0  # > 0 caps dev/test sets (first examples, for smoke tests)
+    eval_every: int = 0  # steps between English-dev evaluations; 0 = once per epoch
+    select_on: str = "dev"  # dev: keep the best English-dev checkpoint | last
     group_by_length: bool = True
-    retrieval_layer: int = -1         # hidden layer pooled for retrieval targets (-1 = last)
-    num_threads: int = 0              # torch CPU threads; 0 = torch's default
+    retrieval_layer: int = -1  # hidden layer pooled for retrieval targets (-1 = last)
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default
 
     def __post_init__(self):
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -91,9 +123,12 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
             return float(value)
         except ValueError:
             pass
-    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str)}[kind]
+    ok = {
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        bool: lambda v: isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }[kind]
     if not ok(value):
         raise SpecError(f"{where} must be {kind.__name__}, got {value!r} ({type(value).__name__}).")
     return float(value) if kind is float else value
@@ -105,8 +140,10 @@ def make_train_config(*layers: Mapping[str, Any], where: str = "train") -> Train
     for layer in layers:
         for key, value in (layer or {}).items():
             if key not in hints:
-                raise SpecError(f"unknown training setting '{where}.{key}'.{did_you_mean(key, TRAIN_KEYS)} "
-                                f"Known settings: {', '.join(TRAIN_KEYS)}.")
+                raise SpecError(
+                    f"unknown training setting '{where}.{key}'.{did_you_mean(key, TRAIN_KEYS)} "
+                    f"Known settings: {', '.join(TRAIN_KEYS)}."
+                )
             values[key] = _coerce(hints[key], value, f"{where}.{key}")
     return TrainConfig(**values)
 
@@ -127,13 +164,17 @@ class StageSpec:
     intermediate_family: str
     intermediate_tasks: tuple[str, ...]
     seed: int
-    train: Mapping[str, TrainConfig]          # one config per intermediate task
+    train: Mapping[str, TrainConfig]  # one config per intermediate task
     task_versions: Mapping[str, str]
 
     def key(self) -> dict:
-        return {"encoder_path": self.encoder_path, "tasks": list(self.intermediate_tasks), "seed": self.seed,
-                "train": {t: dataclasses.asdict(c) for t, c in self.train.items()},
-                "versions": dict(self.task_versions)}
+        return {
+            "encoder_path": self.encoder_path,
+            "tasks": list(self.intermediate_tasks),
+            "seed": self.seed,
+            "train": {t: dataclasses.asdict(c) for t, c in self.train.items()},
+            "versions": dict(self.task_versions),
+        }
 
     @property
     def stage_id(self) -> str:
@@ -155,15 +196,21 @@ class RunSpec:
     seed: int
     target_train: TrainConfig
     target_version: str
-    stage: StageSpec | None                   # None for the `none` baseline
+    stage: StageSpec | None  # None for the `none` baseline
     data_dir: str | None = None
     save_predictions: bool = False
 
     @property
     def run_id(self) -> str:
-        payload = {"stage": self.stage.key() if self.stage else None, "encoder_path": self.encoder_path,
-                   "target": self.target, "languages": list(self.languages), "seed": self.seed,
-                   "train": dataclasses.asdict(self.target_train), "version": self.target_version}
+        payload = {
+            "stage": self.stage.key() if self.stage else None,
+            "encoder_path": self.encoder_path,
+            "target": self.target,
+            "languages": list(self.languages),
+            "seed": self.seed,
+            "train": dataclasses.asdict(self.target_train),
+            "version": self.target_version,
+        }
         return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
 
     def to_dict(self) -> dict:
@@ -194,7 +241,7 @@ class SlurmOptions:
     constraint: str | None = None
     max_requeue: int = 3
     additional_parameters: Mapping[str, Any] = field(default_factory=dict)
-    setup: tuple[str, ...] = ()               # shell lines run before each job (module load, ...)
+    setup: tuple[str, ...] = ()  # shell lines run before each job (module load, ...)
 
 
 @dataclass(frozen=True)
@@ -207,7 +254,7 @@ class ExecutorSpec:
 @dataclass(frozen=True)
 class GridSpec:
     experiment: str
-    encoders: tuple[tuple[str, str], ...]     # (short name, hub id or local path)
+    encoders: tuple[tuple[str, str], ...]  # (short name, hub id or local path)
     intermediates: tuple[Intermediate, ...]
     targets: tuple[str, ...]
     languages: Mapping[str, tuple[str, ...]]  # per target, resolved
@@ -225,8 +272,12 @@ class GridSpec:
     path: str = ""
 
     def train_config(self, task_name: str, reg: Registry) -> TrainConfig:
-        return make_train_config(reg.get(task_name).hparams, self.train, self.task_train.get(task_name, {}),
-                                 where=f"task_train.{task_name}")
+        return make_train_config(
+            reg.get(task_name).hparams,
+            self.train,
+            self.task_train.get(task_name, {}),
+            where=f"task_train.{task_name}",
+        )
 
     def gpu_hours(self, stage: str, task: str) -> float | None:
         table = self.cost.get(stage) or {}
@@ -235,6 +286,7 @@ class GridSpec:
 
 
 # ---------------------------------------------------------------------------- parsing grid.yaml
+
 
 def apply_sets(doc: dict, sets: Sequence[str]) -> dict:
     """Apply ``--set a.b=value`` overrides (value in YAML syntax) to a raw grid mapping."""
@@ -247,7 +299,9 @@ def apply_sets(doc: dict, sets: Sequence[str]) -> dict:
         if parts[0] not in GRID_KEYS:
             raise SpecError(f"--set {key}: unknown grid key '{parts[0]}'.{did_you_mean(parts[0], GRID_KEYS)}")
         if parts[0] == "train" and len(parts) == 2 and parts[1] not in TRAIN_KEYS:
-            raise SpecError(f"--set {key}: unknown training setting '{parts[1]}'.{did_you_mean(parts[1], TRAIN_KEYS)}")
+            raise SpecError(
+                f"--set {key}: unknown training setting '{parts[1]}'.{did_you_mean(parts[1], TRAIN_KEYS)}"
+            )
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as err:
@@ -272,7 +326,9 @@ def read_grid_file(path: str | Path) -> dict:
     except yaml.YAMLError as err:
         raise SpecError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(doc, dict):
-        raise SpecError(f"{path} must be a YAML mapping with keys like encoders, intermediates, targets, seeds.")
+        raise SpecError(
+            f"{path} must be a YAML mapping with keys like encoders, intermediates, targets, seeds."
+        )
     return doc
 
 
@@ -281,8 +337,10 @@ def _check_keys(mapping: Mapping, allowed: Sequence[str], where: str) -> None:
         raise SpecError(f"{where} must be a mapping, got {mapping!r}.")
     for key in mapping:
         if key not in allowed:
-            raise SpecError(f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
-                            f"Allowed keys: {', '.join(allowed)}.")
+            raise SpecError(
+                f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
+                f"Allowed keys: {', '.join(allowed)}."
+            )
 
 
 def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -295,7 +353,9 @@ def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
         elif isinstance(item, Mapping) and set(item) <= {"name", "path"} and "path" in item:
             out.append((str(item.get("name") or Path(str(item["path"])).name), str(item["path"])))
         else:
-            raise SpecError(f"encoder entry {item!r} must be a hub id or a mapping with 'path' (and optional 'name').")
+            raise SpecError(
+                f"encoder entry {item!r} must be a hub id or a mapping with 'path' (and optional 'name')."
+            )
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise SpecError(f"two encoders share a short name in {names}; give them distinct 'name's.")
@@ -304,7 +364,9 @@ def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
 
 def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
     if not raw or not isinstance(raw, list):
-        raise SpecError("'intermediates' must be a non-empty list (use 'none' for the no-intermediate baseline).")
+        raise SpecError(
+            "'intermediates' must be a non-empty list (use 'none' for the no-intermediate baseline)."
+        )
     out = []
     for item in raw:
         if item == NONE:
@@ -313,13 +375,21 @@ def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
         if isinstance(item, str):
             out.append(Intermediate(item, (item,), reg.intermediate(item).family))
             continue
-        if not (isinstance(item, Mapping) and set(item) <= {"name", "tasks"} and isinstance(item.get("tasks"), list)
-                and len(item["tasks"]) >= 2):
-            raise SpecError(f"intermediate entry {item!r}: write a task name, 'none', or a multi-task "
-                            "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks.")
+        if not (
+            isinstance(item, Mapping)
+            and set(item) <= {"name", "tasks"}
+            and isinstance(item.get("tasks"), list)
+            and len(item["tasks"]) >= 2
+        ):
+            raise SpecError(
+                f"intermediate entry {item!r}: write a task name, 'none', or a multi-task "
+                "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks."
+            )
         families = {reg.intermediate(t).family for t in item["tasks"]}
         name = str(item.get("name") or "multi_" + "+".join(item["tasks"]))
-        out.append(Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi"))
+        out.append(
+            Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi")
+        )
     names = [i.name for i in out]
     if len(set(names)) != len(names):
         raise SpecError(f"an intermediate is listed twice in {names}.")
@@ -348,17 +418,21 @@ def _targets(raw: Any, reg: Registry) -> tuple[tuple[str, ...], str | None]:
     return tuple(reg.expand_targets(raw)), suite
 
 
-def _languages(raw: Any, targets: Sequence[str], suite: str | None, reg: Registry) -> dict[str, tuple[str, ...]]:
+def _languages(
+    raw: Any, targets: Sequence[str], suite: str | None, reg: Registry
+) -> dict[str, tuple[str, ...]]:
     raw = raw or {}
     _check_keys(raw, list(targets), "languages (keys must be targets of this grid)")
     out = {}
     for target in targets:
         declared = reg.get(target).languages_for(suite)
         chosen = raw.get(target, list(declared))
-        bad = [l for l in chosen if l not in declared]
+        bad = [lang for lang in chosen if lang not in declared]
         if bad:
-            raise SpecError(f"target '{target}' has no language(s) {bad}; it has {list(declared)}."
-                            f"{did_you_mean(bad[0], declared)}")
+            raise SpecError(
+                f"target '{target}' has no language(s) {bad}; it has {list(declared)}."
+                f"{did_you_mean(bad[0], declared)}"
+            )
         if not chosen:
             raise SpecError(f"languages.{target} is empty; list at least one language or drop the key.")
         out[target] = tuple(chosen)
@@ -379,8 +453,11 @@ def _executor(raw: Any) -> ExecutorSpec:
         kind_ = hints[key]
         base = str if "str" in str(kind_) else int
         _coerce(base, value, f"executor.slurm.{key}")
-    slurm = SlurmOptions(**simple, additional_parameters=dict(slurm_raw.get("additional_parameters") or {}),
-                         setup=tuple(slurm_raw.get("setup") or ()))
+    slurm = SlurmOptions(
+        **simple,
+        additional_parameters=dict(slurm_raw.get("additional_parameters") or {}),
+        setup=tuple(slurm_raw.get("setup") or ()),
+    )
     workers = _coerce(int, raw.get("workers", 1), "executor.workers")
     if workers < 1:
         raise SpecError("executor.workers must be at least 1.")
@@ -410,15 +487,23 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     folder = Path(path).parent if path else Path(".")
     grid = GridSpec(
         experiment=str(doc.get("experiment") or folder.name or "experiment"),
-        encoders=_encoders(doc["encoders"]), intermediates=_intermediates(doc["intermediates"], reg),
-        targets=targets, languages=_languages(doc.get("languages"), targets, suite, reg), seeds=_seeds(doc["seeds"]),
-        train=dict(doc.get("train") or {}), task_train={k: dict(v or {}) for k, v in task_train.items()},
-        data_dir=doc.get("data_dir"), checkpoint_dir=doc.get("checkpoint_dir"),
+        encoders=_encoders(doc["encoders"]),
+        intermediates=_intermediates(doc["intermediates"], reg),
+        targets=targets,
+        languages=_languages(doc.get("languages"), targets, suite, reg),
+        seeds=_seeds(doc["seeds"]),
+        train=dict(doc.get("train") or {}),
+        task_train={k: dict(v or {}) for k, v in task_train.items()},
+        data_dir=doc.get("data_dir"),
+        checkpoint_dir=doc.get("checkpoint_dir"),
         keep_checkpoints=_coerce(bool, doc.get("keep_checkpoints", False), "keep_checkpoints"),
         save_predictions=_coerce(bool, doc.get("save_predictions", False), "save_predictions"),
-        executor=_executor(doc.get("executor")), cost=_cost(doc.get("cost")),
+        executor=_executor(doc.get("executor")),
+        cost=_cost(doc.get("cost")),
         synthetic=_coerce(bool, doc.get("synthetic", False), "synthetic"),
-        description=str(doc.get("description", "")), path=str(path))
+        description=str(doc.get("description", "")),
+        path=str(path),
+    )
     make_train_config(grid.train, where="train")  # fail on bad global settings even if no task uses them
     for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
         grid.train_config(name, reg)
@@ -435,25 +520,49 @@ def load_grid(path: str | Path, sets: Sequence[str] = (), *, reg: Registry | Non
         raise SpecError(f"{file}: {err}") from err
 
 
-def expand_grid(grid: GridSpec, *, reg: Registry | None = None,
-                seeds: Sequence[int] | None = None) -> tuple[list[StageSpec], list[RunSpec]]:
+def expand_grid(
+    grid: GridSpec, *, reg: Registry | None = None, seeds: Sequence[int] | None = None
+) -> tuple[list[StageSpec], list[RunSpec]]:
     """All intermediate stages and target runs of the grid (``seeds`` restricts to those seeds)."""
     reg = reg or registry()
     chosen = tuple(seeds) if seeds else grid.seeds
     stages: dict[str, StageSpec] = {}
     runs: list[RunSpec] = []
-    for (enc, enc_path) in grid.encoders:
+    for enc, enc_path in grid.encoders:
         for inter in grid.intermediates:
             for seed in chosen:
                 stage = None
                 if inter.name != NONE:
-                    stage = StageSpec(grid.experiment, enc, enc_path, inter.name, inter.family, inter.tasks, seed,
-                                      {t: grid.train_config(t, reg) for t in inter.tasks},
-                                      {t: reg.get(t).version for t in inter.tasks})
+                    stage = StageSpec(
+                        grid.experiment,
+                        enc,
+                        enc_path,
+                        inter.name,
+                        inter.family,
+                        inter.tasks,
+                        seed,
+                        {t: grid.train_config(t, reg) for t in inter.tasks},
+                        {t: reg.get(t).version for t in inter.tasks},
+                    )
                     stages.setdefault(stage.stage_id, stage)
                 for target in grid.targets:
                     task = reg.get(target)
-                    runs.append(RunSpec(grid.experiment, enc, enc_path, inter.name, inter.family, target, task.family,
-                                        grid.languages[target], seed, grid.train_config(target, reg), task.version,
-                                        stage, grid.data_dir, grid.save_predictions))
+                    runs.append(
+                        RunSpec(
+                            grid.experiment,
+                            enc,
+                            enc_path,
+                            inter.name,
+                            inter.family,
+                            target,
+                            task.family,
+                            grid.languages[target],
+                            seed,
+                            grid.train_config(target, reg),
+                            task.version,
+                            stage,
+                            grid.data_dir,
+                            grid.save_predictions,
+                        )
+                    )
     return list(stages.values()), runs

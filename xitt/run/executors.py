@@ -22,23 +22,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from submitit.helpers import Checkpointable
 
 from xitt.data import loaders as xdata
-from xitt.run.progress import GridProgress, interactive, not_detail
-from xitt.schema import atomic_write_text
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec, expand_grid
-from xitt.run.store import Claim, CorruptResult, RunResult, is_claimed, now, read_result, run_dir, run_state, stage_dir, write_config, write_result
+from xitt.run.progress import GridProgress, interactive, not_detail
+from xitt.run.store import (
+    Claim,
+    CorruptResult,
+    RunResult,
+    is_claimed,
+    now,
+    read_result,
+    run_dir,
+    run_state,
+    stage_dir,
+    write_config,
+    write_result,
+)
+from xitt.schema import atomic_write_text
 from xitt.tasks import registry
 
 log = logging.getLogger("xitt")
@@ -46,6 +58,7 @@ HEARTBEAT_S = 600
 
 
 # ------------------------------------------------------------------------------ helpers on disk
+
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
@@ -103,6 +116,7 @@ def heartbeat(claim: Claim):
     def beat():
         while not stop.wait(HEARTBEAT_S):
             claim.touch()
+
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
@@ -113,10 +127,12 @@ def heartbeat(claim: Claim):
 
 def _provenance() -> dict[str, Any]:
     from xitt.run.provenance import device_name, git_sha, package_versions
+
     return {"packages": package_versions(), "git_sha": git_sha(), "device": device_name()}
 
 
 # --------------------------------------------------------------------------------- job bodies
+
 
 def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, progress: bool = False) -> str:
     """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
@@ -130,19 +146,37 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, pr
     started = now()
     try:
         with run_log(folder), heartbeat(claim):
-            log.info("stage %s: training %s on %s (seed %d)", stage.stage_id, stage.encoder,
-                     "+".join(stage.intermediate_tasks), stage.seed)
-            write_config(folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)})
+            log.info(
+                "stage %s: training %s on %s (seed %d)",
+                stage.stage_id,
+                stage.encoder,
+                "+".join(stage.intermediate_tasks),
+                stage.seed,
+            )
+            write_config(
+                folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)}
+            )
             try:
                 from xitt.train.chain import train_stage
-                info = train_stage(stage, ckpt_dir, data_dir=Path(data_dir) if data_dir else None, progress=progress)
+
+                info = train_stage(
+                    stage, ckpt_dir, data_dir=Path(data_dir) if data_dir else None, progress=progress
+                )
                 record = {"status": "done", **info}
-            except Exception as err:  # noqa: BLE001 - recorded, dependants report it
+            except Exception as err:
                 log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
                 record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-            record.update(stage_id=stage.stage_id, spec=dataclasses.asdict(stage), started=started, finished=now(),
-                          task_versions=dict(stage.task_versions), **_provenance())
-            atomic_write_text(folder / "stage.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+            record.update(
+                stage_id=stage.stage_id,
+                spec=dataclasses.asdict(stage),
+                started=started,
+                finished=now(),
+                task_versions=dict(stage.task_versions),
+                **_provenance(),
+            )
+            atomic_write_text(
+                folder / "stage.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+            )
         return record["status"]
     finally:
         claim.release()
@@ -168,15 +202,23 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
                 if run.stage is not None:
                     stage_info = read_stage(exp, run.stage.stage_id) or {}
                     if stage_info.get("status") != "done" or not (Path(ckpt) / "config.json").is_file():
-                        raise RuntimeError(f"intermediate stage {run.stage.stage_id} is not available: "
-                                           f"{stage_info.get('error') or 'no trained checkpoint at ' + str(ckpt)}")
+                        raise RuntimeError(
+                            f"intermediate stage {run.stage.stage_id} is not available: "
+                            f"{stage_info.get('error') or 'no trained checkpoint at ' + str(ckpt)}"
+                        )
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
-                out = run_target(run, encoder_path, data_dir=Path(data_dir) if data_dir else None, out_dir=folder,
-                                 progress=progress)
+
+                out = run_target(
+                    run,
+                    encoder_path,
+                    data_dir=Path(data_dir) if data_dir else None,
+                    out_dir=folder,
+                    progress=progress,
+                )
                 result = _result(run, "done", stage_info, started, **out)
                 log.info("run %s: done %s", run.run_id, json.dumps(out["scores"]))
-            except Exception as err:  # noqa: BLE001 - recorded in result.json; the grid goes on
+            except Exception as err:
                 log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
                 result = _result(run, "failed", stage_info, started, error=f"{type(err).__name__}: {err}")
             write_result(folder, result)
@@ -185,38 +227,80 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
         claim.release()
 
 
-def _result(run: RunSpec, status: str, stage: dict, started: str, *, scores=None, primary_metric="", dev_scores=None,
-            wall_time=None, data_fingerprints=None, error=None, steps=None, best_step=None) -> RunResult:
+def _result(
+    run: RunSpec,
+    status: str,
+    stage: dict,
+    started: str,
+    *,
+    scores=None,
+    primary_metric="",
+    dev_scores=None,
+    wall_time=None,
+    data_fingerprints=None,
+    error=None,
+    steps=None,
+    best_step=None,
+) -> RunResult:
     versions = {run.target: run.target_version, **(stage.get("task_versions") or {})}
-    wall = {"intermediate": float(stage.get("wall_time", 0.0)), **(wall_time or {})} if run.stage else dict(wall_time or {})
+    wall = (
+        {"intermediate": float(stage.get("wall_time", 0.0)), **(wall_time or {})}
+        if run.stage
+        else dict(wall_time or {})
+    )
     prov = _provenance()
-    return RunResult(run_id=run.run_id, spec=run.to_dict(), status=status, scores=scores or {},
-                     primary_metric=primary_metric, dev_scores=dev_scores or {}, wall_time=wall, task_versions=versions,
-                     packages=prov["packages"], git_sha=prov["git_sha"],
-                     data_fingerprints={**(stage.get("data_fingerprints") or {}), **(data_fingerprints or {})},
-                     device=prov["device"], error=error, started=started, finished=now(),
-                     extra={"stage_id": run.stage.stage_id if run.stage else None,
-                            "stage_dev_scores": stage.get("dev_scores", {}), "steps": steps, "best_step": best_step})
+    return RunResult(
+        run_id=run.run_id,
+        spec=run.to_dict(),
+        status=status,
+        scores=scores or {},
+        primary_metric=primary_metric,
+        dev_scores=dev_scores or {},
+        wall_time=wall,
+        task_versions=versions,
+        packages=prov["packages"],
+        git_sha=prov["git_sha"],
+        data_fingerprints={**(stage.get("data_fingerprints") or {}), **(data_fingerprints or {})},
+        device=prov["device"],
+        error=error,
+        started=started,
+        finished=now(),
+        extra={
+            "stage_id": run.stage.stage_id if run.stage else None,
+            "stage_dev_scores": stage.get("dev_scores", {}),
+            "steps": steps,
+            "best_step": best_step,
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------- planning
 
-def check_inputs(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path | None,
-                 offline: bool) -> None:
+
+def check_inputs(
+    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path | None, offline: bool
+) -> None:
     """Every encoder folder and data split the pending work needs, checked before any training."""
     reg = registry()
     for name, path in grid.encoders:
         if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
-            raise FileNotFoundError(f"encoder '{name}': folder {path} does not exist; build it or fix the grid's encoders.")
+            raise FileNotFoundError(
+                f"encoder '{name}': folder {path} does not exist; build it or fix the grid's encoders."
+            )
     needs = []
     for stage in stages:
         for name in stage.intermediate_tasks:
             task = reg.get(name)
-            needs += [(task, s, l) for s, l in xdata.needed_splits(task, [task.train_language], as_target=False)]
+            needs += [
+                (task, split, lang)
+                for split, lang in xdata.needed_splits(task, [task.train_language], as_target=False)
+            ]
     for run in runs:
         task = reg.get(run.target)
-        needs += [(task, s, l) for s, l in xdata.needed_splits(task, run.languages, as_target=True)]
-    unique = list({(t.name, s, l): (t, s, l) for t, s, l in needs}.values())
+        needs += [
+            (task, split, lang) for split, lang in xdata.needed_splits(task, run.languages, as_target=True)
+        ]
+    unique = list({(t.name, split, lang): (t, split, lang) for t, split, lang in needs}.values())
     xdata.check_available(unique, data_dir, offline=offline)
 
 
@@ -234,19 +318,29 @@ def _console(progress: bool) -> None:
     log.setLevel(logging.INFO)
 
 
-def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None, executor: str | None = None,
-            workers: int | None = None, fail_fast: bool = False, data_dir: str | None = None,
-            progress: bool = True) -> dict:
+def execute(
+    grid: GridSpec,
+    *,
+    exp_dir: Path,
+    seeds: Sequence[int] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    fail_fast: bool = False,
+    data_dir: str | None = None,
+    progress: bool = True,
+) -> dict:
     """Run every pending stage and run of ``grid`` into ``exp_dir``; returns counts
     {runs, done, failed, skipped, ran, stages_trained, busy}."""
-    offline = xdata.set_offline_flags()                       # before any HF library is imported
+    offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     stages, runs = expand_grid(grid, seeds=seeds)
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
     ckpt = {s.stage_id: checkpoint_path(grid, exp, s.stage_id) for s in stages}
     todo = [r for r in runs if run_state(run_dir(exp, r.run_id))[0] != "done"]
     needed = {r.stage.stage_id for r in todo if r.stage is not None}
-    todo_stages = [s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])]
+    todo_stages = [
+        s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])
+    ]
     # A worker killed between writing its result and releasing its claim leaves a done folder
     # that looks claimed; nothing visits done folders again, so clear such claims here.
     pending_ids = {r.run_id for r in todo}
@@ -260,11 +354,26 @@ def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None
     _console(progress)
     kind = executor or grid.executor.kind
     workers = workers or grid.executor.workers
-    bar = GridProgress(len(runs), done=len(runs) - len(todo), enabled=progress, runs={r.run_id: r.target for r in todo},
-                       stages={s.stage_id: s.intermediate for s in todo_stages}, workers=workers if kind == "local" else 1)
+    bar = GridProgress(
+        len(runs),
+        done=len(runs) - len(todo),
+        enabled=progress,
+        runs={r.run_id: r.target for r in todo},
+        stages={s.stage_id: s.intermediate for s in todo_stages},
+        workers=workers if kind == "local" else 1,
+    )
     bar.show()
-    ctx = dict(grid=grid, exp=exp, stages=stages, ckpt=ckpt, todo=todo, data_dir=str(ddir) if ddir else None,
-               fail_fast=fail_fast, bar=bar, progress=progress)
+    ctx = dict(
+        grid=grid,
+        exp=exp,
+        stages=stages,
+        ckpt=ckpt,
+        todo=todo,
+        data_dir=str(ddir) if ddir else None,
+        fail_fast=fail_fast,
+        bar=bar,
+        progress=progress,
+    )
     if kind == "slurm":
         counts = _run_slurm(**ctx)
     elif kind == "local":
@@ -272,11 +381,17 @@ def execute(grid: GridSpec, *, exp_dir: Path, seeds: Sequence[int] | None = None
     else:
         raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
     states = [run_state(run_dir(exp, r.run_id))[0] for r in runs]
-    return {"runs": len(runs), "done": states.count("done"), "failed": states.count("failed") + states.count("corrupt"),
-            "skipped": len(runs) - len(todo), **counts}
+    return {
+        "runs": len(runs),
+        "done": states.count("done"),
+        "failed": states.count("failed") + states.count("corrupt"),
+        "skipped": len(runs) - len(todo),
+        **counts,
+    }
 
 
 # -------------------------------------------------------------------------------------- local
+
 
 def _cleanup(grid: GridSpec, exp: Path, stage_id: str, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
     """Remove a stage checkpoint once all its dependants are done (unless keep_checkpoints)."""
@@ -317,8 +432,17 @@ def _groups(stages, todo) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
 
 def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress, workers) -> dict:
     if workers > 1:
-        return _run_pool(grid=grid, exp=exp, stages=stages, ckpt=ckpt, todo=todo, data_dir=data_dir,
-                         fail_fast=fail_fast, bar=bar, workers=workers)
+        return _run_pool(
+            grid=grid,
+            exp=exp,
+            stages=stages,
+            ckpt=ckpt,
+            todo=todo,
+            data_dir=data_dir,
+            fail_fast=fail_fast,
+            bar=bar,
+            workers=workers,
+        )
     free, by_stage = _groups(stages, todo)
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
     all_runs = _dependants(grid)
@@ -326,7 +450,9 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     for stage_id, runs in work:
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+            counts["stages_trained"] += (
+                stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
+            )
             bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
         for run in runs:
             state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, data_dir, progress)
@@ -353,8 +479,10 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
     left = {sid: len(runs) for sid, runs in by_stage.items()}
     stopped = False
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        pending = {pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid]), data_dir): ("stage", sid)
-                   for sid in by_stage}
+        pending = {
+            pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid]), data_dir): ("stage", sid)
+            for sid in by_stage
+        }
         pending.update({pool.submit(do_run, r, str(exp), None, data_dir): ("run", r) for r in free})
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -362,15 +490,19 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                 what, item = pending.pop(fut)
                 try:
                     state = fut.result()
-                except Exception as err:  # noqa: BLE001 - a worker died (killed, out of memory)
+                except Exception as err:
                     log.error("worker for %s died: %s", item if what == "stage" else item.run_id, err)
                     state = "failed"
                 if what == "stage":
                     counts["stages_trained"] += state == "trained"
                     bar.stage_finished(item, stage_seconds(exp, item))
-                    if not stopped:          # failed stages too: their runs record the stage's error
-                        pending.update({pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
-                                        for r in by_stage[item]})
+                    if not stopped:  # failed stages too: their runs record the stage's error
+                        pending.update(
+                            {
+                                pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
+                                for r in by_stage[item]
+                            }
+                        )
                     continue
                 counts["ran"] += state in ("done", "failed")
                 counts["busy"] += state == "busy"
@@ -392,13 +524,20 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
 
 # -------------------------------------------------------------------------------------- slurm
 
+
 def _slurm_executor(grid: GridSpec, exp: Path, dependency: str | None = None):
     import submitit
 
     opts = grid.executor.slurm
-    ex = submitit.AutoExecutor(folder=exp / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=opts.max_requeue)
-    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
-                              "slurm_array_parallelism": opts.array_parallelism, "name": f"xitt-{grid.experiment}"}
+    ex = submitit.AutoExecutor(
+        folder=exp / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=opts.max_requeue
+    )
+    params: dict[str, Any] = {
+        "timeout_min": opts.timeout_min,
+        "cpus_per_task": opts.cpus_per_task,
+        "slurm_array_parallelism": opts.array_parallelism,
+        "name": f"xitt-{grid.experiment}",
+    }
     if opts.gpus_per_node:
         params["gpus_per_node"] = opts.gpus_per_node
     if opts.mem_gb:
@@ -437,19 +576,55 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     stage_of, job = {s.stage_id: s for s in stages}, SlurmJob()
     (exp / "slurm").mkdir(parents=True, exist_ok=True)
     sids = list(by_stage)
-    stage_jobs = _slurm_executor(grid, exp).map_array(
-        job, ["stage"] * len(sids), [stage_of[s] for s in sids], [str(exp)] * len(sids), [str(ckpt[s]) for s in sids],
-        [data_dir] * len(sids)) if sids else []
+    stage_jobs = (
+        _slurm_executor(grid, exp).map_array(
+            job,
+            ["stage"] * len(sids),
+            [stage_of[s] for s in sids],
+            [str(exp)] * len(sids),
+            [str(ckpt[s]) for s in sids],
+            [data_dir] * len(sids),
+        )
+        if sids
+        else []
+    )
     run_jobs = []
     for sid, sjob in zip(sids, stage_jobs):
         runs = by_stage[sid]
         ex = _slurm_executor(grid, exp, dependency=f"afterok:{sjob.job_id}")
-        run_jobs += list(zip(runs, ex.map_array(job, ["run"] * len(runs), runs, [str(exp)] * len(runs),
-                                                [str(ckpt[sid])] * len(runs), [data_dir] * len(runs))))
+        run_jobs += list(
+            zip(
+                runs,
+                ex.map_array(
+                    job,
+                    ["run"] * len(runs),
+                    runs,
+                    [str(exp)] * len(runs),
+                    [str(ckpt[sid])] * len(runs),
+                    [data_dir] * len(runs),
+                ),
+            )
+        )
     if free:
-        run_jobs += list(zip(free, _slurm_executor(grid, exp).map_array(
-            job, ["run"] * len(free), free, [str(exp)] * len(free), [None] * len(free), [data_dir] * len(free))))
-    log.info("submitted %d stage job(s) and %d run job(s); logs under %s", len(stage_jobs), len(run_jobs), exp / "slurm")
+        run_jobs += list(
+            zip(
+                free,
+                _slurm_executor(grid, exp).map_array(
+                    job,
+                    ["run"] * len(free),
+                    free,
+                    [str(exp)] * len(free),
+                    [None] * len(free),
+                    [data_dir] * len(free),
+                ),
+            )
+        )
+    log.info(
+        "submitted %d stage job(s) and %d run job(s); logs under %s",
+        len(stage_jobs),
+        len(run_jobs),
+        exp / "slurm",
+    )
     counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
     for sid, sjob in zip(sids, stage_jobs):
         counts["stages_trained"] += _job_state(sjob, sid) == "trained"
@@ -468,6 +643,11 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
 def _job_state(job, name: str) -> str:
     try:
         return job.result()
-    except Exception as err:  # noqa: BLE001 - cancelled / died: the run folder tells the truth
-        log.error("SLURM job %s (%s) did not finish: %s", job.job_id, name, str(err).splitlines()[0] if str(err) else err)
+    except Exception as err:
+        log.error(
+            "SLURM job %s (%s) did not finish: %s",
+            job.job_id,
+            name,
+            str(err).splitlines()[0] if str(err) else err,
+        )
         return "failed"

@@ -9,8 +9,8 @@ import json
 import platform
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
 from xitt.run.store import read_result, run_dir, stage_dir, status_frame
@@ -26,7 +26,9 @@ def stage_state(exp_dir: Path, stage: StageSpec) -> str:
         return "corrupt"
 
 
-def _hours(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec]) -> tuple[float | None, float | None]:
+def _hours(
+    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec]
+) -> tuple[float | None, float | None]:
     if not grid.cost:
         return None, None
     stage_h = sum((grid.gpu_hours("intermediate", t) or 0.0) for s in stages for t in s.intermediate_tasks)
@@ -34,43 +36,67 @@ def _hours(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec])
     return stage_h, run_h
 
 
-def describe_plan(grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], exp_dir: Path,
-                  *, full: bool = False) -> str:
+def describe_plan(
+    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], exp_dir: Path, *, full: bool = False
+) -> str:
     """Text of `xitt plan`: DAG levels, counts by state, GPU-hour estimates, and (full) every id."""
-    run_state = dict(zip(*status_frame(exp_dir, [r.run_id for r in runs])[["run_id", "state"]].T.values)) if runs else {}
+    run_state = (
+        dict(zip(*status_frame(exp_dir, [r.run_id for r in runs])[["run_id", "state"]].T.values))
+        if runs
+        else {}
+    )
     stage_states = {s.stage_id: stage_state(exp_dir, s) for s in stages}
     run_counts = Counter(run_state.values())
     stage_counts = Counter(stage_states.values())
-    lines = [f"experiment {grid.experiment}" + ("  [SYNTHETIC data]" if grid.synthetic else ""),
-             f"  {len(grid.encoders)} encoder(s) x {len(grid.intermediates)} intermediate(s) x "
-             f"{len(grid.targets)} target(s) x {len(set(r.seed for r in runs))} seed(s); "
-             f"{sum(len(l) for l in grid.languages.values())} (target, language) evaluations per chain",
-             f"level 1  intermediate stages: {len(stages)} (one per encoder x intermediate x seed, each reused by "
-             f"{len(grid.targets)} target runs): " + _counts(stage_counts),
-             f"level 2  target runs: {len(runs)}: " + _counts(run_counts)]
+    lines = [
+        f"experiment {grid.experiment}" + ("  [SYNTHETIC data]" if grid.synthetic else ""),
+        f"  {len(grid.encoders)} encoder(s) x {len(grid.intermediates)} intermediate(s) x "
+        f"{len(grid.targets)} target(s) x {len(set(r.seed for r in runs))} seed(s); "
+        f"{sum(len(langs) for langs in grid.languages.values())} (target, language) evaluations per chain",
+        f"level 1  intermediate stages: {len(stages)} (one per encoder x intermediate x seed, each reused by "
+        f"{len(grid.targets)} target runs): " + _counts(stage_counts),
+        f"level 2  target runs: {len(runs)}: " + _counts(run_counts),
+    ]
     stage_h, run_h = _hours(grid, stages, runs)
     if stage_h is not None:
-        left_s = sum((grid.gpu_hours("intermediate", t) or 0.0) for s in stages if stage_states[s.stage_id] != "done"
-                     for t in s.intermediate_tasks)
-        left_r = sum((grid.gpu_hours("target", r.target) or 0.0) for r in runs if run_state.get(r.run_id) != "done")
-        lines.append(f"GPU-hours (estimate from grid 'cost'): stages {stage_h:.1f} + runs {run_h:.1f} = "
-                     f"{stage_h + run_h:.1f}; remaining {left_s + left_r:.1f}")
+        left_s = sum(
+            (grid.gpu_hours("intermediate", t) or 0.0)
+            for s in stages
+            if stage_states[s.stage_id] != "done"
+            for t in s.intermediate_tasks
+        )
+        left_r = sum(
+            (grid.gpu_hours("target", r.target) or 0.0) for r in runs if run_state.get(r.run_id) != "done"
+        )
+        lines.append(
+            f"GPU-hours (estimate from grid 'cost'): stages {stage_h:.1f} + runs {run_h:.1f} = "
+            f"{stage_h + run_h:.1f}; remaining {left_s + left_r:.1f}"
+        )
     else:
-        lines.append("GPU-hours: add a 'cost:' block (hours per intermediate/target task) to the grid to see them.")
+        lines.append(
+            "GPU-hours: add a 'cost:' block (hours per intermediate/target task) to the grid to see them."
+        )
     lines.append("")
-    lines.append(f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total")
+    lines.append(
+        f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total"
+    )
     groups: dict[tuple[str, str, str], list[RunSpec]] = {}
     for run in runs:
         groups.setdefault((run.encoder, run.intermediate, run.intermediate_family), []).append(run)
     for (enc, inter, fam), members in groups.items():
         done = sum(run_state.get(r.run_id) == "done" for r in members)
-        lines.append(f"{enc:<14} {inter:<22} {fam:<11} {len({r.target for r in members}):>7} "
-                     f"{len({r.seed for r in members}):>5}  {done}/{len(members)}")
+        lines.append(
+            f"{enc:<14} {inter:<22} {fam:<11} {len({r.target for r in members}):>7} "
+            f"{len({r.seed for r in members}):>5}  {done}/{len(members)}"
+        )
     if full:
         lines.append("")
         lines += [f"stage {s.stage_id:<55} {stage_states[s.stage_id]}" for s in stages]
-        lines += [f"run   {r.run_id:<55} {run_state.get(r.run_id)}" +
-                  (f"  <- {r.stage.stage_id}" if r.stage else "") for r in runs]
+        lines += [
+            f"run   {r.run_id:<55} {run_state.get(r.run_id)}"
+            + (f"  <- {r.stage.stage_id}" if r.stage else "")
+            for r in runs
+        ]
     return "\n".join(lines)
 
 
@@ -81,8 +107,9 @@ def _counts(counter: Counter) -> str:
 
 def git_sha(folder: Path | str = ".") -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
@@ -93,8 +120,13 @@ def experiment_provenance(exp_dir: Path, analysis_seed: int | None) -> dict:
     from xitt.grid.spec import expand_grid, load_grid
 
     grid_file = exp_dir / "grid.yaml"
-    info: dict = {"experiment": exp_dir.name, "analysis_seed": analysis_seed, "report_git_sha": git_sha(exp_dir),
-                  "python": platform.python_version(), "grid_text": grid_file.read_text() if grid_file.exists() else ""}
+    info: dict = {
+        "experiment": exp_dir.name,
+        "analysis_seed": analysis_seed,
+        "report_git_sha": git_sha(exp_dir),
+        "python": platform.python_version(),
+        "grid_text": grid_file.read_text() if grid_file.exists() else "",
+    }
     if not grid_file.exists():
         return info
     grid = load_grid(exp_dir)
@@ -102,8 +134,10 @@ def experiment_provenance(exp_dir: Path, analysis_seed: int | None) -> dict:
     status = status_frame(exp_dir, [r.run_id for r in runs])
     info["synthetic"] = grid.synthetic
     info["run_counts"] = dict(Counter(status.state))
-    info["failures"] = [{"run_id": r.run_id, "state": r.state, "detail": r.detail}
-                        for r in status[status.state.isin(["failed", "corrupt"])].itertuples()]
+    info["failures"] = [
+        {"run_id": r.run_id, "state": r.state, "detail": r.detail}
+        for r in status[status.state.isin(["failed", "corrupt"])].itertuples()
+    ]
     results = [read_result(run_dir(exp_dir, rid)) for rid in status.loc[status.state == "done", "run_id"]]
     if results:
         info["packages"] = dict(results[0].packages)

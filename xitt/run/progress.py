@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from statistics import fmean
-from typing import Mapping
 
 log = logging.getLogger("xitt")
 
@@ -33,6 +33,7 @@ class StageBar:
         self.quiet = not enabled
         if enabled and interactive():
             from tqdm.auto import tqdm
+
             self.bar = tqdm(total=self.total, desc=desc, leave=False, dynamic_ncols=True, unit="step")
         self._next_log, self._last = max(1, self.total // 10), self.start
 
@@ -46,14 +47,21 @@ class StageBar:
             self._next_log = self.n + max(1, self.total // 10)
             self._last = time.time()
             eta = (time.time() - self.start) / self.n * (self.total - self.n)
-            log.info("%s: step %d/%d loss %.4f eta %.0fs", self.desc, self.n, self.total, loss, eta,
-                     extra={"detail": True})
+            log.info(
+                "%s: step %d/%d loss %.4f eta %.0fs",
+                self.desc,
+                self.n,
+                self.total,
+                loss,
+                eta,
+                extra={"detail": True},
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
-    def __enter__(self) -> "StageBar":
+    def __enter__(self) -> StageBar:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -71,8 +79,17 @@ class GridProgress:
     grid that starts with its cheap baseline runs looks nearly done).
     """
 
-    def __init__(self, total: int, done: int = 0, enabled: bool = True, stream=None, *,
-                 runs: Mapping[str, str] | None = None, stages: Mapping[str, str] | None = None, workers: int = 1):
+    def __init__(
+        self,
+        total: int,
+        done: int = 0,
+        enabled: bool = True,
+        stream=None,
+        *,
+        runs: Mapping[str, str] | None = None,
+        stages: Mapping[str, str] | None = None,
+        workers: int = 1,
+    ):
         self.total, self.done, self.failed, self.enabled = total, done, 0, enabled
         self.stream = stream or sys.stderr
         self.workers = max(1, workers)
@@ -85,15 +102,19 @@ class GridProgress:
 
     def eta_seconds(self) -> float | None:
         """Seconds of work left (None until something was measured)."""
-        measured = {kind: [t for times in by_key.values() for t in times] for kind, by_key in self.seconds.items()}
+        measured = {
+            kind: [t for times in by_key.values() for t in times] for kind, by_key in self.seconds.items()
+        }
         anything = measured["run"] + measured["stage"]
         if not anything:
             return None
         work = 0.0
         for kind, left in self.left.items():
             fallback = fmean(measured[kind] or anything)
-            work += sum(fmean(self.seconds[kind][key]) if key in self.seconds[kind] else fallback
-                        for key in left.values())
+            work += sum(
+                fmean(self.seconds[kind][key]) if key in self.seconds[kind] else fallback
+                for key in left.values()
+            )
         return work / self.workers
 
     def line(self) -> str:

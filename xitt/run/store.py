@@ -25,9 +25,10 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -52,7 +53,7 @@ class RunResult:
 
     run_id: str
     spec: Mapping[str, Any]
-    status: str                                   # "done" | "failed"
+    status: str  # "done" | "failed"
     scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     primary_metric: str = ""
     dev_scores: Mapping[str, float] = field(default_factory=dict)
@@ -71,12 +72,14 @@ class RunResult:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=str) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, *, where: str = "result.json") -> "RunResult":
+    def from_json(cls, text: str, *, where: str = "result.json") -> RunResult:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise CorruptResult(f"{where} is not valid JSON ({err}); it was probably cut off by a crash. "
-                                "Delete it and run `xitt run` again to redo that run.") from err
+            raise CorruptResult(
+                f"{where} is not valid JSON ({err}); it was probably cut off by a crash. "
+                "Delete it and run `xitt run` again to redo that run."
+            ) from err
         names = {f.name for f in dataclasses.fields(cls)}
         missing = [n for n in ("run_id", "spec", "status") if n not in data]
         if not isinstance(data, dict) or missing or data.get("status") not in ("done", "failed"):
@@ -123,6 +126,7 @@ def read_result(folder: str | Path, name: str = "result.json") -> RunResult | No
 
 # ---------------------------------------------------------------------------------------- claims
 
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -136,7 +140,7 @@ def _pid_alive(pid: int) -> bool:
 def _claim_is_stale(info: Mapping[str, Any], mtime: float) -> bool:
     job = os.environ.get("SLURM_JOB_ID")
     if job and str(info.get("slurm_job_id")) == job:
-        return True                                  # our own job, requeued after preemption
+        return True  # our own job, requeued after preemption
     if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1))):
         return True
     return time.time() - mtime > STALE_AFTER_S
@@ -150,8 +154,12 @@ class Claim:
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-                "since": now()}
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "since": now(),
+        }
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -169,7 +177,7 @@ class Claim:
             info = json.loads(self.path.read_text() or "{}")
             mtime = self.path.stat().st_mtime
         except (OSError, json.JSONDecodeError):
-            info, mtime = {}, 0.0                    # half-written claim of a killed worker
+            info, mtime = {}, 0.0  # half-written claim of a killed worker
         if not _claim_is_stale(info, mtime):
             return False
         # Rename first so that two workers breaking the same stale claim cannot both win.
@@ -197,7 +205,7 @@ class Claim:
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Claim":
+    def __enter__(self) -> Claim:
         if not self.acquire():
             raise RuntimeError(f"{self.path.parent.name} is claimed by another worker")
         return self
@@ -218,6 +226,7 @@ def is_claimed(folder: str | Path) -> bool:
 
 
 # ------------------------------------------------------------------------------ status, collect
+
 
 def run_state(folder: str | Path) -> tuple[str, str]:
     """(state, detail) of one run folder; state is one of STATES."""
@@ -245,17 +254,28 @@ def result_rows(result: RunResult) -> list[dict]:
     rows = []
     for language, metrics in sorted(result.scores.items()):
         for metric, value in sorted(metrics.items()):
-            rows.append({
-                "run_id": result.run_id, "encoder": spec["encoder"], "intermediate": spec["intermediate"],
-                "intermediate_family": spec["intermediate_family"], "target": spec["target"],
-                "target_family": spec["target_family"], "language": language, "seed": spec["seed"],
-                "metric": metric, "score": value, "primary": metric == result.primary_metric,
-                "task_version": spec.get("target_version", result.task_versions.get(spec["target"], "")),
-            })
+            rows.append(
+                {
+                    "run_id": result.run_id,
+                    "encoder": spec["encoder"],
+                    "intermediate": spec["intermediate"],
+                    "intermediate_family": spec["intermediate_family"],
+                    "target": spec["target"],
+                    "target_family": spec["target_family"],
+                    "language": language,
+                    "seed": spec["seed"],
+                    "metric": metric,
+                    "score": value,
+                    "primary": metric == result.primary_metric,
+                    "task_version": spec.get("target_version", result.task_versions.get(spec["target"], "")),
+                }
+            )
     return rows
 
 
-def collect(exp_dir: str | Path, run_ids: Iterable[str], *, allow_incomplete: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect(
+    exp_dir: str | Path, run_ids: Iterable[str], *, allow_incomplete: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Gather the results of ``run_ids`` into a validated scores frame.
 
     Returns (scores, status). Corrupt result files and runs that are not done raise ValueError
@@ -265,11 +285,22 @@ def collect(exp_dir: str | Path, run_ids: Iterable[str], *, allow_incomplete: bo
     not_done = status[status.state != "done"]
     corrupt = status[status.state == "corrupt"]
     if len(not_done) and not allow_incomplete:
-        lines = [f"  {r.run_id}: {r.state}{' - ' + r.detail if r.detail else ''}" for r in not_done.head(20).itertuples()]
+        lines = [
+            f"  {r.run_id}: {r.state}{' - ' + r.detail if r.detail else ''}"
+            for r in not_done.head(20).itertuples()
+        ]
         more = f"\n  ... and {len(not_done) - 20} more" if len(not_done) > 20 else ""
-        hint = (" Corrupt result files are not skipped: delete them and re-run `xitt run`." if len(corrupt) else "")
-        raise ValueError(f"{len(not_done)} of {len(status)} runs are not done:\n" + "\n".join(lines) + more +
-                         f"\nRun `xitt run` to finish them, or pass --allow-incomplete to collect what is done.{hint}")
+        hint = (
+            " Corrupt result files are not skipped: delete them and re-run `xitt run`."
+            if len(corrupt)
+            else ""
+        )
+        raise ValueError(
+            f"{len(not_done)} of {len(status)} runs are not done:\n"
+            + "\n".join(lines)
+            + more
+            + f"\nRun `xitt run` to finish them, or pass --allow-incomplete to collect what is done.{hint}"
+        )
     rows = []
     for rid in status.loc[status.state == "done", "run_id"]:
         rows += result_rows(read_result(run_dir(exp_dir, rid)))

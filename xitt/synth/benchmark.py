@@ -20,8 +20,9 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from xitt.synth import generators as st
 from xitt.synth.languages import PROFILES, Language, all_words, make_languages, text_of
@@ -31,10 +32,24 @@ TARGETS = ("synth_xnli", "synth_ner", "synth_xquad", "synth_tatoeba")
 # Examples per split. Intermediate tasks are English only; targets have English train/dev and a
 # test set in every language (the same items, realised per language); pretrain = documents per language.
 SIZES: dict[str, dict[str, int]] = {
-    "default": {"intermediate_train": 3000, "intermediate_dev": 300, "target_train": 3000, "target_dev": 300,
-                "test": 300, "retrieval": 300, "pretrain": 3000},
-    "small": {"intermediate_train": 400, "intermediate_dev": 100, "target_train": 300, "target_dev": 100,
-              "test": 100, "retrieval": 100, "pretrain": 800},
+    "default": {
+        "intermediate_train": 3000,
+        "intermediate_dev": 300,
+        "target_train": 3000,
+        "target_dev": 300,
+        "test": 300,
+        "retrieval": 300,
+        "pretrain": 3000,
+    },
+    "small": {
+        "intermediate_train": 400,
+        "intermediate_dev": 100,
+        "target_train": 300,
+        "target_dev": 100,
+        "test": 100,
+        "retrieval": 100,
+        "pretrain": 800,
+    },
 }
 # The tiny encoder and its pretraining (see xitt.pretrain.pretrain_encoder).
 ENCODER = {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "max_position": 128}
@@ -47,6 +62,7 @@ def _rng(seed: int, *parts: str) -> random.Random:
 
 
 # ------------------------------------------------------------------------------------- writers
+
 
 def _clean(text: str) -> str:
     if "\t" in text or "\n" in text:
@@ -61,13 +77,25 @@ def _write_tsv(path: Path, rows) -> None:
 
 def _write_tagging(path: Path, sentences) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join("".join(f"{t.text}\t{t.tag}\n" for t in s) + "\n" for s in sentences), encoding="utf-8")
+    path.write_text(
+        "".join("".join(f"{t.text}\t{t.tag}\n" for t in s) + "\n" for s in sentences), encoding="utf-8"
+    )
 
 
 def _write_squad(path: Path, examples: list[dict], title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = [{"title": f"{title}-{i}", "paragraphs": [{"context": ex["context"], "qas": [
-        {"id": ex["id"], "question": ex["question"], "answers": ex["answers"]}]}]} for i, ex in enumerate(examples)]
+    data = [
+        {
+            "title": f"{title}-{i}",
+            "paragraphs": [
+                {
+                    "context": ex["context"],
+                    "qas": [{"id": ex["id"], "question": ex["question"], "answers": ex["answers"]}],
+                }
+            ],
+        }
+        for i, ex in enumerate(examples)
+    ]
     path.write_text(json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -79,19 +107,26 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 # ------------------------------------------------------------------------------- task builders
 # Each builder writes one task: (root, seed, sizes, languages) -> None.
 
+
 def _nli_builder(n_premise: int, n_people: int, p_neg: float, target: bool) -> Callable:
     def build(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Language]) -> None:
         kind = "target" if target else "intermediate"
         for split in ("train", "dev"):
             rng = _rng(seed, name, split)
-            items = [st.nli_item(rng, n_premise=n_premise, n_people=n_people, p_neg=p_neg)
-                     for _ in range(sizes[f"{kind}_{split}"])]
+            items = [
+                st.nli_item(rng, n_premise=n_premise, n_people=n_people, p_neg=p_neg)
+                for _ in range(sizes[f"{kind}_{split}"])
+            ]
             _write_tsv(root / name / f"{split}-en.tsv", [st.nli_row(it, langs["en"]) for it in items])
         if target:
             rng = _rng(seed, name, "test")
-            items = [st.nli_item(rng, n_premise=n_premise, n_people=n_people, p_neg=p_neg) for _ in range(sizes["test"])]
+            items = [
+                st.nli_item(rng, n_premise=n_premise, n_people=n_people, p_neg=p_neg)
+                for _ in range(sizes["test"])
+            ]
             for code, lang in langs.items():
                 _write_tsv(root / name / f"test-{code}.tsv", [st.nli_row(it, lang) for it in items])
+
     return build
 
 
@@ -106,28 +141,41 @@ def _qa_builder(n_facts: int, n_people: int, p_neg: float, target: bool, mc: boo
             items = [st.qa_item(rng, n_facts=n_facts, n_people=n_people, p_neg=p_neg) for _ in range(n)]
             for code in codes:
                 if mc:
-                    choice_rng = _rng(seed, name, split, "choices")    # the same distractors in every language
-                    _write_jsonl(root / name / f"{split}-{code}.jsonl",
-                                 [st.mc_example(choice_rng, it, langs[code]) for it in items])
+                    choice_rng = _rng(seed, name, split, "choices")  # the same distractors in every language
+                    _write_jsonl(
+                        root / name / f"{split}-{code}.jsonl",
+                        [st.mc_example(choice_rng, it, langs[code]) for it in items],
+                    )
                 else:
-                    examples = [st.qa_example(it, langs[code], f"{name}-{split}-{i}") for i, it in enumerate(items)]
+                    examples = [
+                        st.qa_example(it, langs[code], f"{name}-{split}-{i}") for i, it in enumerate(items)
+                    ]
                     _write_squad(root / name / f"{split}-{code}.json", examples, f"{name}-{split}")
+
     return build
 
 
 def _paraphrase(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Language]) -> None:
     for split in ("train", "dev"):
         rng = _rng(seed, name, split)
-        _write_tsv(root / name / f"{split}-en.tsv", [st.paraphrase_row(rng) for _ in range(sizes[f"intermediate_{split}"])])
+        _write_tsv(
+            root / name / f"{split}-en.tsv",
+            [st.paraphrase_row(rng) for _ in range(sizes[f"intermediate_{split}"])],
+        )
 
 
 def _ner(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Language]) -> None:
     for split in ("train", "dev"):
         rng = _rng(seed, name, split)
-        _write_tagging(root / name / f"{split}-en.tsv", [st.ner_tokens(rng, langs["en"]) for _ in range(sizes[f"target_{split}"])])
+        _write_tagging(
+            root / name / f"{split}-en.tsv",
+            [st.ner_tokens(rng, langs["en"]) for _ in range(sizes[f"target_{split}"])],
+        )
     rng = _rng(seed, name, "test")
-    clauses = [st.fact(rng, verb=rng.choice(("thing", "person", "live", "work", "visit")), p_place=0.5, p_neg=0.15)
-               for _ in range(sizes["test"])]
+    clauses = [
+        st.fact(rng, verb=rng.choice(("thing", "person", "live", "work", "visit")), p_place=0.5, p_neg=0.15)
+        for _ in range(sizes["test"])
+    ]
     for code, lang in langs.items():
         _write_tagging(root / name / f"test-{code}.tsv", [st.ner_tokens(rng, lang, c) for c in clauses])
 
@@ -135,7 +183,7 @@ def _ner(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Languag
 def _tatoeba(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Language]) -> None:
     rng = _rng(seed, name, "test")
     clauses, seen = [], set()
-    while len(clauses) < sizes["retrieval"]:             # distinct English sentences: one gold partner each
+    while len(clauses) < sizes["retrieval"]:  # distinct English sentences: one gold partner each
         c = st.fact(rng, p_place=0.3, p_neg=0.1)
         key = text_of(st.realize(c, langs["en"]))
         if key not in seen:
@@ -143,8 +191,10 @@ def _tatoeba(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Lan
             clauses.append(c)
     for code, lang in langs.items():
         if code != "en":
-            _write_tsv(root / name / f"test-{code}.tsv",
-                       [(text_of(st.realize(c, lang)), text_of(st.realize(c, langs["en"]))) for c in clauses])
+            _write_tsv(
+                root / name / f"test-{code}.tsv",
+                [(text_of(st.realize(c, lang)), text_of(st.realize(c, langs["en"]))) for c in clauses],
+            )
 
 
 BUILDERS: dict[str, Callable] = {
@@ -174,14 +224,25 @@ def pretraining_documents(seed: int, langs: dict[str, Language], per_language: i
 
 # ---------------------------------------------------------------------------------- the entry
 
+
 def _code_fingerprint() -> str:
     here = Path(__file__).parent
-    text = b"".join((here / f).read_bytes() for f in ("benchmark.py", "languages.py", "generators.py", "pretrain.py", "tiny.py"))
+    text = b"".join(
+        (here / f).read_bytes()
+        for f in ("benchmark.py", "languages.py", "generators.py", "pretrain.py", "tiny.py")
+    )
     return hashlib.sha1(text).hexdigest()[:12]
 
 
-def write_data(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size: str = "default",
-               anchor_scale: float = 1.0, tasks: tuple[str, ...] | None = None) -> dict[str, Language]:
+def write_data(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    n_languages: int = 5,
+    size: str = "default",
+    anchor_scale: float = 1.0,
+    tasks: tuple[str, ...] | None = None,
+) -> dict[str, Language]:
     """Write every task's files under ``<out_dir>/<task>/``; returns the languages used."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}.")
@@ -196,9 +257,19 @@ def write_data(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
     return langs
 
 
-def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size: str = "default",
-               anchor_scale: float = 1.0, pretrain: bool = True, force: bool = False,
-               encoder: dict | None = None, pretrain_args: dict | None = None, log=print) -> dict[str, Any]:
+def main_synth(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    n_languages: int = 5,
+    size: str = "default",
+    anchor_scale: float = 1.0,
+    pretrain: bool = True,
+    force: bool = False,
+    encoder: dict | None = None,
+    pretrain_args: dict | None = None,
+    log=print,
+) -> dict[str, Any]:
     """Build ``<out>/data``, ``<out>/encoder`` (unless ``pretrain=False``) and ``<out>/manifest.json``.
 
     Returns the manifest: {arguments, languages: {code: description}, tasks, pretraining, code,
@@ -207,8 +278,15 @@ def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
     """
     out = Path(out_dir)
     enc_cfg, pre_cfg = {**ENCODER, **(encoder or {})}, {**PRETRAIN, **(pretrain_args or {})}
-    arguments = {"seed": seed, "n_languages": n_languages, "size": size, "anchor_scale": anchor_scale,
-                 "pretrain": pretrain, "encoder": enc_cfg, "pretrain_args": pre_cfg}
+    arguments = {
+        "seed": seed,
+        "n_languages": n_languages,
+        "size": size,
+        "anchor_scale": anchor_scale,
+        "pretrain": pretrain,
+        "encoder": enc_cfg,
+        "pretrain_args": pre_cfg,
+    }
     manifest_path = out / "manifest.json"
     if not force and manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -218,7 +296,9 @@ def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
     t0 = time.time()
     manifest_path.unlink(missing_ok=True)
     langs = write_data(out / "data", seed=seed, n_languages=n_languages, size=size, anchor_scale=anchor_scale)
-    log(f"synth: wrote {len(BUILDERS)} tasks in {len(langs)} languages to {out / 'data'} ({time.time() - t0:.1f} s)")
+    log(
+        f"synth: wrote {len(BUILDERS)} tasks in {len(langs)} languages to {out / 'data'} ({time.time() - t0:.1f} s)"
+    )
     info: dict[str, Any] = {}
     if pretrain:
         from xitt.synth.pretrain import pretrain_encoder
@@ -229,13 +309,21 @@ def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
         shutil.rmtree(out / "encoder", ignore_errors=True)
         info = pretrain_encoder(docs, tokenizer, out / "encoder", seed=seed, **enc_cfg, **pre_cfg)
         info["vocab_size"] = len(tokenizer)
-        log(f"synth: pretrained the tiny encoder ({info['parameters']} parameters, {info['steps']} steps, "
+        log(
+            f"synth: pretrained the tiny encoder ({info['parameters']} parameters, {info['steps']} steps, "
             f"MLM loss {info['loss_first']:.2f} -> {info['loss_last']:.2f}, masked accuracy "
-            f"{info['masked_accuracy_last']:.1f}%) in {info['wall_time']:.0f} s -> {out / 'encoder'}")
-    manifest = {"arguments": arguments, "code": _code_fingerprint(), "synthetic": True,
-                "languages": {code: lang.profile.description for code, lang in langs.items()},
-                "anchors": {code: list(lang.anchors) for code, lang in langs.items() if code != "en"},
-                "tasks": list(BUILDERS), "pretraining": info, "seconds": round(time.time() - t0, 1)}
+            f"{info['masked_accuracy_last']:.1f}%) in {info['wall_time']:.0f} s -> {out / 'encoder'}"
+        )
+    manifest = {
+        "arguments": arguments,
+        "code": _code_fingerprint(),
+        "synthetic": True,
+        "languages": {code: lang.profile.description for code, lang in langs.items()},
+        "anchors": {code: list(lang.anchors) for code, lang in langs.items() if code != "en"},
+        "tasks": list(BUILDERS),
+        "pretraining": info,
+        "seconds": round(time.time() - t0, 1),
+    }
     out.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
@@ -243,19 +331,41 @@ def main_synth(out_dir: str | Path, *, seed: int = 0, n_languages: int = 5, size
 
 def add_arguments(parser) -> None:
     """The options of `xitt synth` (xitt.cli adds them to its sub-parser)."""
-    parser.add_argument("--out", default=".cache/synth", help="output folder (data/, encoder/, manifest.json)")
+    parser.add_argument(
+        "--out", default=".cache/synth", help="output folder (data/, encoder/, manifest.json)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the languages, the data and the encoder")
-    parser.add_argument("--languages", type=int, default=len(PROFILES), dest="n_languages",
-                        help=f"number of synthetic languages besides English (1-{len(PROFILES)})")
-    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="examples per split (see xitt.synth.SIZES)")
-    parser.add_argument("--anchor-scale", type=float, default=1.0,
-                        help="multiplies each language's share of anchor words shared with English (0 = names only)")
+    parser.add_argument(
+        "--languages",
+        type=int,
+        default=len(PROFILES),
+        dest="n_languages",
+        help=f"number of synthetic languages besides English (1-{len(PROFILES)})",
+    )
+    parser.add_argument(
+        "--size", choices=sorted(SIZES), default="default", help="examples per split (see xitt.synth.SIZES)"
+    )
+    parser.add_argument(
+        "--anchor-scale",
+        type=float,
+        default=1.0,
+        help="multiplies each language's share of anchor words shared with English (0 = names only)",
+    )
     parser.add_argument("--no-pretrain", action="store_true", help="write the data only, no encoder")
-    parser.add_argument("--force", action="store_true", help="rebuild even when the manifest says it is up to date")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild even when the manifest says it is up to date"
+    )
 
 
 def run(args) -> int:
     """`xitt synth` with parsed ``args`` (see ``add_arguments``)."""
-    main_synth(args.out, seed=args.seed, n_languages=args.n_languages, size=args.size,
-               anchor_scale=args.anchor_scale, pretrain=not args.no_pretrain, force=args.force)
+    main_synth(
+        args.out,
+        seed=args.seed,
+        n_languages=args.n_languages,
+        size=args.size,
+        anchor_scale=args.anchor_scale,
+        pretrain=not args.no_pretrain,
+        force=args.force,
+    )
     return 0

@@ -18,18 +18,37 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from xitt.synth.languages import (COLOURS, FIRST_NAMES, LAST_NAMES, NOUNS, OBJECT_VERBS, ORG_STEMS, ORG_SUFFIXES,
-                             PERSON_VERBS, PLACES, SIZES, VERBS, NP, Clause, Language, Token, phrase, realize,
-                             span_of, text_of)
+from xitt.synth.languages import (
+    COLOURS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    NOUNS,
+    NP,
+    OBJECT_VERBS,
+    ORG_STEMS,
+    ORG_SUFFIXES,
+    PERSON_VERBS,
+    PLACES,
+    SIZES,
+    VERBS,
+    Clause,
+    Language,
+    Token,
+    phrase,
+    realize,
+    span_of,
+    text_of,
+)
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 PARAPHRASE_LABELS = ("not_paraphrase", "paraphrase")
 
 
 # ------------------------------------------------------------------------------------- sampling
+
 
 def person(rng: random.Random) -> NP:
     first = rng.choice(FIRST_NAMES)
@@ -50,12 +69,20 @@ def thing(rng: random.Random) -> NP:
     return NP((rng.choice(NOUNS),), adjs, "the")
 
 
-def fact(rng: random.Random, subj: NP | None = None, verb: str | None = None, *, p_place: float = 0.3,
-         p_neg: float = 0.0) -> Clause:
+def fact(
+    rng: random.Random,
+    subj: NP | None = None,
+    verb: str | None = None,
+    *,
+    p_place: float = 0.3,
+    p_neg: float = 0.0,
+) -> Clause:
     """A random fact; the verb decides the kind of object (thing, person, place, organisation)."""
     subj = subj or person(rng)
     verb = verb or rng.choices(("thing", "person", "live", "work", "visit"), (50, 15, 15, 15, 5))[0]
-    verb = {"thing": None, "person": None}.get(verb, verb) or rng.choice(OBJECT_VERBS if verb == "thing" else PERSON_VERBS)
+    verb = {"thing": None, "person": None}.get(verb, verb) or rng.choice(
+        OBJECT_VERBS if verb == "thing" else PERSON_VERBS
+    )
     if verb in OBJECT_VERBS:
         obj = thing(rng)
     elif verb in PERSON_VERBS:
@@ -73,15 +100,20 @@ def other_object(rng: random.Random, clause: Clause) -> Clause:
     while True:
         new = fact(rng, clause.subj, clause.verb, p_place=0.0)
         obj = new.obj
-        if obj.adjs and clause.obj.adjs and rng.random() < 0.5:    # change just one attribute
+        if obj.adjs and clause.obj.adjs and rng.random() < 0.5:  # change just one attribute
             obj = dataclasses.replace(clause.obj, adjs=obj.adjs)
-        same = obj.head[0] == clause.obj.head[0] if obj.ent else (obj.head, obj.adjs) == (clause.obj.head, clause.obj.adjs)
+        same = (
+            obj.head[0] == clause.obj.head[0]
+            if obj.ent
+            else (obj.head, obj.adjs) == (clause.obj.head, clause.obj.adjs)
+        )
         if not same:
             return dataclasses.replace(clause, obj=obj)
 
 
-def distinct_facts(rng: random.Random, people: Sequence[NP], n: int, *, p_place: float = 0.3,
-                   p_neg: float = 0.0) -> list[Clause]:
+def distinct_facts(
+    rng: random.Random, people: Sequence[NP], n: int, *, p_place: float = 0.3, p_neg: float = 0.0
+) -> list[Clause]:
     """``n`` facts about ``people`` with distinct (subject, verb) pairs."""
     out, seen = [], set()
     while len(out) < n:
@@ -101,6 +133,7 @@ def cast(rng: random.Random, n: int) -> list[NP]:
 
 # ------------------------------------------------------------------------------------------ NLI
 
+
 @dataclass(frozen=True)
 class NLIItem:
     premise: tuple[Clause, ...]
@@ -115,7 +148,7 @@ def nli_item(rng: random.Random, *, n_premise: int = 1, n_people: int = 1, p_neg
     c = rng.choice(premise)
     if label == "entailment":
         hyp = c
-        if not c.neg:                     # fewer modifiers still follow (not under negation)
+        if not c.neg:  # fewer modifiers still follow (not under negation)
             if c.obj.adjs and rng.random() < 0.5:
                 hyp = dataclasses.replace(hyp, obj=dataclasses.replace(c.obj, adjs=c.obj.adjs[1:]))
             if c.adjunct and rng.random() < 0.5:
@@ -140,11 +173,12 @@ def nli_row(item: NLIItem, lang: Language) -> tuple[str, str, str]:
 
 # ------------------------------------------------------------------------------------------- QA
 
+
 @dataclass(frozen=True)
 class QAItem:
     context: tuple[Clause, ...]
-    answer: int             # index of the clause asked about
-    ask: str                # subj | obj | adjunct
+    answer: int  # index of the clause asked about
+    ask: str  # subj | obj | adjunct
 
 
 def qa_item(rng: random.Random, *, n_facts: int = 4, n_people: int = 2, p_neg: float = 0.0) -> QAItem:
@@ -166,16 +200,21 @@ def qa_item(rng: random.Random, *, n_facts: int = 4, n_people: int = 2, p_neg: f
 def qa_example(item: QAItem, lang: Language, qid: str) -> dict:
     """``{id, context, question, answers: [{text, answer_start}]}`` realised in ``lang``."""
     sentences = [realize(c, lang) for c in item.context]
-    start = sum(len(text_of(s)) + 1 for s in sentences[:item.answer])
+    start = sum(len(text_of(s)) + 1 for s in sentences[: item.answer])
     toks = sentences[item.answer]
     first, last = span_of(toks, item.ask)
     start += sum(len(t.text) + 1 for t in toks[:first])
-    answer = text_of(toks[first:last + 1])
+    answer = text_of(toks[first : last + 1])
     context = " ".join(text_of(s) for s in sentences)
     question = text_of(realize(item.context[item.answer], lang, ask=item.ask))
-    if context[start:start + len(answer)] != answer:      # offsets are the contract of the format
+    if context[start : start + len(answer)] != answer:  # offsets are the contract of the format
         raise RuntimeError(f"answer offset mismatch in {qid}: {answer!r} at {start} in {context!r}")
-    return {"id": qid, "context": context, "question": question, "answers": [{"text": answer, "answer_start": start}]}
+    return {
+        "id": qid,
+        "context": context,
+        "question": question,
+        "answers": [{"text": answer, "answer_start": start}],
+    }
 
 
 def mc_example(rng: random.Random, item: QAItem, lang: Language, n_choices: int = 4) -> dict:
@@ -193,15 +232,24 @@ def mc_example(rng: random.Random, item: QAItem, lang: Language, n_choices: int 
             choices.append(cand)
     rng.shuffle(choices)
     texts = [text_of(phrase(ch, lang)) for ch in choices]
-    return {"context": ex["context"], "question": ex["question"], "choices": texts, "label": choices.index(gold)}
+    return {
+        "context": ex["context"],
+        "question": ex["question"],
+        "choices": texts,
+        "label": choices.index(gold),
+    }
 
 
 # ----------------------------------------------------------------------------- paraphrase (English)
 
+
 def english_variant(c: Clause, template: str) -> str:
     """English surface forms beyond ``realize``: active, passive (``is owned by``), relative
     (``the car that is red``). Only for English-only intermediate tasks."""
-    words = lambda np_: " ".join(np_.head) if np_.ent else " ".join((np_.det or "the",) + np_.adjs + np_.head)  # noqa: E731
+
+    def words(np_) -> str:
+        return " ".join(np_.head) if np_.ent else " ".join((np_.det or "the",) + np_.adjs + np_.head)
+
     third, base, participle = VERBS[c.verb]
     place_ = f" in {' '.join(c.adjunct.head)}" if c.adjunct else ""
     if template == "passive" and participle:
@@ -211,6 +259,7 @@ def english_variant(c: Clause, template: str) -> str:
         verb = f"does not {base}" if c.neg else third
         return f"{words(c.subj)} {verb} {obj}{place_} ."
     from xitt.synth.languages import ENGLISH
+
     return text_of(realize(c, Language(ENGLISH)))
 
 
@@ -220,7 +269,9 @@ def paraphrase_row(rng: random.Random) -> tuple[str, str, str]:
     label = rng.choice(PARAPHRASE_LABELS)
     other = c
     if label == "not_paraphrase":
-        change = rng.choice(("object", "subject", "swap") if c.verb in PERSON_VERBS else ("object", "subject"))
+        change = rng.choice(
+            ("object", "subject", "swap") if c.verb in PERSON_VERBS else ("object", "subject")
+        )
         if change == "object":
             other = other_object(rng, c)
         elif change == "subject":
@@ -236,10 +287,12 @@ def paraphrase_row(rng: random.Random) -> tuple[str, str, str]:
 
 # --------------------------------------------------------------------------------- tagging, text
 
+
 def ner_tokens(rng: random.Random, lang: Language, clause: Clause | None = None) -> list[Token]:
     """One entity-rich sentence as tokens with BIO tags (PER, LOC, ORG)."""
-    clause = clause or fact(rng, verb=rng.choice(("thing", "person", "live", "work", "visit")), p_place=0.5,
-                            p_neg=0.15)
+    clause = clause or fact(
+        rng, verb=rng.choice(("thing", "person", "live", "work", "visit")), p_place=0.5, p_neg=0.15
+    )
     return realize(clause, lang)
 
 

@@ -24,36 +24,148 @@ word lists; nothing depends on ``hash()`` or dict order.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 # ----------------------------------------------------------------------------------- the lexicon
 
-FIRST_NAMES = ("Anna", "Boris", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karla",
-               "Leon", "Mira", "Nils", "Olga", "Pavel", "Rosa", "Samir", "Tara", "Umar", "Vera", "Wim", "Yara", "Zoe")
-LAST_NAMES = ("Berg", "Costa", "Dahl", "Ekman", "Frost", "Gomez", "Holm", "Ivanov", "Jensen", "Kato", "Lind",
-              "Moreau", "Novak", "Okafor", "Park", "Quinn")
-PLACES = ("Oslo", "Lima", "Porto", "Dakar", "Hanoi", "Quito", "Tunis", "Riga", "Perth", "Accra", "Bern", "Cork",
-          "Kyoto", "Malmo", "Nantes", "Turin", "Vigo", "San Remo", "Port Louis", "Santa Fe", "Le Havre",
-          "Abu Dhabi", "Buenos Aires")
+FIRST_NAMES = (
+    "Anna",
+    "Boris",
+    "Clara",
+    "David",
+    "Elena",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Karla",
+    "Leon",
+    "Mira",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Rosa",
+    "Samir",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wim",
+    "Yara",
+    "Zoe",
+)
+LAST_NAMES = (
+    "Berg",
+    "Costa",
+    "Dahl",
+    "Ekman",
+    "Frost",
+    "Gomez",
+    "Holm",
+    "Ivanov",
+    "Jensen",
+    "Kato",
+    "Lind",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Park",
+    "Quinn",
+)
+PLACES = (
+    "Oslo",
+    "Lima",
+    "Porto",
+    "Dakar",
+    "Hanoi",
+    "Quito",
+    "Tunis",
+    "Riga",
+    "Perth",
+    "Accra",
+    "Bern",
+    "Cork",
+    "Kyoto",
+    "Malmo",
+    "Nantes",
+    "Turin",
+    "Vigo",
+    "San Remo",
+    "Port Louis",
+    "Santa Fe",
+    "Le Havre",
+    "Abu Dhabi",
+    "Buenos Aires",
+)
 ORG_STEMS = ("Acme", "Zenith", "Vega", "Orion", "Nordic", "Apex", "Helix", "Cobalt", "Delta", "Lumen")
 ORG_SUFFIXES = ("Labs", "Bank", "Motors", "Group", "Media")
-NOUNS = ("car", "book", "house", "dog", "cat", "lamp", "boat", "chair", "table", "bike", "clock", "coat", "hat",
-         "ring", "phone", "box", "cup", "kite", "piano", "vase", "guitar", "map", "drum", "key")
+NOUNS = (
+    "car",
+    "book",
+    "house",
+    "dog",
+    "cat",
+    "lamp",
+    "boat",
+    "chair",
+    "table",
+    "bike",
+    "clock",
+    "coat",
+    "hat",
+    "ring",
+    "phone",
+    "box",
+    "cup",
+    "kite",
+    "piano",
+    "vase",
+    "guitar",
+    "map",
+    "drum",
+    "key",
+)
 SIZES = ("big", "small", "old", "new", "cheap", "heavy")
 COLOURS = ("red", "blue", "green", "yellow", "black", "white", "brown", "pink")
 # English verb forms: lemma -> (3rd person singular, base, past participle or "" when unused).
-VERBS = {"own": ("owns", "own", "owned"), "see": ("sees", "see", "seen"), "like": ("likes", "like", "liked"),
-         "buy": ("buys", "buy", "bought"), "sell": ("sells", "sell", "sold"), "paint": ("paints", "paint", "painted"),
-         "find": ("finds", "find", "found"), "carry": ("carries", "carry", "carried"),
-         "want": ("wants", "want", "wanted"), "fix": ("fixes", "fix", "fixed"),
-         "know": ("knows", "know", "known"), "meet": ("meets", "meet", "met"), "help": ("helps", "help", "helped"),
-         "call": ("calls", "call", "called"), "visit": ("visits", "visit", "visited"),
-         "live": ("lives", "live", ""), "work": ("works", "work", "")}
-OBJECT_VERBS = ("own", "see", "like", "buy", "sell", "paint", "find", "carry", "want", "fix")   # + a thing
-PERSON_VERBS = ("know", "meet", "help", "call")                                               # + a person
-PREP_VERBS = {"live": "in", "work": "for"}           # verbs whose object comes with an adposition
-FUNCTION_WORDS = ("the", "a", "in", "for", "not", "who", "what", "where", "is", "by", "and", "that", "question")
+VERBS = {
+    "own": ("owns", "own", "owned"),
+    "see": ("sees", "see", "seen"),
+    "like": ("likes", "like", "liked"),
+    "buy": ("buys", "buy", "bought"),
+    "sell": ("sells", "sell", "sold"),
+    "paint": ("paints", "paint", "painted"),
+    "find": ("finds", "find", "found"),
+    "carry": ("carries", "carry", "carried"),
+    "want": ("wants", "want", "wanted"),
+    "fix": ("fixes", "fix", "fixed"),
+    "know": ("knows", "know", "known"),
+    "meet": ("meets", "meet", "met"),
+    "help": ("helps", "help", "helped"),
+    "call": ("calls", "call", "called"),
+    "visit": ("visits", "visit", "visited"),
+    "live": ("lives", "live", ""),
+    "work": ("works", "work", ""),
+}
+OBJECT_VERBS = ("own", "see", "like", "buy", "sell", "paint", "find", "carry", "want", "fix")  # + a thing
+PERSON_VERBS = ("know", "meet", "help", "call")  # + a person
+PREP_VERBS = {"live": "in", "work": "for"}  # verbs whose object comes with an adposition
+FUNCTION_WORDS = (
+    "the",
+    "a",
+    "in",
+    "for",
+    "not",
+    "who",
+    "what",
+    "where",
+    "is",
+    "by",
+    "and",
+    "that",
+    "question",
+)
 PUNCTUATION = (".", "?")
 CONTENT_WORDS = tuple(sorted(set(NOUNS) | set(SIZES) | set(COLOURS) | set(VERBS)))
 
@@ -63,14 +175,14 @@ class LanguageProfile:
     """Word-order rules and the anchor share of one synthetic language."""
 
     code: str
-    order: str = "SVO"           # SVO | SOV | VSO
-    adjective: str = "pre"       # pre: "red car" | post: "car red"
-    adposition: str = "pre"      # pre: "in Oslo" | post: "Oslo in"
-    articles: bool = True        # realise the/a
-    negation: str = "pre"        # pre: "not own" | post: "own not"
-    wh: str = "front"            # front: "what Anna own ?" | situ: "Anna own what ?"
-    question_particle: bool = False   # a particle before "?" (like Japanese "ka")
-    anchor_share: float = 0.2    # share of content words that keep their English form
+    order: str = "SVO"  # SVO | SOV | VSO
+    adjective: str = "pre"  # pre: "red car" | post: "car red"
+    adposition: str = "pre"  # pre: "in Oslo" | post: "Oslo in"
+    articles: bool = True  # realise the/a
+    negation: str = "pre"  # pre: "not own" | post: "own not"
+    wh: str = "front"  # front: "what Anna own ?" | situ: "Anna own what ?"
+    question_particle: bool = False  # a particle before "?" (like Japanese "ka")
+    anchor_share: float = 0.2  # share of content words that keep their English form
     consonants: str = "bdgklmnprst"
     vowels: str = "aeiou"
     description: str = ""
@@ -78,16 +190,76 @@ class LanguageProfile:
 
 # From close to English to far from it. Codes qaa-qtz are reserved by ISO 639-2 for local use.
 PROFILES: tuple[LanguageProfile, ...] = (
-    LanguageProfile("qaa", "SVO", "pre", "pre", True, "pre", "front", False, 0.40, "bdfgklmnprstv", "aeiou",
-                    "SVO, adjective-noun, prepositions: English word order, 40% anchors"),
-    LanguageProfile("qab", "SVO", "post", "pre", True, "pre", "front", False, 0.25, "bcdfhlmnrstz", "aeiouy",
-                    "SVO, noun-adjective (Romance-like), 25% anchors"),
-    LanguageProfile("qac", "SOV", "pre", "post", True, "post", "situ", True, 0.15, "gkmnprshtw", "aeiou",
-                    "SOV, postpositions, wh in situ, question particle (Japanese-like), 15% anchors"),
-    LanguageProfile("qad", "VSO", "post", "pre", True, "pre", "front", False, 0.10, "bdfglmnrtvw", "aeio",
-                    "VSO, noun-adjective (Celtic-like), 10% anchors"),
-    LanguageProfile("qae", "SOV", "post", "post", False, "post", "situ", True, 0.05, "jkmnpstvz", "aeiu",
-                    "SOV, noun-adjective, postpositions, no articles, wh in situ, 5% anchors"),
+    LanguageProfile(
+        "qaa",
+        "SVO",
+        "pre",
+        "pre",
+        True,
+        "pre",
+        "front",
+        False,
+        0.40,
+        "bdfgklmnprstv",
+        "aeiou",
+        "SVO, adjective-noun, prepositions: English word order, 40% anchors",
+    ),
+    LanguageProfile(
+        "qab",
+        "SVO",
+        "post",
+        "pre",
+        True,
+        "pre",
+        "front",
+        False,
+        0.25,
+        "bcdfhlmnrstz",
+        "aeiouy",
+        "SVO, noun-adjective (Romance-like), 25% anchors",
+    ),
+    LanguageProfile(
+        "qac",
+        "SOV",
+        "pre",
+        "post",
+        True,
+        "post",
+        "situ",
+        True,
+        0.15,
+        "gkmnprshtw",
+        "aeiou",
+        "SOV, postpositions, wh in situ, question particle (Japanese-like), 15% anchors",
+    ),
+    LanguageProfile(
+        "qad",
+        "VSO",
+        "post",
+        "pre",
+        True,
+        "pre",
+        "front",
+        False,
+        0.10,
+        "bdfglmnrtvw",
+        "aeio",
+        "VSO, noun-adjective (Celtic-like), 10% anchors",
+    ),
+    LanguageProfile(
+        "qae",
+        "SOV",
+        "post",
+        "post",
+        False,
+        "post",
+        "situ",
+        True,
+        0.05,
+        "jkmnpstvz",
+        "aeiu",
+        "SOV, noun-adjective, postpositions, no articles, wh in situ, 5% anchors",
+    ),
 )
 ENGLISH = LanguageProfile("en", anchor_share=1.0, description="English (the training language)")
 
@@ -98,7 +270,7 @@ class Language:
 
     profile: LanguageProfile
     lexicon: Mapping[str, str] = field(default_factory=dict)
-    anchors: tuple[str, ...] = ()          # lemmas whose surface is the English word
+    anchors: tuple[str, ...] = ()  # lemmas whose surface is the English word
 
     @property
     def code(self) -> str:
@@ -110,8 +282,9 @@ class Language:
 
 def _pseudo_word(rng: random.Random, profile: LanguageProfile) -> str:
     syllables = rng.choice((2, 2, 3))
-    return "".join(rng.choice(profile.consonants) + rng.choice(profile.vowels) for _ in range(syllables)) + \
-        (rng.choice(profile.consonants) if rng.random() < 0.4 else "")
+    return "".join(rng.choice(profile.consonants) + rng.choice(profile.vowels) for _ in range(syllables)) + (
+        rng.choice(profile.consonants) if rng.random() < 0.4 else ""
+    )
 
 
 def _english_surface(lemma: str) -> str:
@@ -125,13 +298,18 @@ def make_languages(seed: int = 0, n_languages: int = 5, *, anchor_scale: float =
     names and punctuation are always shared). Raises ValueError for a count out of range.
     """
     if not 1 <= n_languages <= len(PROFILES):
-        raise ValueError(f"n_languages must be between 1 and {len(PROFILES)} (the defined profiles), "
-                         f"got {n_languages}.")
+        raise ValueError(
+            f"n_languages must be between 1 and {len(PROFILES)} (the defined profiles), got {n_languages}."
+        )
     if anchor_scale < 0:
         raise ValueError(f"anchor_scale must be >= 0, got {anchor_scale}.")
     rng = random.Random(f"xitt-synth-lexicon-{seed}")
     taken = {w.lower() for w in set(CONTENT_WORDS) | set(FUNCTION_WORDS) | {v[0] for v in VERBS.values()}}
-    taken |= {w.lower() for name in FIRST_NAMES + LAST_NAMES + PLACES + ORG_STEMS + ORG_SUFFIXES for w in name.split()}
+    taken |= {
+        w.lower()
+        for name in FIRST_NAMES + LAST_NAMES + PLACES + ORG_STEMS + ORG_SUFFIXES
+        for w in name.split()
+    }
     out = {"en": Language(ENGLISH)}
     for profile in PROFILES[:n_languages]:
         share = min(1.0, profile.anchor_share * anchor_scale)
@@ -152,6 +330,7 @@ def make_languages(seed: int = 0, n_languages: int = 5, *, anchor_scale: float =
 
 # ------------------------------------------------------------------------------------ the grammar
 
+
 @dataclass(frozen=True)
 class NP:
     """A noun phrase: a name (``ent`` PER/LOC/ORG, ``head`` its tokens) or ``det adjs noun``."""
@@ -169,7 +348,7 @@ class Clause:
     subj: NP
     verb: str
     obj: NP
-    adjunct: NP | None = None        # a place: "in Oslo"
+    adjunct: NP | None = None  # a place: "in Oslo"
     neg: bool = False
 
 
@@ -242,8 +421,11 @@ def realize(clause: Clause, lang: Language, *, ask: str | None = None) -> list[T
     if clause.neg:
         verb = [Token(lang.word("not"))] + verb if p.negation == "pre" else verb + [Token(lang.word("not"))]
     x = parts.get("adjunct", [])
-    order = {"SVO": [parts["subj"], verb, parts["obj"], x], "SOV": [parts["subj"], x, parts["obj"], verb],
-             "VSO": [verb, parts["subj"], parts["obj"], x]}[p.order]
+    order = {
+        "SVO": [parts["subj"], verb, parts["obj"], x],
+        "SOV": [parts["subj"], x, parts["obj"], verb],
+        "VSO": [verb, parts["subj"], parts["obj"], x],
+    }[p.order]
     if ask and p.wh == "front":
         order = [wh[ask]] + [c for c in order if c is not wh[ask]]
     tokens = [t for chunk in order for t in chunk]

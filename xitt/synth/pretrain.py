@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,18 @@ def mask_tokens(input_ids, special_mask, vocab_size: int, generator, mask_id: in
     return inputs, labels
 
 
-def _train_mlm(model, ids: list[list[int]], tokenizer, *, epochs: float, batch_size: int, lr: float,
-               mask_prob: float, warmup_ratio: float, seed: int) -> dict[str, Any]:
+def _train_mlm(
+    model,
+    ids: list[list[int]],
+    tokenizer,
+    *,
+    epochs: float,
+    batch_size: int,
+    lr: float,
+    mask_prob: float,
+    warmup_ratio: float,
+    seed: int,
+) -> dict[str, Any]:
     """The MLM loop (AdamW, linear warmup/decay, clip 1.0); returns losses and masked-token hits per step."""
     import torch
 
@@ -57,20 +68,31 @@ def _train_mlm(model, ids: list[list[int]], tokenizer, *, epochs: float, batch_s
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, int(warmup_ratio * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
-    pad, special = tokenizer.pad_token_id, {tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id}
+        optimizer,
+        lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
+    )
+    pad, special = (
+        tokenizer.pad_token_id,
+        {tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id},
+    )
     losses, correct = [], []
     model.train()
     step = 0
     while step < total:
         order = rng.permutation(len(ids))
         for start in range(0, len(order), batch_size):
-            rows = [ids[i] for i in order[start:start + batch_size]]
+            rows = [ids[i] for i in order[start : start + batch_size]]
             width = max(len(r) for r in rows)
             batch = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
             attention = (batch != pad).long()
-            inputs, labels = mask_tokens(batch, torch.isin(batch, torch.tensor(sorted(special))), len(tokenizer),
-                                         gen, tokenizer.mask_token_id, mask_prob)
+            inputs, labels = mask_tokens(
+                batch,
+                torch.isin(batch, torch.tensor(sorted(special))),
+                len(tokenizer),
+                gen,
+                tokenizer.mask_token_id,
+                mask_prob,
+            )
             result = model(input_ids=inputs, attention_mask=attention, labels=labels)
             result.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -87,10 +109,25 @@ def _train_mlm(model, ids: list[list[int]], tokenizer, *, epochs: float, batch_s
     return {"steps": total, "losses": losses, "correct": correct, "n_documents": len(ids)}
 
 
-def pretrain_encoder(documents: Sequence[str], tokenizer, out_dir: str | Path, *, hidden: int = 64, layers: int = 2,
-                     heads: int = 2, intermediate: int = 128, max_position: int = 128, max_length: int = 96,
-                     epochs: float = 4.0, batch_size: int = 32, lr: float = 2e-3, mask_prob: float = 0.15,
-                     warmup_ratio: float = 0.06, seed: int = 0, num_threads: int = 1) -> dict[str, Any]:
+def pretrain_encoder(
+    documents: Sequence[str],
+    tokenizer,
+    out_dir: str | Path,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 128,
+    max_position: int = 128,
+    max_length: int = 96,
+    epochs: float = 4.0,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    mask_prob: float = 0.15,
+    warmup_ratio: float = 0.06,
+    seed: int = 0,
+    num_threads: int = 1,
+) -> dict[str, Any]:
     """Pretrain with MLM and save the encoder to ``out_dir``; returns {steps, loss_first, loss_last,
     masked_accuracy_last, wall_time, n_documents, parameters}.
 
@@ -113,23 +150,47 @@ def pretrain_encoder(documents: Sequence[str], tokenizer, out_dir: str | Path, *
     hf_logging.disable_progress_bar()
     t0 = time.time()
     out = Path(out_dir)
-    build_encoder(tokenizer, out, hidden=hidden, layers=layers, heads=heads, intermediate=intermediate,
-                  max_position=max_position, seed=seed)
+    build_encoder(
+        tokenizer,
+        out,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate,
+        max_position=max_position,
+        seed=seed,
+    )
     base = BertModel.from_pretrained(out)
-    with torch.random.fork_rng(devices=[]):       # MLM head init and dropout seeded; the caller's RNG untouched
+    with torch.random.fork_rng(devices=[]):  # MLM head init and dropout seeded; the caller's RNG untouched
         torch.manual_seed(seed)
         model = BertForMaskedLM(base.config)
-        model.bert.load_state_dict({k: v for k, v in base.state_dict().items() if not k.startswith("pooler.")})
-        curve = _train_mlm(model, _encode(documents, tokenizer, max_length), tokenizer, epochs=epochs,
-                           batch_size=batch_size, lr=lr, mask_prob=mask_prob, warmup_ratio=warmup_ratio, seed=seed)
+        model.bert.load_state_dict(
+            {k: v for k, v in base.state_dict().items() if not k.startswith("pooler.")}
+        )
+        curve = _train_mlm(
+            model,
+            _encode(documents, tokenizer, max_length),
+            tokenizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            mask_prob=mask_prob,
+            warmup_ratio=warmup_ratio,
+            seed=seed,
+        )
     base.load_state_dict({**base.state_dict(), **{k: v for k, v in model.bert.state_dict().items()}})
     base.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    for path in out.iterdir():            # safetensors is written 0600; shared folders need it readable
+    for path in out.iterdir():  # safetensors is written 0600; shared folders need it readable
         path.chmod(0o644)
     losses, tail = curve["losses"], max(1, curve["steps"] // 10)
     hits, seen = map(sum, zip(*curve["correct"][-tail:]))
-    return {"steps": curve["steps"], "loss_first": float(np.mean(losses[:tail])),
-            "loss_last": float(np.mean(losses[-tail:])), "masked_accuracy_last": 100.0 * hits / max(1, seen),
-            "wall_time": time.time() - t0, "n_documents": curve["n_documents"],
-            "parameters": sum(p.numel() for p in base.parameters())}
+    return {
+        "steps": curve["steps"],
+        "loss_first": float(np.mean(losses[:tail])),
+        "loss_last": float(np.mean(losses[-tail:])),
+        "masked_accuracy_last": 100.0 * hits / max(1, seen),
+        "wall_time": time.time() - t0,
+        "n_documents": curve["n_documents"],
+        "parameters": sum(p.numel() for p in base.parameters()),
+    }

@@ -12,20 +12,22 @@ the same ``tokenizer.json`` byte for byte, in any process.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def _pre_tokenizer():
     from tokenizers import pre_tokenizers
+
     # Whitespace split, then punctuation as separate tokens (like BERT's basic tokenizer).
     return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
 
 
-def build_tokenizer(texts: Iterable[str], *, min_count: int = 1, max_vocab: int | None = None,
-                    lowercase: bool = True):
+def build_tokenizer(
+    texts: Iterable[str], *, min_count: int = 1, max_vocab: int | None = None, lowercase: bool = True
+):
     """A word-level ``BertTokenizerFast`` over ``texts``; vocabulary ordered by (-count, token).
 
     Special tokens come first ([PAD] [UNK] [CLS] [SEP] [MASK] = ids 0-4); words seen fewer than
@@ -48,7 +50,9 @@ def build_tokenizer(texts: Iterable[str], *, min_count: int = 1, max_vocab: int 
     words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     if max_vocab is not None:
         if max_vocab <= len(SPECIAL_TOKENS):
-            raise ValueError(f"max_vocab must exceed the {len(SPECIAL_TOKENS)} special tokens, got {max_vocab}.")
+            raise ValueError(
+                f"max_vocab must exceed the {len(SPECIAL_TOKENS)} special tokens, got {max_vocab}."
+            )
         words = words[: max_vocab - len(SPECIAL_TOKENS)]
     vocab = {tok: i for i, tok in enumerate(list(SPECIAL_TOKENS) + words)}
 
@@ -56,14 +60,32 @@ def build_tokenizer(texts: Iterable[str], *, min_count: int = 1, max_vocab: int 
     core.normalizer = norm
     core.pre_tokenizer = pre
     core.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    return BertTokenizerFast(tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]", do_lower_case=lowercase)
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return BertTokenizerFast(
+        tokenizer_object=core,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        do_lower_case=lowercase,
+    )
 
 
-def build_encoder(tokenizer, out_dir: str | Path, *, hidden: int = 32, layers: int = 2, heads: int = 2,
-                  intermediate: int = 64, max_position: int = 128, seed: int = 0) -> Path:
+def build_encoder(
+    tokenizer,
+    out_dir: str | Path,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 64,
+    max_position: int = 128,
+    seed: int = 0,
+) -> Path:
     """Save a randomly initialised ``BertModel`` (+ its tokenizer) to ``out_dir``; returns the path.
 
     Deterministic for a seed: the weights are drawn under ``torch.manual_seed(seed)`` with the
@@ -76,10 +98,16 @@ def build_encoder(tokenizer, out_dir: str | Path, *, hidden: int = 32, layers: i
         raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads}).")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=intermediate,
-                        max_position_embeddings=max_position, type_vocab_size=2,
-                        pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_position,
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
@@ -88,6 +116,6 @@ def build_encoder(tokenizer, out_dir: str | Path, *, hidden: int = 32, layers: i
         torch.random.set_rng_state(state)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    for path in out.iterdir():   # safetensors is written 0600; shared run folders need it readable
+    for path in out.iterdir():  # safetensors is written 0600; shared run folders need it readable
         path.chmod(0o644)
     return out

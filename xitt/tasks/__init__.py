@@ -16,9 +16,10 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -26,8 +27,21 @@ NONE = "none"
 ROLES = ("intermediate", "target")
 KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging", "retrieval")
 METRICS = ("accuracy", "f1_seqeval", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy", "map_at_20")
-TASK_KEYS = ("roles", "kind", "metric", "languages", "languages_xtreme_r", "train_language", "labels",
-             "fields", "source", "version", "hparams", "description", "family")
+TASK_KEYS = (
+    "roles",
+    "kind",
+    "metric",
+    "languages",
+    "languages_xtreme_r",
+    "train_language",
+    "labels",
+    "fields",
+    "source",
+    "version",
+    "hparams",
+    "description",
+    "family",
+)
 FILE_KEYS = ("family", "defaults", "tasks", "description")
 # XTREME's own suite names, so that a grid can say `targets: xtreme` or `targets: xtreme-r`.
 # XTREME-R replaces PAWS-X and BUCC by XCOPA, Mewsli-X and LAReQA and extends some language lists.
@@ -38,20 +52,82 @@ SUITES: dict[str, tuple[str, ...]] = {
 # Placeholders a source config may use besides {lang}: UD-POS configs name the language in
 # English (the hub's spelling, typo included), Tatoeba configs use ISO 639-3 codes.
 LANGUAGE_NAMES = {
-    "af": "Afrikans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
-    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
-    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
-    "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
-    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
-    "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese", "lt": "Lithuanian", "pl": "Polish",
-    "ro": "Romanian", "uk": "Ukrainian", "wo": "Wolof",
+    "af": "Afrikans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "kk": "Kazakh",
+    "ko": "Korean",
+    "mr": "Marathi",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "yo": "Yoruba",
+    "zh": "Chinese",
+    "lt": "Lithuanian",
+    "pl": "Polish",
+    "ro": "Romanian",
+    "uk": "Ukrainian",
+    "wo": "Wolof",
 }
 ISO3 = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
-    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
-    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
-    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
-    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+    "af": "afr",
+    "ar": "ara",
+    "bg": "bul",
+    "bn": "ben",
+    "de": "deu",
+    "el": "ell",
+    "es": "spa",
+    "et": "est",
+    "eu": "eus",
+    "fa": "pes",
+    "fi": "fin",
+    "fr": "fra",
+    "he": "heb",
+    "hi": "hin",
+    "hu": "hun",
+    "id": "ind",
+    "it": "ita",
+    "ja": "jpn",
+    "jv": "jav",
+    "ka": "kat",
+    "kk": "kaz",
+    "ko": "kor",
+    "ml": "mal",
+    "mr": "mar",
+    "nl": "nld",
+    "pt": "por",
+    "ru": "rus",
+    "sw": "swh",
+    "ta": "tam",
+    "te": "tel",
+    "th": "tha",
+    "tl": "tgl",
+    "tr": "tur",
+    "ur": "urd",
+    "vi": "vie",
+    "zh": "cmn",
 }
 
 
@@ -122,17 +198,26 @@ def _check_entry(name: str, entry: Mapping[str, Any], where: str) -> list[str]:
     if not roles or any(r not in ROLES for r in roles):
         problems.append(f"{where}: task '{name}' needs roles from {list(ROLES)}, got {roles!r}.")
     if entry.get("kind") not in KINDS:
-        problems.append(f"{where}: task '{name}' has unknown kind {entry.get('kind')!r}; use one of {list(KINDS)}."
-                        f"{did_you_mean(entry.get('kind'), KINDS)}")
+        problems.append(
+            f"{where}: task '{name}' has unknown kind {entry.get('kind')!r}; use one of {list(KINDS)}."
+            f"{did_you_mean(entry.get('kind'), KINDS)}"
+        )
     if entry.get("metric") not in METRICS:
-        problems.append(f"{where}: task '{name}' has unknown metric {entry.get('metric')!r}; use one of "
-                        f"{list(METRICS)}.{did_you_mean(entry.get('metric'), METRICS)}")
+        problems.append(
+            f"{where}: task '{name}' has unknown metric {entry.get('metric')!r}; use one of "
+            f"{list(METRICS)}.{did_you_mean(entry.get('metric'), METRICS)}"
+        )
     langs = entry.get("languages")
     if not langs or not isinstance(langs, list):
-        problems.append(f"{where}: task '{name}' has no 'languages' list"
-                        + (" (a target needs its evaluation languages)." if "target" in roles else "."))
+        problems.append(
+            f"{where}: task '{name}' has no 'languages' list"
+            + (" (a target needs its evaluation languages)." if "target" in roles else ".")
+        )
     elif len(set(langs)) != len(langs):
-        problems.append(f"{where}: task '{name}' lists a language twice: {sorted(l for l in set(langs) if langs.count(l) > 1)}.")
+        problems.append(
+            f"{where}: task '{name}' lists a language twice: "
+            f"{sorted(lang for lang in set(langs) if langs.count(lang) > 1)}."
+        )
     if not entry.get("version"):
         problems.append(f"{where}: task '{name}' needs a 'version' (it goes into every result).")
     if not isinstance(entry.get("source"), Mapping):
@@ -147,9 +232,15 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
         return [], [f"{path}: not valid YAML: {err}"]
     if not isinstance(doc, Mapping) or "tasks" not in doc:
         return [], [f"{path}: expected a mapping with 'family' and 'tasks'."]
-    problems = [f"{path}: unknown top-level key '{k}'.{did_you_mean(k, FILE_KEYS)}" for k in doc if k not in FILE_KEYS]
+    problems = [
+        f"{path}: unknown top-level key '{k}'.{did_you_mean(k, FILE_KEYS)}" for k in doc if k not in FILE_KEYS
+    ]
     defaults = doc.get("defaults") or {}
-    problems += [f"{path}: unknown key '{k}' in defaults.{did_you_mean(k, TASK_KEYS)}" for k in defaults if k not in TASK_KEYS]
+    problems += [
+        f"{path}: unknown key '{k}' in defaults.{did_you_mean(k, TASK_KEYS)}"
+        for k in defaults
+        if k not in TASK_KEYS
+    ]
     tasks = []
     for name, entry in (doc.get("tasks") or {}).items():
         merged = {**defaults, **(entry or {})}
@@ -161,15 +252,27 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
         problems += found
         if found:
             continue
-        tasks.append(Task(
-            name=str(name), family=str(merged["family"]), roles=tuple(merged["roles"]), kind=merged["kind"],
-            metric=merged["metric"], languages=tuple(merged["languages"]),
-            train_language=merged.get("train_language", "en"),
-            languages_xtreme_r=tuple(merged["languages_xtreme_r"]) if merged.get("languages_xtreme_r") else None,
-            labels=tuple(merged["labels"]) if merged.get("labels") else None,
-            fields=dict(merged.get("fields") or {}), source=dict(merged["source"]), version=str(merged["version"]),
-            hparams=dict(merged.get("hparams") or {}), description=str(merged.get("description", "")),
-            file=str(path)))
+        tasks.append(
+            Task(
+                name=str(name),
+                family=str(merged["family"]),
+                roles=tuple(merged["roles"]),
+                kind=merged["kind"],
+                metric=merged["metric"],
+                languages=tuple(merged["languages"]),
+                train_language=merged.get("train_language", "en"),
+                languages_xtreme_r=tuple(merged["languages_xtreme_r"])
+                if merged.get("languages_xtreme_r")
+                else None,
+                labels=tuple(merged["labels"]) if merged.get("labels") else None,
+                fields=dict(merged.get("fields") or {}),
+                source=dict(merged["source"]),
+                version=str(merged["version"]),
+                hparams=dict(merged.get("hparams") or {}),
+                description=str(merged.get("description", "")),
+                file=str(path),
+            )
+        )
     return tasks, problems
 
 
@@ -188,23 +291,29 @@ class Registry:
 
     def get(self, name: str) -> Task:
         if name not in self.tasks:
-            raise TaskError(f"unknown task '{name}'.{did_you_mean(name, list(self.tasks) + list(SUITES))} "
-                            "`xitt tasks` lists the declared tasks.")
+            raise TaskError(
+                f"unknown task '{name}'.{did_you_mean(name, list(self.tasks) + list(SUITES))} "
+                "`xitt tasks` lists the declared tasks."
+            )
         return self.tasks[name]
 
     def intermediate(self, name: str) -> Task:
         task = self.get(name)
         if not task.is_intermediate:
-            raise TaskError(f"task '{name}' is a target, not an intermediate task; intermediate tasks are "
-                            f"{sorted(t.name for t in self.tasks.values() if t.is_intermediate)}.")
+            raise TaskError(
+                f"task '{name}' is a target, not an intermediate task; intermediate tasks are "
+                f"{sorted(t.name for t in self.tasks.values() if t.is_intermediate)}."
+            )
         return task
 
     def target(self, name: str) -> Task:
         task = self.get(name)
         if not task.is_target:
-            raise TaskError(f"task '{name}' is intermediate-only and cannot be a target (it has no "
-                            f"evaluation languages); targets are "
-                            f"{sorted(t.name for t in self.tasks.values() if t.is_target)} or a suite {sorted(SUITES)}.")
+            raise TaskError(
+                f"task '{name}' is intermediate-only and cannot be a target (it has no "
+                f"evaluation languages); targets are "
+                f"{sorted(t.name for t in self.tasks.values() if t.is_target)} or a suite {sorted(SUITES)}."
+            )
         return task
 
     def expand_targets(self, names: str | Iterable[str]) -> list[str]:
@@ -250,7 +359,9 @@ def scan(dirs: Iterable[Path] | None = None) -> tuple[Registry, list[str]]:
 def _default_registry(dirs: tuple[str, ...]) -> Registry:
     registry, problems = scan([Path(d) for d in dirs])
     if problems:
-        raise TaskError("the task files have problems (run `xitt tasks --validate`):\n  " + "\n  ".join(problems))
+        raise TaskError(
+            "the task files have problems (run `xitt tasks --validate`):\n  " + "\n  ".join(problems)
+        )
     return registry
 
 

@@ -28,24 +28,26 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from xitt.data import loaders as xdata
+from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
+from xitt.run.progress import StageBar
+from xitt.tasks import Registry, Task, registry
 from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
 from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
-from xitt.run.progress import StageBar
-from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
-from xitt.tasks import Registry, Task, registry
 
 log = logging.getLogger("xitt")
 
 
 # ------------------------------------------------------------------------------ loading, caching
+
 
 def set_seed(seed: int) -> None:
     random.seed(seed)
@@ -63,8 +65,10 @@ def load_encoder(path: str):
     looks_local = path.startswith((".", "/", "~")) or os.sep in path.strip("/").split("/", 1)[-1]
     if looks_local and not Path(path).expanduser().is_dir():
         # transformers would say "Repo id must be in the form ...": say what is really wrong.
-        raise FileNotFoundError(f"encoder folder {path} does not exist; build it (e.g. `xitt synth`) or fix "
-                                "the encoder path in the grid.")
+        raise FileNotFoundError(
+            f"encoder folder {path} does not exist; build it (e.g. `xitt synth`) or fix "
+            "the encoder path in the grid."
+        )
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
@@ -84,7 +88,9 @@ def encoder_fingerprint(encoder, path: str) -> str:
     folder = Path(path).expanduser()
     if not folder.is_dir():
         return f"{path}@{getattr(encoder.config, '_commit_hash', None) or 'unresolved'}"
-    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file())
+    stamp = tuple(
+        (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()) if f.is_file()
+    )
     return _folder_digest(str(folder.resolve()), stamp)
 
 
@@ -94,7 +100,11 @@ _FEATURES: dict[tuple, tuple[list[dict], list[dict], str]] = {}
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of the full tokenizer definition, memoised on the object (never by id(): ids are reused)."""
     if not getattr(tokenizer, "_xitt_fingerprint", None):
-        text = tokenizer.backend_tokenizer.to_str() if getattr(tokenizer, "is_fast", False) else str(tokenizer.get_vocab())
+        text = (
+            tokenizer.backend_tokenizer.to_str()
+            if getattr(tokenizer, "is_fast", False)
+            else str(tokenizer.get_vocab())
+        )
         tokenizer._xitt_fingerprint = hashlib.sha1(text.encode()).hexdigest()[:12]
     return tokenizer._xitt_fingerprint
 
@@ -109,24 +119,44 @@ def task_labels(task: Task, data_dir: Path | None) -> list[str] | None:
     return None
 
 
-def features_for(task: Task, split: str, lang: str, tokenizer, cfg: TrainConfig, data_dir: Path | None,
-                 labels: Sequence[str] | None) -> tuple[list[dict], list[dict], str]:
+def features_for(
+    task: Task,
+    split: str,
+    lang: str,
+    tokenizer,
+    cfg: TrainConfig,
+    data_dir: Path | None,
+    labels: Sequence[str] | None,
+) -> tuple[list[dict], list[dict], str]:
     """(examples, features, data fingerprint), tokenised once per process and shared between runs."""
-    key = (tokenizer_fingerprint(tokenizer), task.name, task.version, split, lang, cfg.max_length, cfg.doc_stride,
-           tuple(labels or ()), str(data_dir), cfg.max_train_examples if split == "train" else cfg.max_eval_examples)
+    key = (
+        tokenizer_fingerprint(tokenizer),
+        task.name,
+        task.version,
+        split,
+        lang,
+        cfg.max_length,
+        cfg.doc_stride,
+        tuple(labels or ()),
+        str(data_dir),
+        cfg.max_train_examples if split == "train" else cfg.max_eval_examples,
+    )
     if key not in _FEATURES:
         examples, fp = xdata.load_split(task, split, lang, data_dir)
         if split != "train" and cfg.max_eval_examples > 0:
             examples = examples[: cfg.max_eval_examples]
         if split == "train" and 0 < cfg.max_train_examples < len(examples):
             # A fixed subsample (seed 0): the same training set for every seed of the grid.
-            keep = np.sort(np.random.default_rng(0).choice(len(examples), cfg.max_train_examples, replace=False))
+            keep = np.sort(
+                np.random.default_rng(0).choice(len(examples), cfg.max_train_examples, replace=False)
+            )
             examples = [examples[i] for i in keep]
         _FEATURES[key] = (examples, featurize(task.kind, examples, tokenizer, cfg, labels), fp)
     return _FEATURES[key]
 
 
 # ---------------------------------------------------------------------------------- the loop
+
 
 @dataclass
 class TaskData:
@@ -138,15 +168,20 @@ class TaskData:
     dev: list[dict]
 
 
-def epoch_batches(features: Sequence[dict], batch_size: int, rng: np.random.Generator,
-                  group_by_length: bool) -> list[list[int]]:
+def epoch_batches(
+    features: Sequence[dict], batch_size: int, rng: np.random.Generator, group_by_length: bool
+) -> list[list[int]]:
     """Shuffled batches of feature indices; length-grouped (sorted inside mega-batches of 50 batches)."""
     order = rng.permutation(len(features))
     if group_by_length:
         mega = batch_size * 50
-        order = np.concatenate([sorted(order[i:i + mega], key=lambda j: -feature_length(features[j]))
-                                for i in range(0, len(order), mega)]).astype(int)
-    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+        order = np.concatenate(
+            [
+                sorted(order[i : i + mega], key=lambda j: -feature_length(features[j]))
+                for i in range(0, len(order), mega)
+            ]
+        ).astype(int)
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -155,24 +190,28 @@ def autocast(device: torch.device, precision: str):
         return torch.autocast("cpu", enabled=False)
     if precision == "fp16":
         return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16" or torch.cuda.is_bf16_supported())
+    return torch.autocast(
+        "cuda", dtype=torch.bfloat16, enabled=precision == "bf16" or torch.cuda.is_bf16_supported()
+    )
 
 
 @torch.no_grad()
-def predict(encoder, head: Head, features: Sequence[dict], cfg: TrainConfig, pad_id: int, device) -> list[np.ndarray]:
+def predict(
+    encoder, head: Head, features: Sequence[dict], cfg: TrainConfig, pad_id: int, device
+) -> list[np.ndarray]:
     """Unpadded logits per feature, in the order of ``features`` (batches sorted by length for speed)."""
     encoder.eval()
     head.eval()
     order = sorted(range(len(features)), key=lambda i: feature_length(features[i]))
     out: list[Any] = [None] * len(features)
     for start in range(0, len(order), cfg.eval_batch_size):
-        idx = order[start:start + cfg.eval_batch_size]
+        idx = order[start : start + cfg.eval_batch_size]
         batch = {k: v.to(device) for k, v in collate([features[i] for i in idx], pad_id).items()}
         with autocast(device, cfg.precision):
             _, logits = head(encoder, batch)
         logits = logits.float().cpu().numpy()
         for row, i in zip(logits, idx):
-            out[i] = row[:feature_length(features[i])] if head.kind in ("tagging", "span_qa") else row
+            out[i] = row[: feature_length(features[i])] if head.kind in ("tagging", "span_qa") else row
     return out
 
 
@@ -197,34 +236,56 @@ def evaluate_split(encoder, head, td: TaskData, examples, features, language, pa
 
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
     """AdamW (no weight decay on biases and LayerNorm) with linear warmup and linear decay to 0."""
-    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n  # noqa: E731
+
+    def no_decay(name: str) -> bool:
+        return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
     named = [(n, p) for m in modules for n, p in m.named_parameters()]
-    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
-              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
+    ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     warmup = int(cfg.warmup_ratio * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+        optimizer,
+        lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
+    )
     return optimizer, schedule
 
 
-def dev_scores(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], pad_id: int, device) -> dict[str, float]:
+def dev_scores(
+    encoder, heads: dict[str, Head], tasks: dict[str, TaskData], pad_id: int, device
+) -> dict[str, float]:
     """English-dev scores as {"<task>.<metric>": value} plus "selection" = mean primary metric over tasks."""
-    out = {name: evaluate_split(encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language,
-                                pad_id, device)[0] for name, td in tasks.items()}
+    out = {
+        name: evaluate_split(
+            encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language, pad_id, device
+        )[0]
+        for name, td in tasks.items()
+    }
     flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
     flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
     return flat
 
 
-def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: int, pad_id: int, device,
-        desc: str, progress: bool = True) -> dict[str, Any]:
+def fit(
+    encoder,
+    heads: dict[str, Head],
+    tasks: dict[str, TaskData],
+    *,
+    seed: int,
+    pad_id: int,
+    device,
+    desc: str,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
     With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
     over the tasks) are restored at the end.
     """
-    cfg = next(iter(tasks.values())).cfg                     # optimiser settings: the first task's
+    cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
     modules = [encoder, *heads.values()]
     params = [p for m in modules for p in m.parameters()]
@@ -235,8 +296,13 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
 
     def dev_eval() -> dict[str, float]:
         flat = dev_scores(encoder, heads, tasks, pad_id, device)
-        log.info("%s: step %d dev %s", desc, step, json.dumps({k: round(v, 2) for k, v in flat.items()}),
-                 extra={"detail": True})
+        log.info(
+            "%s: step %d dev %s",
+            desc,
+            step,
+            json.dumps({k: round(v, 2) for k, v in flat.items()}),
+            extra={"detail": True},
+        )
         return flat
 
     step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
@@ -247,17 +313,24 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
         if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
             best, best_step = dev, step
             # on the CPU: a second copy of XLM-R large must not sit in GPU memory
-            best_state = [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
+            best_state = [
+                {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules
+            ]
 
     with StageBar(total, desc, progress) as bar:
         while step < total:
-            plan = [(name, b) for name, td in tasks.items()
-                    for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)]
-            plan = [plan[i] for i in rng.permutation(len(plan))]   # tasks mixed in proportion to size
+            plan = [
+                (name, b)
+                for name, td in tasks.items()
+                for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+            ]
+            plan = [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
             for name, idx in plan:
                 encoder.train()
                 heads[name].train()
-                batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+                batch = {
+                    k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()
+                }
                 with autocast(device, cfg.precision):
                     loss, _ = heads[name](encoder, batch)
                 loss = loss / cfg.grad_accum
@@ -280,7 +353,7 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
                 if step >= total:
                     break
             if step >= total or (not cfg.eval_every and cfg.select_on == "dev"):
-                checkpoint_eval()                        # once per epoch, and always at the end
+                checkpoint_eval()  # once per epoch, and always at the end
     if best_state is not None:
         for module, state in zip(modules, best_state):
             module.load_state_dict(state)
@@ -289,6 +362,7 @@ def fit(encoder, heads: dict[str, Head], tasks: dict[str, TaskData], *, seed: in
 
 
 # --------------------------------------------------------------------------------- the stages
+
 
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -299,17 +373,27 @@ def _threads(cfg: TrainConfig) -> None:
         torch.set_num_threads(cfg.num_threads)
 
 
-def _task_data(task: Task, cfg: TrainConfig, tokenizer, data_dir: Path | None) -> tuple[TaskData, dict[str, str]]:
+def _task_data(
+    task: Task, cfg: TrainConfig, tokenizer, data_dir: Path | None
+) -> tuple[TaskData, dict[str, str]]:
     labels = task_labels(task, data_dir)
     lang = task.train_language
     _, train, fp_train = features_for(task, "train", lang, tokenizer, cfg, data_dir, labels)
     dev_examples, dev, fp_dev = features_for(task, "dev", lang, tokenizer, cfg, data_dir, labels)
-    return (TaskData(task, cfg, labels, train, dev_examples, dev),
-            {f"{task.name}/train-{lang}": fp_train, f"{task.name}/dev-{lang}": fp_dev})
+    return (
+        TaskData(task, cfg, labels, train, dev_examples, dev),
+        {f"{task.name}/train-{lang}": fp_train, f"{task.name}/dev-{lang}": fp_dev},
+    )
 
 
-def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | None = None, progress: bool = True,
-                reg: Registry | None = None) -> dict[str, Any]:
+def train_stage(
+    stage: StageSpec,
+    checkpoint: str | Path,
+    *,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    reg: Registry | None = None,
+) -> dict[str, Any]:
     """Intermediate training of one (encoder, intermediate, seed); saves the ENCODER ONLY to ``checkpoint``.
 
     Returns {dev_scores, steps, best_step, wall_time, data_fingerprints (the base encoder's under
@@ -325,35 +409,56 @@ def train_stage(stage: StageSpec, checkpoint: str | Path, *, data_dir: Path | No
     for name in stage.intermediate_tasks:
         tasks[name], fp = _task_data(reg.get(name), stage.train[name], tokenizer, data_dir)
         prints.update(fp)
-    set_seed(stage.seed)                                    # head init, dropout and data order
+    set_seed(stage.seed)  # head init, dropout and data order
     hidden = encoder.config.hidden_size
     heads = {n: Head(td.task.kind, hidden, num_outputs(td.task.kind, td.labels)) for n, td in tasks.items()}
     encoder.to(device)
     for head in heads.values():
         head.to(device)
-    out = fit(encoder, heads, tasks, seed=stage.seed, pad_id=tokenizer.pad_token_id, device=device,
-              desc=f"{stage.intermediate} s{stage.seed}", progress=progress)
+    out = fit(
+        encoder,
+        heads,
+        tasks,
+        seed=stage.seed,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
+        desc=f"{stage.intermediate} s{stage.seed}",
+        progress=progress,
+    )
     save_encoder(encoder, tokenizer, Path(checkpoint))
-    return {"dev_scores": out["dev"], "steps": out["steps"], "best_step": out["best_step"], "wall_time": time.time() - t0,
-            "data_fingerprints": prints, "checkpoint": str(checkpoint)}
+    return {
+        "dev_scores": out["dev"],
+        "steps": out["steps"],
+        "best_step": out["best_step"],
+        "wall_time": time.time() - t0,
+        "data_fingerprints": prints,
+        "checkpoint": str(checkpoint),
+    }
 
 
 def save_encoder(encoder, tokenizer, folder: Path) -> None:
     """Write the encoder (no head) into ``folder`` via a temporary sibling, so a crash leaves no half checkpoint."""
-    for stale in folder.parent.glob(folder.name + ".tmp*"):     # left by a worker killed while saving
+    for stale in folder.parent.glob(folder.name + ".tmp*"):  # left by a worker killed while saving
         shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     encoder.cpu().save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     for path in tmp.iterdir():
-        path.chmod(0o644)      # safetensors is written 0600; shared cluster folders need it readable
+        path.chmod(0o644)  # safetensors is written 0600; shared cluster folders need it readable
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
 
 
-def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None, out_dir: Path | None = None,
-               progress: bool = True, reg: Registry | None = None) -> dict[str, Any]:
+def run_target(
+    run: RunSpec,
+    encoder_path: str,
+    *,
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    reg: Registry | None = None,
+) -> dict[str, Any]:
     """Fresh head, English target training, zero-shot evaluation in every language of ``run``.
 
     Returns {scores: {lang: {metric: value}}, primary_metric, dev_scores, wall_time, data_fingerprints,
@@ -369,29 +474,51 @@ def run_target(run: RunSpec, encoder_path: str, *, data_dir: Path | None = None,
     # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
     base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
     if not task.trains_on_target:
-        scores, prints = evaluate_retrieval(encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device)
-        return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": {},
-                "wall_time": {"target": 0.0, "eval": time.time() - t0}, "data_fingerprints": {**base, **prints}}
+        scores, prints = evaluate_retrieval(
+            encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
+        )
+        return {
+            "scores": scores,
+            "primary_metric": METRICS[task.metric].primary,
+            "dev_scores": {},
+            "wall_time": {"target": 0.0, "eval": time.time() - t0},
+            "data_fingerprints": {**base, **prints},
+        }
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
     prints.update(base)
-    set_seed(run.seed)                                      # head init, dropout and data order
+    set_seed(run.seed)  # head init, dropout and data order
     head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
     encoder.to(device)
     head.to(device)
-    fitted = fit(encoder, {task.name: head}, {task.name: td}, seed=run.seed, pad_id=tokenizer.pad_token_id,
-                 device=device, desc=f"{run.intermediate}->{run.target} s{run.seed}", progress=progress)
+    fitted = fit(
+        encoder,
+        {task.name: head},
+        {task.name: td},
+        seed=run.seed,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
+        desc=f"{run.intermediate}->{run.target} s{run.seed}",
+        progress=progress,
+    )
     t1 = time.time()
     scores = {}
-    for lang in run.languages:                              # zero-shot: test sets only, no target-language tuning
+    for lang in run.languages:  # zero-shot: test sets only, no target-language tuning
         examples, feats, fp = features_for(task, "test", lang, tokenizer, cfg, data_dir, td.labels)
         prints[f"{task.name}/test-{lang}"] = fp
-        scores[lang], preds, refs = evaluate_split(encoder, head, td, examples, feats, lang,
-                                                   tokenizer.pad_token_id, device)
+        scores[lang], preds, refs = evaluate_split(
+            encoder, head, td, examples, feats, lang, tokenizer.pad_token_id, device
+        )
         if run.save_predictions and out_dir is not None:
             write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
-    return {"scores": scores, "primary_metric": METRICS[task.metric].primary, "dev_scores": fitted["dev"],
-            "wall_time": {"target": t1 - t0, "eval": time.time() - t1}, "data_fingerprints": prints,
-            "steps": fitted["steps"], "best_step": fitted["best_step"]}
+    return {
+        "scores": scores,
+        "primary_metric": METRICS[task.metric].primary,
+        "dev_scores": fitted["dev"],
+        "wall_time": {"target": t1 - t0, "eval": time.time() - t1},
+        "data_fingerprints": prints,
+        "steps": fitted["steps"],
+        "best_step": fitted["best_step"],
+    }
 
 
 def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
@@ -400,14 +527,24 @@ def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         if isinstance(preds, dict):
             for i, ex in enumerate(examples):
-                fh.write(json.dumps({"index": i, "id": ex["id"], "prediction": preds[ex["id"]],
-                                     "reference": refs[ex["id"]]}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "index": i,
+                            "id": ex["id"],
+                            "prediction": preds[ex["id"]],
+                            "reference": refs[ex["id"]],
+                        }
+                    )
+                    + "\n"
+                )
         else:
             for i, (p, r) in enumerate(zip(preds, refs)):
                 fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")
 
 
 # ---------------------------------------------------------------------------------- retrieval
+
 
 @torch.no_grad()
 def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
@@ -417,9 +554,14 @@ def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
     for start in range(0, len(order), cfg.eval_batch_size):
-        idx = order[start:start + cfg.eval_batch_size]
-        enc = tokenizer([sentences[i] for i in idx], truncation=True, max_length=cfg.max_length, padding=True,
-                        return_tensors="pt").to(device)
+        idx = order[start : start + cfg.eval_batch_size]
+        enc = tokenizer(
+            [sentences[i] for i in idx],
+            truncation=True,
+            max_length=cfg.max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
         with autocast(device, cfg.precision):
             states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
         mask = enc["attention_mask"].unsqueeze(-1).float()
@@ -430,13 +572,18 @@ def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device
 def _retrieval_inputs(encoder, tokenizer, rows, cfg, device) -> dict[str, Any]:
     src = [i for i, r in enumerate(rows) if r["src"]]
     tgt = [i for i, r in enumerate(rows) if r["tgt"]]
-    return {"src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device), "src_ids": src,
-            "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device), "tgt_ids": tgt,
-            "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]]}
+    return {
+        "src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device),
+        "src_ids": src,
+        "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device),
+        "tgt_ids": tgt,
+        "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]],
+    }
 
 
-def evaluate_retrieval(encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig,
-                       data_dir: Path | None, device) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+def evaluate_retrieval(
+    encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig, data_dir: Path | None, device
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """XTREME's retrieval evaluation of the encoder itself (no training): language -> metric columns.
 
     Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
@@ -452,7 +599,10 @@ def evaluate_retrieval(encoder, tokenizer, task: Task, languages: Sequence[str],
         if task.metric == "tatoeba_accuracy":
             scores[lang] = evaluate(task.metric, src_embeddings=x["src"], tgt_embeddings=x["tgt"])
         elif task.metric == "map_at_20":
-            unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
+
+            def unit(m):
+                return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
             sim = unit(x["src"]) @ unit(x["tgt"]).T
             ranked = [[x["tgt_ids"][j] for j in np.argsort(-row, kind="stable")[:20]] for row in sim]
             scores[lang] = evaluate(task.metric, ranked=ranked, relevant=[[i] for i in x["src_ids"]])
@@ -460,7 +610,10 @@ def evaluate_retrieval(encoder, tokenizer, task: Task, languages: Sequence[str],
             sample_rows, prints[f"{task.name}/dev-{lang}"] = xdata.load_split(task, "dev", lang, data_dir)
             s = _retrieval_inputs(encoder, tokenizer, sample_rows, cfg, device)
             scores[lang] = evaluate(
-                task.metric, gold=x["gold"], sample_gold=s["gold"],
+                task.metric,
+                gold=x["gold"],
+                sample_gold=s["gold"],
                 sample_candidates=mine_bucc_candidates(s["src"], s["tgt"], s["src_ids"], s["tgt_ids"]),
-                candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]))
+                candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
+            )
     return scores, prints

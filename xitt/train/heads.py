@@ -14,7 +14,8 @@ MNLI -> XNLI has the same label count and transformers would silently keep the o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", 
 
 # ------------------------------------------------------------------------------------ features
 
+
 def _keep(enc, i: int) -> dict:
     out = {"input_ids": enc["input_ids"][i]}
     if "token_type_ids" in enc:
@@ -34,8 +36,9 @@ def _keep(enc, i: int) -> dict:
 
 def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
     tag_id = {t: i for i, t in enumerate(labels)}
-    enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True,
-                    max_length=cfg.max_length)
+    enc = tokenizer(
+        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=cfg.max_length
+    )
     feats = []
     for i, ex in enumerate(examples):
         word_ids, seen, tags = enc.word_ids(i), set(), []
@@ -52,19 +55,33 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
     # Questions are cut to XTREME's max_query_length (64 tokens, at most half the window) so that
     # every window keeps room for context; the stride must stay below that room.
     max_query = min(64, cfg.max_length // 2)
-    q_enc = tokenizer([e["question"].lstrip() for e in examples], add_special_tokens=False, truncation=True,
-                      max_length=max_query, return_offsets_mapping=True)
-    questions = [e["question"].lstrip()[: offs[-1][1]] if offs else e["question"].lstrip()
-                 for e, offs in zip(examples, q_enc["offset_mapping"])]
+    q_enc = tokenizer(
+        [e["question"].lstrip() for e in examples],
+        add_special_tokens=False,
+        truncation=True,
+        max_length=max_query,
+        return_offsets_mapping=True,
+    )
+    questions = [
+        e["question"].lstrip()[: offs[-1][1]] if offs else e["question"].lstrip()
+        for e, offs in zip(examples, q_enc["offset_mapping"])
+    ]
     stride = max(0, min(cfg.doc_stride, cfg.max_length - max_query - 4))
-    enc = tokenizer(questions, [e["context"] for e in examples], truncation="only_second", max_length=cfg.max_length,
-                    stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    enc = tokenizer(
+        questions,
+        [e["context"] for e in examples],
+        truncation="only_second",
+        max_length=cfg.max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     feats = []
     for i in range(len(enc["input_ids"])):
         ex_i = enc["overflow_to_sample_mapping"][i]
         ex, seq, offsets = examples[ex_i], enc.sequence_ids(i), enc["offset_mapping"][i]
         context_offsets = [o if s == 1 else None for o, s in zip(offsets, seq)]
-        start = end = 0                                  # answer outside this window -> [CLS]
+        start = end = 0  # answer outside this window -> [CLS]
         if ex["answers"]:
             a_start = ex["answers"][0]["answer_start"]
             a_end = a_start + len(ex["answers"][0]["text"])
@@ -72,12 +89,21 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
             if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
                 start = next(k for k in ctx if offsets[k][1] > a_start)
                 end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
-        feats.append({**_keep(enc, i), "start_positions": start, "end_positions": end,
-                      "offsets": context_offsets, "example": ex_i})
+        feats.append(
+            {
+                **_keep(enc, i),
+                "start_positions": start,
+                "end_positions": end,
+                "offsets": context_offsets,
+                "example": ex_i,
+            }
+        )
     return feats
 
 
-def featurize(kind: str, examples: Sequence[dict], tokenizer, cfg, labels: Sequence[str] | None = None) -> list[dict]:
+def featurize(
+    kind: str, examples: Sequence[dict], tokenizer, cfg, labels: Sequence[str] | None = None
+) -> list[dict]:
     """Tokenise examples (see xitt.data for their keys) into features; no padding here."""
     if kind in ("classification", "pair_classification"):
         pairs = [e["text_pair"] for e in examples] if kind == "pair_classification" else None
@@ -87,10 +113,17 @@ def featurize(kind: str, examples: Sequence[dict], tokenizer, cfg, labels: Seque
         feats = []
         for i, e in enumerate(examples):
             first = (e["context"] + " " + e["question"]).strip()
-            enc = tokenizer([first] * len(e["choices"]), list(e["choices"]), truncation=True, max_length=cfg.max_length)
-            feats.append({"input_ids": enc["input_ids"], **({"token_type_ids": enc["token_type_ids"]}
-                                                             if "token_type_ids" in enc else {}),
-                          "labels": e["label"], "example": i})
+            enc = tokenizer(
+                [first] * len(e["choices"]), list(e["choices"]), truncation=True, max_length=cfg.max_length
+            )
+            feats.append(
+                {
+                    "input_ids": enc["input_ids"],
+                    **({"token_type_ids": enc["token_type_ids"]} if "token_type_ids" in enc else {}),
+                    "labels": e["label"],
+                    "example": i,
+                }
+            )
         return feats
     if kind == "tagging":
         return _featurize_tagging(examples, tokenizer, cfg, labels)
@@ -112,10 +145,18 @@ def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad a list of features to the longest one (dynamic padding) and stack them into tensors."""
     width = max(feature_length(f) for f in features)
     multi = isinstance(features[0]["input_ids"][0], list)
-    flat = (lambda key: [r for f in features for r in f[key]]) if multi else (lambda key: [f[key] for f in features])
+    flat = (
+        (lambda key: [r for f in features for r in f[key]])
+        if multi
+        else (lambda key: [f[key] for f in features])
+    )
     ids = _pad(flat("input_ids"), pad_id, width)
-    batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor([[int(t != -1) for t in r] for r in
-                                                                           _pad(flat("input_ids"), -1, width)])}
+    batch = {
+        "input_ids": torch.tensor(ids),
+        "attention_mask": torch.tensor(
+            [[int(t != -1) for t in r] for r in _pad(flat("input_ids"), -1, width)]
+        ),
+    }
     if "token_type_ids" in features[0]:
         batch["token_type_ids"] = torch.tensor(_pad(flat("token_type_ids"), 0, width))
     if multi:
@@ -133,6 +174,7 @@ def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------------- the heads
+
 
 class Head(nn.Module):
     """A fresh task head; ``head(encoder, batch)`` returns (loss or None, logits).
@@ -170,13 +212,18 @@ class Head(nn.Module):
             return loss, logits
         logits = self.out(self.dropout(hidden))
         if self.kind == "tagging":
-            loss = (loss_fn(logits.float().view(-1, logits.shape[-1]), batch["labels"].view(-1))
-                    if "labels" in batch else None)
+            loss = (
+                loss_fn(logits.float().view(-1, logits.shape[-1]), batch["labels"].view(-1))
+                if "labels" in batch
+                else None
+            )
             return loss, logits
         loss = None
         if "start_positions" in batch:
-            loss = (loss_fn(logits[..., 0].float(), batch["start_positions"]) +
-                    loss_fn(logits[..., 1].float(), batch["end_positions"])) / 2
+            loss = (
+                loss_fn(logits[..., 0].float(), batch["start_positions"])
+                + loss_fn(logits[..., 1].float(), batch["end_positions"])
+            ) / 2
         return loss, logits
 
 
@@ -190,7 +237,10 @@ def num_outputs(kind: str, labels: Sequence[str] | None) -> int:
 
 # ----------------------------------------------------------------------------------- decoding
 
-def _best_span(start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, max_len: int) -> tuple[float, Any]:
+
+def _best_span(
+    start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, max_len: int
+) -> tuple[float, Any]:
     best = (-np.inf, None)
     for s in np.argsort(start)[::-1][:n_best]:
         for e in np.argsort(end)[::-1][:n_best]:
@@ -202,8 +252,15 @@ def _best_span(start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, m
     return best
 
 
-def decode(kind: str, examples: Sequence[dict], features: Sequence[dict], logits: Sequence[np.ndarray], cfg,
-           labels: Sequence[str] | None = None, allow_null: bool = False) -> tuple[Any, Any]:
+def decode(
+    kind: str,
+    examples: Sequence[dict],
+    features: Sequence[dict],
+    logits: Sequence[np.ndarray],
+    cfg,
+    labels: Sequence[str] | None = None,
+    allow_null: bool = False,
+) -> tuple[Any, Any]:
     """(predictions, references) for the metric; ``logits[i]`` belongs to ``features[i]`` (unpadded).
 
     classification/multiple choice: label ids; tagging: tag sequences per sentence (words cut off
@@ -212,32 +269,32 @@ def decode(kind: str, examples: Sequence[dict], features: Sequence[dict], logits
     ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
     """
     if kind in ("classification", "pair_classification", "multiple_choice"):
-        return [int(np.argmax(l)) for l in logits], [examples[f["example"]]["label"] for f in features]
+        return [int(np.argmax(row)) for row in logits], [examples[f["example"]]["label"] for f in features]
     if kind == "tagging":
         preds, refs = [], []
-        for f, l in zip(features, logits):
+        for f, scores in zip(features, logits):
             gold = examples[f["example"]]["tags"]
             words = ["O"] * len(gold)
             seen = set()
             for pos, w in enumerate(f["word_ids"]):
                 if w is not None and w not in seen:
-                    words[w] = labels[int(np.argmax(l[pos]))]
+                    words[w] = labels[int(np.argmax(scores[pos]))]
                     seen.add(w)
             preds.append(words)
             refs.append(list(gold))
         return preds, refs
     best: dict[int, tuple[float, Any]] = {}
     null: dict[int, float] = {}
-    for f, l in zip(features, logits):
+    for f, scores in zip(features, logits):
         i = f["example"]
-        score, span = _best_span(l[:, 0], l[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length)
+        score, span = _best_span(scores[:, 0], scores[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length)
         if span is not None and score > best.get(i, (-np.inf, None))[0]:
             best[i] = (score, span)
-        null[i] = min(null.get(i, np.inf), float(l[0, 0] + l[0, 1]))
+        null[i] = min(null.get(i, np.inf), float(scores[0, 0] + scores[0, 1]))
     preds, refs = {}, {}
     for i, ex in enumerate(examples):
         score, span = best.get(i, (-np.inf, None))
-        text = ex["context"][span[0]:span[1]] if span else ""
+        text = ex["context"][span[0] : span[1]] if span else ""
         preds[ex["id"]] = "" if allow_null and null.get(i, -np.inf) > score else text
         refs[ex["id"]] = [a["text"] for a in ex["answers"]]
     return preds, refs

@@ -18,8 +18,8 @@ import string
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,14 +35,18 @@ def accuracy(predictions: Sequence, references: Sequence) -> float:
 
 def _check_parallel(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
     if len(a) != len(b):
-        raise ValueError(f"{name_a} has {len(a)} items but {name_b} has {len(b)}; pass one "
-                         f"prediction per reference, in the same order.")
+        raise ValueError(
+            f"{name_a} has {len(a)} items but {name_b} has {len(b)}; pass one "
+            f"prediction per reference, in the same order."
+        )
     if len(b) == 0:
         raise ValueError(f"{name_b} is empty; a metric needs at least one example.")
 
 
 # ----------------------------------------------------------------------------- tagging
-def seqeval_scores(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict[str, float]:
+def seqeval_scores(
+    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
+) -> dict[str, float]:
     """Entity-level ``f1``, ``precision``, ``recall`` from ``seqeval.metrics`` (default IOB2 mode).
 
     XTREME scores both PAN-X (IOB2 tags) and UD-POS with seqeval's ``f1_score``. UD-POS tags carry
@@ -58,14 +62,18 @@ def seqeval_scores(predictions: Sequence[Sequence[str]], references: Sequence[Se
     _check_parallel(predictions, references, "predictions", "references")
     for i, (p, g) in enumerate(zip(predictions, references)):
         if len(p) != len(g):
-            raise ValueError(f"sentence {i} has {len(p)} predicted tags but {len(g)} gold tags; "
-                             "predict one tag per gold token (first sub-token of each word).")
+            raise ValueError(
+                f"sentence {i} has {len(p)} predicted tags but {len(g)} gold tags; "
+                "predict one tag per gold token (first sub-token of each word)."
+            )
     pred, gold = [list(s) for s in predictions], [list(s) for s in references]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # non-IOB tags (UD-POS) and zero-division warnings
-        return {"f1": 100.0 * float(f1_score(gold, pred)),
-                "precision": 100.0 * float(precision_score(gold, pred)),
-                "recall": 100.0 * float(recall_score(gold, pred))}
+        warnings.simplefilter("ignore")  # non-IOB tags (UD-POS) and zero-division warnings
+        return {
+            "f1": 100.0 * float(f1_score(gold, pred)),
+            "precision": 100.0 * float(precision_score(gold, pred)),
+            "recall": 100.0 * float(recall_score(gold, pred)),
+        }
 
 
 def seqeval_f1(pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]]) -> float:
@@ -135,18 +143,26 @@ def _token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _qa_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Sequence[str]],
-              normalize: Callable[[str], str], allow_missing: bool) -> dict[str, float]:
+def _qa_em_f1(
+    predictions: Mapping[Hashable, str],
+    gold: Mapping[Hashable, Sequence[str]],
+    normalize: Callable[[str], str],
+    allow_missing: bool,
+) -> dict[str, float]:
     if not gold:
         raise ValueError("gold is empty; pass {question_id: [answer texts]} for every question.")
     extra = [q for q in predictions if q not in gold]
     missing = [q for q in gold if q not in predictions]
     if extra:
-        raise ValueError(f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
-                         "are predictions and gold from the same language/split?")
+        raise ValueError(
+            f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
+            "are predictions and gold from the same language/split?"
+        )
     if missing and not allow_missing:
-        raise ValueError(f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict "
-                         "every question or pass allow_missing=True to score them 0 as the official script does.")
+        raise ValueError(
+            f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict "
+            "every question or pass allow_missing=True to score them 0 as the official script does."
+        )
     em = f1 = 0.0
     for qid, answers in gold.items():
         if qid not in predictions:
@@ -164,8 +180,12 @@ def _qa_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Seque
     return {"em": em, "f1": f1, "em_f1": qa_score(em, f1)}
 
 
-def squad_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Sequence[str]], *,
-                allow_missing: bool = False) -> dict[str, float]:
+def squad_em_f1(
+    predictions: Mapping[Hashable, str],
+    gold: Mapping[Hashable, Sequence[str]],
+    *,
+    allow_missing: bool = False,
+) -> dict[str, float]:
     """SQuAD v1.1 exact match and token F1, max over gold answers (XQuAD, TyDiQA-GoldP).
 
     ``predictions``: question id -> answer text; ``gold``: question id -> list of answer texts
@@ -175,8 +195,13 @@ def squad_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Seq
     return _qa_em_f1(predictions, gold, _squad_normalize, allow_missing)
 
 
-def mlqa_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Sequence[str]],
-               language: str, *, allow_missing: bool = False) -> dict[str, float]:
+def mlqa_em_f1(
+    predictions: Mapping[Hashable, str],
+    gold: Mapping[Hashable, Sequence[str]],
+    language: str,
+    *,
+    allow_missing: bool = False,
+) -> dict[str, float]:
     """MLQA's official EM/F1 with its language-specific normalisation (``language`` = the answer
     language: en, es, de, vi, ar, hi, zh). Same inputs and returned columns as :func:`squad_em_f1`.
 
@@ -185,8 +210,10 @@ def mlqa_em_f1(predictions: Mapping[Hashable, str], gold: Mapping[Hashable, Sequ
     whitespace, or for zh one token per CJK character (mixed segmentation).
     """
     if language not in _MLQA_ARTICLES:
-        raise ValueError(f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {language!r}; "
-                         "score other languages with squad_em_f1 as XTREME does for XQuAD/TyDiQA.")
+        raise ValueError(
+            f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {language!r}; "
+            "score other languages with squad_em_f1 as XTREME does for XQuAD/TyDiQA."
+        )
     return _qa_em_f1(predictions, gold, lambda s: _mlqa_normalize(s, language), allow_missing)
 
 
@@ -214,8 +241,10 @@ def tatoeba_accuracy(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> 
     """
     x, y = _unit_rows(src_embeddings, "src_embeddings"), _unit_rows(tgt_embeddings, "tgt_embeddings")
     if x.shape != y.shape:
-        raise ValueError(f"src_embeddings {x.shape} and tgt_embeddings {y.shape} must have the same shape: "
-                         "Tatoeba pairs row i with row i.")
+        raise ValueError(
+            f"src_embeddings {x.shape} and tgt_embeddings {y.shape} must have the same shape: "
+            "Tatoeba pairs row i with row i."
+        )
     nearest = np.argmax(y @ x.T, axis=1)
     return 100.0 * float(np.mean(nearest == np.arange(len(y))))
 
@@ -224,23 +253,30 @@ def _knn(x: np.ndarray, y: np.ndarray, k: int, block_elems: int = 1 << 24) -> tu
     """Top-k cosine neighbours in ``y`` of each (unit) row of ``x``: (sims, indices), best first."""
     k = min(k, len(y))
     sims, inds = np.empty((len(x), k), x.dtype), np.empty((len(x), k), np.int64)
-    step = max(1, block_elems // len(y))   # bounds memory: step x len(y) similarities at a time
+    step = max(1, block_elems // len(y))  # bounds memory: step x len(y) similarities at a time
     for start in range(0, len(x), step):
-        s = x[start:start + step] @ y.T
+        s = x[start : start + step] @ y.T
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         part_sims = np.take_along_axis(s, part, axis=1)
         order = np.argsort(-part_sims, axis=1, kind="stable")
-        inds[start:start + step] = np.take_along_axis(part, order, axis=1)
-        sims[start:start + step] = np.take_along_axis(part_sims, order, axis=1)
+        inds[start : start + step] = np.take_along_axis(part, order, axis=1)
+        sims[start : start + step] = np.take_along_axis(part_sims, order, axis=1)
     return sims, inds
 
 
 _MARGINS = {"ratio": lambda a, b: a / b, "distance": lambda a, b: a - b, "absolute": lambda a, b: a}
 
 
-def mine_bucc_candidates(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray,
-                         src_ids: Sequence[Hashable], tgt_ids: Sequence[Hashable], *,
-                         k: int = 4, margin: str = "ratio", min_score: float = 0.0) -> dict[Pair, float]:
+def mine_bucc_candidates(
+    src_embeddings: np.ndarray,
+    tgt_embeddings: np.ndarray,
+    src_ids: Sequence[Hashable],
+    tgt_ids: Sequence[Hashable],
+    *,
+    k: int = 4,
+    margin: str = "ratio",
+    min_score: float = 0.0,
+) -> dict[Pair, float]:
     """Mine candidate pairs as XTREME/LASER's ``mine_bitext`` (mode mine, retrieval max).
 
     For each sentence on either side, score its k nearest neighbours by the margin criterion
@@ -254,8 +290,10 @@ def mine_bucc_candidates(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray,
         raise ValueError(f"margin must be one of {list(_MARGINS)}, got {margin!r}.")
     x, y = _unit_rows(src_embeddings, "src_embeddings"), _unit_rows(tgt_embeddings, "tgt_embeddings")
     if len(src_ids) != len(x) or len(tgt_ids) != len(y):
-        raise ValueError(f"need one id per embedding row: {len(src_ids)} src_ids for {len(x)} rows, "
-                         f"{len(tgt_ids)} tgt_ids for {len(y)} rows.")
+        raise ValueError(
+            f"need one id per embedding row: {len(src_ids)} src_ids for {len(x)} rows, "
+            f"{len(tgt_ids)} tgt_ids for {len(y)} rows."
+        )
     fn = _MARGINS[margin]
     x2y_sim, x2y_ind = _knn(x, y, k)
     y2x_sim, y2x_ind = _knn(y, x, k)
@@ -300,8 +338,9 @@ def tune_bucc_threshold(candidates: Mapping[Pair, float], gold: Iterable[Pair]) 
     return float(threshold)
 
 
-def bucc_f1(candidates: Mapping[Pair, float] | Iterable[Pair], gold: Iterable[Pair],
-            threshold: float | None = None) -> dict[str, float]:
+def bucc_f1(
+    candidates: Mapping[Pair, float] | Iterable[Pair], gold: Iterable[Pair], threshold: float | None = None
+) -> dict[str, float]:
     """BUCC ``f1``, ``precision``, ``recall`` (0-100) of predicted pairs against gold pairs.
 
     ``candidates`` is either ``{(src_id, tgt_id): score}`` with a ``threshold`` (pairs with
@@ -309,8 +348,10 @@ def bucc_f1(candidates: Mapping[Pair, float] | Iterable[Pair], gold: Iterable[Pa
     """
     if isinstance(candidates, Mapping):
         if threshold is None:
-            raise ValueError("scored candidates need a threshold; tune one with tune_bucc_threshold "
-                             "on the sample split, or pass the predicted pairs themselves.")
+            raise ValueError(
+                "scored candidates need a threshold; tune one with tune_bucc_threshold "
+                "on the sample split, or pass the predicted pairs themselves."
+            )
         predicted = {pair for pair, score in candidates.items() if score >= threshold}
     elif threshold is not None:
         raise ValueError("threshold applies to scored candidates ({pair: score}), not to a list of pairs.")
@@ -323,18 +364,26 @@ def bucc_f1(candidates: Mapping[Pair, float] | Iterable[Pair], gold: Iterable[Pa
     if correct == 0:
         return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
     precision, recall = correct / len(predicted), correct / len(gold)
-    return {"f1": 100.0 * 2 * precision * recall / (precision + recall),
-            "precision": 100.0 * precision, "recall": 100.0 * recall}
+    return {
+        "f1": 100.0 * 2 * precision * recall / (precision + recall),
+        "precision": 100.0 * precision,
+        "recall": 100.0 * recall,
+    }
 
 
-def bucc_tuned_f1(sample_candidates: Mapping[Pair, float], sample_gold: Iterable[Pair],
-                  candidates: Mapping[Pair, float], gold: Iterable[Pair]) -> dict[str, float]:
+def bucc_tuned_f1(
+    sample_candidates: Mapping[Pair, float],
+    sample_gold: Iterable[Pair],
+    candidates: Mapping[Pair, float],
+    gold: Iterable[Pair],
+) -> dict[str, float]:
     """BUCC as XTREME reports it: tune the threshold on the sample split, apply it to the test split."""
     return bucc_f1(candidates, gold, tune_bucc_threshold(sample_candidates, sample_gold))
 
 
-def mean_average_precision_at_k(ranked: Sequence[Sequence[Hashable]], relevant: Sequence[Iterable[Hashable]],
-                                k: int = 20) -> float:
+def mean_average_precision_at_k(
+    ranked: Sequence[Sequence[Hashable]], relevant: Sequence[Iterable[Hashable]], k: int = 20
+) -> float:
     """mAP@k (0-100) as XTREME-R's ``average_precision_at_k`` (Mewsli-X, LAReQA).
 
     ``ranked[q]``: ids retrieved for query q, best first; ``relevant[q]``: its relevant ids. AP@k
