@@ -86,23 +86,17 @@ def calibrate(
     n_grids: int = 500,
     effect: float = 0.0,
     families: Mapping[str, int] = {"nli": 4, "qa": 4},
-    n_targets: int = 3,
-    n_languages: int = 4,
-    n_seeds: int = 3,
-    sd_intermediate: float = 1.0,
-    sd_target: float = 1.0,
-    sd_language: float = 1.0,
-    sd_seed: float = 0.5,
-    sd_residual: float = 1.0,
-    missing: float = 0.0,
     alpha: float = 0.05,
     level_a: str = "nli",
     level_b: str = "qa",
     methods: Mapping[str, Method] | None = None,
+    **grid,
 ) -> pd.DataFrame:
     """Coverage and rejection rate of each method over ``n_grids`` simulated grids.
 
-    The truth is ``level_a - level_b = effect`` (other families, if any, get effect 0). Returns
+    The truth is ``level_a - level_b = effect`` (other families, if any, get effect 0); ``grid``
+    holds the other knobs of :func:`analysis.simulate.simulate_scores` (sizes, sds, missing;
+    default 3 targets x 4 languages x 3 seeds with run-level seed noise). Returns
     one row per method with columns method, coverage (share of (1 - alpha) intervals holding
     ``effect``), rejection_rate (share of p < alpha: the type-I error when effect = 0, the power
     otherwise), n_grids (grids the method ran on), mc_se and rejection_mc_se (Monte-Carlo
@@ -123,20 +117,7 @@ def calibrate(
     effects[level_a] = float(effect)
     results = {name: [] for name in methods}
     for _ in range(n_grids):
-        frame = simulate_deltas(
-            rng,
-            families=families,
-            n_targets=n_targets,
-            n_languages=n_languages,
-            n_seeds=n_seeds,
-            family_effects=effects,
-            sd_intermediate=sd_intermediate,
-            sd_target=sd_target,
-            sd_language=sd_language,
-            sd_seed=sd_seed,
-            sd_residual=sd_residual,
-            missing=missing,
-        )
+        frame = simulate_deltas(rng, families=families, family_effects=effects, **{"n_languages": 4, **grid})
         children = rng.spawn(len(methods))
         for (name, method), child in zip(methods.items(), children):
             try:

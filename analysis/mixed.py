@@ -399,19 +399,38 @@ class MixedFit:
         out["n"] = int(self.level_counts[level_a] + self.level_counts[level_b])
         return out.rename(f"{level_a} - {level_b}")
 
+    def compare_levels(self, weights: Mapping[str, float], *, level: float = 0.95) -> pd.Series:
+        """Test sum(w * mean of level) = 0 for weights on levels of the fixed factor, e.g.
+        {"nli|t1": 0.5, "nli|t2": 0.5, "qa|t1": -0.5, "qa|t2": -0.5} (an equal-target contrast).
+
+        Returns estimate, se, df, statistic, p_value, ci_low, ci_high and n (rows in the levels used).
+        """
+        if self.fixed is None or not weights:
+            raise ValueError("give weights on the levels of the fixed factor, e.g. {'nli': 1, 'qa': -1}")
+        vec = sum(w * self._vector(self._level_weights(name)) for name, w in weights.items())
+        out = self._test(np.asarray(vec, dtype=float), level)
+        out["n"] = int(sum(self.level_counts[name] for name, w in weights.items() if w != 0))
+        return out
+
 
 def _codes(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """Integer codes 0..k-1 of a factor ("a:b" = the interaction), levels in sorted order."""
+    """Integer codes 0..k-1 of a factor ("a:b" = the interaction), levels in sorted order; -1 for
+    rows where a column is missing (NaN): those rows get no effect from this factor, which is how
+    a term applies to part of the rows only (lme4's ``(0 + indicator | factor)``)."""
     columns = name.split(":")
     combined = np.zeros(len(frame), dtype=np.int64)
+    absent = np.zeros(len(frame), dtype=bool)
     for col in columns:
         if col not in frame.columns:
             near = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=1)
             hint = f" Did you mean {near[0]!r}?" if near else ""
             raise KeyError(f"random factor {name!r} needs column {col!r}, which the frame lacks.{hint}")
+        absent |= frame[col].isna().to_numpy()
         codes, uniques = pd.factorize(frame[col].astype(str), sort=True)
         combined = combined * len(uniques) + codes
-    return np.unique(combined, return_inverse=True)[1].reshape(-1)
+    out = np.full(len(frame), -1, dtype=np.int64)
+    out[~absent] = np.unique(combined[~absent], return_inverse=True)[1].reshape(-1)
+    return out
 
 
 def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _CrossProducts:
@@ -421,7 +440,8 @@ def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _C
     ZtZ = np.zeros((q, q))
     for k, ck in enumerate(codes):
         for j in range(k + 1):
-            counts = np.bincount(ck * sizes[j] + codes[j], minlength=sizes[k] * sizes[j]).reshape(
+            both = (ck >= 0) & (codes[j] >= 0)
+            counts = np.bincount(ck[both] * sizes[j] + codes[j][both], minlength=sizes[k] * sizes[j]).reshape(
                 sizes[k], sizes[j]
             )
             ZtZ[offsets[k] : offsets[k + 1], offsets[j] : offsets[j + 1]] = counts
@@ -429,7 +449,7 @@ def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _C
     Xy = np.column_stack([X, y])
     ZtXy = np.vstack(
         [
-            np.stack([np.bincount(c, weights=col, minlength=s) for col in Xy.T], axis=1)
+            np.stack([np.bincount(c[c >= 0], weights=col[c >= 0], minlength=s) for col in Xy.T], axis=1)
             for c, s in zip(codes, sizes)
         ]
     )
@@ -471,7 +491,7 @@ def _nested_counts(
     fcodes, flevels = pd.factorize(frame[fixed].astype(str), sort=True)
     out = {}
     for name, g in codes.items():
-        pairs = np.unique(g * len(flevels) + fcodes)
+        pairs = np.unique(g[g >= 0] * len(flevels) + fcodes[g >= 0])
         if len(pairs) == g.max() + 1:  # every level of g sits in one fixed level
             per = np.bincount(pairs % len(flevels), minlength=len(flevels))
             out[name] = {str(lv): int(k) for lv, k in zip(flevels, per)}
@@ -560,6 +580,7 @@ def fit_crossed(
     level: float = 0.95,
     ddf: str = "satterthwaite",
     reference: str | None = None,
+    nested: Sequence[str] | None = None,
 ) -> MixedFit:
     """Fit ``response ~ fixed + (1|r1) + (1|r2) + ...`` with crossed random intercepts.
 
@@ -571,7 +592,10 @@ def fit_crossed(
     use Satterthwaite df computed as lmerTest 3.1 does; CIs are t-based on the same df, so a CI
     excludes 0 exactly when p < 1 - level. ``ddf="kenward-roger"`` (REML only) uses pbkrtest's
     adjusted covariance and df instead. Few levels, singular fits and non-convergence never
-    raise: they come back as sentences in ``diagnostics``. Returns a :class:`MixedFit`.
+    raise: they come back as sentences in ``diagnostics``. A row with NaN in a random factor's
+    column gets no effect from that factor (a term on part of the rows). ``nested`` names the
+    random factors whose levels per fixed level are checked (one task per family, few tasks);
+    default all. Returns a :class:`MixedFit`.
     """
     if ddf not in ("satterthwaite", "kenward-roger"):
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger'; got {ddf!r}")
@@ -592,7 +616,8 @@ def fit_crossed(
     H, J = _varpar_derivatives(cp, theta, sigma, reml)
     A, hessian_ok = _vcov_varpar(H, notes)
     sizes = [int(c.max()) + 1 for c in codes.values()]
-    nested = _nested_counts(data, fixed, codes)
+    check = codes if nested is None else {k: v for k, v in codes.items() if k in nested}
+    nested = _nested_counts(data, fixed, check)
     notes += _random_diagnostics(fixed, names, sizes, theta, nested)
     variance = pd.DataFrame(
         {

@@ -89,7 +89,9 @@ def test_plan_agrees_with_simulation():
         sd_residual=2.0,
         sd_target=1.0,
         sd_language=0.5,
-        sd_seed=0.3,
+        sd_stage=0.0,
+        sd_run=0.0,
+        sd_baseline_run=0.3,
     )
     effect = 1.5
     rng = np.random.default_rng(11)
