@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis.report import formatting as fmt
+from xitt.schema import NONE
 
-NONE = "none"
 AVG_NAMES = ("avg", "average", "mean")
 
 
