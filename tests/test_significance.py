@@ -65,13 +65,16 @@ def test_holm_and_bh_match_statsmodels_on_unsorted_input():
     np.testing.assert_allclose(S.holm(with_nan), [0.04, np.nan, 0.02])
 
 
-def test_partial_conjunction_bonferroni_fisher_monotone():
+def test_partial_conjunction_bonferroni_monotone():
     res = S.partial_conjunction([0.001, 0.5, 0.002, 0.04], alpha=0.05).set_index("method")
     # sorted p: .001 .002 .04 .5 ; Bonferroni p^u = (N-u+1) p_(u): .004 .006 .08 .5 -> k_hat 2
     assert res.loc["bonferroni", "k_hat"] == 2 and res.loc["bonferroni", "n"] == 4
-    # Fisher: u=3 combines .04 and .5: chi2(4) sf of -2 log(.02) = 7.82 -> 0.098 > .05 -> k_hat 2
-    assert res.loc["fisher", "k_hat"] == 2
-    assert S.partial_conjunction([0.9, 0.8])["k_hat"].tolist() == [0, 0]
+    assert list(res.index) == ["bonferroni"]  # no Fisher: it assumes independent languages
+    assert S.partial_conjunction([0.9, 0.8])["k_hat"].tolist() == [0]
+    # monotone: sorted .03 .01 .9 -> .01 .03 .9; 3 * .01 = .03, 2 * .03 = .06 -> k_hat 1
+    assert S.partial_conjunction([0.03, 0.01, 0.9])["k_hat"].item() == 1
+    # running max: 3 * .02 = .06 > .05 keeps u = 2 out although 2 * .021 = .042
+    assert S.partial_conjunction([0.02, 0.021, 0.9])["k_hat"].item() == 0
 
 
 def test_aso_hand_worked():
