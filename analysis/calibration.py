@@ -79,7 +79,7 @@ def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float =
                 else None
             )
             theta = dict(zip(fit.variance["component"], fit.theta)) if fit else {}
-            singular = theta.get("intermediate", 0.0) < SINGULAR_TOL
+            singular = max(theta.get("intermediate", 0.0), theta.get(H.ENCODER_TERM, 0.0)) < SINGULAR_TOL
             cache.update(scores=scores, row=row, comp=comp, stratum="singular" if singular else "regular")
         return cache
 

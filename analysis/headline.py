@@ -14,6 +14,8 @@ language), ``language_gain`` (target, language: how much intermediate training h
 language), ``stage`` (encoder, intermediate, seed: the intermediate stage every target reuses),
 ``run`` (encoder, intermediate, target, seed: one target run, shared by its languages) and
 ``baseline_run`` (encoder, target, seed: the ``none`` run); the residual is per run x language.
+With several encoders ``(0 + inter | encoder_intermediate)`` lets a task's gain differ by encoder,
+so that the encoder x family interaction is judged against that variation, not against seeds.
 Why scores and not deltas: a delta = score - score(none) carries the baseline run's noise *and*
 the baseline's per-language noise, both shared by every intermediate's delta of that target and
 seed; modelling that on deltas needs a term per (target, language, seed) (1,350 levels on the
@@ -56,8 +58,10 @@ from analysis import mixed
 from xitt.schema import NONE
 
 RANDOM = ("intermediate", "language", "language_gain", "stage", "run", "baseline_run")
+ENCODER_TERM = "encoder_intermediate"  # added with several encoders: a task's gain differs by encoder
 UNITS = {
     "intermediate": "intermediate task",
+    ENCODER_TERM: "intermediate task x encoder",
     "language": "test language level (encoder, target, language)",
     "language_gain": "language gain (target, language)",
     "stage": "stage seed (encoder, intermediate, seed)",
@@ -108,8 +112,8 @@ def design_frame(scores: pd.DataFrame, a: str = "nli", b: str = "qa") -> pd.Data
     out["stage"] = _key(rows, ["encoder", "intermediate", "seed"]).where(inter)
     out["run"] = _key(rows, ["encoder", "intermediate", "target", "seed"]).where(inter)
     out["baseline_run"] = _key(rows, ["encoder", "target", "seed"]).where(~inter)
-    for col in ("encoder", "intermediate_family", "target", "seed"):
-        out[f"_{col}"] = rows[col].to_numpy()
+    if rows["encoder"].nunique() > 1:
+        out[ENCODER_TERM] = _key(rows, ["encoder", "intermediate"]).where(inter)
     return out
 
 
@@ -117,7 +121,8 @@ def fit_design(scores: pd.DataFrame, a: str = "nli", b: str = "qa", **kwargs) ->
     """The model of the module docstring fitted by :func:`analysis.mixed.fit_crossed` (REML and
     Satterthwaite by default; ``ddf="kenward-roger"``, ``reml=False`` pass through)."""
     frame = design_frame(scores, a, b)
-    return mixed.fit_crossed(frame, response="score", fixed="arm", random=RANDOM, nested=(), **kwargs)
+    random = [*RANDOM, ENCODER_TERM] if ENCODER_TERM in frame else list(RANDOM)
+    return mixed.fit_crossed(frame, response="score", fixed="arm", random=random, nested=(), **kwargs)
 
 
 def contrast_weights(fit: mixed.MixedFit, a: str = "nli", b: str = "qa", encoder: str | None = None) -> dict:
@@ -224,7 +229,7 @@ def headline(
     fit = fit_design(scores, a, b)
     comp = fit.compare_levels(contrast_weights(fit, a, b), level=level)
     theta = dict(zip(fit.variance["component"], fit.theta))
-    singular = theta.get("intermediate", 0.0) < mixed.SINGULAR_TOL
+    singular = max(theta.get("intermediate", 0.0), theta.get(ENCODER_TERM, 0.0)) < mixed.SINGULAR_TOL
     reasons = [
         f"a family has a single task ({a}: {m_a}, {b}: {m_b})" if min(m_a, m_b) < 2 else "",
         "the task variance is estimated at 0 (singular fit)" if singular else "",
@@ -241,3 +246,44 @@ def headline(
         f"mixed model, Satterthwaite df {float(comp['df']):.3g} capped at {m_a + m_b - 2} (tasks - 2)"
     )
     return row, fit
+
+
+def encoder_answers(
+    scores: pd.DataFrame, *, a: str = "nli", b: str = "qa", level: float = 0.95
+) -> pd.DataFrame:
+    """Per-encoder answers and the encoder x family interaction.
+
+    One row per encoder (the headline rule on that encoder's rows), then, with several encoders,
+    "all" (the headline on every encoder, equal weights) and one row "<enc> - <first>" per other
+    encoder: the difference of their a - b contrasts from the joint fit, df capped at the tasks
+    like the headline. Returns encoder, then the HEADLINE_COLUMNS.
+    """
+    encoders = sorted(scores["encoder"].astype(str).unique())
+    rows = [
+        {"encoder": enc, **headline(scores[scores["encoder"] == enc], a=a, b=b, level=level)[0]}
+        for enc in encoders
+    ]
+    if len(encoders) > 1:
+        row, fit = headline(scores, a=a, b=b, level=level)
+        rows.append({"encoder": "all", **row})
+        if fit is not None:
+            tasks = task_means(scores, a, b)["intermediate_family"].value_counts()
+            cap = float(tasks.get(a, 0) + tasks.get(b, 0) - 2)
+            first = contrast_weights(fit, a, b, encoder=encoders[0])
+            for enc in encoders[1:]:
+                w = contrast_weights(fit, a, b, encoder=enc)
+                weights = {k: w.get(k, 0.0) - first.get(k, 0.0) for k in set(w) | set(first)}
+                comp = fit.compare_levels(weights, level=level)
+                out = _t_result(
+                    "interaction",
+                    float(comp["estimate"]),
+                    float(comp["se"]),
+                    min(float(comp["df"]), cap),
+                    level,
+                    n=cap + 2,
+                )
+                out["note"] = (
+                    f"({a} - {b}) on {enc} minus on {encoders[0]}; Satterthwaite df capped at tasks - 2"
+                )
+                rows.append({"encoder": f"{enc} - {encoders[0]}", **out})
+    return pd.DataFrame(rows, columns=["encoder", *HEADLINE_COLUMNS])

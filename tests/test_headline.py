@@ -112,3 +112,25 @@ def test_missing_family_is_one_clear_error():
     s = simulate_scores(np.random.default_rng(0))
     with pytest.raises(ValueError, match="'paraphrase'"):
         H.headline(s, a="paraphrase")
+
+
+def test_encoder_answers_and_interaction():
+    rng = np.random.default_rng(3)
+    s = pd.concat(
+        [
+            simulate_scores(rng, encoder="mbert", family_effects={"nli": 2.0, "qa": 0.0}),
+            simulate_scores(rng, encoder="xlmr", family_effects={"nli": 0.0, "qa": 0.0}),
+        ],
+        ignore_index=True,
+    )
+    out = H.encoder_answers(s).set_index("encoder")
+    assert list(out.index) == ["mbert", "xlmr", "all", "xlmr - mbert"]
+    alone = H.headline(s[s["encoder"] == "xlmr"])[0]
+    assert out.loc["xlmr", "estimate"] == pytest.approx(alone["estimate"])
+    # balanced grid: the joint fit's contrasts are the XTREME means, so the interaction is the
+    # difference of the per-encoder answers and "all" their mean
+    inter = out.loc["xlmr - mbert"]
+    assert inter["estimate"] == pytest.approx(out.loc["xlmr", "estimate"] - out.loc["mbert", "estimate"])
+    assert out.loc["all", "estimate"] == pytest.approx(out.loc[["mbert", "xlmr"], "estimate"].mean())
+    assert inter["method"] == "interaction" and inter["df"] <= 4
+    assert "encoder_intermediate" in set(H.fit_design(s).variance["component"])
