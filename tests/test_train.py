@@ -167,3 +167,19 @@ def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_en
     )
     assert len(examples) == len(feats) == 64
     assert out["steps"] == 8 and out["best_step"] in (3, 6, 8)  # 64/16 x 2 epochs; evals at 3, 6, end
+
+
+def test_a_non_finite_loss_fails_the_run_as_diverged(train, tiny_encoder, tiny_data, monkeypatch):
+    """lr: .inf once produced a run recorded as done; a non-finite loss must fail it, never finish it."""
+    from xitt.train.heads import Head
+
+    forward = Head.forward
+
+    def nan_loss(self, encoder, batch):
+        loss, logits = forward(self, encoder, batch)
+        return loss * float("nan"), logits
+
+    monkeypatch.setattr(Head, "forward", nan_loss)
+    run = next(r for r in expand_grid(_grid(tiny_encoder, tiny_data))[1] if r.stage is None)
+    with pytest.raises(train.Diverged, match="diverged.*lower train.lr"):
+        train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
