@@ -183,14 +183,21 @@ def _chance_levels(scores) -> dict[str, float]:
     return chance
 
 
-def cmd_analyze(args) -> int:
+def _grid_says_synthetic(exp: Path) -> bool:
+    from xitt.grid.spec import load_grid
+
+    return (exp / "grid.yaml").exists() and bool(load_grid(exp).synthetic)
+
+
+def _analyze(args, exp: Path):
+    """analyze() on runs/<exp>/scores.csv with the command's options; its frames written under
+    runs/<exp>/analysis/. Returns (analysis, written paths)."""
     import numpy as np
 
-    from analysis.pipeline import analyze, write_frames
-    from analysis.report.terminal import render_summary
+    from analysis.pipeline import analyze
+    from analysis.report.export import write_frames
     from xitt.schema import read_scores
 
-    exp = experiment_dir(args.experiment)
     scores = read_scores(exp / "scores.csv")
     result = analyze(
         scores,
@@ -202,35 +209,27 @@ def cmd_analyze(args) -> int:
         chance=_chance_levels(scores),
         experiment=exp.name,
         seed=args.seed,
+        synthetic=_grid_says_synthetic(exp),
     )
+    return result, write_frames(result, exp / "analysis")
+
+
+def cmd_analyze(args) -> int:
+    from analysis.report.terminal import render_summary
+
+    exp = experiment_dir(args.experiment)
+    result, paths = _analyze(args, exp)
     render_summary(result)
-    paths = write_frames(result, exp / "analysis")
     print(f"wrote {len(paths)} files under {exp / 'analysis'}")
     return 0
 
 
 def cmd_report(args) -> int:
-    import numpy as np
-
-    from analysis.pipeline import analyze, write_frames
     from analysis.report.render import build_report
     from xitt.run.plan import experiment_provenance
-    from xitt.schema import read_scores
 
     exp = experiment_dir(args.experiment)
-    scores = read_scores(exp / "scores.csv")
-    result = analyze(
-        scores,
-        rng=np.random.default_rng(args.seed),
-        a=args.a,
-        b=args.b,
-        n_boot=args.n_boot,
-        allow_incomplete=args.allow_incomplete,
-        chance=_chance_levels(scores),
-        experiment=exp.name,
-        seed=args.seed,
-    )
-    write_frames(result, exp / "analysis")
+    result, _ = _analyze(args, exp)
     files = build_report(
         result, exp / "report", provenance=experiment_provenance(exp, args.seed), pdf=not args.no_pdf
     )
