@@ -208,6 +208,7 @@ class StageSpec:
     seed: int
     train: Mapping[str, TrainConfig]  # one config per intermediate task
     task_versions: Mapping[str, str]
+    data_dir: str | None = None  # the prepared data the stage reads; not part of its identity
 
     def key(self) -> dict:
         return {
@@ -239,6 +240,10 @@ class RunSpec:
     target_train: TrainConfig
     target_version: str
     stage: StageSpec | None  # None for the `none` baseline
+    # The data dir the run reads: the grid's as written, replaced by the resolved one (--data-dir,
+    # XITT_DATA_DIR, grid, default cache) by ``with_data_dir`` before a run starts, so that
+    # config.yaml and result.json record what was used. Not part of the run id: the same data
+    # in another folder is the same run.
     data_dir: str | None = None
     save_predictions: bool = False
 
@@ -254,6 +259,11 @@ class RunSpec:
             "version": self.target_version,
         }
         return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
+
+    def with_data_dir(self, data_dir: str | None) -> RunSpec:
+        """The same run (same run id) reading ``data_dir``; its stage too."""
+        stage = dataclasses.replace(self.stage, data_dir=data_dir) if self.stage else None
+        return dataclasses.replace(self, data_dir=data_dir, stage=stage)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -609,6 +619,7 @@ def expand_grid(
                         seed,
                         {t: grid.train_config(t, reg) for t in inter.tasks},
                         {t: reg.get(t).version for t in inter.tasks},
+                        grid.data_dir,
                     )
                     stages.setdefault(stage.stage_id, stage)
                 for target in grid.targets:

@@ -3,7 +3,7 @@
 Layout of an experiment ``runs/<exp>/``::
 
     grid.yaml                       the declarative grid (committed)
-    <run_id>/config.yaml            resolved RunSpec, written before training
+    <run_id>/config.yaml            resolved RunSpec (with the data dir used), written before training
     <run_id>/result.json            RunResult, written atomically and last
     <run_id>/train.log              the run's log
     <run_id>/claim                  present while a worker owns the run
@@ -11,6 +11,11 @@ Layout of an experiment ``runs/<exp>/``::
     stages/<stage_id>/stage.json    intermediate-stage result (dev scores, wall time, checkpoint path)
     checkpoints/<stage_id>/         intermediate encoder checkpoints (git-ignored; configurable)
     scores.csv                      `xitt collect`
+
+This module alone reads and writes ``config.yaml``, ``result.json`` and ``stage.json``. The
+training chain hands its outcome over as a typed record: ``train_stage`` returns a
+:class:`StageRecord`, ``run_target`` a :class:`RunResult`; the executors add provenance and times
+and pass them back here to be written.
 
 A claim is a file created with O_EXCL holding host, pid and SLURM job id. It is stale (and may be
 taken over) when its process is gone on this host, when it belongs to this very SLURM job (a
@@ -49,6 +54,9 @@ class RunResult:
 
     ``scores`` maps language -> {metric: value on 0-100}; ``primary_metric`` names the metric that
     enters averages (``em_f1`` for QA targets). ``wall_time`` maps stage -> seconds.
+    ``data_fingerprints`` maps "<task>/<split>-<lang>" (and "encoder") -> fingerprint; ``data`` maps
+    the same keys to the prepared-data manifest entries the run read (source, config, split,
+    revision, rows, fingerprint). ``extra`` holds stage_id, stage_dev_scores, steps, best_step.
     """
 
     run_id: str
@@ -62,6 +70,7 @@ class RunResult:
     packages: Mapping[str, str] = field(default_factory=dict)
     git_sha: str = ""
     data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
     device: str = ""
     error: str | None = None
     started: str = ""
@@ -84,6 +93,56 @@ class RunResult:
         missing = [n for n in ("run_id", "spec", "status") if n not in data]
         if not isinstance(data, dict) or missing or data.get("status") not in ("done", "failed"):
             raise CorruptResult(f"{where} lacks {missing or 'a valid status'}; delete it and re-run the run.")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class StageRecord:
+    """What an intermediate stage leaves in ``stages/<stage_id>/stage.json``.
+
+    ``dev_scores`` maps "<task>.<metric>" (and "selection") -> English-dev score; ``wall_time`` is
+    the stage's training seconds; ``checkpoint`` the folder of the trained encoder.
+    """
+
+    stage_id: str
+    spec: Mapping[str, Any]
+    status: str  # "done" | "failed"
+    dev_scores: Mapping[str, float] = field(default_factory=dict)
+    steps: int | None = None
+    best_step: int | None = None
+    wall_time: float = 0.0
+    data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
+    task_versions: Mapping[str, str] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    git_sha: str = ""
+    device: str = ""
+    error: str | None = None
+    started: str = ""
+    finished: str = ""
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if not (k == "error" and v is None)}
+        return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "stage.json") -> StageRecord:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CorruptResult(
+                f"{where} is not valid JSON ({err}); delete it to retrain the stage."
+            ) from err
+        if (
+            not isinstance(data, dict)
+            or data.get("status") not in ("done", "failed")
+            or "stage_id" not in data
+        ):
+            raise CorruptResult(
+                f"{where} lacks a stage_id or a valid status; delete it to retrain the stage."
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -122,6 +181,62 @@ def read_result(folder: str | Path, name: str = "result.json") -> RunResult | No
     except (OSError, UnicodeDecodeError) as err:
         raise CorruptResult(f"{path} cannot be read ({err}); delete it and re-run.") from err
     return RunResult.from_json(text, where=str(path))
+
+
+def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
+    """The stage's record; None if it has none yet; CorruptResult if it is unreadable."""
+    path = stage_dir(exp_dir, stage_id) / "stage.json"
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptResult(f"{path} cannot be read ({err}); delete it to retrain the stage.") from err
+    return StageRecord.from_json(text, where=str(path))
+
+
+def write_stage(exp_dir: str | Path, record: StageRecord) -> Path:
+    path = stage_dir(exp_dir, record.stage_id) / "stage.json"
+    atomic_write_text(path, record.to_json())
+    return path
+
+
+def stage_state(exp_dir: str | Path, stage_id: str) -> str:
+    """done | failed | corrupt | pending (no stage.json yet)."""
+    try:
+        record = read_stage(exp_dir, stage_id)
+    except CorruptResult:
+        return "corrupt"
+    return record.status if record else "pending"
+
+
+def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
+    """The record of a stage that finished training, else None (missing, failed or corrupt)."""
+    try:
+        record = read_stage(exp_dir, stage_id)
+    except CorruptResult:
+        return None
+    return record if record and record.status == "done" else None
+
+
+def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path) -> bool:
+    """Done and its encoder checkpoint is on disk (a deleted checkpoint means: train it again)."""
+    return done_stage(exp_dir, stage_id) is not None and (Path(checkpoint) / "config.json").is_file()
+
+
+def stage_seconds(exp_dir: str | Path, stage_id: str) -> float | None:
+    """Training time of a trained stage (None unless it is done), for the grid's ETA."""
+    record = done_stage(exp_dir, stage_id)
+    return record.wall_time if record else None
+
+
+def run_seconds(exp_dir: str | Path, run_id: str) -> float | None:
+    """Work time of a finished run, its own target training and evaluation only."""
+    try:
+        result = read_result(run_dir(exp_dir, run_id))
+    except CorruptResult:
+        return None
+    return sum(v for k, v in result.wall_time.items() if k != "intermediate") if result else None
 
 
 # ---------------------------------------------------------------------------------------- claims
