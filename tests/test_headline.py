@@ -134,3 +134,38 @@ def test_encoder_answers_and_interaction():
     assert out.loc["all", "estimate"] == pytest.approx(out.loc[["mbert", "xlmr"], "estimate"].mean())
     assert inter["method"] == "interaction" and inter["df"] <= 4
     assert "encoder_intermediate" in set(H.fit_design(s).variance["component"])
+
+
+def test_analyze_prints_no_inference_for_one_task_per_family():
+    from analysis.pipeline import analyze
+    from analysis.report.answer import answer_sentence
+
+    s = simulate_scores(np.random.default_rng(0), families={"nli": 1, "qa": 1}, encoder="synth-x")
+    res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
+    assert res.answer.method == "no_inference" and np.isnan(res.answer.ci_low)
+    text = answer_sentence(res)
+    assert (
+        "no CI or p-value is possible" in text
+        and "CI" not in text.split("possible")[0].split("points")[1][:6]
+    )
+    assert "equal weights" in text
+
+
+def test_analyze_singular_demo_like_grid_is_task_bounded():
+    from analysis.pipeline import analyze
+
+    res = analyze(
+        load("singular").assign(
+            run_id=lambda f: f["intermediate"] + f["target"] + f["seed"].astype(str),
+            target_family="sim",
+            metric="accuracy",
+            primary=True,
+            task_version="1",
+        ),
+        rng=np.random.default_rng(1),
+        n_boot=200,
+    )
+    assert res.answer.method == "task_bounded" and res.answer.df == 4
+    assert set(res.frames.variance_components["component"]) >= {"stage", "run", "baseline_run"}
+    plan = res.frames.seed_plan
+    assert (plan.loc[plan["design"].str.startswith("observed"), "df"] == 4).all()

@@ -9,7 +9,9 @@ from __future__ import annotations
 from analysis.report import formatting as fmt
 
 METHOD_LABELS = {
-    "mixed": "mixed model, Satterthwaite",
+    "mixed": "mixed model of the replication units, Satterthwaite",
+    "task_bounded": "t-test over per-task means",
+    "no_inference": "one task per family: no CI or p-value is possible",
     "bootstrap_bca": "hierarchical BCa bootstrap",
     "bootstrap_percentile": "hierarchical percentile bootstrap",
 }
@@ -26,11 +28,16 @@ def answer_sentence(analysis) -> str:
     p_txt = "" if p == fmt.DASH else f", p {p}" if p.startswith("<") else f", p = {p}"
     a, b = ans.a.upper(), ans.b.upper()
     sentence = (
-        f"{'[Synthetic data] ' if analysis.synthetic else ''}Averaged over {ans.n_targets} target task(s), "
+        f"{'[Synthetic data] ' if analysis.synthetic else ''}Averaged over {ans.n_targets} target task(s) "
+        "(equal weights, as the XTREME score), "
         f"the gain from {a} intermediate training ({ans.n_tasks_a} task(s)) minus the gain from {b} "
         f"({ans.n_tasks_b} task(s)) is {fmt.fmt_num(ans.estimate, d, sign=True)} points "
-        f"({int(round(ans.level * 100))}% CI {fmt.fmt_num(ans.ci_low, d, sign=True)} to "
-        f"{fmt.fmt_num(ans.ci_high, d, sign=True)}; {METHOD_LABELS.get(ans.method, ans.method)}{df_txt}{p_txt})"
+        + (
+            f"({int(round(ans.level * 100))}% CI {fmt.fmt_num(ans.ci_low, d, sign=True)} to "
+            f"{fmt.fmt_num(ans.ci_high, d, sign=True)}; {METHOD_LABELS.get(ans.method, ans.method)}{df_txt}{p_txt})"
+            if fmt.finite(ans.ci_low)
+            else f"({METHOD_LABELS.get(ans.method, ans.method)})"
+        )
     )
     if ans.n_languages is not None:
         sentence += (
