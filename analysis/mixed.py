@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,9 +36,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
 
 from xitt.schema import did_you_mean
 
+# One BLAS thread: measured on the 8,100-row bench grid (q = 891 levels) 5.3 s with 1 thread vs
+# 61 s with 2 on this 2-core machine under load, 0.056 vs 0.36 s on a 315-row grid; issue 12
+# measured 0.69x lme4's time with 1 thread vs 3.0x (median) with numpy's default 2.
+BLAS_THREADS = 1
 SINGULAR_TOL = 1e-4  # lme4's isSingular() threshold on theta
 FEW_LEVELS = 5
 _HESS_TOL = 1e-8  # lmerTest's tolerance on Hessian eigenvalues
@@ -571,6 +577,18 @@ def _vcov_varpar(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     return 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T, not negative.any()
 
 
+def _blas_limited(fn):
+    """Run ``fn`` with BLAS_THREADS BLAS threads (threadpoolctl), restoring the setting after."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_blas_limited
 def fit_crossed(
     frame: pd.DataFrame,
     *,

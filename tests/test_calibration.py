@@ -73,9 +73,11 @@ def test_calibrate_bad_arguments():
 
 
 def test_bench_mixed_without_r():
-    res = bench_mixed(np.random.default_rng(0), repeat=1, with_r=False)
-    assert res["rows"] == 8100 and res["levels"] == 6 + 9 + 270 + 5
-    assert res["seconds"] > 0 and np.isnan(res["lme4_seconds"])
+    res = bench_mixed(np.random.default_rng(0), repeat=1, with_r=False, threads=(1,))
+    # 6 tasks + 270 languages + 270 language gains + 30 stages + 270 runs + 45 baseline runs
+    assert res["rows"] == 8100 and res["levels"] == 6 + 270 + 270 + 30 + 270 + 45
+    assert res["seconds"] > 0 and list(res["seconds_by_threads"]) == [1]
+    assert np.isnan(res["lme4_seconds"]) and np.isnan(res["ratio"])
 
 
 def _rows(table, method="headline"):
