@@ -113,17 +113,17 @@ def analyze(
     boot = bootstrap.hierarchical_bootstrap(
         delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level, per_target=True
     )
-    mixed_row, fit = contrast.mixed_row(prim, a, b, level, caveats)
+    head_rows, fit = contrast.mixed_row(prim, a, b, level, caveats)
     rows, extra = contrast.robustness_rows(delta, boot, a, b, rng)
-    by_method = pd.DataFrame([mixed_row, *rows])[contrast.CONTRAST_COLUMNS]
+    by_method = pd.DataFrame([*head_rows, *rows])[contrast.CONTRAST_COLUMNS]
     per_language = significance.per_language_frame(delta, a, b)
     pooled = per_language.loc[per_language["target"] == "all", "p_value"].dropna()
     wins = significance.partial_conjunction(pooled) if len(pooled) else Frames.empty("language_wins")
     variance, plan = _seed_frames(fit, prim, a, b, caveats)
     per_target = contrast.per_target_frame(delta, boot, a, b, rng)
     aso = significance.aso_frame(delta, a, b, rng=rng)
-    if len(aso) and aso["warning"].iloc[0]:
-        caveats.append(aso["warning"].iloc[0])
+    if aso.empty:
+        caveats.append("ASO (these tasks, seeds as units) is left out: it needs >= 6 seeds per family.")
     n_tasks = (int(des.is_a.sum()), int((~des.is_a).sum()))
     _design_caveats(caveats, n_tasks, extra["family_permutation"], a, b, delta, synthetic)
     frames = Frames(

@@ -169,3 +169,32 @@ def test_analyze_singular_demo_like_grid_is_task_bounded():
     assert set(res.frames.variance_components["component"]) >= {"stage", "run", "baseline_run"}
     plan = res.frames.seed_plan
     assert (plan.loc[plan["design"].str.startswith("observed"), "df"] == 4).all()
+
+
+def test_robustness_rows_are_split_by_scope():
+    from analysis.pipeline import analyze
+    from analysis.report.tables import contrast_table
+
+    s = simulate_scores(np.random.default_rng(2), families={"nli": 3, "qa": 3}, encoder="synth-x")
+    res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
+    scope = res.frames.contrast.set_index("method")["scope"]
+    assert scope[["mixed", "task_t_test", "family_permutation"]].eq("family").all()
+    assert scope[["sign_flip", "wilcoxon"]].eq("these tasks").all()
+    # 3 tasks per family: the task bootstrap does not hold its level, so it is not offered as a test
+    assert scope[["bootstrap_percentile", "bootstrap_bca"]].eq("not calibrated").all()
+    table = contrast_table(res, synthetic=True)
+    first = [row[0].text for row in table.rows]
+    assert first[0].startswith("The family question") and "bootstrap_bca" not in first
+    assert any(t.startswith("Tests of these particular tasks") for t in first)
+    assert "not calibrated for this design" in table.caption
+    assert res.frames.aso.empty and any("ASO" in c and ">= 6 seeds" in c for c in res.caveats)
+
+
+def test_aso_only_with_enough_seeds():
+    from analysis import significance as S
+    from analysis.simulate import simulate_deltas
+
+    few = simulate_deltas(np.random.default_rng(0), n_seeds=3)
+    many = simulate_deltas(np.random.default_rng(0), n_seeds=6)
+    assert S.aso_frame(few, "nli", "qa", rng=np.random.default_rng(1)).empty
+    assert len(S.aso_frame(many, "nli", "qa", rng=np.random.default_rng(1))) == 2

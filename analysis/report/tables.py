@@ -74,26 +74,44 @@ def _labels(analysis) -> tuple[str, str]:
 
 
 # --- the answer ------------------------------------------------------------------------------
+SCOPE_HEADERS = {
+    "family": "The family question and other tests of it (intermediate tasks as random units)",
+    "these tasks": "Tests of these particular tasks (tasks fixed; languages or seeds as units): they do "
+    "not generalise to other tasks of the families",
+}
+
+
 def contrast_table(analysis, synthetic: bool) -> Table | None:
-    """Input: ``contrast`` frame, one row per method (method, estimate, ci_low, ci_high, df, p_value)."""
+    """Input: ``contrast`` frame, one row per method (method, estimate, ci_low, ci_high, df, p_value,
+    scope). Rows grouped by scope under a header row each (SCOPE_HEADERS); methods that are not
+    calibrated for this design (scope "not calibrated") are left out and named in the caption."""
     f = analysis.frames.contrast
     if f.empty:
         return None
     a, b = _labels(analysis)
-    rows = [
-        [
-            Cell(str(r["method"])),
-            Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
-            Cell(fmt.fmt_df(r["df"])),
-            Cell(fmt.fmt_p(r["p_value"])),
+    scope = f["scope"] if "scope" in f else pd.Series("family", index=f.index)
+    rows = []
+    for key, header in SCOPE_HEADERS.items():
+        part = f[scope == key]
+        if part.empty:
+            continue
+        rows.append([Cell(header, bold=True), Cell(""), Cell(""), Cell("")])
+        rows += [
+            [
+                Cell(str(r["method"])),
+                Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
+                Cell(fmt.fmt_df(r["df"])),
+                Cell(fmt.fmt_p(r["p_value"])),
+            ]
+            for _, r in part.iterrows()
         ]
-        for _, r in f.iterrows()
-    ]
+    left_out = sorted(f.loc[~scope.isin(list(SCOPE_HEADERS)), "method"].astype(str))
+    dropped = f" Not shown (not calibrated for this design): {', '.join(left_out)}." if left_out else ""
     return Table(
         "contrast",
         _caption(
             f"{a} \u2212 {b} contrast of \u0394 vs none (points) by method: estimate "
-            "[95% CI], degrees of freedom and p-value.",
+            f"[95% CI], degrees of freedom and p-value.{dropped}",
             synthetic,
         ),
         ["method", f"{a} \u2212 {b} [CI]", "df", "p"],

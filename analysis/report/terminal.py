@@ -42,8 +42,12 @@ def render_summary(analysis, console=None) -> None:
     a, b = ans.a.upper(), ans.b.upper()
     if len(frames.contrast):
         t = _table(f"{a} - {b} contrast by method (points)", ["method", "estimate [CI]", "df", "p"])
-        for _, r in frames.contrast.iterrows():
-            t.add_row(str(r["method"]), _ci(r), fmt.fmt_df(r["df"]), fmt.fmt_p(r["p_value"]))
+        for scope, header in (("family", "family question"), ("these tasks", "these particular tasks")):
+            part = frames.contrast[frames.contrast["scope"] == scope]
+            if len(part):
+                t.add_row(f"[bold]{header}[/bold]", "", "", "")
+            for _, r in part.iterrows():
+                t.add_row(str(r["method"]), _ci(r), fmt.fmt_df(r["df"]), fmt.fmt_p(r["p_value"]))
         console.print(t)
     if len(frames.per_target):
         t = _table(
@@ -72,7 +76,8 @@ def render_summary(analysis, console=None) -> None:
             else "not shown better (eps_min >= 0.5)"
         )
         console.print(
-            f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
+            f"ASO (these tasks, seeds as units) {escape(str(r['comparison']))}: "
+            f"eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
         )
     plan = frames.seed_plan
     if len(plan):
