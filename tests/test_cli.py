@@ -106,12 +106,12 @@ def test_collect_writes_scores(exp, capsys):
                 spec.run_id,
                 spec.to_dict(),
                 "done",
-                scores={"de": {"accuracy": 50.0}},
+                scores={"en": {"accuracy": 60.0}, "de": {"accuracy": 50.0}},
                 primary_metric="accuracy",
             ),
         )
     assert main(["collect", str(exp)]) == 0
-    assert (exp / "scores.csv").read_text().count("\n") == 1 + len(runs)
+    assert (exp / "scores.csv").read_text().count("\n") == 1 + 2 * len(runs)
 
 
 def test_tasks_list_and_validate(capsys):

@@ -173,3 +173,28 @@ def test_only_the_store_names_the_run_records():
         '"result.json"': ["run/store.py"],
         '"config.yaml"': ["run/store.py"],
     }
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: d.update(spec={}), "lacks the spec field"),
+        (lambda d: d["scores"].pop("de"), "no valid accuracy score for language 'de'"),
+        (lambda d: d["scores"]["en"].pop("accuracy"), "no valid accuracy score for language 'en'"),
+        (lambda d: d["scores"]["en"].update(accuracy=170.0), "got 170.0"),
+        (lambda d: d.update(run_id="someone-else"), "belongs to run 'someone-else'"),
+    ],
+)
+def test_an_incomplete_result_is_corrupt_not_done(tmp_path, runs, damage, message):
+    """Valid JSON that is not a whole result once counted as done and crashed collect (or lost rows)."""
+    finish(tmp_path, runs[0])
+    path = run_dir(tmp_path, runs[0].run_id) / "result.json"
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    state, detail = run_state(run_dir(tmp_path, runs[0].run_id))
+    assert state == "corrupt" and message in detail
+    with pytest.raises(ValueError, match="Corrupt result files are not skipped"):
+        collect(tmp_path, [r.run_id for r in runs[:1]])
+    scores, status = collect(tmp_path, [r.run_id for r in runs[:1]], allow_incomplete=True)
+    assert scores.empty and list(status.state) == ["corrupt"]

@@ -180,7 +180,46 @@ def read_result(folder: str | Path, name: str = "result.json") -> RunResult | No
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CorruptResult(f"{path} cannot be read ({err}); delete it and re-run.") from err
-    return RunResult.from_json(text, where=str(path))
+    result = RunResult.from_json(text, where=str(path))
+    if name == "result.json":
+        _check_result(result, Path(folder).name, str(path))
+    return result
+
+
+SPEC_FIELDS = (
+    "encoder",
+    "intermediate",
+    "intermediate_family",
+    "target",
+    "target_family",
+    "seed",
+    "languages",
+)
+
+
+def _check_result(result: RunResult, folder_name: str, where: str) -> None:
+    """A result.json counts as done only when it is whole: its own run id, the spec fields collect reads,
+    and a finite 0-100 primary score for every language the run declares. Anything less is corrupt,
+    so that `xitt run` redoes the run instead of skipping it as done."""
+    fix = "delete it and run `xitt run` again to redo that run."
+    if result.run_id != folder_name:
+        raise CorruptResult(
+            f"{where} belongs to run {result.run_id!r}, not to its folder {folder_name!r}; {fix}"
+        )
+    spec = result.spec if isinstance(result.spec, Mapping) else {}
+    missing = [key for key in SPEC_FIELDS if key not in spec]
+    if missing:
+        raise CorruptResult(f"{where} lacks the spec field(s) {missing}; {fix}")
+    if result.status != "done":
+        return
+    scores = result.scores if isinstance(result.scores, Mapping) else {}
+    for language in spec["languages"]:
+        value = (scores.get(language) or {}).get(result.primary_metric)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
+            raise CorruptResult(
+                f"{where} has no valid {result.primary_metric or 'primary'} score for language "
+                f"{language!r} (got {value!r}); {fix}"
+            )
 
 
 def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
