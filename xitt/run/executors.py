@@ -120,8 +120,27 @@ def _provenance() -> dict[str, Any]:
 # --------------------------------------------------------------------------------- job bodies
 
 
+def _isolated(what: str, work, *args) -> str:
+    """``work(*args)``, but a folder that cannot be claimed or written (permissions, a full disk) fails
+    this one stage or run, with a logged reason, instead of aborting the whole grid."""
+    try:
+        return work(*args)
+    except OSError as err:
+        log.error(
+            "%s: its folder cannot be claimed or written (%s: %s); the grid goes on",
+            what,
+            type(err).__name__,
+            err,
+        )
+        return "failed"
+
+
 def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
     """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
+
+
+def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
     exp, ckpt_dir = Path(exp_dir), Path(ckpt)
     folder = stage_dir(exp, stage.stage_id)
     if stage_ready(exp, stage.stage_id, ckpt_dir):
@@ -166,6 +185,10 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) 
 
 def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
     """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+
+
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
     if run_state(folder)[0] == "done":
