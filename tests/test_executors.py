@@ -294,3 +294,26 @@ def test_an_unwritable_run_folder_fails_that_run_and_the_grid_goes_on(tiny_encod
     summary = execute(grid, exp_dir=tmp_path, progress=False)
     assert summary["ran"] == 2 and summary["done"] == 1, summary
     assert read_result(run_dir(tmp_path, other.run_id)).status == "done"
+
+
+def test_a_damaged_checkpoint_is_retrained_and_leftovers_are_removed(tiny_encoder, tiny_data, tmp_path):
+    """A checkpoint missing its weights once failed every dependent run on every re-run; a checkpoint
+    whose runs are all done once stayed on disk for good when its worker died before cleaning up."""
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], keep_checkpoints=True)
+    stages, runs = expand_grid(grid)
+    ckpt = checkpoint_path(grid, tmp_path, stages[0].stage_id)
+    execute(grid, exp_dir=tmp_path, progress=False)
+    weights = next(ckpt.glob("*.safetensors"))
+    weights.unlink()
+    rerun = next(r for r in runs if r.stage is not None)
+    (run_dir(tmp_path, rerun.run_id) / "result.json").unlink()
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["stages_trained"] == 1 and summary["done"] == 2 and weights.is_file()
+    # Same grid without keep_checkpoints, nothing left to run: the leftover checkpoint goes.
+    assert (
+        execute(make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"]), exp_dir=tmp_path, progress=False)[
+            "ran"
+        ]
+        == 0
+    )
+    assert not ckpt.exists()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -57,6 +58,7 @@ from xitt.run.store import (
     write_stage,
 )
 from xitt.tasks import registry
+from xitt.train.checkpoint import missing_files
 
 log = logging.getLogger("xitt")
 HEARTBEAT_S = 600
@@ -206,7 +208,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                 encoder_path = run.encoder_path
                 if run.stage is not None:
                     stage = done_stage(exp, run.stage.stage_id)
-                    if stage is None or not (Path(ckpt) / "config.json").is_file():
+                    if stage is None or missing_files(ckpt):
                         raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
@@ -328,9 +330,12 @@ def execute(
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+    all_runs = _dependants(grid)
     for stage in stages:
         if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+        # left behind when a worker died before its clean-up: no later run would ever remove it
+        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
     check_inputs(grid, todo_stages, todo, ddir, offline)
     _console(progress)
     kind = executor or grid.executor.kind
@@ -444,6 +449,20 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
     return counts
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
+    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
     """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
     import multiprocessing as mp
@@ -454,7 +473,9 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
     left = {sid: len(runs) for sid, runs in by_stage.items()}
     stopped = False
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         pending = {
             pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage
