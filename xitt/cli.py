@@ -121,22 +121,32 @@ def cmd_run(args) -> int:
     return 0 if counts.get("done", 0) == len(runs) else 1
 
 
+def _plain(text: str) -> str:
+    """An error text without control characters: an ESC sequence in a task name once cleared the screen."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def _state_counts(counts: Counter) -> str:
     return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
 
 
 def cmd_status(args) -> int:
     from xitt.grid.spec import expand_grid, load_grid
-    from xitt.run.store import status_frame
+    from xitt.run.store import stage_state, status_frame
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp, args.set)
-    _, runs = expand_grid(grid)
+    stages, runs = expand_grid(grid)
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
     print(f"{exp}: {len(status)} runs: {_state_counts(counts)}")
     for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
-        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
+        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {_plain(row.detail)}" if row.detail else ""))
+    stage_states = {s.stage_id: stage_state(exp, s.stage_id) for s in stages}
+    print(f"{exp}: {len(stages)} intermediate stages: {_state_counts(Counter(stage_states.values()))}")
+    for stage_id, state in stage_states.items():
+        if state in ("failed", "corrupt", "running"):
+            print(f"  {state:<8} stage {stage_id}")
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 
