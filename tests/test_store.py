@@ -93,6 +93,39 @@ def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path):
     assert Claim(tmp_path).acquire()
 
 
+@pytest.mark.parametrize("content", ["", "{}", "{not json", "[1, 2]", '{"pid": 1}'])
+def test_an_empty_or_unreadable_claim_is_stale_at_once(tmp_path, content):
+    """A kill between creating a claim and writing it once blocked a run for the 6-hour rule."""
+    (tmp_path / "claim").write_text(content)
+    assert run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
+def test_a_reused_pid_does_not_keep_a_claim_alive(tmp_path):
+    """The pid of a dead owner now belongs to another live process (here: this one)."""
+    mine = Claim(tmp_path)
+    assert mine.acquire()
+    info = json.loads((tmp_path / "claim").read_text())
+    assert info["process_start"] and info["boot_id"] and info["pid"]
+    mine.release()
+    (tmp_path / "claim").write_text(json.dumps({**info, "process_start": "1"}))  # another process
+    assert run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
+def test_a_kill_inside_acquire_leaves_no_claim(tmp_path):
+    """SIGKILL between writing the claim's draft and linking it into place: the run stays free."""
+    code = (
+        "import os, signal, sys; from xitt.run.store import Claim; "
+        "os.link = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
+        f"Claim({str(tmp_path)!r}).acquire()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    assert not (tmp_path / "claim").exists() and run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
 def test_stage_records_round_trip_and_their_states(tmp_path):
     from xitt.run.store import StageRecord, read_stage, stage_ready, stage_seconds, stage_state, write_stage
 

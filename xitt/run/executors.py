@@ -36,7 +36,7 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from xitt.data import loaders as xdata
-from xitt.grid.spec import GridSpec, RunSpec, StageSpec, expand_grid
+from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
 from xitt.run.progress import GridProgress, interactive, not_detail
 from xitt.run.store import (
     Claim,
@@ -67,8 +67,17 @@ HEARTBEAT_S = 600
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
+    """Where stage ``stage_id`` keeps its checkpoint; never inside a stage or run folder, whose files the
+    checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
-    return (Path(base).resolve() if base else Path(exp_dir) / "checkpoints") / stage_id
+    folder = Path(base).resolve() if base else Path(exp_dir).resolve() / "checkpoints"
+    exp = Path(exp_dir).resolve()
+    if folder.is_relative_to(exp) and not folder.is_relative_to(exp / "checkpoints"):
+        raise SpecError(
+            f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
+            f"use a folder of its own, e.g. {exp / 'checkpoints'} or one outside the experiment."
+        )
+    return folder / stage_id
 
 
 @contextmanager

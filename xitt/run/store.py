@@ -242,21 +242,55 @@ def run_seconds(exp_dir: str | Path, run_id: str) -> float | None:
 # ---------------------------------------------------------------------------------------- claims
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks since boot), '' when unknown or gone.
+
+    With the boot id it tells a live owner from a new process that reuses a dead owner's pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the command name may hold spaces
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:
         return True
     return True
 
 
+def _owner_alive(info: Mapping[str, Any]) -> bool:
+    """Is the process that wrote this claim (on this host) still running?"""
+    try:
+        pid = int(info.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    if info.get("boot_id") and info["boot_id"] != _boot_id():
+        return False  # written before a reboot
+    started = info.get("process_start")
+    return not started or started == _process_start(pid)
+
+
 def _claim_is_stale(info: Mapping[str, Any], mtime: float) -> bool:
+    if not info.get("host"):
+        return True  # empty or unreadable: claims are linked into place whole, so its writer died
     job = os.environ.get("SLURM_JOB_ID")
     if job and str(info.get("slurm_job_id")) == job:
         return True  # our own job, requeued after preemption
-    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1))):
+    if info.get("host") == socket.gethostname() and not _owner_alive(info):
         return True
     return time.time() - mtime > STALE_AFTER_S
 
@@ -268,31 +302,37 @@ class Claim:
         self.path = Path(folder) / "claim"
 
     def acquire(self) -> bool:
+        """Take the claim; False when a live worker holds it.
+
+        The claim is written to a private file first and then hard-linked into place, which fails when
+        a claim exists: so a claim is never seen half-written, and an empty or unreadable one can only
+        be debris (it is broken at once)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "process_start": _process_start(os.getpid()),
+            "boot_id": _boot_id(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "since": now(),
         }
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not self._break_if_stale():
-                    return False
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(info, fh)
-            return True
-        return False
+        draft = self.path.with_name(f"claim.new.{socket.gethostname()}.{os.getpid()}")
+        draft.write_text(json.dumps(info))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(draft, self.path)
+                except FileExistsError:
+                    if not self._break_if_stale():
+                        return False
+                    continue
+                return True
+            return False
+        finally:
+            draft.unlink(missing_ok=True)
 
     def _break_if_stale(self) -> bool:
-        try:
-            info = json.loads(self.path.read_text() or "{}")
-            mtime = self.path.stat().st_mtime
-        except (OSError, json.JSONDecodeError):
-            info, mtime = {}, 0.0  # half-written claim of a killed worker
+        info, mtime = _read_claim(self.path)
         if not _claim_is_stale(info, mtime):
             return False
         # Rename first so that two workers breaking the same stale claim cannot both win.
@@ -329,15 +369,18 @@ class Claim:
         self.release()
 
 
-def is_claimed(folder: str | Path) -> bool:
-    path = Path(folder) / "claim"
-    if not path.exists():
-        return False
+def _read_claim(path: Path) -> tuple[dict, float]:
+    """(owner info, mtime) of a claim file; ({}, 0) when it is empty, unreadable or not a mapping."""
     try:
         info, mtime = json.loads(path.read_text() or "{}"), path.stat().st_mtime
-    except (OSError, json.JSONDecodeError):
-        return False
-    return not _claim_is_stale(info, mtime)
+    except (OSError, ValueError):
+        return {}, 0.0
+    return (info if isinstance(info, dict) else {}), mtime
+
+
+def is_claimed(folder: str | Path) -> bool:
+    path = Path(folder) / "claim"
+    return path.exists() and not _claim_is_stale(*_read_claim(path))
 
 
 # ------------------------------------------------------------------------------ status, collect

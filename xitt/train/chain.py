@@ -51,6 +51,13 @@ log = logging.getLogger("xitt")
 
 # ------------------------------------------------------------------------------ loading, caching
 
+# With fp16 the loss scaler skips overflowing steps by design; this many in a row is divergence.
+DIVERGED_FP16_STEPS = 50
+
+
+class Diverged(RuntimeError):
+    """The training loss became non-finite: the run fails (it is never recorded as done)."""
+
 
 def set_seed(seed: int) -> None:
     random.seed(seed)
@@ -308,7 +315,7 @@ def fit(
         )
         return flat
 
-    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
+    step, micro, best, best_state, best_step, dev, diverged = 0, 0, None, None, 0, {}, 0
 
     def checkpoint_eval() -> None:
         nonlocal best, best_state, best_step, dev
@@ -350,7 +357,15 @@ def fit(
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                bar.step(loss.item() * cfg.grad_accum)
+                value = loss.item() * cfg.grad_accum
+                diverged = diverged + 1 if not math.isfinite(value) else 0
+                # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
+                if diverged > (DIVERGED_FP16_STEPS if scaler else 0):
+                    raise Diverged(
+                        f"{desc}: the training loss is {value} at step {step} (diverged); lower train.lr "
+                        f"(now {cfg.lr:g}) or check the data."
+                    )
+                bar.step(value)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
                     checkpoint_eval()
                 if step >= total:
