@@ -1,7 +1,8 @@
 """Run a grid as a DAG: intermediate stages first, then the target runs that reuse them.
 
-``execute`` is what ``xitt run`` calls. It expands the grid, checks every needed data split and
-encoder folder before any training, then runs what is not done yet:
+``execute`` is what ``xitt run`` calls. It expands the grid, checks the encoder folders, prepares
+every data split the pending work needs (``xitt prepare``: verified copies in the data dir; then
+the hub is switched off for the runs), then runs what is not done yet:
 
 * ``local`` (default): sequentially, stage by stage (a stage, then all its target runs, then its
   checkpoint is removed unless ``keep_checkpoints``), or with ``workers > 1`` on a small process
