@@ -146,6 +146,7 @@ def test_a_script_only_repo_without_parquet_export(hub, tmp_path, capsys):
         (lambda copy, manifest: manifest.unlink(), "has no manifest"),
         (lambda copy, manifest: copy.write_text(copy.read_text()[:-10]), "its manifest says"),
         (lambda copy, manifest: copy.unlink(), "which is missing"),
+        (lambda copy, manifest: copy.write_text(copy.read_text().replace("e", "a", 1)), "has fingerprint"),
     ],
 )
 def test_a_damaged_cache_entry_is_reported_with_its_fix(hub, tmp_path, capsys, damage, expected):
@@ -164,3 +165,23 @@ def test_offline_without_a_prepared_copy_names_the_fix(tmp_path, capsys, monkeyp
     assert main(["prepare", str(exp), "--data-dir", str(tmp_path / "cache"), "--offline"]) == 2
     err = capsys.readouterr().err
     assert "hub is off" in err and "--data-dir" in err and "task 'xnli' test-de" in err
+
+
+def test_a_run_never_reads_a_copy_that_disagrees_with_its_manifest(hub, tmp_path):
+    from xitt.data import loaders
+
+    exp = _exp(tmp_path, XNLI_GRID)
+    folder = tmp_path / "cache"
+    assert main(["prepare", str(exp), "--data-dir", str(folder)]) == 0
+    task = registry().get("xnli")
+    rows, fingerprint = loaders.load_split(task, "test", "de", folder)
+    assert (
+        rows
+        and fingerprint
+        == json.loads(cache.manifest_path(folder, "xnli", "test", "de").read_text())["fingerprint"]
+    )
+    copy = cache.copy_path(folder, "xnli", "test", "de")
+    copy.write_text(copy.read_text().replace("e", "a", 1))
+    loaders._CACHE.clear()
+    with pytest.raises(loaders.DataError, match="does not match its manifest.*xitt prepare"):
+        loaders.load_split(task, "test", "de", folder)

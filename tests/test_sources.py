@@ -81,3 +81,14 @@ def test_every_xtreme_r_target_language_has_a_source_or_is_local(reg):
         for lang in task.languages_for("xtreme-r"):
             split = "test"
             assert task.source.get("local_only") or sources.resolve(task, split, lang), (target, lang)
+
+
+def test_a_misspelt_source_key_is_an_error_not_ignored(reg):
+    import dataclasses
+
+    from xitt.tasks import TaskError
+
+    task = reg.get("hellaswag")
+    broken = dataclasses.replace(task, source={**task.source, "train": {"split": "train", "revison": "x"}})
+    with pytest.raises(TaskError, match="unknown key 'revison'.*revision"):
+        sources.resolve(broken, "train", "en")

@@ -374,6 +374,6 @@ def status(needs: Sequence[tuple[Task, str, str]], data_dir: Path) -> dict[str, 
     """Counts of cache states of the needs, for `xitt plan` (reads only manifests and copies)."""
     counts: dict[str, int] = {}
     for task, split, lang in needs:
-        state, _ = cache.inspect(data_dir, task, split, lang, sources.declared(task, split, lang))
+        state, _ = cache.inspect(data_dir, task, split, lang, sources.declared(task, split, lang), deep=False)
         counts[state] = counts.get(state, 0) + 1
     return counts

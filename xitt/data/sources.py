@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xitt.tasks import ISO3, LANGUAGE_NAMES, Task
+from xitt.schema import did_you_mean
+from xitt.tasks import ISO3, LANGUAGE_NAMES, Task, TaskError
 
 PARQUET_EXPORT = "refs/convert/parquet"
 ENTRY_KEYS = ("hub", "config", "split", "revision", "filter", "fields", "drop_tags")
@@ -81,6 +82,12 @@ def resolve(task: Task, split: str, lang: str) -> list[Source]:
         return []
     out = []
     for entry in _entries(task, split, lang):
+        unknown = [k for k in entry if k not in ENTRY_KEYS]
+        if unknown:
+            raise TaskError(
+                f"{task.file}: task '{task.name}' source entry for {split} has unknown key '{unknown[0]}'."
+                f"{did_you_mean(unknown[0], ENTRY_KEYS)} Known keys: {', '.join(ENTRY_KEYS)}."
+            )
         entry = fill(dict(entry), lang)
         out.append(
             Source(
