@@ -334,7 +334,8 @@ def _source_text(records: Sequence[dict]) -> str:
             parts.append(f"{r['source']}@{str(r.get('revision', ''))[:8]}")
         else:
             config = f"/{r['config']}" if r.get("config") else ""
-            parts.append(f"{r['source']}{config}:{r['split']}@{str(r.get('sha', ''))[:8]}")
+            branch = "parquet:" if r.get("revision") == PARQUET_EXPORT else ""
+            parts.append(f"{r['source']}{config}:{r['split']}@{branch}{str(r.get('sha', ''))[:8]}")
     return parts[0] + (f" (+{len(parts) - 1})" if len(parts) > 1 else "") if parts else ""
 
 
