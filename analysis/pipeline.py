@@ -16,7 +16,8 @@ Decisions written down here:
   as a fixed stratum that shares the resampled tasks, languages and seeds); the mixed model
   gets every row (its module decides how to add encoder). Per-encoder answers: run the analysis
   on each encoder's rows.
-* Per target: :func:`analysis.contrast.per_target_frame`, adjusted across targets.
+* Per target: :func:`analysis.contrast.per_target_frame`, a t over the target's languages for both
+  its CI and its p, adjusted across targets.
 * "a beats b in k of N languages": one-sided t-test per language over seeds of the seed-level
   contrast (pooled over targets, :func:`analysis.significance.per_language_frame`), combined by
   partial conjunction (Dror et al. 2017).
@@ -107,9 +108,7 @@ def analyze(
             )
     synthetic = bool(synthetic or is_synthetic(prim))
     des = bootstrap.design(delta, a, b)
-    boot = bootstrap.hierarchical_bootstrap(
-        delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level, per_target=True
-    )
+    boot = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
     mixed_row, fit = contrast.mixed_row(delta, a, b, level, caveats)
     rows, extra = contrast.robustness_rows(delta, boot, a, b, rng)
     by_method = pd.DataFrame([mixed_row, *rows])[contrast.CONTRAST_COLUMNS]
@@ -117,7 +116,7 @@ def analyze(
     pooled = per_language.loc[per_language["target"] == "all", "p_value"].dropna()
     wins = significance.partial_conjunction(pooled) if len(pooled) else Frames.empty("language_wins")
     variance, plan = _seed_frames(fit, a, b, caveats)
-    per_target = contrast.per_target_frame(delta, boot, a, b, rng)
+    per_target = contrast.per_target_frame(delta, a, b, level)
     aso = significance.aso_frame(delta, a, b, rng=rng)
     if len(aso) and aso["warning"].iloc[0]:
         caveats.append(aso["warning"].iloc[0])

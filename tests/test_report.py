@@ -95,7 +95,7 @@ def test_latex_tables_escape_every_user_string():
 
 def test_main_table_layout():
     analysis = real_analysis()
-    (table,) = T.main_tables(analysis, synthetic=False)
+    (table,) = T.main_tables(analysis, T.Options())
     names = [row[0].text for row in table.rows]
     assert (
         names[0] == "none"

@@ -134,11 +134,13 @@ def plot_delta_heatmap(
                     f"{v:.1f}".replace("-", "\u2212"),
                     ha="center",
                     va="center",
-                    fontsize=6,
+                    fontsize=7,
                     color="white" if abs(v) > 0.6 * limit else "black",
                 )
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, label=f"\u0394 vs none ({DELTA_UNIT})", shrink=0.9)
+        ax.figure.colorbar(
+            image, ax=ax, label=f"\u0394 vs none ({DELTA_UNIT})", location="bottom", shrink=0.8
+        )
     return ax
 
 
@@ -197,7 +199,7 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
     handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=f) for f in fams]
     ax.legend(
         handles=handles,
-        fontsize=6,
+        fontsize=7,
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         ncol=len(fams),
