@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
+from analysis.report.formatting import fmt_num
+
 ONE_COLUMN = 3.3  # inches, ACL/NeurIPS one-column width
 TWO_COLUMN = 6.8  # inches, full text width
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -102,7 +104,8 @@ def plot_delta_heatmap(
 
     Input columns: intermediate, language, estimate (one value per intermediate x language; the
     report passes the seed mean of delta). Colour: diverging PuOr centred at 0, symmetric range
-    ``vmax`` (default: the largest |estimate|). Cells are annotated when the grid is small.
+    ``vmax`` (default: the largest |estimate|). Cells are annotated (formatting.fmt_num, 1 decimal) when there
+    is room: at most 80 cells and 6 languages.
     """
     _need(frame, ["intermediate", "language", "estimate"], "plot_delta_heatmap")
     grid = frame.pivot(index="intermediate", columns="language", values="estimate")
@@ -125,13 +128,13 @@ def plot_delta_heatmap(
     ax.set_ylabel("intermediate task")
     if title:
         ax.set_title(title, fontsize="medium")
-    if values.size <= 80:
+    if values.size <= 80 and grid.shape[1] <= 6:  # room for a 7 pt number in each cell
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 ax.text(
                     j,
                     i,
-                    f"{v:.1f}".replace("-", "\u2212"),
+                    fmt_num(v, 1),
                     ha="center",
                     va="center",
                     fontsize=7,

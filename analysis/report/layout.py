@@ -10,6 +10,8 @@ then, per layout:
 * two columns: a ``table`` when it fits one column, a ``table*`` (across both columns) when it
   fits the text width, else a ``table*`` split into parts as above.
 
+:func:`place_html` splits the HTML tables the same way for a 1280 px screen.
+
 The widths are those of the standard classes: ``article`` 10 pt (345 pt text width) and the ACL
 style (16 cm text width, 7.7 cm columns); ``tests/test_latex_paper.py`` compiles the tables in
 both and measures the result.
@@ -94,3 +96,20 @@ def place(table, layout: str) -> None:
         table.env = "table*" if layout == "two" else "table"
         limit = text
     table.parts = split_columns(widths, table.stub, limit) if total > limit else [list(range(len(widths)))]
+
+
+# The HTML report: body text 16 px, tables at 0.88em (14 px) with 0.7em cell padding, in a
+# 1040 px column with 2em padding; a table wider than HTML_WIDTH_PX is split like a LaTeX one,
+# so that the page needs no horizontal scrolling at 1280 px.
+HTML_PX_PER_PT = 14 / 9
+HTML_PAD_PX = 20.0
+HTML_WIDTH_PX = 960.0
+
+
+def place_html(table) -> None:
+    """Set ``table.html_parts``: the column parts of the HTML table (one part when it fits)."""
+    widths = [(w - COLUMN_PAD_PT) * HTML_PX_PER_PT + HTML_PAD_PX for w in column_widths(table)]
+    fits = sum(widths) <= HTML_WIDTH_PX
+    table.html_parts = (
+        [list(range(len(widths)))] if fits else split_columns(widths, table.stub, HTML_WIDTH_PX)
+    )

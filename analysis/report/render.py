@@ -155,6 +155,7 @@ def build_context(
     for table in ctx.tables:
         table.label = f"{prefix}-{table.key.replace('_', '-')}"
         layout.place(table, layout_name)
+        layout.place_html(table)
     for kind in (ctx.tables, ctx.figures):
         for number, item in enumerate(kind, start=1):
             item.number = number

@@ -36,7 +36,7 @@ class Cell:
 class Table:
     """A booktabs table: ``rules`` holds the row indices that get a \\midrule above them; the
     first ``stub`` columns label the rows (repeated when a wide table is split into parts).
-    ``label``, ``env`` and ``parts`` are set by the report (:func:`analysis.report.layout.place`)."""
+    ``label``, ``env``, ``parts`` and ``html_parts`` are set by the report (:mod:`analysis.report.layout`)."""
 
     key: str
     caption: str
@@ -50,11 +50,13 @@ class Table:
     label: str = ""
     env: str = "table"
     parts: list[list[int]] = field(default_factory=list)
+    html_parts: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self):
         self.align = self.align or "l" * self.stub + "r" * (len(self.columns) - self.stub)
         self.label = self.label or self.key
         self.parts = self.parts or [list(range(len(self.columns)))]
+        self.html_parts = self.html_parts or [list(range(len(self.columns)))]
 
     def align_of(self, part: list[int]) -> str:
         """The tabular column spec of one part (column indices)."""
