@@ -106,12 +106,12 @@ def test_collect_writes_scores(exp, capsys):
                 spec.run_id,
                 spec.to_dict(),
                 "done",
-                scores={"de": {"accuracy": 50.0}},
+                scores={"en": {"accuracy": 60.0}, "de": {"accuracy": 50.0}},
                 primary_metric="accuracy",
             ),
         )
     assert main(["collect", str(exp)]) == 0
-    assert (exp / "scores.csv").read_text().count("\n") == 1 + len(runs)
+    assert (exp / "scores.csv").read_text().count("\n") == 1 + 2 * len(runs)
 
 
 def test_tasks_list_and_validate(capsys):
@@ -119,3 +119,11 @@ def test_tasks_list_and_validate(capsys):
     assert main(["tasks", "--role", "target"]) == 0
     out = capsys.readouterr().out
     assert "xnli" in out and "suite xtreme-r" in out
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_workers_below_one_is_an_error(exp, workers, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(exp), "--workers", workers])
+    assert stop.value.code == 2 and "--workers" in capsys.readouterr().err
+    assert sorted(p.name for p in exp.iterdir()) == ["grid.yaml"]

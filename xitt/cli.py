@@ -259,6 +259,17 @@ def cmd_bench(args) -> int:
 # -------------------------------------------------------------------------------------- parser
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (``--workers 0`` once silently meant 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand (building it imports no torch)."""
     from xitt.synth import benchmark as synth
@@ -292,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
     p.add_argument(
-        "--workers", type=int, help="local process pool size (default: the grid's executor.workers)"
+        "--workers",
+        type=_positive_int,
+        help="local process pool size, at least 1 (default: the grid's executor.workers)",
     )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument(
