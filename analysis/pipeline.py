@@ -26,6 +26,7 @@ Decisions written down here:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ import scipy
 from analysis import bootstrap, contrast, effects, seeds, significance
 from analysis.load import validate
 from analysis.result import Analysis, Frames
+from xitt.schema import NONE
 
 
 def _seed_frames(fit, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -98,6 +100,12 @@ def analyze(
     v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
     prim = v.scores
     caveats = list(v.warnings)
+    if not (prim["intermediate"] == NONE).any():
+        raise ValueError(
+            f"these scores have no '{NONE}' runs, the no-intermediate baseline every gain is measured "
+            f"against, so there is no contrast to estimate. Train the baseline (add {NONE} to the grid's "
+            "intermediates and `xitt run` again); meanwhile `xitt report` shows the descriptive score tables."
+        )
     delta = effects.deltas(prim)
     fams = sorted(set(delta["intermediate_family"]))
     for fam in (a, b):
@@ -152,7 +160,7 @@ def analyze(
         "b": b,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__},
     }
-    return Analysis(experiment, synthetic, answer, caveats, frames, settings)
+    return Analysis(experiment, synthetic, answer, caveats, frames, settings, a=a, b=b, level=level)
 
 
 def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
@@ -177,3 +185,42 @@ def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
         caveats.insert(
             0, "SYNTHETIC DATA: these numbers come from a simulated benchmark, not from real models."
         )
+
+
+def describe(
+    scores: pd.DataFrame,
+    *,
+    a: str = "nli",
+    b: str = "qa",
+    allow_incomplete: bool = False,
+    chance: Mapping[str, float] | None = None,
+    experiment: str = "",
+    synthetic: bool = False,
+) -> Analysis:
+    """The descriptive part only, for scores without the ``none`` baseline (no deltas, no tests):
+    coverage, missing, degenerate, cell_stats and main_table (its delta, p_value, p_adj NaN); the
+    other frames empty; ``answer`` None and a caveat that says why."""
+    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
+    prim = v.scores
+    synthetic = bool(synthetic or is_synthetic(prim))
+    caveats = [
+        *(
+            ["SYNTHETIC DATA: these numbers come from a simulated benchmark, not from real models."]
+            * synthetic
+        ),
+        f"No '{NONE}' baseline in these scores: the tables describe the scores only; gains, the "
+        f"{a.upper()} - {b.upper()} contrast and its tests need the no-intermediate runs (add {NONE} to the "
+        "grid's intermediates and `xitt run` again).",
+        *v.warnings,
+    ]
+    main = effects.main_table(prim).assign(p_value=np.nan, p_adj=np.nan)
+    described = {
+        "coverage": v.coverage,
+        "missing": v.missing,
+        "degenerate": v.degenerate,
+        "cell_stats": effects.cell_stats(prim),
+        "main_table": main,
+    }
+    frames = Frames(**{f.name: described.get(f.name, Frames.empty(f.name)) for f in fields(Frames)})
+    settings = {"allow_incomplete": allow_incomplete, "a": a, "b": b, "descriptive_only": True}
+    return Analysis(experiment, synthetic, None, caveats, frames, settings, a=a, b=b)

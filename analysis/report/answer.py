@@ -16,6 +16,11 @@ def answer_sentence(analysis, names: Names | None = None) -> str:
     for synthetic data. Decimals from the CI width, as in the tables."""
     names = names or Names()
     ans = analysis.answer
+    if ans is None:
+        return (
+            f"{'[Synthetic data] ' if analysis.synthetic else ''}No answer: these scores have no 'none' "
+            "baseline, so there are no gains to compare; the tables describe the scores only."
+        )
     d = fmt.decimals_for_width(ans.ci_high - ans.ci_low)
     df_txt = f", df = {fmt.fmt_df(ans.df)}" if fmt.finite(ans.df) else ""
     p = fmt.fmt_p(ans.p_value)
@@ -39,6 +44,14 @@ def answer_block(analysis, names: Names | None = None) -> dict:
     """The headline for the report: labels, formatted estimate [CI], df, p, k-hat of N, method, sentence."""
     names = names or Names()
     ans = analysis.answer
+    if ans is None:
+        return {
+            "a_label": names.family(analysis.a),
+            "b_label": names.family(analysis.b),
+            **dict.fromkeys(("estimate_ci", "df", "p", "languages"), fmt.DASH),
+            "method": "",
+            "sentence": answer_sentence(analysis, names),
+        }
     return {
         "a_label": names.family(ans.a),
         "b_label": names.family(ans.b),

@@ -50,7 +50,7 @@ def write_frames(analysis, outdir: Path) -> list[Path]:
     answer = {
         "experiment": analysis.experiment,
         "synthetic": analysis.synthetic,
-        **analysis.answer.to_dict(),
+        **(analysis.answer.to_dict() if analysis.answer is not None else {"descriptive_only": True}),
         "sentence": answer_sentence(analysis),
     }
     for name, payload in (("answer.json", answer), ("settings.json", analysis.settings)):

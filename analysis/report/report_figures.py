@@ -175,9 +175,7 @@ def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
     F.plot_seed_sd(
         cells,
         ax=ax,
-        family_order=effects.family_order(
-            cells["intermediate_family"], first=(analysis.answer.a, analysis.answer.b)
-        ),
+        family_order=effects.family_order(cells["intermediate_family"], first=(analysis.a, analysis.b)),
     )
     return _figure(
         "seed_sd",
@@ -197,7 +195,7 @@ def make_figures(analysis, names: Names | None = None) -> dict[str, Figure]:
 
     names = names or Names()
     synthetic = analysis.synthetic
-    a_label, b_label = names.family(analysis.answer.a), names.family(analysis.answer.b)
+    a_label, b_label = names.family(analysis.a), names.family(analysis.b)
     with plt.rc_context(RC):
         figs = [
             _forest_figure(analysis, a_label, b_label, synthetic, names),

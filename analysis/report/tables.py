@@ -93,11 +93,11 @@ def slug(text: str) -> str:
 
 
 def _labels(analysis, opts: Options) -> tuple[str, str]:
-    return opts.names.family(analysis.answer.a), opts.names.family(analysis.answer.b)
+    return opts.names.family(analysis.a), opts.names.family(analysis.b)
 
 
 def _level(analysis) -> str:
-    return f"{round(analysis.answer.level * 100):d}%"
+    return f"{round(analysis.level * 100):d}%"
 
 
 # --- the answer ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def intermediate_order(analysis) -> list[str]:
     alphabetical within a family, from the ``main_table`` frame."""
     f = analysis.frames.main_table
     pairs = f[["intermediate", "intermediate_family"]].drop_duplicates().astype(str)
-    order = effects.family_order(pairs.intermediate_family, first=(analysis.answer.a, analysis.answer.b))
+    order = effects.family_order(pairs.intermediate_family, first=(analysis.a, analysis.b))
     rank = {fam: i for i, fam in enumerate(order)}
     pairs = pairs.assign(_r=pairs.intermediate_family.map(rank)).sort_values(["_r", "intermediate"])
     return list(pairs.intermediate)
@@ -152,7 +152,7 @@ def _main_rows(sub: pd.DataFrame, order: list[str], targets: list[str], opts: Op
             if r is None:
                 row.append(Cell(fmt.DASH))
                 continue
-            delta = "" if name == NONE else "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True)
+            delta = "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) if fmt.finite(r["delta"]) else ""
             row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"])))
         rows.append(row)
     for j in range(2, 2 + len(targets)):  # rule 7: every cell that reads as the best
@@ -252,7 +252,7 @@ def forest_frame(analysis) -> pd.DataFrame | None:
         for r in analysis.frames.per_target.itertuples()
     ]
     ans = analysis.answer
-    if fmt.finite(ans.estimate):
+    if ans is not None and fmt.finite(ans.estimate):
         rows.append(
             {
                 "label": "overall",

@@ -47,7 +47,7 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
     console.print(
         Panel(Text(answer_sentence(analysis, names)), title=f"answer: {analysis.experiment or 'experiment'}")
     )
-    a, b = names.family(analysis.answer.a), names.family(analysis.answer.b)
+    a, b = names.family(analysis.a), names.family(analysis.b)
     builders = (T.contrast_table, T.per_target_table, T.language_wins_table)
     for table in filter(None, (build(analysis, opts) for build in builders)):
         console.print(_rich(table, TITLES[table.key].format(a=a, b=b)))
