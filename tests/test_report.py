@@ -58,7 +58,7 @@ PROVENANCE = {
     "experiment": "demo",
     "analysis_seed": 7,
     "report_git_sha": "deadbeef",
-    "grid_text": "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n",
+    "grid_text": "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n# made by: xitt synth --out data/s 'q' `x` \"y\"\n",
     "run_counts": {"done": 12},
     "failures": [{"run_id": "enc__a&b__s1", "state": "failed", "detail": "{oops} 100% ~"}],
     "packages": {"torch": "2.13.0"},
@@ -144,6 +144,8 @@ def test_pdf_compiles_and_contains_the_names(tmp_path):
     ).stdout
     for name in ("squad_v2", "a&b", "<script>alert(1)</script>", "x%q#d", "SYNTHETIC DATA", "Contents"):
         assert name in text, name
+    # commands copied from the PDF run: no en dash for --, no curly quotes
+    assert "xitt synth --out data/s 'q' `x` \"y\"" in text
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
