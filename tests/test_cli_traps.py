@@ -189,3 +189,24 @@ def test_csv_errors_name_the_file_line(tmp_path, capsys):
     )
     assert main(["import", str(bad), "--out", str(tmp_path / "scores.csv")]) == 2
     assert "lines [5]" in capsys.readouterr().err  # line 5 of the file, as an editor shows it
+
+
+def test_missing_data_is_grouped_by_task_with_each_fix_once():
+    from xitt.data import loaders
+    from xitt.tasks import registry
+
+    reg = registry()
+    needs = [
+        (reg.get(name), split, lang)
+        for name in ("synth_xnli", "synth_nli", "xnli")
+        for split, lang in loaders.needed_splits(
+            reg.get(name), ["en", "de", "fr"], as_target=name != "synth_nli"
+        )
+    ]
+    with pytest.raises(loaders.DataError) as err:
+        loaders.check_available(needs, None, offline=True)
+    text = str(err.value)
+    assert text.count("synth_xnli:") == 1 and "test-de, test-fr" in text  # one line per task, not per split
+    assert text.count("xitt synth --out") == 1 and text.count("run online") == 1
+    synth_fix = next(line for line in text.splitlines() if "xitt synth" in line)
+    assert "synth_xnli" in synth_fix and "xnli:" not in synth_fix and "run online" not in synth_fix

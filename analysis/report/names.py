@@ -25,6 +25,9 @@ METHODS = {
     "t over languages": "t over languages",
 }
 
+# Family ids -> names in text; other families are shown as their id.
+FAMILIES = {"nli": "NLI", "qa": "QA"}
+
 
 @dataclass(frozen=True)
 class Names:
@@ -36,8 +39,8 @@ class Names:
         return str(self.mapping.get(str(raw), raw))
 
     def family(self, raw) -> str:
-        """A family's display name: the mapping's, else the upper-cased id ('nli' -> 'NLI')."""
-        return str(self.mapping.get(str(raw), str(raw).upper() if str(raw) != "none" else raw))
+        """A family's display name: the mapping's, else FAMILIES' ('nli' -> 'NLI'), else the id."""
+        return str(self.mapping.get(str(raw), FAMILIES.get(str(raw), raw)))
 
 
 def display_names(

@@ -363,19 +363,53 @@ def load_split(task: Task, split: str, lang: str, data_dir: Path | None) -> tupl
 
 def check_available(needs: Iterable[tuple[Task, str, str]], data_dir: Path | None, *, offline: bool) -> None:
     """Fail before any training when data is missing: every (task, split, lang) needs a local file,
-    or (online) a declared hub source. Offline without a local copy is an error naming the fix."""
-    problems = []
+    or (online) a declared hub source. The error lists the missing splits grouped by task, then
+    names each fix once: ``xitt synth`` for the synthetic benchmark's local-only tasks, a
+    --data-dir folder for other local-only tasks, going online (or local copies) for hub tasks."""
+    missing: dict[str, list[str]] = {}
+    tasks: dict[str, tuple[Task, list[dict]]] = {}
     for task, split, lang in needs:
         path = local_path(task, split, lang, data_dir)
         if path is not None and path.is_file():
             continue
         sources = hub_sources(task, split, lang)
         if not sources or offline:
-            src = sources[0] if sources else None
-            why = "offline (XITT_OFFLINE/HF_HUB_OFFLINE is set)" if sources and offline else None
-            problems.append(_missing_message(task, split, lang, path, src, why))
-    if problems:
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(
-            f"{len(problems)} data split(s) are not available:\n  " + "\n  ".join(problems[:10]) + more
+            missing.setdefault(task.name, []).append(f"{split}-{lang}")
+            tasks.setdefault(task.name, (task, []))[1].extend(sources)
+    if missing:
+        raise DataError(_missing_summary(missing, tasks, data_dir))
+
+
+def _missing_summary(missing: dict, tasks: dict, data_dir: Path | None) -> str:
+    where = str(data_dir) if data_dir else "<data_dir>"
+    lines, synthetic, local, hub = [], [], [], []
+    for name, splits in missing.items():
+        task, sources = tasks[name]
+        hubs = sorted({src["hub"] for src in sources if src.get("hub")})
+        kind = "local data only" if not hubs else f"hub {', '.join(hubs)}, offline"
+        lines.append(
+            f"{name}: {', '.join(splits)} (no {where}/{name}/<split>-<lang>.{EXTENSIONS[task.kind]}; {kind})"
         )
+        (hub if hubs else synthetic if name.startswith("synth") else local).append(name)
+    fixes = []
+    if synthetic:
+        fixes.append(
+            f"{', '.join(synthetic)}: the synthetic benchmark; `xitt synth --out DIR` writes it, then pass "
+            "--data-dir DIR (or set XITT_DATA_DIR)."
+        )
+    if local:
+        fixes.append(
+            f"{', '.join(local)}: local data only; put the files in a folder and pass --data-dir (or XITT_DATA_DIR)."
+        )
+    if hub:
+        fixes.append(
+            f"{', '.join(hub)}: run online (unset XITT_OFFLINE/HF_HUB_OFFLINE), or pass --data-dir (or "
+            "XITT_DATA_DIR) with local copies."
+        )
+    total = sum(len(s) for s in missing.values())
+    return (
+        f"{total} data split(s) are not available:\n  "
+        + "\n  ".join(lines)
+        + "\nFix:\n  "
+        + "\n  ".join(fixes)
+    )
