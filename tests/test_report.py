@@ -58,7 +58,9 @@ PROVENANCE = {
     "experiment": "demo",
     "analysis_seed": 7,
     "report_git_sha": "deadbeef",
-    "grid_text": "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n# made by: xitt synth --out data/s 'q' `x` \"y\"\n",
+    "grid_text": (
+        "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n# made by: xitt synth --out data/s 'q' `x` \"y\"\n"
+    ),
     "run_counts": {"done": 12},
     "failures": [{"run_id": "enc__a&b__s1", "state": "failed", "detail": "{oops} 100% ~"}],
     "packages": {"torch": "2.13.0"},
