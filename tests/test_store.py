@@ -128,6 +128,7 @@ def test_a_kill_inside_acquire_leaves_no_claim(tmp_path):
 
 def test_stage_records_round_trip_and_their_states(tmp_path):
     from xitt.run.store import StageRecord, read_stage, stage_ready, stage_seconds, stage_state, write_stage
+    from xitt.train.checkpoint import write_manifest
 
     assert stage_state(tmp_path, "s1") == "pending" and read_stage(tmp_path, "s1") is None
     record = StageRecord("s1", {"seed": 1}, "done", dev_scores={"selection": 50.0}, steps=3, wall_time=2.5)
@@ -137,6 +138,8 @@ def test_stage_records_round_trip_and_their_states(tmp_path):
     assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")  # done, but its checkpoint is gone
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "config.json").write_text("{}")
+    assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")  # no manifest: not known to be whole
+    write_manifest(tmp_path / "ckpt")
     assert stage_ready(tmp_path, "s1", tmp_path / "ckpt")
     write_stage(tmp_path, StageRecord("s2", {}, "failed", error="OOM"))
     assert stage_state(tmp_path, "s2") == "failed" and stage_seconds(tmp_path, "s2") is None

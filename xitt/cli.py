@@ -151,7 +151,17 @@ def cmd_run(args) -> int:
         progress=not args.quiet,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
-    return 1 if summary.get("failed") else 0
+    from xitt.run.store import status_frame
+
+    _, runs = expand_grid(grid, seeds=seeds)
+    counts = Counter(status_frame(exp, [r.run_id for r in runs]).state)
+    # The last line says whether the grid is finished; the exit status says it to scripts.
+    print(f"{exp}: {len(runs)} runs: {_state_counts(counts)}")
+    return 0 if counts.get("done", 0) == len(runs) else 1
+
+
+def _state_counts(counts: Counter) -> str:
+    return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
 
 
 def cmd_status(args) -> int:
@@ -163,10 +173,7 @@ def cmd_status(args) -> int:
     _, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
-    print(
-        f"{exp}: {len(status)} runs: "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
-    )
+    print(f"{exp}: {len(status)} runs: {_state_counts(counts)}")
     for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
         print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
     return 1 if counts.get("failed") or counts.get("corrupt") else 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -57,6 +58,7 @@ from xitt.run.store import (
     write_stage,
 )
 from xitt.tasks import registry
+from xitt.train.checkpoint import missing_files
 
 log = logging.getLogger("xitt")
 HEARTBEAT_S = 600
@@ -120,8 +122,27 @@ def _provenance() -> dict[str, Any]:
 # --------------------------------------------------------------------------------- job bodies
 
 
+def _isolated(what: str, work, *args) -> str:
+    """``work(*args)``, but a folder that cannot be claimed or written (permissions, a full disk) fails
+    this one stage or run, with a logged reason, instead of aborting the whole grid."""
+    try:
+        return work(*args)
+    except OSError as err:
+        log.error(
+            "%s: its folder cannot be claimed or written (%s: %s); the grid goes on",
+            what,
+            type(err).__name__,
+            err,
+        )
+        return "failed"
+
+
 def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
     """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
+
+
+def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
     exp, ckpt_dir = Path(exp_dir), Path(ckpt)
     folder = stage_dir(exp, stage.stage_id)
     if stage_ready(exp, stage.stage_id, ckpt_dir):
@@ -166,6 +187,10 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) 
 
 def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
     """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+
+
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
     if run_state(folder)[0] == "done":
@@ -183,7 +208,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False)
                 encoder_path = run.encoder_path
                 if run.stage is not None:
                     stage = done_stage(exp, run.stage.stage_id)
-                    if stage is None or not (Path(ckpt) / "config.json").is_file():
+                    if stage is None or missing_files(ckpt):
                         raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
@@ -305,9 +330,12 @@ def execute(
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+    all_runs = _dependants(grid)
     for stage in stages:
         if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+        # left behind when a worker died before its clean-up: no later run would ever remove it
+        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
     check_inputs(grid, todo_stages, todo, ddir, offline)
     _console(progress)
     kind = executor or grid.executor.kind
@@ -421,6 +449,20 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
     return counts
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
+    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
     """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
     import multiprocessing as mp
@@ -431,7 +473,9 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
     left = {sid: len(runs) for sid, runs in by_stage.items()}
     stopped = False
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         pending = {
             pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage

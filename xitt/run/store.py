@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from xitt.schema import SCORE_COLUMNS, atomic_write_text, validate_scores
+from xitt.train.checkpoint import missing_files
 
 STALE_AFTER_S = 6 * 3600
 STATES = ("done", "failed", "running", "pending", "corrupt")
@@ -259,8 +260,8 @@ def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
 
 
 def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path) -> bool:
-    """Done and its encoder checkpoint is on disk (a deleted checkpoint means: train it again)."""
-    return done_stage(exp_dir, stage_id) is not None and (Path(checkpoint) / "config.json").is_file()
+    """Done and its encoder checkpoint is on disk whole (a deleted or damaged checkpoint: train it again)."""
+    return done_stage(exp_dir, stage_id) is not None and not missing_files(checkpoint)
 
 
 def stage_seconds(exp_dir: str | Path, stage_id: str) -> float | None:

@@ -42,6 +42,7 @@ from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.progress import StageBar
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
+from xitt.train.checkpoint import write_manifest
 from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
 from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
 
@@ -466,6 +467,7 @@ def save_encoder(encoder, tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(tmp)
     for path in tmp.iterdir():
         path.chmod(0o644)  # safetensors is written 0600; shared cluster folders need it readable
+    write_manifest(tmp)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
