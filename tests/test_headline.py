@@ -173,7 +173,7 @@ def test_analyze_singular_demo_like_grid_is_task_bounded():
 
 def test_robustness_rows_are_split_by_scope():
     from analysis.pipeline import analyze
-    from analysis.report.tables import contrast_table
+    from analysis.report.tables import Options, contrast_table
 
     s = simulate_scores(np.random.default_rng(2), families={"nli": 3, "qa": 3}, encoder="synth-x")
     res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
@@ -182,10 +182,10 @@ def test_robustness_rows_are_split_by_scope():
     assert scope[["sign_flip", "wilcoxon"]].eq("these tasks").all()
     # 3 tasks per family: the task bootstrap does not hold its level, so it is not offered as a test
     assert scope[["bootstrap_percentile", "bootstrap_bca"]].eq("not calibrated").all()
-    table = contrast_table(res, synthetic=True)
+    table = contrast_table(res, Options(synthetic=True))
     first = [row[0].text for row in table.rows]
-    assert first[0].startswith("The family question") and "bootstrap_bca" not in first
-    assert any(t.startswith("Tests of these particular tasks") for t in first)
+    assert first[0] == "family question" and "BCa bootstrap" not in first
+    assert "these tasks only" in first and "do not generalise" in table.caption
     assert "not calibrated for this design" in table.caption
     assert res.frames.aso.empty and any("ASO" in c and ">= 6 seeds" in c for c in res.caveats)
 

@@ -8,7 +8,8 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 ``KINDS``), ``metric`` (``METRICS``), ``languages`` (ISO 639-1; XTREME's list),
 ``languages_xtreme_r`` (XTREME-R's list when it differs), ``train_language``, ``labels``,
 ``fields`` (hub column names), ``source`` (``hub`` + per-split ``{config, split, filter}``, or
-``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults) and ``description``.
+``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description`` and
+``display`` (the name reports show, e.g. ``SQuAD 1.1``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TASK_KEYS = (
     "version",
     "hparams",
     "description",
+    "display",
     "family",
 )
 FILE_KEYS = ("family", "defaults", "tasks", "description")
@@ -50,11 +52,15 @@ SUITES: dict[str, tuple[str, ...]] = {
     "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"),
 }
 # Placeholders a source config may use besides {lang}: UD-POS configs name the language in
-# English (the hub's spelling, typo included), Tatoeba configs use ISO 639-3 codes.
+# English ({language_name}: google/xtreme's udpos.<Name> configs, checked against its loading
+# script huggingface/datasets datasets/xtreme/xtreme.py _UD_POS_LANG), TyDiQA ids start with the
+# lower-case name ({language_lower}: google-research/xtreme utils_preprocess.py LANG2ISO), Tatoeba
+# configs use ISO 639-3 codes ({iso3}: LASER's tatoeba.<iso3>-eng files).
 LANGUAGE_NAMES = {
-    "af": "Afrikans",
+    "af": "Afrikaans",
     "ar": "Arabic",
     "bg": "Bulgarian",
+    "bn": "Bengali",
     "de": "German",
     "el": "Greek",
     "en": "English",
@@ -76,6 +82,7 @@ LANGUAGE_NAMES = {
     "nl": "Dutch",
     "pt": "Portuguese",
     "ru": "Russian",
+    "sw": "Swahili",
     "ta": "Tamil",
     "te": "Telugu",
     "th": "Thai",
@@ -128,6 +135,11 @@ ISO3 = {
     "ur": "urd",
     "vi": "vie",
     "zh": "cmn",
+    "az": "aze",
+    "lt": "lit",
+    "pl": "pol",
+    "uk": "ukr",
+    "ro": "ron",
 }
 
 
@@ -153,6 +165,7 @@ class Task:
     version: str = "0"
     hparams: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    display: str = ""  # the name shown in reports and tables (e.g. "SQuAD 1.1"); the id when empty
     file: str = ""
 
     @property
@@ -270,6 +283,7 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
                 version=str(merged["version"]),
                 hparams=dict(merged.get("hparams") or {}),
                 description=str(merged.get("description", "")),
+                display=str(merged.get("display", "")),
                 file=str(path),
             )
         )
