@@ -179,7 +179,10 @@ def _main_rows(sub: pd.DataFrame, order: list[str], targets: list[str], opts: Op
                 row.append(Cell(fmt.DASH))
                 continue
             delta = "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) if fmt.finite(r["delta"]) else ""
-            row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"])))
+            partial = "" if bool(r.get("complete", True)) else f" \u2020n={int(r['n'])}"
+            row.append(
+                Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"]) + partial)
+            )
         rows.append(row)
     for j in range(2, 2 + len(targets)):  # rule 7: every cell that reads as the best
         for i in fmt.best_cells([row[j].text.split(" ")[0] for row in rows]):
@@ -205,8 +208,12 @@ def main_tables(analysis, opts: Options) -> list[Table]:
         rows, rules = _main_rows(sub, order, targets, opts)
         marks = (
             "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (two-sided t-test over "
-            "languages of the seed-mean \u0394), Holm-corrected across the table's cells."
+            "seeds of the run-level \u0394: the run is the unit), Holm-corrected across the table's cells."
         )
+        if "complete" in sub and not sub["complete"].all():
+            marks += (
+                " \u2020 avg over the n seeds that have every target (a seed with a missing run is left out)."
+            )
         enc_txt = f" Encoder: {opts.names(enc)}." if len(encoders) > 1 else ""
         tables.append(
             Table(
