@@ -86,8 +86,15 @@ def analyze(
     experiment: str = "",
     seed: int | None = None,
     synthetic: bool = False,
+    keep_degenerate: bool = False,
+    encoder: str | None = None,
 ) -> Analysis:
     """Run every analysis step on a scores frame (the scores.csv contract) and collect the results.
+
+    ``keep_degenerate`` keeps runs at 0 or at chance (default: excluded and listed, see
+    :func:`analysis.load.validate`); ``encoder`` analyses that encoder's rows only. With several
+    encoders the ``encoders`` frame holds each encoder's answer and the encoder x family
+    interaction (:func:`analysis.headline.encoder_answers`).
 
     Returns an :class:`analysis.result.Analysis`; its ``frames`` (:class:`analysis.result.Frames`)
     document their columns. ``synthetic``: the grid says so (names starting with "synth" mark
@@ -100,7 +107,12 @@ def analyze(
     >>> res.synthetic, res.answer.n_languages
     (True, 4)
     """
-    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
+    if encoder is not None:
+        known = sorted(scores["encoder"].astype(str).unique())
+        if encoder not in known:
+            raise ValueError(f"--encoder {encoder!r} is not in the scores; encoders: {known}")
+        scores = scores[scores["encoder"].astype(str) == encoder]
+    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance, keep_degenerate=keep_degenerate)
     prim = v.scores
     caveats = list(v.warnings)
     if not (prim["intermediate"] == NONE).any():
@@ -150,6 +162,7 @@ def analyze(
         seed_plan=plan,
         aso=aso,
         effect_sizes=significance.effect_size_frame(delta, a, b),
+        encoders=_encoder_frame(prim, a, b, level, caveats),
     )
     answer = contrast.headline(
         by_method, wins, a=a, b=b, level=level, n_tasks=n_tasks, n_targets=len(des.targets)
@@ -159,11 +172,24 @@ def analyze(
         "n_boot": n_boot,
         "level": level,
         "allow_incomplete": allow_incomplete,
+        "keep_degenerate": keep_degenerate,
+        "encoder": encoder,
         "a": a,
         "b": b,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__},
     }
     return Analysis(experiment, synthetic, answer, caveats, frames, settings, a=a, b=b, level=level)
+
+
+def _encoder_frame(prim, a: str, b: str, level: float, caveats: list[str]) -> pd.DataFrame:
+    """headline.encoder_answers with several encoders; empty (documented columns) with one."""
+    if prim["encoder"].nunique() < 2:
+        return Frames.empty("encoders")
+    try:
+        return headline.encoder_answers(prim, a=a, b=b, level=level)
+    except (ValueError, KeyError, np.linalg.LinAlgError) as err:
+        caveats.append(f"Per-encoder answers unavailable: {err}")
+        return Frames.empty("encoders")
 
 
 def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
@@ -181,8 +207,8 @@ def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
     )
     if delta["encoder"].nunique() > 1:
         caveats.append(
-            f"{delta['encoder'].nunique()} encoders are averaged with equal weight; analyse each "
-            "encoder's rows separately for per-encoder answers."
+            f"{delta['encoder'].nunique()} encoders are averaged with equal weight; the encoders table "
+            "gives each encoder's answer and the encoder x family interaction (--encoder analyses one)."
         )
     if synthetic:
         caveats.insert(

@@ -198,3 +198,38 @@ def test_aso_only_with_enough_seeds():
     many = simulate_deltas(np.random.default_rng(0), n_seeds=6)
     assert S.aso_frame(few, "nli", "qa", rng=np.random.default_rng(1)).empty
     assert len(S.aso_frame(many, "nli", "qa", rng=np.random.default_rng(1))) == 2
+
+
+def test_analyze_several_encoders_gives_per_encoder_answers_and_encoder_flag():
+    from analysis.pipeline import analyze
+
+    rng = np.random.default_rng(4)
+    s = pd.concat(
+        [simulate_scores(rng, encoder=f"synth-{e}", families={"nli": 3, "qa": 3}) for e in ("a", "b")],
+        ignore_index=True,
+    )
+    res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
+    enc = res.frames.encoders.set_index("encoder")
+    assert list(enc.index) == ["synth-a", "synth-b", "all", "synth-b - synth-a"]
+    assert enc.loc["all", "estimate"] == pytest.approx(res.answer.estimate)
+    one = analyze(s, rng=np.random.default_rng(1), n_boot=200, encoder="synth-b")
+    assert one.answer.estimate == pytest.approx(enc.loc["synth-b", "estimate"])
+    assert one.frames.encoders.empty and one.settings["encoder"] == "synth-b"
+    with pytest.raises(ValueError, match="encoders: \\['synth-a', 'synth-b'\\]"):
+        analyze(s, rng=np.random.default_rng(1), encoder="synth-c")
+
+
+def test_cli_encoder_and_keep_degenerate_flags(tmp_path, capsys):
+    import shutil
+
+    from xitt.cli import main
+
+    exp = tmp_path / "demo"
+    shutil.copytree(
+        Path(__file__).parents[1] / "runs" / "demo", exp, ignore=shutil.ignore_patterns("report", "analysis")
+    )
+    assert main(["analyze", str(exp), "--encoder", "nope", "--n-boot", "50"]) == 2
+    assert "is not in the scores" in capsys.readouterr().err
+    assert main(["analyze", str(exp), "--keep-degenerate", "--n-boot", "50"]) == 0
+    settings = json.loads(next((exp / "analysis").rglob("settings.json")).read_text())
+    assert settings["keep_degenerate"] is True

@@ -363,6 +363,8 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
         experiment=exp.name,
         seed=args.seed,
         synthetic=synthetic,
+        keep_degenerate=args.keep_degenerate,
+        encoder=args.encoder,
     )
     names = _display_names(scores, grid)
     return result, write_frames(result, contrast_folder(exp, args.a, args.b)), names
@@ -596,6 +598,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--allow-incomplete",
             action="store_true",
             help="analyse a grid with missing cells (they are listed as a caveat) instead of stopping",
+        )
+        p.add_argument(
+            "--keep-degenerate",
+            action="store_true",
+            help="keep runs at 0 or at chance level in the analysis (default: excluded; listed either way)",
+        )
+        p.add_argument(
+            "--encoder",
+            default=None,
+            help="analyse one encoder's runs only (default: all encoders, equal weights, plus per-encoder "
+            "answers and the encoder x family interaction)",
         )
         p.set_defaults(func=func)
         if name == "report":
