@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 # `make test` runs the fast suite; `make test SLOW=1` adds the slow tests (what CI runs).
 MARKERS := $(if $(SLOW),not gpu,not slow and not gpu)
 
-.PHONY: install report test demo grid bench
+.PHONY: install report test demo grid bench calibrate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ grid: $(STAMP)
 
 bench: $(STAMP)
 	$(XITT) bench
+
+calibrate: $(STAMP)
+	$(XITT) calibrate --out runs/calibration.csv
