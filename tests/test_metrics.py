@@ -383,3 +383,36 @@ def test_xtreme_chunks_rules():
         ("NOUN", 2, 3),
         ("NOUN", 5, 5),
     }
+
+
+def _xtreme_results(value_of):
+    out = {}
+    for task, langs in m.XTREME_LANGUAGES.items():
+        out[task] = {lg: value_of(task, i) for i, lg in enumerate(langs)}
+    return out
+
+
+def test_xtreme_score_as_the_official_evaluate_py():
+    # google-research/xtreme evaluate.py: task = mean over its official languages of its metric
+    # ((EM + F1) / 2 for QA); groups = mean of their tasks; all_task only with all nine tasks.
+    def value(task, i):
+        if task in ("xquad", "mlqa", "tydiqa"):
+            return {"exact_match": 50.0, "f1": 70.0}
+        if task in ("panx", "udpos", "bucc2018"):
+            return {"f1": 80.0 + (i % 2), "precision": 0.0, "recall": 0.0}
+        return {"accuracy": 90.0}
+
+    res = _xtreme_results(value)
+    res["xnli"]["xx"] = {"accuracy": 0.0}  # not an official language: ignored
+    out = m.xtreme_score(res)
+    n = len(m.XTREME_LANGUAGES["udpos"])  # 33: 17 even (80) + 16 odd (81)
+    assert out["tasks"]["udpos"] == approx((17 * 80 + 16 * 81) / n)
+    assert out["tasks"]["xquad"] == approx(60.0) and out["tasks"]["xnli"] == approx(90.0)
+    assert out["groups"]["qa"] == approx(60.0) and out["groups"]["classification"] == approx(90.0)
+    assert out["all_task"] == approx(sum(out["tasks"].values()) / 9)
+    del res["tatoeba"]
+    partial = m.xtreme_score(res)
+    assert partial["all_task"] is None and "retrieval" not in partial["groups"] and "qa" in partial["groups"]
+    del res["xnli"]["sw"]
+    with pytest.raises(ValueError, match="xnli lacks official language"):
+        m.xtreme_score(res)

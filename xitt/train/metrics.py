@@ -494,6 +494,71 @@ def _map_at_20(ranked, relevant):
     return {"map_at_20": mean_average_precision_at_k(ranked, relevant, k=20)}
 
 
+# ----------------------------------------------------------------------------- XTREME score
+# google-research/xtreme, evaluate.py (TASK2LANGS, GROUP2TASK, evaluate): each task's score is the
+# plain mean over its official languages of (EM + F1) / 2 for QA, F1 for tagging and BUCC,
+# accuracy otherwise; a group's score is the mean of its tasks' scores, shown only when every task
+# of the group is present; the overall score only when all nine are.
+XTREME_LANGUAGES = {
+    "pawsx": "de en es fr ja ko zh".split(),
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
+    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
+    "yo my zh kk tr et fi hu".split(),
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi "
+    "yo zh".split(),
+    "bucc2018": "de fr ru zh".split(),
+    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh "
+    "kk tr et fi hu".split(),
+    "xquad": "en es de el ru tr ar vi th zh hi".split(),
+    "mlqa": "en es de ar hi vi zh".split(),
+    "tydiqa": "en ar bn fi id ko ru sw te".split(),
+}
+XTREME_GROUPS = {
+    "classification": ("pawsx", "xnli"),
+    "tagging": ("udpos", "panx"),
+    "qa": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("bucc2018", "tatoeba"),
+}
+
+
+def _task_metric(task: str, metrics: Mapping[str, float]) -> float:
+    if task in XTREME_GROUPS["qa"]:
+        return (metrics["exact_match"] + metrics["f1"]) / 2
+    return metrics["f1"] if "f1" in metrics else metrics["accuracy"]
+
+
+def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict:
+    """The XTREME scores as the official evaluate.py computes them.
+
+    ``results``: task (XTREME id: pawsx, xnli, panx, udpos, bucc2018, tatoeba, xquad, mlqa,
+    tydiqa) -> language -> {metric: value} (``exact_match`` and ``f1`` for QA, ``f1`` for tagging
+    and BUCC, ``accuracy`` otherwise; 0-100). Languages outside a task's official list are
+    ignored; a missing official language is an error (the official script cannot score without
+    it). Returns {"tasks": {task: score}, "groups": {group: score} (complete groups only),
+    "all_task": score or None (all nine tasks only)}.
+    """
+    tasks = {}
+    for task, by_lang in results.items():
+        if task not in XTREME_LANGUAGES:
+            raise KeyError(f"unknown XTREME task {task!r}; known: {list(XTREME_LANGUAGES)}")
+        missing = [lg for lg in XTREME_LANGUAGES[task] if lg not in by_lang]
+        if missing:
+            raise ValueError(f"{task} lacks official language(s) {missing}; XTREME averages over all of them")
+        values = [_task_metric(task, by_lang[lg]) for lg in XTREME_LANGUAGES[task]]
+        tasks[task] = sum(values) / len(values)
+    groups = {
+        g: sum(tasks[t] for t in members) / len(members)
+        for g, members in XTREME_GROUPS.items()
+        if all(t in tasks for t in members)
+    }
+    complete = set(tasks) == set(XTREME_LANGUAGES)
+    return {
+        "tasks": tasks,
+        "groups": groups,
+        "all_task": sum(tasks.values()) / len(tasks) if complete else None,
+    }
+
+
 # Named functions, not lambdas, so that the registry pickles (process pools, submitit).
 METRICS: dict[str, Metric] = {
     "accuracy": Metric(_accuracy, ("accuracy",)),
