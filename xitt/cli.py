@@ -85,6 +85,11 @@ def cmd_plan(args) -> int:
     grid = load_grid(args.grid, args.set)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     print(describe_plan(grid, stages, runs, exp, full=args.full))
+    from xitt.grid.settings import describe_settings
+    from xitt.tasks import registry
+
+    print()
+    print(describe_settings(grid, registry(), full=args.full))
     return 0
 
 

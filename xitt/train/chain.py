@@ -235,7 +235,8 @@ def evaluate_split(encoder, head, td: TaskData, examples, features, language, pa
 
 
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
-    """AdamW (no weight decay on biases and LayerNorm) with linear warmup and linear decay to 0."""
+    """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
+    ``warmup_ratio`` of the steps) and linear decay to 0."""
 
     def no_decay(name: str) -> bool:
         return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
@@ -246,7 +247,7 @@ def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: 
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    warmup = int(cfg.warmup_ratio * total)
+    warmup = cfg.warmup_steps if cfg.warmup_steps > 0 else int(cfg.warmup_ratio * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
@@ -548,8 +549,13 @@ def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
 
 @torch.no_grad()
 def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
-    """Mean-pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
-    0 = embeddings, -1 = last layer), one row per sentence, in input order."""
+    """Pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
+    0 = embeddings, k = output of layer k, -1 = last layer), one row per sentence, in input order.
+
+    ``cfg.retrieval_pool``: "mean" over all tokens of the sentence, [CLS] and [SEP] included, or
+    "cls", the first token (XTREME's evaluate_retrieval.py: mean_pool_embedding over the attention
+    mask, --pool_skip_special_token off by default; cls_pool_embedding takes position 0).
+    """
     encoder.eval()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
@@ -564,6 +570,9 @@ def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device
         ).to(device)
         with autocast(device, cfg.precision):
             states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
+        if cfg.retrieval_pool == "cls":
+            out[idx] = states[:, 0].float().cpu().numpy()
+            continue
         mask = enc["attention_mask"].unsqueeze(-1).float()
         out[idx] = ((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
     return out
