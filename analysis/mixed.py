@@ -28,7 +28,6 @@ True
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import lapack
+
+from xitt.schema import did_you_mean
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular() threshold on theta
 FEW_LEVELS = 5
@@ -329,9 +330,10 @@ class MixedFit:
         vec = np.zeros(len(self.terms))
         for name, weight in weights.items():
             if name not in self.terms:
-                near = difflib.get_close_matches(str(name), self.terms, n=1)
-                hint = f" Did you mean {near[0]!r}?" if near else ""
-                raise KeyError(f"no fixed-effect term {name!r}; the terms are {list(self.terms)}.{hint}")
+                raise KeyError(
+                    f"no fixed-effect term {name!r}; the terms are {list(self.terms)}."
+                    f"{did_you_mean(name, self.terms)}"
+                )
             vec[self.terms.index(name)] = float(weight)
         return vec
 
@@ -375,9 +377,10 @@ class MixedFit:
 
     def _level_weights(self, name: str) -> dict[str, float]:
         if name not in self.levels:
-            near = difflib.get_close_matches(str(name), self.levels, n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
-            raise KeyError(f"{name!r} is not a level of {self.fixed!r}; levels: {list(self.levels)}.{hint}")
+            raise KeyError(
+                f"{name!r} is not a level of {self.fixed!r}; levels: {list(self.levels)}."
+                f"{did_you_mean(name, self.levels)}"
+            )
         weights = {"(Intercept)": 1.0}
         if name != self.levels[0]:
             weights[f"{self.fixed}[T.{name}]"] = 1.0
@@ -406,9 +409,10 @@ def _codes(frame: pd.DataFrame, name: str) -> np.ndarray:
     combined = np.zeros(len(frame), dtype=np.int64)
     for col in columns:
         if col not in frame.columns:
-            near = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
-            raise KeyError(f"random factor {name!r} needs column {col!r}, which the frame lacks.{hint}")
+            raise KeyError(
+                f"random factor {name!r} needs column {col!r}, which the frame lacks."
+                f"{did_you_mean(col, frame.columns)}"
+            )
         codes, uniques = pd.factorize(frame[col].astype(str), sort=True)
         combined = combined * len(uniques) + codes
     return np.unique(combined, return_inverse=True)[1].reshape(-1)
@@ -442,10 +446,7 @@ def _fixed_design(frame: pd.DataFrame, fixed: str | None, reference: str | None)
     if fixed is None:
         return np.ones((n, 1)), ("(Intercept)",), (), {}
     if fixed not in frame.columns:
-        near = difflib.get_close_matches(fixed, [str(c) for c in frame.columns], n=1)
-        raise KeyError(
-            f"no column {fixed!r} for the fixed factor." + (f" Did you mean {near[0]!r}?" if near else "")
-        )
+        raise KeyError(f"no column {fixed!r} for the fixed factor.{did_you_mean(fixed, frame.columns)}")
     values = frame[fixed].astype(str).to_numpy()
     levels = sorted(set(values))
     if reference is not None:

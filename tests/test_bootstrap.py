@@ -38,7 +38,8 @@ def small():
 
 
 def _grid(rng, **kw):
-    simulate = pytest.importorskip("analysis.simulate")
+    from analysis import simulate
+
     return simulate.simulate_deltas(rng, **kw)
 
 

@@ -132,7 +132,8 @@ def test_offline_flags(monkeypatch):
 
 def test_load_hub_with_a_fake_hub(reg, monkeypatch):
     """The hub path end to end (filters, per-source fields, ClassLabel names) without a network."""
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     tables = {
         ("nyu-mll/glue", "mnli", "train"): datasets.Dataset.from_dict(
             {"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [2, -1]}

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-from importlib.util import find_spec
 
 import pytest
 
@@ -11,8 +10,6 @@ from xitt.data.loaders import DataError
 from xitt.grid.spec import expand_grid, parse_grid
 from xitt.run.executors import checkpoint_path, execute
 from xitt.run.store import collect, read_result, run_dir
-
-pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 def make_grid(encoder, data_dir, **extra):

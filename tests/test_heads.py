@@ -1,6 +1,5 @@
 """xitt.heads: features (first sub-token labels, QA windows), dynamic padding, heads, decoding."""
 
-from importlib.util import find_spec
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +8,6 @@ import pytest
 from xitt.synth.tiny import build_tokenizer
 
 # xitt.heads imports torch: import it inside the tests, never at collection time.
-pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 CFG = SimpleNamespace(max_length=24, doc_stride=8, n_best=5, max_answer_length=3)
 

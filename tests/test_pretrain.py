@@ -1,11 +1,7 @@
 """xitt.pretrain: BERT masking, deterministic MLM pretraining, and that the pretrained tiny encoder
 transfers across the synthetic languages better than a random one of the same size."""
 
-from importlib.util import find_spec
-
 import pytest
-
-pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 DOCS = [
     "Anna owns the red car .",

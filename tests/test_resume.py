@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import time
-from importlib.util import find_spec
 
 import pytest
 import yaml
@@ -12,8 +11,6 @@ import yaml
 from xitt.grid.spec import expand_grid, load_grid
 from xitt.run.executors import execute
 from xitt.run.store import collect
-
-pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 def _write_grid(folder, encoder, data):

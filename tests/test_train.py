@@ -4,14 +4,11 @@ import gzip
 import json
 import subprocess
 import sys
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
 
 from xitt.grid.spec import expand_grid, parse_grid
-
-pytestmark = pytest.mark.skipif(find_spec("torch") is None, reason="needs torch")
 
 
 @pytest.fixture

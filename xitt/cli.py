@@ -265,8 +265,10 @@ def cmd_bench(args) -> int:
 # -------------------------------------------------------------------------------------- parser
 
 
-def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
-    """The parser; `synth`'s own options are added only when asked (its module imports torch)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (building it imports no torch)."""
+    from xitt.synth import benchmark as synth
+
     parser = argparse.ArgumentParser(prog="xitt", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -346,10 +348,7 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
     p.set_defaults(func=cmd_synth)
-    if synth_arguments:
-        from xitt.synth import benchmark as synth
-
-        synth.add_arguments(p)
+    synth.add_arguments(p)
 
     p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
     p.add_argument("--part", choices=["analysis", "runner", "all"], default="all")
@@ -359,7 +358,7 @@ def build_parser(*, synth_arguments: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(synth_arguments=argv[:1] == ["synth"]).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except USER_ERRORS as err:

@@ -15,14 +15,29 @@ This module imports only pandas/numpy so that ``analysis/`` can depend on it wit
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 NONE = "none"
+
+
+def did_you_mean(name: object, choices: Iterable[object]) -> str:
+    """' Did you mean 'a', 'b'?' for the choices closest to ``name`` (up to three), or '' when none is close.
+
+    The one "did you mean" of the project: every error message about an unknown name ends with it.
+
+    >>> did_you_mean("mnlli", ["mnli", "anli", "squad_v1"])
+    " Did you mean 'mnli'?"
+    """
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "run_id",

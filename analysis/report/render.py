@@ -2,7 +2,7 @@
 
 This is the only analysis module that writes files. ``build_context`` is pure: it turns the
 analysis result frames into display models (tables of already formatted strings, figure
-captions), so the templates in ``templates/`` only lay things out and never compute. Numbers are
+captions), so the templates in ``analysis/report/templates/`` only lay things out and never compute. Numbers are
 formatted by :mod:`analysis.report.formatting`; user strings are escaped by the templates (HTML
 autoescape; the ``latex`` filter for LaTeX).
 
@@ -30,7 +30,7 @@ from analysis.report import figures as F
 from analysis.report import tables as T
 from analysis.report.formatting import latex_escape, latex_lines
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 AUX_SUFFIXES = (".aux", ".log", ".out", ".toc")
 PDFLATEX_TIMEOUT_S = 120
 

@@ -1,6 +1,6 @@
 """Display models for the report: analysis frames -> tables of formatted strings (pure, no I/O).
 
-A :class:`Table` is what both ``templates/table.html.j2`` and ``templates/table.tex.j2`` render,
+A :class:`Table` is what both ``analysis/report/templates/table.html.j2`` and ``table.tex.j2`` render,
 so the HTML and the LaTeX show the same numbers. Only presentation happens here: picking and
 ordering rows and columns, pivoting, choosing the best cell per column to bold, and formatting
 through :mod:`analysis.report.formatting`. Statistics come from the analysis frames as they are.
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis.report import formatting as fmt
+from xitt.schema import NONE
 
-NONE = "none"
 AVG_NAMES = ("avg", "average", "mean")
 
 

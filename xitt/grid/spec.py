@@ -27,7 +27,8 @@ from typing import Any, get_type_hints
 import yaml
 
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
-from xitt.tasks import NONE, SUITES, Registry, TaskError, did_you_mean, registry
+from xitt.schema import NONE, did_you_mean
+from xitt.tasks import SUITES, Registry, TaskError, registry
 
 GRID_KEYS = (
     "experiment",

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
 from xitt.run.cost import describe_hours, grid_hours
+from xitt.run.provenance import git_sha
 from xitt.run.store import read_result, run_dir, stage_dir, status_frame
 
 
@@ -76,16 +76,6 @@ def describe_plan(
 def _counts(counter: Counter) -> str:
     order = ("done", "running", "failed", "corrupt", "pending")
     return ", ".join(f"{counter.get(k, 0)} {k}" for k in order if counter.get(k) or k in ("done", "pending"))
-
-
-def git_sha(folder: Path | str = ".") -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def experiment_provenance(exp_dir: Path, analysis_seed: int | None) -> dict:

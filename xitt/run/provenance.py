@@ -22,10 +22,14 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def git_sha() -> str:
-    """The commit of the xitt checkout (with ``-dirty`` when it has local changes), or ''."""
-    root = Path(__file__).resolve().parents[2]
+def git_sha(folder: str | Path | None = None) -> str:
+    """The commit of the git checkout holding ``folder`` (default: xitt's own checkout), with ``-dirty``
+    when it has local changes; '' outside a checkout (e.g. a wheel install) or without git."""
+    return _git_sha(Path(folder or Path(__file__).parents[2]).resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _git_sha(root: Path) -> str:
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10

@@ -13,7 +13,6 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Iterable, Mapping
@@ -23,7 +22,8 @@ from typing import Any
 
 import yaml
 
-NONE = "none"
+from xitt.schema import NONE, did_you_mean
+
 ROLES = ("intermediate", "target")
 KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging", "retrieval")
 METRICS = ("accuracy", "f1_seqeval", "squad_em_f1", "mlqa_em_f1", "bucc_f1", "tatoeba_accuracy", "map_at_20")
@@ -133,11 +133,6 @@ ISO3 = {
 
 class TaskError(ValueError):
     """A task file or a task reference is wrong; the message says how to fix it."""
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ Pure Python + numpy + seqeval; no torch here.
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 import unicodedata
@@ -22,6 +21,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from xitt.schema import did_you_mean
 
 Pair = tuple[Hashable, Hashable]
 
@@ -460,7 +461,5 @@ def evaluate(metric: str, **inputs) -> dict[str, float]:
     ``sample_candidates, sample_gold, candidates, gold`` (bucc_f1), ``src_embeddings,
     tgt_embeddings`` (tatoeba_accuracy), ``ranked, relevant`` (map_at_20)."""
     if metric not in METRICS:
-        close = difflib.get_close_matches(str(metric), list(METRICS), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise KeyError(f"unknown metric {metric!r}; known: {list(METRICS)}.{hint}")
+        raise KeyError(f"unknown metric {metric!r}; known: {list(METRICS)}.{did_you_mean(metric, METRICS)}")
     return METRICS[metric].fn(**inputs)
