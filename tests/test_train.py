@@ -93,13 +93,16 @@ def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp
     assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info["dev_scores"])
 
 
-def test_max_steps_grad_accum_select_last_and_predictions(train, tiny_encoder, tiny_data, tmp_path):
+@pytest.mark.parametrize("qa_windows", ["overlap", "step"])
+def test_max_steps_grad_accum_select_last_and_predictions(
+    train, tiny_encoder, tiny_data, tmp_path, qa_windows
+):
     grid = _grid(
         tiny_encoder,
         tiny_data,
         targets=["tiny_qa"],
         save_predictions=True,
-        train={"max_steps": 3, "grad_accum": 2, "select_on": "last"},
+        train={"max_steps": 3, "grad_accum": 2, "select_on": "last", "qa_windows": qa_windows},
     )
     run = next(r for r in expand_grid(grid)[1] if r.stage is None)
     out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, out_dir=tmp_path, progress=False)

@@ -51,6 +51,114 @@ def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
     return feats
 
 
+def _answer_positions(ex: dict, offsets: Sequence) -> tuple[int, int]:
+    """Token positions of the first gold answer in one window, or (0, 0) ([CLS]) when it is not inside."""
+    if not ex["answers"]:
+        return 0, 0
+    a_start = ex["answers"][0]["answer_start"]
+    a_end = a_start + len(ex["answers"][0]["text"])
+    ctx = [k for k, o in enumerate(offsets) if o is not None]
+    if not ctx or offsets[ctx[0]][0] > a_start or offsets[ctx[-1]][1] < a_end:
+        return 0, 0
+    start = next(k for k in ctx if offsets[k][1] > a_start)
+    end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
+    return start, end
+
+
+def qa_windows(n_context: int, room: int, step: int) -> list[tuple[int, int]]:
+    """(start, length) of the context windows of XTREME's run_squad (processors/squad.py).
+
+    Window k starts at k * doc_stride (``step``) and holds at most ``room`` context tokens; the
+    loop stops once a window reaches the end of the context (no overflowing tokens), and an empty
+    context has no window at all (``while len(spans) * doc_stride < len(all_doc_tokens)``).
+    """
+    spans: list[tuple[int, int]] = []
+    while len(spans) * step < n_context:
+        start = len(spans) * step
+        spans.append((start, min(n_context - start, room)))
+        if start + room >= n_context:
+            break
+    return spans
+
+
+def max_context(spans: Sequence[tuple[int, int]], k: int) -> list[bool]:
+    """For each token of window ``k``: is this its 'max context' window (run_squad's
+    _new_check_is_max_context: the most tokens on its shorter side, + 0.01 x window length)."""
+    out = []
+    for pos in range(spans[k][0], spans[k][0] + spans[k][1]):
+        scores = [
+            (min(pos - s, s + n - 1 - pos) + 0.01 * n, i)
+            for i, (s, n) in enumerate(spans)
+            if s <= pos < s + n
+        ]
+        out.append(max(scores, key=lambda t: (t[0], -t[1]))[1] == k)
+    return out
+
+
+def _pair_template(tokenizer) -> list[tuple[int | None, int, int]]:
+    """The tokenizer's pair layout as blocks (token id or None for "sequence", sequence index,
+    token type), read from one probe encoding: [CLS] A [SEP] B [SEP] for BERT, <s> A </s></s> B </s>
+    for XLM-R. (Fast tokenizers in transformers 5 have no build_inputs_with_special_tokens.)"""
+    if getattr(tokenizer, "_xitt_pair_template", None) is None:
+        enc = tokenizer("a", "b")
+        types = enc.get("token_type_ids") or [0] * len(enc["input_ids"])
+        blocks: list[tuple[int | None, int, int]] = []
+        for tid, seq, typ in zip(enc["input_ids"], enc.sequence_ids(), types):
+            if seq is None:
+                blocks.append((tid, -1, typ))
+            elif not blocks or blocks[-1][1] != seq:
+                blocks.append((None, seq, typ))
+        tokenizer._xitt_pair_template = blocks
+    return tokenizer._xitt_pair_template
+
+
+def _build_pair(tokenizer, first: list[int], second: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """(input_ids, token_type_ids, positions of ``second``'s tokens) of a pair given as token ids."""
+    ids: list[int] = []
+    types: list[int] = []
+    positions: list[int] = []
+    for tid, seq, typ in _pair_template(tokenizer):
+        part = [tid] if tid is not None else (first if seq == 0 else second)
+        if seq == 1:
+            positions = list(range(len(ids), len(ids) + len(part)))
+        ids += part
+        types += [typ] * len(part)
+    return ids, types, positions
+
+
+def _featurize_span_qa_step(examples, q_ids, tokenizer, cfg) -> list[dict]:
+    """Span-QA features with XTREME's windows: ``doc_stride`` is the step between window starts.
+
+    ``q_ids``: the questions' token ids, already cut to max_query_length. The context is tokenised
+    as one string (run_squad tokenises it word by word after a whitespace split: the same
+    sub-tokens for WordPiece and SentencePiece, whose word pieces never cross a space).
+    """
+    ctx = tokenizer([e["context"] for e in examples], add_special_tokens=False, return_offsets_mapping=True)
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    feats = []
+    for i, ex in enumerate(examples):
+        ids, offs = ctx["input_ids"][i], ctx["offset_mapping"][i]
+        room = cfg.max_length - len(q_ids[i]) - tokenizer.num_special_tokens_to_add(pair=True)
+        if room <= cfg.doc_stride:
+            raise ValueError(
+                f"doc_stride {cfg.doc_stride} must be smaller than the room for context in a window "
+                f"({room} tokens at max_length {cfg.max_length}); lower doc_stride or raise max_length."
+            )
+        spans = qa_windows(len(ids), room, cfg.doc_stride)
+        for k, (start, length) in enumerate(spans):
+            input_ids, types, positions = _build_pair(tokenizer, q_ids[i], ids[start : start + length])
+            offsets: list = [None] * len(input_ids)
+            best: list = [False] * len(input_ids)
+            for p, o, m in zip(positions, offs[start : start + length], max_context(spans, k)):
+                offsets[p], best[p] = tuple(o), m
+            a_start, a_end = _answer_positions(ex, offsets)
+            feat = {"input_ids": input_ids, "offsets": offsets, "max_context": best, "example": i}
+            if with_types:
+                feat["token_type_ids"] = types
+            feats.append({**feat, "start_positions": a_start, "end_positions": a_end})
+    return feats
+
+
 def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
     # Questions are cut to XTREME's max_query_length (64 tokens, at most half the window) so that
     # every window keeps room for context; the stride must stay below that room.
@@ -66,6 +174,8 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         e["question"].lstrip()[: offs[-1][1]] if offs else e["question"].lstrip()
         for e, offs in zip(examples, q_enc["offset_mapping"])
     ]
+    if cfg.qa_windows == "step":
+        return _featurize_span_qa_step(examples, q_enc["input_ids"], tokenizer, cfg)
     stride = max(0, min(cfg.doc_stride, cfg.max_length - max_query - 4))
     enc = tokenizer(
         questions,
@@ -81,14 +191,7 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         ex_i = enc["overflow_to_sample_mapping"][i]
         ex, seq, offsets = examples[ex_i], enc.sequence_ids(i), enc["offset_mapping"][i]
         context_offsets = [o if s == 1 else None for o, s in zip(offsets, seq)]
-        start = end = 0  # answer outside this window -> [CLS]
-        if ex["answers"]:
-            a_start = ex["answers"][0]["answer_start"]
-            a_end = a_start + len(ex["answers"][0]["text"])
-            ctx = [k for k, o in enumerate(context_offsets) if o is not None]
-            if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
-                start = next(k for k in ctx if offsets[k][1] > a_start)
-                end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
+        start, end = _answer_positions(ex, context_offsets)  # answer outside this window -> [CLS]
         feats.append(
             {
                 **_keep(enc, i),
@@ -239,10 +342,19 @@ def num_outputs(kind: str, labels: Sequence[str] | None) -> int:
 
 
 def _best_span(
-    start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, max_len: int
+    start: np.ndarray,
+    end: np.ndarray,
+    offsets: list,
+    n_best: int,
+    max_len: int,
+    starts_ok: list | None = None,
 ) -> tuple[float, Any]:
+    """Best (score, character span) among the n-best starts and ends; ``starts_ok`` (run_squad's
+    token_is_max_context) excludes starts whose max-context window is another one."""
     best = (-np.inf, None)
     for s in np.argsort(start)[::-1][:n_best]:
+        if starts_ok is not None and not starts_ok[s]:
+            continue
         for e in np.argsort(end)[::-1][:n_best]:
             if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_len:
                 continue
@@ -287,7 +399,9 @@ def decode(
     null: dict[int, float] = {}
     for f, scores in zip(features, logits):
         i = f["example"]
-        score, span = _best_span(scores[:, 0], scores[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length)
+        score, span = _best_span(
+            scores[:, 0], scores[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length, f.get("max_context")
+        )
         if span is not None and score > best.get(i, (-np.inf, None))[0]:
             best[i] = (score, span)
         null[i] = min(null.get(i, np.inf), float(scores[0, 0] + scores[0, 1]))
