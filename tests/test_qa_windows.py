@@ -46,7 +46,7 @@ def run_squad_windows(all_doc_tokens, query_len, max_seq_length, doc_stride, pai
     [(1000, 12, 384, 128), (317, 64, 384, 128), (318, 64, 384, 128), (40, 5, 24, 4), (0, 3, 24, 4)],
 )
 def test_window_starts_equal_run_squad(n_context, query_len, max_len, stride):
-    from xitt.train.heads import qa_windows
+    from xitt.train.windows import qa_windows
 
     tokens = list(range(n_context))
     room = max_len - query_len - 3  # BERT: [CLS] q [SEP] c [SEP]
@@ -96,7 +96,8 @@ def test_qa_windows_equal_those_of_run_squad_with_xtreme_settings(tok):
 
 def test_max_context_decides_which_window_answers(tok):
     """run_squad scores a start only in its max-context window (_new_check_is_max_context)."""
-    from xitt.train.heads import decode, featurize, max_context, qa_windows
+    from xitt.train.heads import decode, featurize
+    from xitt.train.windows import max_context, qa_windows
 
     spans = qa_windows(600, 376, 128)
     flags = [max_context(spans, k) for k in range(len(spans))]

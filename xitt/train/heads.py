@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xitt.train.windows import answer_positions, span_qa_step_features, tagging_chunks
+
 KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging")
 
 
@@ -35,127 +37,33 @@ def _keep(enc, i: int) -> dict:
 
 
 def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
+    """One feature per sentence (``long_sentences: truncate``) or per chunk of whole words
+    (``chunk``, XTREME); ``first_word`` is the chunk's first word in its sentence."""
     tag_id = {t: i for i, t in enumerate(labels)}
+    if cfg.long_sentences == "chunk":
+        parts = [
+            (i, start, chunk)
+            for i, e in enumerate(examples)
+            for start, chunk in tagging_chunks(e["tokens"], tokenizer, cfg.max_length)
+        ]
+    else:
+        parts = [(i, 0, e["tokens"]) for i, e in enumerate(examples)]
+    if not parts:
+        return []
     enc = tokenizer(
-        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=cfg.max_length
+        [words for _, _, words in parts], is_split_into_words=True, truncation=True, max_length=cfg.max_length
     )
     feats = []
-    for i, ex in enumerate(examples):
-        word_ids, seen, tags = enc.word_ids(i), set(), []
+    for j, (i, start, _) in enumerate(parts):
+        word_ids, seen, tags = enc.word_ids(j), set(), []
         for w in word_ids:
             # Only the first sub-token of a word carries its label (XTREME); -100 is ignored by the loss.
             first = w is not None and w not in seen
-            tags.append(tag_id.get(ex["tags"][w], -100) if first else -100)
+            tags.append(tag_id.get(examples[i]["tags"][start + w], -100) if first else -100)
             seen.add(w)
-        feats.append({**_keep(enc, i), "labels": tags, "word_ids": word_ids, "example": i})
-    return feats
-
-
-def _answer_positions(ex: dict, offsets: Sequence) -> tuple[int, int]:
-    """Token positions of the first gold answer in one window, or (0, 0) ([CLS]) when it is not inside."""
-    if not ex["answers"]:
-        return 0, 0
-    a_start = ex["answers"][0]["answer_start"]
-    a_end = a_start + len(ex["answers"][0]["text"])
-    ctx = [k for k, o in enumerate(offsets) if o is not None]
-    if not ctx or offsets[ctx[0]][0] > a_start or offsets[ctx[-1]][1] < a_end:
-        return 0, 0
-    start = next(k for k in ctx if offsets[k][1] > a_start)
-    end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
-    return start, end
-
-
-def qa_windows(n_context: int, room: int, step: int) -> list[tuple[int, int]]:
-    """(start, length) of the context windows of XTREME's run_squad (processors/squad.py).
-
-    Window k starts at k * doc_stride (``step``) and holds at most ``room`` context tokens; the
-    loop stops once a window reaches the end of the context (no overflowing tokens), and an empty
-    context has no window at all (``while len(spans) * doc_stride < len(all_doc_tokens)``).
-    """
-    spans: list[tuple[int, int]] = []
-    while len(spans) * step < n_context:
-        start = len(spans) * step
-        spans.append((start, min(n_context - start, room)))
-        if start + room >= n_context:
-            break
-    return spans
-
-
-def max_context(spans: Sequence[tuple[int, int]], k: int) -> list[bool]:
-    """For each token of window ``k``: is this its 'max context' window (run_squad's
-    _new_check_is_max_context: the most tokens on its shorter side, + 0.01 x window length)."""
-    out = []
-    for pos in range(spans[k][0], spans[k][0] + spans[k][1]):
-        scores = [
-            (min(pos - s, s + n - 1 - pos) + 0.01 * n, i)
-            for i, (s, n) in enumerate(spans)
-            if s <= pos < s + n
-        ]
-        out.append(max(scores, key=lambda t: (t[0], -t[1]))[1] == k)
-    return out
-
-
-def _pair_template(tokenizer) -> list[tuple[int | None, int, int]]:
-    """The tokenizer's pair layout as blocks (token id or None for "sequence", sequence index,
-    token type), read from one probe encoding: [CLS] A [SEP] B [SEP] for BERT, <s> A </s></s> B </s>
-    for XLM-R. (Fast tokenizers in transformers 5 have no build_inputs_with_special_tokens.)"""
-    if getattr(tokenizer, "_xitt_pair_template", None) is None:
-        enc = tokenizer("a", "b")
-        types = enc.get("token_type_ids") or [0] * len(enc["input_ids"])
-        blocks: list[tuple[int | None, int, int]] = []
-        for tid, seq, typ in zip(enc["input_ids"], enc.sequence_ids(), types):
-            if seq is None:
-                blocks.append((tid, -1, typ))
-            elif not blocks or blocks[-1][1] != seq:
-                blocks.append((None, seq, typ))
-        tokenizer._xitt_pair_template = blocks
-    return tokenizer._xitt_pair_template
-
-
-def _build_pair(tokenizer, first: list[int], second: list[int]) -> tuple[list[int], list[int], list[int]]:
-    """(input_ids, token_type_ids, positions of ``second``'s tokens) of a pair given as token ids."""
-    ids: list[int] = []
-    types: list[int] = []
-    positions: list[int] = []
-    for tid, seq, typ in _pair_template(tokenizer):
-        part = [tid] if tid is not None else (first if seq == 0 else second)
-        if seq == 1:
-            positions = list(range(len(ids), len(ids) + len(part)))
-        ids += part
-        types += [typ] * len(part)
-    return ids, types, positions
-
-
-def _featurize_span_qa_step(examples, q_ids, tokenizer, cfg) -> list[dict]:
-    """Span-QA features with XTREME's windows: ``doc_stride`` is the step between window starts.
-
-    ``q_ids``: the questions' token ids, already cut to max_query_length. The context is tokenised
-    as one string (run_squad tokenises it word by word after a whitespace split: the same
-    sub-tokens for WordPiece and SentencePiece, whose word pieces never cross a space).
-    """
-    ctx = tokenizer([e["context"] for e in examples], add_special_tokens=False, return_offsets_mapping=True)
-    with_types = "token_type_ids" in tokenizer.model_input_names
-    feats = []
-    for i, ex in enumerate(examples):
-        ids, offs = ctx["input_ids"][i], ctx["offset_mapping"][i]
-        room = cfg.max_length - len(q_ids[i]) - tokenizer.num_special_tokens_to_add(pair=True)
-        if room <= cfg.doc_stride:
-            raise ValueError(
-                f"doc_stride {cfg.doc_stride} must be smaller than the room for context in a window "
-                f"({room} tokens at max_length {cfg.max_length}); lower doc_stride or raise max_length."
-            )
-        spans = qa_windows(len(ids), room, cfg.doc_stride)
-        for k, (start, length) in enumerate(spans):
-            input_ids, types, positions = _build_pair(tokenizer, q_ids[i], ids[start : start + length])
-            offsets: list = [None] * len(input_ids)
-            best: list = [False] * len(input_ids)
-            for p, o, m in zip(positions, offs[start : start + length], max_context(spans, k)):
-                offsets[p], best[p] = tuple(o), m
-            a_start, a_end = _answer_positions(ex, offsets)
-            feat = {"input_ids": input_ids, "offsets": offsets, "max_context": best, "example": i}
-            if with_types:
-                feat["token_type_ids"] = types
-            feats.append({**feat, "start_positions": a_start, "end_positions": a_end})
+        feats.append(
+            {**_keep(enc, j), "labels": tags, "word_ids": word_ids, "example": i, "first_word": start}
+        )
     return feats
 
 
@@ -175,7 +83,7 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         for e, offs in zip(examples, q_enc["offset_mapping"])
     ]
     if cfg.qa_windows == "step":
-        return _featurize_span_qa_step(examples, q_enc["input_ids"], tokenizer, cfg)
+        return span_qa_step_features(examples, q_enc["input_ids"], tokenizer, cfg)
     stride = max(0, min(cfg.doc_stride, cfg.max_length - max_query - 4))
     enc = tokenizer(
         questions,
@@ -191,7 +99,7 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         ex_i = enc["overflow_to_sample_mapping"][i]
         ex, seq, offsets = examples[ex_i], enc.sequence_ids(i), enc["offset_mapping"][i]
         context_offsets = [o if s == 1 else None for o, s in zip(offsets, seq)]
-        start, end = _answer_positions(ex, context_offsets)  # answer outside this window -> [CLS]
+        start, end = answer_positions(ex, context_offsets)  # answer outside this window -> [CLS]
         feats.append(
             {
                 **_keep(enc, i),
@@ -375,26 +283,24 @@ def decode(
 ) -> tuple[Any, Any]:
     """(predictions, references) for the metric; ``logits[i]`` belongs to ``features[i]`` (unpadded).
 
-    classification/multiple choice: label ids; tagging: tag sequences per sentence (words cut off
-    by truncation are predicted "O"); span QA: {id: text} and {id: [gold texts]}, best span over
-    the n-best starts/ends of every window, at most ``max_answer_length`` tokens; with
-    ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
+    classification/multiple choice: label ids; tagging: tag sequences per sentence, chunks put back
+    together (with ``long_sentences: truncate`` the words cut off are predicted "O"); span QA:
+    {id: text} and {id: [gold texts]}, best span over the n-best starts/ends of every window (with
+    XTREME's windows only starts in their max-context window), at most ``max_answer_length``
+    tokens; with ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
     """
     if kind in ("classification", "pair_classification", "multiple_choice"):
         return [int(np.argmax(row)) for row in logits], [examples[f["example"]]["label"] for f in features]
     if kind == "tagging":
-        preds, refs = [], []
+        # chunks of one sentence write into the same prediction list (run_tag.py save_predictions)
+        preds = [["O"] * len(ex["tags"]) for ex in examples]
         for f, scores in zip(features, logits):
-            gold = examples[f["example"]]["tags"]
-            words = ["O"] * len(gold)
             seen = set()
             for pos, w in enumerate(f["word_ids"]):
                 if w is not None and w not in seen:
-                    words[w] = labels[int(np.argmax(scores[pos]))]
+                    preds[f["example"]][f.get("first_word", 0) + w] = labels[int(np.argmax(scores[pos]))]
                     seen.add(w)
-            preds.append(words)
-            refs.append(list(gold))
-        return preds, refs
+        return preds, [list(ex["tags"]) for ex in examples]
     best: dict[int, tuple[float, Any]] = {}
     null: dict[int, float] = {}
     for f, scores in zip(features, logits):
