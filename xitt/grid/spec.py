@@ -108,6 +108,7 @@ class TrainConfig:
     qa_windows: str = "overlap"  # span QA: doc_stride is the windows' "overlap" | their "step" (run_squad)
     long_sentences: str = "truncate"  # tagging beyond max_length: "truncate" | "chunk" (XTREME)
     retrieval_pool: str = "mean"  # retrieval: "mean" over tokens | "cls" (the first token)
+    candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
 
     def __post_init__(self):
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -129,10 +130,11 @@ CHOICES = {
     "qa_windows": ("overlap", "step"),
     "long_sentences": ("truncate", "chunk"),
     "retrieval_pool": ("mean", "cls"),
+    "candidate_pool": ("language", "shared"),
 }
 # Fields added after runs were published (runs/demo): a run id hashes them only when they differ
 # from their default, so that existing ids stay valid.
-ADDED_FIELDS = ("warmup_steps", "qa_windows", "long_sentences", "retrieval_pool")
+ADDED_FIELDS = ("warmup_steps", "qa_windows", "long_sentences", "retrieval_pool", "candidate_pool")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 

@@ -601,6 +601,8 @@ def evaluate_retrieval(
     """
     from xitt.train.metrics import mine_bucc_candidates
 
+    if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
+        return _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device)
     scores, prints = {}, {}
     for lang in languages:
         rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
@@ -626,3 +628,19 @@ def evaluate_retrieval(
                 candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
             )
     return scores, prints
+
+
+def _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device):
+    """LAReQA as XTREME-R ranks it: every question against one pool of all languages' candidates."""
+    from xitt.train.pool import build_shared_pool, read_xquad_r, shared_pool_scores
+
+    if data_dir is None:
+        raise FileNotFoundError(
+            f"{task.name}: candidate_pool 'shared' needs local XQuAD-R files; pass --data-dir (or "
+            "XITT_DATA_DIR) pointing at the folder that holds lareqa/xquad-r/<lang>.json."
+        )
+    files = read_xquad_r(Path(data_dir), languages, task.name)
+    digest = hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    pool = build_shared_pool(files)
+    scores = shared_pool_scores(pool, lambda texts: embed(encoder, tokenizer, texts, cfg, device))
+    return scores, {f"{task.name}/xquad-r-{'+'.join(languages)}": digest}
