@@ -60,10 +60,12 @@ def xtreme_average(scores: pd.DataFrame) -> pd.DataFrame:
     return per.groupby(keys, sort=True)["score"].agg(score="mean", n_targets="size").reset_index()
 
 
-def family_order(families) -> list[str]:
-    """``none`` first, then the families alphabetically."""
+def family_order(families, first=()) -> list[str]:
+    """``none`` first, then the families of ``first`` in that order (e.g. the compared a, b), then the
+    rest alphabetically; only families present in ``families`` are returned."""
     fams = sorted(set(map(str, families)))
-    return ([NONE] if NONE in fams else []) + [f for f in fams if f != NONE]
+    lead = [f for f in (NONE, *first) if f in fams]
+    return list(dict.fromkeys(lead)) + [f for f in fams if f not in lead]
 
 
 def main_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -224,3 +226,16 @@ def language_weights(delta: pd.DataFrame, a: str = "nli", b: str = "qa") -> pd.D
         .reset_index()
     )
     return out
+
+
+def task_effects(delta: pd.DataFrame) -> pd.DataFrame:
+    """Per intermediate task: XTREME mean of delta (seed, language, target, encoder means).
+
+    Returns intermediate, intermediate_family, estimate.
+    """
+    cell = delta.groupby(["intermediate", "intermediate_family", "encoder", "target", "language"])[
+        "delta"
+    ].mean()
+    per_t = cell.groupby(["intermediate", "intermediate_family", "encoder", "target"]).mean()
+    per_e = per_t.groupby(["intermediate", "intermediate_family", "encoder"]).mean()
+    return per_e.groupby(["intermediate", "intermediate_family"]).mean().rename("estimate").reset_index()

@@ -207,41 +207,35 @@ def aso(
     }
 
 
+def _multipletests(p_values, method: str) -> np.ndarray:
+    """statsmodels' multipletests on the finite p-values; NaN stays NaN, input order kept."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return out
+
+
 def holm(p_values) -> np.ndarray:
-    """Holm step-down adjusted p-values, returned in the input order (NaN stays NaN).
+    """Holm step-down adjusted p-values (statsmodels ``holm``), in the input order (NaN stays NaN).
 
     >>> holm([0.04, 0.01, 0.03]).round(3).tolist()
     [0.06, 0.03, 0.06]
     """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    return _multipletests(p_values, "holm")
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:
-    """Benjamini-Hochberg step-up adjusted p-values (FDR), in the input order (NaN stays NaN).
+    """Benjamini-Hochberg step-up adjusted p-values (statsmodels ``fdr_bh``), in the input order
+    (NaN stays NaN).
 
     >>> benjamini_hochberg([0.04, 0.01, 0.03]).round(3).tolist()
     [0.04, 0.03, 0.04]
     """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    raw = p[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(raw[::-1])[::-1]
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    return _multipletests(p_values, "fdr_bh")
 
 
 def delta_vs_none(delta: pd.DataFrame) -> pd.DataFrame:
@@ -332,3 +326,78 @@ def rank_biserial(diffs) -> float:
         return 0.0
     ranks = stats.rankdata(np.abs(d))
     return float((ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum())
+
+
+def per_language_frame(delta: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Per (target, language) and per language pooled over targets (target "all"): the seed-mean
+    a - b contrast, its se over seeds and a one-sided t-test (a > b) over seeds.
+
+    Input: the delta frame (analysis.effects.deltas). Returns target, language, estimate, se, df,
+    statistic, p_value, n (seeds).
+    """
+    from analysis.effects import contrast_by
+
+    parts = []
+    for by in (["target", "language"], ["language"]):
+        per_seed = contrast_by(delta, [*by, "seed"], a, b).dropna(subset=["estimate"])
+        grp = per_seed.groupby(by, sort=True)["estimate"]
+        out = grp.agg(estimate="mean", sd="std", n="size").reset_index()
+        out["se"] = out["sd"] / np.sqrt(out["n"])
+        out["df"] = out["n"] - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["statistic"] = out["estimate"] / out["se"]
+        out["p_value"] = np.where(out["n"] > 1, stats.t.sf(out["statistic"], out["df"]), np.nan)
+        if "target" not in by:
+            out.insert(0, "target", "all")
+        parts.append(out.drop(columns="sd"))
+    res = pd.concat(parts, ignore_index=True)
+    res["n"] = res["n"].astype(float)
+    return res[["target", "language", "estimate", "se", "df", "statistic", "p_value", "n"]]
+
+
+def aso_frame(delta: pd.DataFrame, a: str, b: str, *, rng: np.random.Generator) -> pd.DataFrame:
+    """ASO of the per-seed family scores (XTREME-weighted mean delta of each family at each seed),
+    both ways. Returns comparison ("a over b", "b over a"), epsilon, eps_min, n_a, n_b, warning;
+    empty (same columns) when a family has no rows."""
+    columns = ["comparison", "epsilon", "eps_min", "n_a", "n_b", "warning"]
+    cell = delta.groupby(["intermediate_family", "intermediate", "seed", "encoder", "target"])["delta"].mean()
+    fam_seed = (
+        cell.groupby(["intermediate_family", "intermediate", "seed"])
+        .mean()
+        .groupby(["intermediate_family", "seed"])
+        .mean()
+    )
+    sa, sb = fam_seed.get(a, pd.Series(dtype=float)), fam_seed.get(b, pd.Series(dtype=float))
+    if sa.empty or sb.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for x, y, label in ((sa, sb, f"{a} over {b}"), (sb, sa, f"{b} over {a}")):
+        r = aso(x.to_numpy(), y.to_numpy(), rng=rng)
+        rows.append({"comparison": label, **{k: r[k] for k in columns[1:]}})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def effect_size_frame(delta: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Cohen's d_z and rank-biserial over languages (overall as target "all", and per target) and
+    Cliff's delta over the tasks' effects. Returns target, measure, estimate."""
+    from analysis.effects import contrast_by, language_weights, task_effects
+
+    g = language_weights(delta, a, b)["estimate"]
+    task = task_effects(delta)
+    rows = [
+        ("all", "cohens_dz (languages)", cohens_dz(g)),
+        ("all", "rank_biserial (languages)", rank_biserial(g)),
+        (
+            "all",
+            "cliffs_delta (tasks)",
+            cliffs_delta(
+                task.loc[task.intermediate_family == a, "estimate"],
+                task.loc[task.intermediate_family == b, "estimate"],
+            ),
+        ),
+    ]
+    tl = contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
+    for target, sub in tl.groupby("target", sort=True):
+        rows.append((target, "cohens_dz (languages)", cohens_dz(sub["estimate"])))
+        rows.append((target, "rank_biserial (languages)", rank_biserial(sub["estimate"])))
+    return pd.DataFrame(rows, columns=["target", "measure", "estimate"])

@@ -62,6 +62,16 @@ def test_only_the_cli_imports_analysis():
     assert found["xitt/cli.py"], "the CLI dispatches to analysis/; the test lost its subject"
 
 
+def test_statistics_never_import_the_report_layer():
+    """analysis/report/ reads the statistics' results; statistics never reach up into rendering."""
+    found = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if n.startswith("analysis.report"))
+        for path in _files("analysis")
+        if "report" not in path.relative_to(ROOT).parts[1:-1] and path.name != "bench.py"
+    }
+    assert {path: names for path, names in found.items() if names} == {}
+
+
 @pytest.mark.parametrize("command", ["analyze", "report", "plan"])
 def test_commands_that_do_not_train_load_no_torch(command, tmp_path):
     exp = tmp_path / "demo"

@@ -119,3 +119,11 @@ def test_tasks_list_and_validate(capsys):
     assert main(["tasks", "--role", "target"]) == 0
     out = capsys.readouterr().out
     assert "xnli" in out and "suite xtreme-r" in out
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_workers_below_one_is_an_error(exp, workers, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(exp), "--workers", workers])
+    assert stop.value.code == 2 and "--workers" in capsys.readouterr().err
+    assert sorted(p.name for p in exp.iterdir()) == ["grid.yaml"]

@@ -5,6 +5,7 @@ import os
 import shutil
 
 import pytest
+import yaml
 
 from xitt.data.loaders import DataError
 from xitt.grid.spec import expand_grid, parse_grid
@@ -67,6 +68,18 @@ def test_tiny_grid_end_to_end(tiny_encoder, tiny_data, tmp_path):
     assert scores_of(other, grid)[["language", "metric", "score"]].equals(
         frame[["language", "metric", "score"]]
     )
+
+
+def test_config_and_result_record_the_data_dir_actually_used(tiny_encoder, tiny_data, tmp_path):
+    """--data-dir wins over the grid's data_dir: config.yaml and result.json say so; the run id stays."""
+    grid = make_grid(tiny_encoder, tmp_path / "not-used", intermediates=["none"], targets=["tiny_cls"])
+    grid_run = expand_grid(grid)[1][0]
+    execute(grid, exp_dir=tmp_path / "exp", data_dir=str(tiny_data), progress=False)
+    folder = run_dir(tmp_path / "exp", grid_run.run_id)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["data_dir"] == str(tiny_data.resolve()) and config["run_id"] == grid_run.run_id
+    assert read_result(folder).spec["data_dir"] == str(tiny_data.resolve())
+    assert grid_run.with_data_dir("/elsewhere").run_id == grid_run.run_id
 
 
 def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder, tiny_data, tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for analysis.pipeline (analyze, write_frames), analysis.summary and analysis.bench."""
+"""Tests for analysis.pipeline (analyze), the export of its frames, the terminal summary and analysis.bench."""
 
 import json
 from pathlib import Path
@@ -7,40 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.pipeline import analyze, write_frames
-from analysis.simulate import simulate_scores
+from analysis import contrast
+from analysis.pipeline import analyze
+from analysis.report import formatting as fmt
+from analysis.report.answer import answer_sentence
+from analysis.report.export import write_frames
+from analysis.result import Answer, Frames
+from analysis.simulate import simulate_deltas, simulate_scores
 from xitt.schema import RESULT_COLUMNS, read_scores
 
 DATA = Path(__file__).parent / "data"
-FRAMES = {
-    "coverage",
-    "degenerate",
-    "cell_stats",
-    "main_table",
-    "deltas",
-    "family_means",
-    "contrast",
-    "per_target",
-    "per_language",
-    "language_wins",
-    "variance_components",
-    "seed_plan",
-    "aso",
-    "effect_sizes",
-}
-ANSWER = {
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "df",
-    "p_value",
-    "k_hat",
-    "n_languages",
-    "method",
-    "sentence",
-    "a",
-    "b",
-}
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +36,14 @@ def result(grid):
     return analyze(grid, rng=np.random.default_rng(1), n_boot=400, experiment="unit", seed=1)
 
 
-def test_analysis_has_every_frame_and_answer_field(result):
-    assert FRAMES <= set(result.frames)
-    assert ANSWER <= set(result.answer)
+def test_analysis_is_the_typed_contract(result):
+    assert isinstance(result.frames, Frames) and isinstance(result.answer, Answer)
+    for name, frame in result.frames.items():  # a complete grid: only the problem lists are empty
+        assert (len(frame) == 0) == (name in ("missing", "degenerate")), name
+        assert set(Frames.columns(name)) <= set(frame.columns), name
     assert result.synthetic and result.experiment == "unit"
     assert result.caveats[0].startswith("SYNTHETIC DATA")
-    assert list(result.frames["contrast"]["method"]) == [
+    assert list(result.frames.contrast["method"]) == [
         "mixed",
         "bootstrap_percentile",
         "bootstrap_bca",
@@ -77,35 +55,35 @@ def test_analysis_has_every_frame_and_answer_field(result):
 
 
 def test_contrast_rows_agree_on_the_estimate(result):
-    c = result.frames["contrast"]
+    c = result.frames.contrast
     assert set(RESULT_COLUMNS) - {"p_adj"} <= set(c.columns)
     assert np.allclose(c["estimate"].dropna(), c["estimate"].dropna().iloc[0])
-    assert result.answer["estimate"] == pytest.approx(c["estimate"].iloc[1])
-    if np.isfinite(c.loc[0, "estimate"]):  # the mixed model is there: it gives the answer, with df
-        assert result.answer["method"] == "mixed" and np.isfinite(result.answer["df"])
+    assert result.answer.estimate == pytest.approx(c["estimate"].iloc[1])
+    assert np.isfinite(c.loc[0, "estimate"])  # the mixed model fits this grid: it gives the answer, with df
+    assert result.answer.method == "mixed" and np.isfinite(result.answer.df)
 
 
 def test_per_target_and_languages(result):
-    pt = result.frames["per_target"]
+    pt = result.frames.per_target
     assert list(pt["target"]) == ["target_1", "target_2", "target_3"]
     assert (pt["p_adj"] >= pt["p_value"]).all() and (pt["p_adj_bh"] <= pt["p_adj"] + 1e-12).all()
     assert {"wins", "n", "ci_low", "ci_high", "df"} <= set(pt.columns)
-    pl = result.frames["per_language"]
+    pl = result.frames.per_language
     assert set(pl.loc[pl.target == "all", "language"]) == {f"l{k:02d}" for k in range(1, 7)}
-    assert result.answer["n_languages"] == 6 and 0 <= result.answer["k_hat"] <= 6
+    assert result.answer.n_languages == 6 and 0 <= result.answer.k_hat <= 6
 
 
 def test_same_seed_same_answer(grid, result):
     again = analyze(grid, rng=np.random.default_rng(1), n_boot=400, experiment="unit", seed=1)
     assert again.answer == result.answer
-    pd.testing.assert_frame_equal(again.frames["contrast"], result.frames["contrast"])
+    pd.testing.assert_frame_equal(again.frames.contrast, result.frames.contrast)
 
 
 def test_hand_made_fixture_and_missing_family():
     scores = read_scores(DATA / "scores_small.csv")
     res = analyze(scores, rng=np.random.default_rng(0), n_boot=200)
     assert not res.synthetic
-    boot = res.frames["contrast"].set_index("method").loc["bootstrap_percentile"]
+    boot = res.frames.contrast.set_index("method").loc["bootstrap_percentile"]
     assert boot["estimate"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="families with deltas"):
         analyze(scores, rng=np.random.default_rng(0), b="paraphrase")
@@ -113,7 +91,7 @@ def test_hand_made_fixture_and_missing_family():
         analyze(read_scores(DATA / "scores_missing.csv"), rng=np.random.default_rng(0))
     res = analyze(read_scores(DATA / "scores_degenerate.csv"), rng=np.random.default_rng(0), n_boot=200)
     assert any("enc__squad__xquad__s2" in c for c in res.caveats)
-    assert res.frames["degenerate"]["run_id"].tolist() == ["enc__squad__xquad__s2"]
+    assert res.frames.degenerate["run_id"].tolist() == ["enc__squad__xquad__s2"]
 
 
 def test_write_frames(result, tmp_path):
@@ -121,9 +99,9 @@ def test_write_frames(result, tmp_path):
     names = {p.name for p in paths}
     assert {"answer.json", "caveats.txt", "settings.json", "contrast.csv", "per_target.csv"} <= names
     answer = json.loads((tmp_path / "analysis" / "answer.json").read_text())
-    assert answer["synthetic"] is True and answer["sentence"] == result.answer["sentence"]
+    assert answer["synthetic"] is True and answer["sentence"] == answer_sentence(result)
     back = pd.read_csv(tmp_path / "analysis" / "contrast.csv")
-    assert list(back["method"]) == list(result.frames["contrast"]["method"])
+    assert list(back["method"]) == list(result.frames.contrast["method"])
 
 
 def test_render_summary_prints_banner_and_answer(result):
@@ -139,7 +117,7 @@ def test_render_summary_prints_banner_and_answer(result):
     narrow = Console(record=True, width=80)  # a plain terminal: the seed plan stays one row per design
     render_summary(result, console=narrow)
     lines = narrow.export_text().splitlines()
-    for design in result.frames["seed_plan"]["design"].unique():
+    for design in result.frames.seed_plan["design"].unique():
         assert any(design in line and "half-width" not in line for line in lines), design
 
 
@@ -160,8 +138,8 @@ def test_incomplete_grid_when_allowed():
         allow_incomplete=True,
     )
     assert any("missing" in c for c in res.caveats)
-    assert res.frames["missing"].shape[0] == 1
-    assert np.isfinite(res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "ci_low"])
+    assert res.frames.missing.shape[0] == 1
+    assert np.isfinite(res.frames.contrast.set_index("method").loc["bootstrap_percentile", "ci_low"])
 
 
 def test_two_encoders_are_averaged_with_a_caveat():
@@ -177,37 +155,32 @@ def test_two_encoders_are_averaged_with_a_caveat():
     assert any("2 encoders" in c for c in res.caveats)
     per_enc = [
         analyze(both[both.encoder == e], rng=np.random.default_rng(0), n_boot=200)
-        .frames["contrast"]
-        .set_index("method")
+        .frames.contrast.set_index("method")
         .loc["bootstrap_percentile", "estimate"]
         for e in ("synth-a", "synth-b")
     ]
-    est = res.frames["contrast"].set_index("method").loc["bootstrap_percentile", "estimate"]
+    est = res.frames.contrast.set_index("method").loc["bootstrap_percentile", "estimate"]
     assert est == pytest.approx(np.mean(per_enc))
 
 
 def test_calibration_methods_plug_in():
-    from analysis.pipeline import calibration_methods
-
-    d = pytest.importorskip("analysis.simulate").simulate_deltas(np.random.default_rng(0))
-    for name, fn in calibration_methods(n_boot=200).items():
+    d = simulate_deltas(np.random.default_rng(0))
+    for name, fn in contrast.calibration_methods(n_boot=200).items():
         lo, hi, p = fn(d, np.random.default_rng(1))
         assert (np.isfinite(lo) and lo <= hi) or 0 < p <= 1, name
 
 
 def test_main_table_carries_holm_corrected_cell_tests(result):
-    mt = result.frames["main_table"]
+    mt = result.frames.main_table
     tested = mt[(mt.intermediate != "none") & (mt.target != "avg")]
     assert tested["p_adj"].notna().all() and (tested["p_adj"] >= tested["p_value"]).all()
     assert mt.loc[(mt.intermediate == "none") | (mt.target == "avg"), "p_adj"].isna().all()
 
 
 def test_answer_sentence_uses_the_report_digits(result):
-    from analysis.report import formatting as fmt
-
-    r = result.frames["contrast"].set_index("method").loc["mixed"]
+    r = result.frames.contrast.set_index("method").loc["mixed"]
     d = fmt.decimals_for_width(r.ci_high - r.ci_low)
-    sentence = result.answer["sentence"]
+    sentence = answer_sentence(result)
     assert (
         f"is {fmt.fmt_num(r.estimate, d, sign=True)} points (95% CI {fmt.fmt_num(r.ci_low, d, sign=True)} to "
         in sentence
@@ -223,6 +196,6 @@ def test_a_failed_mixed_fit_falls_back_to_the_bootstrap_with_a_caveat(grid, monk
 
     monkeypatch.setattr(mixed, "fit_crossed", broken)
     res = analyze(grid, rng=np.random.default_rng(1), n_boot=200)
-    assert res.answer["method"] == "bootstrap_bca" and np.isnan(res.answer["df"])
+    assert res.answer.method == "bootstrap_bca" and np.isnan(res.answer.df)
     assert any("could not be fitted (not positive definite)" in c for c in res.caveats)
-    assert res.frames["seed_plan"].empty
+    assert res.frames.seed_plan.empty

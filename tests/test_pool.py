@@ -149,10 +149,11 @@ def test_a_lareqa_run_ranks_against_the_shared_pool(tiny_encoder, tmp_path):
             "languages": {"lareqa": LANGS},
             "seeds": [1],
             "recipe": "xtreme-r",
+            "data_dir": str(tmp_path),
         }
     )
     run = expand_grid(grid)[1][0]
     assert run.target_train.candidate_pool == "shared"
-    out = chain.run_target(run, str(tiny_encoder), data_dir=tmp_path, progress=False)
-    assert set(out["scores"]) == set(LANGS)
-    assert all(0 < s["map_at_20"] <= 100 for s in out["scores"].values())
+    out = chain.run_target(run, str(tiny_encoder), progress=False)
+    assert set(out.scores) == set(LANGS)
+    assert all(0 < s["map_at_20"] <= 100 for s in out.scores.values())

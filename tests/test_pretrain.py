@@ -98,7 +98,7 @@ def test_pretrained_encoder_transfers_better_than_a_random_one(tmp_path):
             }
         )
         run = expand_grid(grid)[1][0]
-        out = train.run_target(run, path, data_dir=tmp_path / "data", progress=False)
-        scores[name] = {lang: s[out["primary_metric"]] for lang, s in out["scores"].items()}
+        out = train.run_target(run, path, progress=False)
+        scores[name] = {lang: s[out.primary_metric] for lang, s in out.scores.items()}
     gains = {lang: scores["pretrained"][lang] - scores["random"][lang] for lang in ("qaa", "qab")}
     assert max(gains.values()) > 0, scores

@@ -6,7 +6,6 @@ scripts/run_tatoeba.sh, scripts/run_bucc2018.sh) and nyu-mll/jiant@daa5a258e3af5
 (guides/projects/xstilts.md, jiant/scripts/benchmarks/xtreme/subscripts/*.sh).
 """
 
-import json
 import re
 
 import pytest
@@ -15,7 +14,7 @@ import yaml
 from xitt.cli import main
 from xitt.grid.recipes import RecipeError, available, load_recipe, parse_recipe
 from xitt.grid.spec import SpecError, TrainConfig, expand_grid, load_grid, make_train_config, parse_grid
-from xitt.run.store import stage_dir
+from xitt.run.store import StageRecord, write_stage
 from xitt.tasks import registry
 
 XLMR, MBERT = "xlm-roberta-large", "bert-base-multilingual-cased"
@@ -224,10 +223,7 @@ def test_plan_costs_per_encoder_and_measured_times(tmp_path, capsys):
     assert "stages 8.0 + runs 4.0 = 12.0; remaining 12.0" in capsys.readouterr().out
     stages, _ = expand_grid(load_grid(folder))
     done = next(s for s in stages if s.encoder == "xlmr-large")
-    stage_dir(folder, done.stage_id).mkdir(parents=True)
-    (stage_dir(folder, done.stage_id) / "stage.json").write_text(
-        json.dumps({"status": "done", "wall_time": 5 * 3600})
-    )
+    write_stage(folder, StageRecord(done.stage_id, {}, "done", wall_time=5 * 3600, checkpoint="ckpt"))
     assert main(["plan", str(folder)]) == 0
     out = capsys.readouterr().out
     # the finished XLM-R stage took 5 h: it counts 5 h, and the pending XLM-R stage is estimated at 5 h

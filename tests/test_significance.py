@@ -55,13 +55,16 @@ def test_family_permutation_exact_and_smallest_p():
 
 
 def test_holm_and_bh_match_statsmodels_on_unsorted_input():
-    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    from statsmodels.stats import multitest
+
     p = np.array([0.04, 0.001, 0.3, 0.012, 0.049, 0.0005, 0.8, 0.02])
     for ours, method in ((S.holm, "holm"), (S.benjamini_hochberg, "fdr_bh")):
         ref = multitest.multipletests(p, method=method)[1]
         np.testing.assert_allclose(ours(p), ref, rtol=1e-12)
     with_nan = np.array([0.04, np.nan, 0.01])
     np.testing.assert_allclose(S.holm(with_nan), [0.04, np.nan, 0.02])
+    np.testing.assert_allclose(S.benjamini_hochberg([0.04, np.nan, 0.01]), [0.04, np.nan, 0.02])
+    assert np.isnan(S.holm([np.nan, np.nan])).all() and S.holm([]).shape == (0,)
 
 
 def test_partial_conjunction_bonferroni_fisher_monotone():
@@ -103,7 +106,7 @@ def test_null_rejection_rates():
     """
     simulate = pytest.importorskip("analysis.simulate")
     from analysis import effects
-    from analysis.pipeline import task_effects
+    from analysis.effects import task_effects
 
     rng = np.random.default_rng(11)
     n, flips_exact, flips_mc, perms = 500, 0, 0, 0

@@ -108,3 +108,109 @@ def test_train_config_is_frozen_and_checked():
         TrainConfig().lr = 1
     with pytest.raises(SpecError, match="precision"):
         TrainConfig(precision="fp8")
+
+
+HOSTILE_NAMES = [
+    "../../../../escaped_enc",
+    "/tmp/absolute",
+    "org/model",
+    ".hidden",
+    "..",
+    "a__b",
+    "x" * 65,
+    "name with space",
+    "tab\tname",
+    "back\\slash",
+    "ümlaut",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_are_rejected_when_the_grid_is_read(name):
+    """Names become run ids and folders: none may lead a write outside the experiment or nest folders."""
+    with pytest.raises(SpecError, match="cannot name folders"):
+        grid(encoders=[{"name": name, "path": "xlm-roberta-base"}])
+    with pytest.raises(SpecError, match="cannot name folders"):
+        grid(intermediates=["none", {"name": name, "tasks": ["mnli", "squad_v1"]}])
+    with pytest.raises(SpecError, match="cannot name folders"):
+        grid(experiment=name)
+
+
+def test_hub_ids_keep_their_slash_in_the_path_only():
+    g = grid(encoders=["FacebookAI/xlm-roberta-large", {"name": "nli+qa.v2", "path": "org/model"}])
+    assert g.encoders == (("xlm-roberta-large", "FacebookAI/xlm-roberta-large"), ("nli+qa.v2", "org/model"))
+
+
+def test_task_files_with_hostile_names_or_languages_are_invalid(tmp_path):
+    from xitt.tasks import scan, task_dirs
+
+    (tmp_path / "bad.yaml").write_text(
+        "family: custom\ntasks:\n"
+        "  ../evil: {roles: [target], kind: classification, metric: accuracy, languages: [en],"
+        " version: '1', source: {local_only: true}, labels: [a, b]}\n"
+        "  fine: {roles: [target], kind: classification, metric: accuracy, languages: [en, ../de],"
+        " version: '1', source: {local_only: true}, labels: [a, b]}\n"
+    )
+    _, problems = scan([*task_dirs(), tmp_path])
+    assert any("'../evil' cannot be used" in p for p in problems)
+    assert any("['../de'] that cannot name files" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("lr", float("inf")),
+        ("lr", float("nan")),
+        ("lr", 0.0),
+        ("epochs", 1e12),
+        ("max_train_examples", -5),
+        ("warmup_ratio", 5.0),
+        ("weight_decay", -1.0),
+        ("batch_size", 10**12),
+        ("max_length", 10**9),
+        ("grad_accum", 0),
+        ("max_grad_norm", 0.0),
+    ],
+)
+def test_every_numeric_setting_has_a_checked_range(setting, value):
+    with pytest.raises(SpecError, match=f"train.{setting} = .* outside its valid range"):
+        grid(train={setting: value})
+
+
+def test_the_range_table_covers_every_numeric_setting():
+    from xitt.grid.spec import TRAIN_RANGES
+
+    numeric = {f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int", "float")}
+    assert numeric == set(TRAIN_RANGES)
+    for name, (low, high) in TRAIN_RANGES.items():
+        assert low <= getattr(TrainConfig(), name) <= high, name
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"train": [1, 2]}, "train must be a mapping"),
+        ({"task_train": {"xnli": 5}}, "task_train.xnli must be a mapping"),
+        ({"seeds": [-1]}, "from 0 to 2\\*\\*32 - 1"),
+        ({"experiment": ["a", "b"]}, "cannot name folders"),
+    ],
+)
+def test_wrong_shapes_are_one_clear_error(over, message):
+    with pytest.raises(SpecError, match=message):
+        grid(**over)
+
+
+def test_set_train_to_a_number_is_a_clear_error():
+    with pytest.raises(SpecError, match="train must be a mapping"):
+        parse_grid(apply_sets(dict(BASE), ["train=5"]))
+
+
+@pytest.mark.parametrize("inside", ["", "stages", "some_run", "stages/x"])
+def test_checkpoints_never_land_in_stage_or_run_folders(tmp_path, inside):
+    from xitt.run.executors import checkpoint_path
+
+    exp = tmp_path / "exp"
+    with pytest.raises(SpecError, match="checkpoint_dir .* among the experiment's run or stage folders"):
+        checkpoint_path(str(exp / inside), exp, "stage1")
+    assert checkpoint_path(None, exp, "s1") == (exp / "checkpoints" / "s1").resolve()
+    assert checkpoint_path(str(tmp_path / "ckpt"), exp, "s1") == (tmp_path / "ckpt" / "s1").resolve()

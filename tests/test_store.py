@@ -91,3 +91,85 @@ def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path):
     )
     (tmp_path / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
     assert Claim(tmp_path).acquire()
+
+
+@pytest.mark.parametrize("content", ["", "{}", "{not json", "[1, 2]", '{"pid": 1}'])
+def test_an_empty_or_unreadable_claim_is_stale_at_once(tmp_path, content):
+    """A kill between creating a claim and writing it once blocked a run for the 6-hour rule."""
+    (tmp_path / "claim").write_text(content)
+    assert run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
+def test_a_reused_pid_does_not_keep_a_claim_alive(tmp_path):
+    """The pid of a dead owner now belongs to another live process (here: this one)."""
+    mine = Claim(tmp_path)
+    assert mine.acquire()
+    info = json.loads((tmp_path / "claim").read_text())
+    assert info["process_start"] and info["boot_id"] and info["pid"]
+    mine.release()
+    (tmp_path / "claim").write_text(json.dumps({**info, "process_start": "1"}))  # another process
+    assert run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
+def test_a_kill_inside_acquire_leaves_no_claim(tmp_path):
+    """SIGKILL between writing the claim's draft and linking it into place: the run stays free."""
+    code = (
+        "import os, signal, sys; from xitt.run.store import Claim; "
+        "os.link = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
+        f"Claim({str(tmp_path)!r}).acquire()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    assert not (tmp_path / "claim").exists() and run_state(tmp_path)[0] == "pending"
+    assert Claim(tmp_path).acquire()
+
+
+def test_stage_records_round_trip_and_their_states(tmp_path):
+    from xitt.run.store import StageRecord, read_stage, stage_ready, stage_seconds, stage_state, write_stage
+
+    assert stage_state(tmp_path, "s1") == "pending" and read_stage(tmp_path, "s1") is None
+    record = StageRecord("s1", {"seed": 1}, "done", dev_scores={"selection": 50.0}, steps=3, wall_time=2.5)
+    write_stage(tmp_path, record)
+    assert read_stage(tmp_path, "s1") == record and stage_state(tmp_path, "s1") == "done"
+    assert stage_seconds(tmp_path, "s1") == 2.5
+    assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")  # done, but its checkpoint is gone
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    assert stage_ready(tmp_path, "s1", tmp_path / "ckpt")
+    write_stage(tmp_path, StageRecord("s2", {}, "failed", error="OOM"))
+    assert stage_state(tmp_path, "s2") == "failed" and stage_seconds(tmp_path, "s2") is None
+    path = tmp_path / "stages" / "s1" / "stage.json"
+    path.write_text(path.read_text()[:30])  # cut off by a crash
+    assert stage_state(tmp_path, "s1") == "corrupt" and stage_seconds(tmp_path, "s1") is None
+    assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")
+
+
+def test_the_committed_demo_stage_records_parse():
+    from pathlib import Path
+
+    from xitt.run.store import read_stage
+
+    stages = Path(__file__).parent.parent / "runs" / "demo" / "stages"
+    records = [read_stage(stages.parent, p.name) for p in sorted(stages.iterdir())]
+    assert len(records) == 15 and all(r.status == "done" and r.wall_time > 0 for r in records)
+    assert all(r.data_fingerprints["encoder"] for r in records)
+
+
+def test_only_the_store_names_the_run_records():
+    """One owner per record: no other module spells result.json, stage.json or config.yaml as a path."""
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "xitt"
+    owners = {}
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for name in ('"stage.json"', '"result.json"', '"config.yaml"', "/ 'stage.json'"):
+            if name in text:
+                owners.setdefault(name, []).append(path.relative_to(root).as_posix())
+    assert owners == {
+        '"stage.json"': ["run/store.py"],
+        '"result.json"': ["run/store.py"],
+        '"config.yaml"': ["run/store.py"],
+    }

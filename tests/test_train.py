@@ -32,7 +32,7 @@ def _grid(encoder, tiny_data, **extra):
 
 
 def _scores(out):
-    return json.dumps(out["scores"], sort_keys=True) + json.dumps(out["dev_scores"], sort_keys=True)
+    return json.dumps(out.scores, sort_keys=True) + json.dumps(out.dev_scores, sort_keys=True)
 
 
 def test_epoch_batches_cover_everything_once_and_group_by_length(train):
@@ -49,32 +49,32 @@ def test_epoch_batches_cover_everything_once_and_group_by_length(train):
 def test_same_seed_same_scores_other_seed_differs(train, tiny_encoder, tiny_data):
     _, runs = expand_grid(_grid(tiny_encoder, tiny_data, seeds=[1, 2]))
     r1, r2 = [r for r in runs if r.intermediate == "none"]
-    first = train.run_target(r1, str(tiny_encoder), data_dir=tiny_data, progress=False)
-    again = train.run_target(r1, str(tiny_encoder), data_dir=tiny_data, progress=False)
-    other = train.run_target(r2, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    first = train.run_target(r1, str(tiny_encoder), progress=False)
+    again = train.run_target(r1, str(tiny_encoder), progress=False)
+    other = train.run_target(r2, str(tiny_encoder), progress=False)
     assert _scores(first) == _scores(again)
-    assert set(first["scores"]) == {"en", "de"} and first["primary_metric"] == "accuracy"
-    assert first["wall_time"]["target"] > 0 and "tiny_cls/test-de" in first["data_fingerprints"]
-    assert _scores(first) != _scores(other) or first["dev_scores"] != other["dev_scores"]
+    assert set(first.scores) == {"en", "de"} and first.primary_metric == "accuracy"
+    assert first.wall_time["target"] > 0 and "tiny_cls/test-de" in first.data_fingerprints
+    assert _scores(first) != _scores(other) or first.dev_scores != other.dev_scores
 
 
 def test_stage_checkpoint_holds_the_encoder_only(train, tiny_encoder, tiny_data, tmp_path):
     from safetensors.torch import load_file
 
     stages, runs = expand_grid(_grid(tiny_encoder, tiny_data))
-    info = train.train_stage(stages[0], tmp_path / "ckpt", data_dir=tiny_data, progress=False)
-    assert info["steps"] == 20 and "tiny_nli.accuracy" in info["dev_scores"]
+    info = train.train_stage(stages[0], tmp_path / "ckpt", progress=False)
+    assert info.steps == 20 and "tiny_nli.accuracy" in info.dev_scores
     keys = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
     assert keys and all(k.startswith(("embeddings.", "encoder.", "pooler.")) for k in keys)
     assert not list(tmp_path.glob("ckpt.tmp*"))
     run = next(r for r in runs if r.stage is not None)
-    out = train.run_target(run, str(tmp_path / "ckpt"), data_dir=tiny_data, progress=False)
-    assert set(out["scores"]) == {"en", "de"}
+    out = train.run_target(run, str(tmp_path / "ckpt"), progress=False)
+    assert set(out.scores) == {"en", "de"}
     # Provenance names the base encoder (the stage's), not the checkpoint the target run loaded.
-    assert "encoder" not in out["data_fingerprints"]
+    assert "encoder" not in out.data_fingerprints
     base = next(r for r in runs if r.stage is None)
-    own = train.run_target(base, str(tiny_encoder), data_dir=tiny_data, progress=False)["data_fingerprints"]
-    assert info["data_fingerprints"]["encoder"] == own["encoder"]
+    own = train.run_target(base, str(tiny_encoder), progress=False).data_fingerprints
+    assert info.data_fingerprints["encoder"] == own["encoder"]
     assert len(own["encoder"]) == 12 and own["encoder"] != train.encoder_fingerprint(
         None, str(tmp_path / "ckpt")
     )
@@ -88,9 +88,9 @@ def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp
         task_train={"tiny_nli": {"epochs": 1}},
     )
     stage = expand_grid(grid)[0][0]
-    info = train.train_stage(stage, tmp_path / "ckpt", data_dir=tiny_data, progress=False)
-    assert info["steps"] == 10 + 5  # one epoch: 160/16 NLI batches + 80/16 MC batches
-    assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info["dev_scores"])
+    info = train.train_stage(stage, tmp_path / "ckpt", progress=False)
+    assert info.steps == 10 + 5  # one epoch: 160/16 NLI batches + 80/16 MC batches
+    assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info.dev_scores)
 
 
 @pytest.mark.parametrize("qa_windows", ["overlap", "step"])
@@ -105,8 +105,8 @@ def test_max_steps_grad_accum_select_last_and_predictions(
         train={"max_steps": 3, "grad_accum": 2, "select_on": "last", "qa_windows": qa_windows},
     )
     run = next(r for r in expand_grid(grid)[1] if r.stage is None)
-    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, out_dir=tmp_path, progress=False)
-    assert out["primary_metric"] == "em_f1" and set(out["scores"]["de"]) == {"em", "f1", "em_f1"}
+    out = train.run_target(run, str(tiny_encoder), out_dir=tmp_path, progress=False)
+    assert out.primary_metric == "em_f1" and set(out.scores["de"]) == {"em", "f1", "em_f1"}
     with gzip.open(tmp_path / "predictions" / "de.jsonl.gz", "rt") as fh:
         rows = [json.loads(line) for line in fh]
     assert len(rows) == 20 and {"id", "prediction", "reference"} <= set(rows[0])
@@ -114,9 +114,9 @@ def test_max_steps_grad_accum_select_last_and_predictions(
 
 def test_retrieval_needs_no_training(train, tiny_encoder, tiny_data):
     run = expand_grid(_grid(tiny_encoder, tiny_data, targets=["tiny_tatoeba"], intermediates=["none"]))[1][0]
-    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
-    assert out["primary_metric"] == "accuracy" and 0 <= out["scores"]["de"]["accuracy"] <= 100
-    assert out["wall_time"]["target"] == 0.0 and out["dev_scores"] == {}
+    out = train.run_target(run, str(tiny_encoder), progress=False)
+    assert out.primary_metric == "accuracy" and 0 <= out.scores["de"]["accuracy"] <= 100
+    assert out.wall_time["target"] == 0.0 and out.dev_scores == {}
 
 
 def test_missing_local_encoder_is_a_clear_error(train, tmp_path):
@@ -133,8 +133,8 @@ from xitt.train import chain as train
 from xitt.grid.spec import expand_grid, parse_grid
 grid = parse_grid({{"encoders": [{{"name": "tiny", "path": {enc!r}}}], "intermediates": ["none"],
                    "targets": ["tiny_ner"], "seeds": [3], "data_dir": {data!r}}})
-out = train.run_target(expand_grid(grid)[1][0], {enc!r}, data_dir=conftest.TINY, progress=False)
-print(json.dumps([out["scores"], out["dev_scores"]], sort_keys=True))
+out = train.run_target(expand_grid(grid)[1][0], {enc!r}, progress=False)
+print(json.dumps([out.scores, out.dev_scores], sort_keys=True))
 """
 
 
@@ -158,7 +158,7 @@ def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_en
         train={"eval_every": 3, "max_train_examples": 64, "epochs": 2},
     )
     run = expand_grid(grid)[1][0]
-    out = train.run_target(run, str(tiny_encoder), data_dir=tiny_data, progress=False)
+    out = train.run_target(run, str(tiny_encoder), progress=False)
     examples, feats, _ = train.features_for(
         train.registry().get("tiny_cls"),
         "train",
@@ -169,4 +169,21 @@ def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_en
         None,
     )
     assert len(examples) == len(feats) == 64
-    assert out["steps"] == 8 and out["best_step"] in (3, 6, 8)  # 64/16 x 2 epochs; evals at 3, 6, end
+    # 64/16 x 2 epochs; evals at 3, 6, end
+    assert out.extra["steps"] == 8 and out.extra["best_step"] in (3, 6, 8)
+
+
+def test_a_non_finite_loss_fails_the_run_as_diverged(train, tiny_encoder, tiny_data, monkeypatch):
+    """lr: .inf once produced a run recorded as done; a non-finite loss must fail it, never finish it."""
+    from xitt.train.heads import Head
+
+    forward = Head.forward
+
+    def nan_loss(self, encoder, batch):
+        loss, logits = forward(self, encoder, batch)
+        return loss * float("nan"), logits
+
+    monkeypatch.setattr(Head, "forward", nan_loss)
+    run = next(r for r in expand_grid(_grid(tiny_encoder, tiny_data))[1] if r.stage is None)
+    with pytest.raises(train.Diverged, match="diverged.*lower train.lr"):
+        train.run_target(run, str(tiny_encoder), progress=False)

@@ -188,14 +188,21 @@ def _chance_levels(scores) -> dict[str, float]:
     return chance
 
 
-def cmd_analyze(args) -> int:
+def _grid_says_synthetic(exp: Path) -> bool:
+    from xitt.grid.spec import load_grid
+
+    return (exp / "grid.yaml").exists() and bool(load_grid(exp).synthetic)
+
+
+def _analyze(args, exp: Path):
+    """analyze() on runs/<exp>/scores.csv with the command's options; its frames written under
+    runs/<exp>/analysis/. Returns (analysis, written paths)."""
     import numpy as np
 
-    from analysis.pipeline import analyze, write_frames
-    from analysis.report.terminal import render_summary
+    from analysis.pipeline import analyze
+    from analysis.report.export import write_frames
     from xitt.schema import read_scores
 
-    exp = experiment_dir(args.experiment)
     scores = read_scores(exp / "scores.csv")
     result = analyze(
         scores,
@@ -207,35 +214,27 @@ def cmd_analyze(args) -> int:
         chance=_chance_levels(scores),
         experiment=exp.name,
         seed=args.seed,
+        synthetic=_grid_says_synthetic(exp),
     )
+    return result, write_frames(result, exp / "analysis")
+
+
+def cmd_analyze(args) -> int:
+    from analysis.report.terminal import render_summary
+
+    exp = experiment_dir(args.experiment)
+    result, paths = _analyze(args, exp)
     render_summary(result)
-    paths = write_frames(result, exp / "analysis")
     print(f"wrote {len(paths)} files under {exp / 'analysis'}")
     return 0
 
 
 def cmd_report(args) -> int:
-    import numpy as np
-
-    from analysis.pipeline import analyze, write_frames
     from analysis.report.render import build_report
     from xitt.run.plan import experiment_provenance
-    from xitt.schema import read_scores
 
     exp = experiment_dir(args.experiment)
-    scores = read_scores(exp / "scores.csv")
-    result = analyze(
-        scores,
-        rng=np.random.default_rng(args.seed),
-        a=args.a,
-        b=args.b,
-        n_boot=args.n_boot,
-        allow_incomplete=args.allow_incomplete,
-        chance=_chance_levels(scores),
-        experiment=exp.name,
-        seed=args.seed,
-    )
-    write_frames(result, exp / "analysis")
+    result, _ = _analyze(args, exp)
     files = build_report(
         result, exp / "report", provenance=experiment_provenance(exp, args.seed), pdf=not args.no_pdf
     )
@@ -263,6 +262,17 @@ def cmd_bench(args) -> int:
 
 
 # -------------------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (``--workers 0`` once silently meant 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
     p.add_argument(
-        "--workers", type=int, help="local process pool size (default: the grid's executor.workers)"
+        "--workers",
+        type=_positive_int,
+        help="local process pool size, at least 1 (default: the grid's executor.workers)",
     )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument(

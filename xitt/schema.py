@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,11 +33,41 @@ def did_you_mean(name: object, choices: Iterable[object]) -> str:
 
     The one "did you mean" of the project: every error message about an unknown name ends with it.
 
-    >>> did_you_mean("mnlli", ["mnli", "anli", "squad_v1"])
+    >>> did_you_mean("mnlli", ["mnli", "squad_v1"])
     " Did you mean 'mnli'?"
     """
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an encoder, intermediate, task, experiment or language name, or None.
+
+    These names become parts of paths (run ids, stage and checkpoint folders, prediction files), so
+    the grid and the task files accept only names that cannot lead a write outside the experiment,
+    nest folders, or make two folders coincide: letters, digits and ``. _ + -``, starting with a
+    letter or a digit (no ``..``, no hidden files, no ``/``: a hub id keeps its ``/`` in the encoder's
+    path, never in its short name), without ``__`` (the separator inside run ids), at most 64
+    characters.
+
+    >>> name_problem("xlmr-large") is None and name_problem("nli+qa") is None
+    True
+    >>> name_problem("../escaped")
+    "it must start with a letter or a digit and hold only letters, digits and '.', '_', '+', '-'"
+    """
+    if not isinstance(name, str) or not name:
+        return "it must be a non-empty string"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it has {len(name)} characters; at most {MAX_NAME_LENGTH} are allowed"
+    if not _NAME.fullmatch(name):
+        return "it must start with a letter or a digit and hold only letters, digits and '.', '_', '+', '-'"
+    if "__" in name:
+        return "it contains '__', which separates the parts of a run id"
+    return None
 
 
 SCORE_COLUMNS: tuple[str, ...] = (

@@ -55,7 +55,7 @@ def _need(frame: pd.DataFrame, columns, what: str) -> None:
         raise ValueError(f"{what} needs columns {missing}; got {list(frame.columns)}")
 
 
-def plot_forest(frame: pd.DataFrame, *, ax=None, a: str = "NLI", b: str = "QA", highlight: str | None = None):
+def plot_forest(frame: pd.DataFrame, *, ax=None, a: str = "NLI", b: str = "QA"):
     """Forest plot of a contrast with its CI, one row per ``label`` (top to bottom in frame order).
 
     Input columns: label, estimate, ci_low, ci_high; optional ``bold`` (bool) marks summary rows

@@ -28,7 +28,7 @@ DEFAULT_DECIMALS = 2
 MAX_DECIMALS = 6
 
 
-def _finite(x: Any) -> bool:
+def finite(x: Any) -> bool:
     try:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
@@ -40,7 +40,7 @@ def decimals_for_width(width: float | None, *, digits: int = 2) -> int:
 
     A missing, zero or non-finite width gives DEFAULT_DECIMALS. The result lies in [0, MAX_DECIMALS].
     """
-    if not _finite(width) or float(width) <= 0:
+    if not finite(width) or float(width) <= 0:
         return DEFAULT_DECIMALS
     decimals = digits - 1 - math.floor(math.log10(abs(float(width))))
     return int(min(max(decimals, 0), MAX_DECIMALS))
@@ -48,7 +48,7 @@ def decimals_for_width(width: float | None, *, digits: int = 2) -> int:
 
 def fmt_num(x: Any, decimals: int = DEFAULT_DECIMALS, *, sign: bool = False) -> str:
     """``x`` with ``decimals`` decimals and a typographic minus; ``sign`` adds '+' to positives; NaN -> en dash."""
-    if not _finite(x):
+    if not finite(x):
         return DASH
     value = round(float(x), decimals)
     if value == 0:
@@ -61,19 +61,19 @@ def fmt_num(x: Any, decimals: int = DEFAULT_DECIMALS, *, sign: bool = False) -> 
 
 def fmt_estimate_ci(estimate: Any, ci_low: Any, ci_high: Any, *, sign: bool = False) -> str:
     """'2.3 [0.6, 3.9]' with decimals chosen from the CI width; without a CI just the estimate."""
-    width = float(ci_high) - float(ci_low) if _finite(ci_low) and _finite(ci_high) else None
+    width = float(ci_high) - float(ci_low) if finite(ci_low) and finite(ci_high) else None
     d = decimals_for_width(width)
     if width is None:
         return fmt_num(estimate, d, sign=sign)
     return f"{fmt_num(estimate, d, sign=sign)} [{fmt_num(ci_low, d)}, {fmt_num(ci_high, d)}]"
 
 
-def fmt_ci(ci_low: Any, ci_high: Any) -> str:
-    """'[0.6, 3.9]' with decimals chosen from the width."""
-    if not (_finite(ci_low) and _finite(ci_high)):
-        return DASH
-    d = decimals_for_width(float(ci_high) - float(ci_low))
-    return f"[{fmt_num(ci_low, d)}, {fmt_num(ci_high, d)}]"
+def column_decimals(widths, *, digits: int = 2) -> int:
+    """One number of decimals for a whole column: that of its narrowest finite positive width (CI
+    widths, sds or half-widths), so every row shows at least ``digits`` significant digits of its
+    uncertainty and the column lines up; DEFAULT_DECIMALS when none is usable."""
+    usable = [float(w) for w in widths if finite(w) and float(w) > 0]
+    return decimals_for_width(min(usable), digits=digits) if usable else DEFAULT_DECIMALS
 
 
 def decimals_for_sd(sd: Any) -> int:
@@ -84,17 +84,17 @@ def decimals_for_sd(sd: Any) -> int:
 
 def fmt_mean_sd(mean: Any, sd: Any, decimals: int | None = None) -> str:
     """'45.2 ± 1.3' with ``decimals`` (default: :func:`decimals_for_sd` of this sd)."""
-    if not _finite(mean):
+    if not finite(mean):
         return DASH
     d = decimals_for_sd(sd) if decimals is None else decimals
-    if not _finite(sd):
+    if not finite(sd):
         return fmt_num(mean, d)
     return f"{fmt_num(mean, d)} {PLUS_MINUS} {fmt_num(sd, d)}"
 
 
 def fmt_p(p: Any) -> str:
     """Two significant digits, '< 0.001' below 0.001, en dash when missing."""
-    if not _finite(p):
+    if not finite(p):
         return DASH
     p = float(p)
     if p < 0.001:
@@ -104,20 +104,27 @@ def fmt_p(p: Any) -> str:
 
 def fmt_df(df: Any) -> str:
     """Degrees of freedom: one decimal below 100 (Satterthwaite df are fractional), none above."""
-    if not _finite(df):
+    if not finite(df):
         return DASH
     return f"{float(df):.1f}" if float(df) < 100 else f"{float(df):.0f}"
 
 
+def fmt_alpha(alpha: Any) -> str:
+    """A significance level as written in papers: 0.05, 0.01, 0.001 (no trailing zeros)."""
+    if not finite(alpha):
+        return DASH
+    return f"{float(alpha):.6f}".rstrip("0").rstrip(".")
+
+
 def fmt_int(x: Any) -> str:
-    return str(int(x)) if _finite(x) else DASH
+    return str(int(x)) if finite(x) else DASH
 
 
 def fmt_plain(x: Any, digits: int = 3) -> str:
     """A number without a CI (variance, count, seed plan entry): ``digits`` significant digits."""
     if isinstance(x, (str, bool)):
         return str(x)
-    if not _finite(x):
+    if not finite(x):
         return DASH
     x = float(x)
     if x.is_integer() and abs(x) < 1e6:
@@ -128,7 +135,7 @@ def fmt_plain(x: Any, digits: int = 3) -> str:
 
 def sig_marks(p_adj: Any) -> str:
     """Significance marks after correction: *** < 0.001, ** < 0.01, * < 0.05, nothing otherwise."""
-    if not _finite(p_adj):
+    if not finite(p_adj):
         return ""
     p = float(p_adj)
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""

@@ -1,6 +1,6 @@
 """The paper-ready report: Analysis -> ReportContext -> jinja2 -> report.html / report.tex (+ PDF).
 
-This is the only analysis module that writes files. ``build_context`` is pure: it turns the
+With :mod:`analysis.report.export` the only analysis modules that write files. ``build_context`` is pure: it turns the
 analysis result frames into display models (tables of already formatted strings, figure
 captions), so the templates in ``analysis/report/templates/`` only lay things out and never compute. Numbers are
 formatted by :mod:`analysis.report.formatting`; user strings are escaped by the templates (HTML
@@ -26,8 +26,10 @@ from pathlib import Path
 
 import jinja2
 
+from analysis import effects
 from analysis.report import figures as F
 from analysis.report import tables as T
+from analysis.report.answer import answer_block
 from analysis.report.formatting import latex_escape, latex_lines
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -106,11 +108,6 @@ def _new_figure(width: float, height: float):
     return fig, ax
 
 
-def is_synthetic(analysis, provenance: dict | None = None) -> bool:
-    """Synthetic when the analysis says so or the grid is marked ``synthetic: true``."""
-    return bool(analysis.synthetic or (provenance or {}).get("synthetic"))
-
-
 def _forest_figure(analysis, a_label: str, b_label: str, synthetic: bool) -> Figure | None:
     forest = T.forest_frame(analysis)
     if forest is None or forest.empty:
@@ -172,8 +169,8 @@ def _heatmap_figure(analysis, synthetic: bool) -> Figure | None:
 
 
 def _variance_figure(analysis, synthetic: bool) -> Figure | None:
-    vc = T.frame(analysis, "variance_components")
-    if vc is None or vc.empty or not {"component", "variance"} <= set(vc.columns):
+    vc = analysis.frames.variance_components
+    if vc.empty:
         return None
     fig, ax = _new_figure(F.ONE_COLUMN, 0.8 + 0.3 * len(vc))
     F.plot_variance_components(vc, ax=ax)
@@ -190,7 +187,13 @@ def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
     if cells is None or cells.empty:
         return None
     fig, ax = _new_figure(F.ONE_COLUMN, 0.9 + 0.28 * cells["intermediate"].nunique())
-    F.plot_seed_sd(cells, ax=ax, family_order=T.family_order(analysis))
+    F.plot_seed_sd(
+        cells,
+        ax=ax,
+        family_order=effects.family_order(
+            cells["intermediate_family"], first=(analysis.answer.a, analysis.answer.b)
+        ),
+    )
     return Figure(
         "seed_sd",
         "Standard deviation over seeds of each (intermediate, target, language) cell; bar: "
@@ -200,11 +203,13 @@ def _seed_sd_figure(analysis, synthetic: bool) -> Figure | None:
     )
 
 
-def make_figures(analysis, a_label: str, b_label: str, *, synthetic: bool | None = None) -> dict[str, Figure]:
-    """Forest plot, per-target heatmaps, variance components and seed sd; each only when its frame exists."""
+def make_figures(analysis) -> dict[str, Figure]:
+    """Forest plot, per-target heatmaps, variance components and seed sd; each only when its frame
+    has rows. Synthetic data get the SYNTHETIC DATA tag in every figure."""
     import matplotlib.pyplot as plt
 
-    synthetic = analysis.synthetic if synthetic is None else synthetic
+    synthetic = analysis.synthetic
+    a_label, b_label = analysis.answer.a.upper(), analysis.answer.b.upper()
     with plt.rc_context(RC):
         figs = [
             _forest_figure(analysis, a_label, b_label, synthetic),
@@ -221,8 +226,8 @@ def build_context(
 ) -> ReportContext:
     """Pure: the display model of the report (sections in the order of issue 5)."""
     figures = figures or {}
-    answer = T.answer_block(analysis)
-    synth = is_synthetic(analysis, provenance)
+    answer = answer_block(analysis)
+    synth = analysis.synthetic
 
     def fig(name):
         return [figures[name]] if name in figures else []
@@ -353,7 +358,7 @@ def compile_pdf(outdir: Path, tex_name: str = "report.tex") -> Path:
 def build_report(
     analysis, outdir: Path, *, provenance: dict | None = None, pdf: bool = True
 ) -> dict[str, Path]:
-    """Write the report for ``analysis`` (an analysis.pipeline.Analysis) under ``outdir``.
+    """Write the report for ``analysis`` (an analysis.result.Analysis) under ``outdir``.
 
     Returns a mapping name -> path: html, tex, tables/<name>, figures/<name>.pdf|png, and pdf
     when ``pdf`` is True and pdflatex is on PATH. ``provenance`` (grid text, run counts, failures,
@@ -362,10 +367,7 @@ def build_report(
     outdir = Path(outdir)
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
-    labels = T.answer_block(analysis)
-    figs = make_figures(
-        analysis, labels["a_label"], labels["b_label"], synthetic=is_synthetic(analysis, provenance)
-    )
+    figs = make_figures(analysis)
     ctx = build_context(analysis, figs, provenance)
     written: dict[str, Path] = {}
     for fig in figs.values():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from analysis import effects
 from analysis.report import formatting as fmt
 from xitt.schema import NONE
 
@@ -60,11 +61,6 @@ def opt(table):
     return [] if table is None else [table]
 
 
-def frame(analysis, name: str) -> pd.DataFrame | None:
-    f = analysis.frames.get(name)
-    return f if isinstance(f, pd.DataFrame) and len(f.columns) else None
-
-
 def _caption(text: str, synthetic: bool) -> str:
     return ("[SYNTHETIC DATA] " if synthetic else "") + text
 
@@ -73,41 +69,23 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_").lower() or "x"
 
 
-def _label(analysis, side: str) -> str:
-    return str(analysis.answer.get(side, analysis.settings.get(side, side))).upper()
+def _labels(analysis) -> tuple[str, str]:
+    return analysis.answer.a.upper(), analysis.answer.b.upper()
 
 
 # --- the answer ------------------------------------------------------------------------------
-def answer_block(analysis) -> dict:
-    """The headline: formatted estimate/CI/df/p, k-hat of N languages, the quotable sentence."""
-    ans = analysis.answer
-    k, n = ans.get("k_hat"), ans.get("n_languages")
-    return {
-        "a_label": _label(analysis, "a"),
-        "b_label": _label(analysis, "b"),
-        "estimate_ci": fmt.fmt_estimate_ci(
-            ans.get("estimate"), ans.get("ci_low"), ans.get("ci_high"), sign=True
-        ),
-        "df": fmt.fmt_df(ans.get("df")),
-        "p": fmt.fmt_p(ans.get("p_value")),
-        "languages": f"{fmt.fmt_int(k)} of {fmt.fmt_int(n)}" if fmt._finite(n) else fmt.DASH,
-        "method": str(ans.get("method", "")),
-        "sentence": str(ans.get("sentence", "")),
-    }
-
-
 def contrast_table(analysis, synthetic: bool) -> Table | None:
     """Input: ``contrast`` frame, one row per method (method, estimate, ci_low, ci_high, df, p_value)."""
-    f = frame(analysis, "contrast")
-    if f is None or "method" not in f:
+    f = analysis.frames.contrast
+    if f.empty:
         return None
-    a, b = _label(analysis, "a"), _label(analysis, "b")
+    a, b = _labels(analysis)
     rows = [
         [
             Cell(str(r["method"])),
-            Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), sign=True)),
-            Cell(fmt.fmt_df(r.get("df"))),
-            Cell(fmt.fmt_p(r.get("p_value"))),
+            Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
+            Cell(fmt.fmt_df(r["df"])),
+            Cell(fmt.fmt_p(r["p_value"])),
         ]
         for _, r in f.iterrows()
     ]
@@ -124,34 +102,22 @@ def contrast_table(analysis, synthetic: bool) -> Table | None:
 
 
 # --- main table (Phang et al. style) ---------------------------------------------------------
-def family_order(analysis) -> list[str]:
-    fams = []
-    for name in ("main_table", "cell_stats", "deltas"):
-        f = frame(analysis, name)
-        if f is not None and "intermediate_family" in f:
-            fams = list(dict.fromkeys(f["intermediate_family"].astype(str)))
-            break
-    a, b = str(analysis.answer.get("a", "")), str(analysis.answer.get("b", ""))
-    return sorted(fams, key=lambda x: (x != NONE, x != a, x != b, x))
-
-
 def intermediate_order(analysis) -> list[str]:
-    """Intermediate tasks grouped by family (none, a, b, others), alphabetical within a family."""
-    for name in ("main_table", "cell_stats", "deltas"):
-        f = frame(analysis, name)
-        if f is not None and {"intermediate", "intermediate_family"} <= set(f.columns):
-            pairs = f[["intermediate", "intermediate_family"]].drop_duplicates().astype(str)
-            rank = {fam: i for i, fam in enumerate(family_order(analysis))}
-            pairs = pairs.assign(_r=pairs.intermediate_family.map(rank)).sort_values(["_r", "intermediate"])
-            return list(pairs.intermediate)
-    return []
+    """Intermediate tasks grouped by family (none, a, b, others; :func:`analysis.effects.family_order`),
+    alphabetical within a family, from the ``main_table`` frame."""
+    f = analysis.frames.main_table
+    pairs = f[["intermediate", "intermediate_family"]].drop_duplicates().astype(str)
+    order = effects.family_order(pairs.intermediate_family, first=(analysis.answer.a, analysis.answer.b))
+    rank = {fam: i for i, fam in enumerate(order)}
+    pairs = pairs.assign(_r=pairs.intermediate_family.map(rank)).sort_values(["_r", "intermediate"])
+    return list(pairs.intermediate)
 
 
 def main_tables(analysis, synthetic: bool) -> list[Table]:
     """One table per encoder from ``main_table`` (long: encoder, intermediate, intermediate_family,
     target, mean, sd, delta, p_adj). Best mean per column in bold; marks after Holm correction."""
-    f = frame(analysis, "main_table")
-    if f is None:
+    f = analysis.frames.main_table
+    if f.empty:
         return []
     encoders = list(dict.fromkeys(f["encoder"]))
     tables = []
@@ -216,21 +182,21 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
 # --- per target, per language ----------------------------------------------------------------
 def per_target_table(analysis, synthetic: bool) -> Table | None:
     """Input: ``per_target`` (target, estimate, ci_low, ci_high, df, p_value, p_adj, p_adj_bh, n, wins?)."""
-    f = frame(analysis, "per_target")
-    if f is None or "target" not in f:
+    f = analysis.frames.per_target
+    if f.empty:
         return None
-    a, b = _label(analysis, "a"), _label(analysis, "b")
+    a, b = _labels(analysis)
     rows = []
     for _, r in f.iterrows():
         rows.append(
             [
                 Cell(str(r["target"])),
-                Cell(fmt.fmt_estimate_ci(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), sign=True)),
-                Cell(fmt.fmt_df(r.get("df"))),
-                Cell(fmt.fmt_p(r.get("p_value"))),
-                Cell(fmt.fmt_p(r.get("p_adj")), bold=fmt._finite(r.get("p_adj")) and r.get("p_adj") < 0.05),
-                Cell(fmt.fmt_p(r.get("p_adj_bh"))),
-                Cell(fmt.fmt_plain(r.get("wins", fmt.DASH))),
+                Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
+                Cell(fmt.fmt_df(r["df"])),
+                Cell(fmt.fmt_p(r["p_value"])),
+                Cell(fmt.fmt_p(r["p_adj"]), bold=fmt.finite(r["p_adj"]) and r["p_adj"] < 0.05),
+                Cell(fmt.fmt_p(r["p_adj_bh"])),
+                Cell(fmt.fmt_plain(r["wins"])),
             ]
         )
     return Table(
@@ -248,27 +214,24 @@ def per_target_table(analysis, synthetic: bool) -> Table | None:
 
 def forest_frame(analysis) -> pd.DataFrame | None:
     """Rows for the forest plot: per-target contrasts, then the overall answer (bold)."""
-    f = frame(analysis, "per_target")
-    rows = []
-    if f is not None and {"target", "estimate", "ci_low", "ci_high"} <= set(f.columns):
-        rows += [
-            {
-                "label": str(r.target),
-                "estimate": r.estimate,
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "bold": False,
-            }
-            for r in f.itertuples()
-        ]
+    rows = [
+        {
+            "label": str(r.target),
+            "estimate": r.estimate,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "bold": False,
+        }
+        for r in analysis.frames.per_target.itertuples()
+    ]
     ans = analysis.answer
-    if fmt._finite(ans.get("estimate")):
+    if fmt.finite(ans.estimate):
         rows.append(
             {
                 "label": "overall",
-                "estimate": ans["estimate"],
-                "ci_low": ans.get("ci_low"),
-                "ci_high": ans.get("ci_high"),
+                "estimate": ans.estimate,
+                "ci_low": ans.ci_low,
+                "ci_high": ans.ci_high,
                 "bold": True,
             }
         )
@@ -281,8 +244,8 @@ def heatmap_frame(analysis) -> pd.DataFrame | None:
     This averaging is the one aggregation done for display (the heatmap shows cells, not tests).
     Returns columns target, intermediate, language, estimate.
     """
-    f = frame(analysis, "deltas")
-    if f is None or not {"target", "intermediate", "language", "delta"} <= set(f.columns):
+    f = analysis.frames.deltas
+    if f.empty:
         return None
     if "encoder" in f and f["encoder"].nunique() > 1:
         f = f[f["encoder"] == f["encoder"].iloc[0]]
@@ -292,10 +255,10 @@ def heatmap_frame(analysis) -> pd.DataFrame | None:
 
 
 def language_wins_table(analysis, synthetic: bool) -> Table | None:
-    f = frame(analysis, "language_wins")
-    if f is None:
+    f = analysis.frames.language_wins
+    if f.empty:
         return None
-    a, b = _label(analysis, "a"), _label(analysis, "b")
+    a, b = _labels(analysis)
     return generic_table(
         f,
         "language_wins",
@@ -309,14 +272,14 @@ def language_wins_table(analysis, synthetic: bool) -> Table | None:
 # --- seeds -----------------------------------------------------------------------------------
 def variance_table(analysis, synthetic: bool) -> Table | None:
     """Input: ``variance_components`` (component, variance, sd, share?)."""
-    f = frame(analysis, "variance_components")
-    if f is None or "component" not in f:
+    f = analysis.frames.variance_components
+    if f.empty:
         return None
     cols = [c for c in ("variance", "sd", "share", "n_levels") if c in f]
     rows = [
         [Cell(str(r["component"]))]
         + [
-            Cell(f"{100 * r[c]:.0f}%" if c == "share" and fmt._finite(r[c]) else fmt.fmt_plain(r[c]))
+            Cell(f"{100 * r[c]:.0f}%" if c == "share" and fmt.finite(r[c]) else fmt.fmt_plain(r[c]))
             for c in cols
         ]
         for _, r in f.iterrows()
@@ -336,15 +299,13 @@ def variance_table(analysis, synthetic: bool) -> Table | None:
 
 
 def seed_sd_frame(analysis) -> pd.DataFrame | None:
-    f = frame(analysis, "cell_stats")
-    if f is None or not {"intermediate", "intermediate_family", "sd"} <= set(f.columns):
-        return None
-    return f
+    f = analysis.frames.cell_stats
+    return None if f.empty else f
 
 
 def seed_plan_table(analysis, synthetic: bool) -> Table | None:
-    f = frame(analysis, "seed_plan")
-    if f is None:
+    f = analysis.frames.seed_plan
+    if f.empty:
         return None
     return generic_table(
         f,
@@ -359,8 +320,8 @@ def seed_plan_table(analysis, synthetic: bool) -> Table | None:
 
 def frame_table(analysis, name: str, caption: str, synthetic: bool) -> Table | None:
     """A result frame shown as is (e.g. ``coverage``, ``degenerate``); None when absent or empty."""
-    f = frame(analysis, name)
-    return None if f is None or f.empty else generic_table(f, name, _caption(caption, synthetic))
+    f = getattr(analysis.frames, name)
+    return None if f.empty else generic_table(f, name, _caption(caption, synthetic))
 
 
 def generic_table(f: pd.DataFrame, key: str, caption: str, max_rows: int = 60) -> Table:

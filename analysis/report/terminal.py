@@ -1,35 +1,16 @@
-"""Console summary of an :class:`analysis.pipeline.Analysis` with rich (``xitt analyze``)."""
+"""Console summary of an :class:`analysis.result.Analysis` with rich (``xitt analyze``); numbers
+formatted by :mod:`analysis.report.formatting`, as in the report."""
 
 from __future__ import annotations
 
-import math
-
-import pandas as pd
 from rich.markup import escape
 
-
-def _num(x, digits: int = 2, sign: bool = False) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-
-
-def _p(x) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    if not math.isfinite(x):
-        return "-"
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
+from analysis.report import formatting as fmt
+from analysis.report.answer import answer_sentence
 
 
 def _ci(r) -> str:
-    return f"[{_num(r.get('ci_low'), sign=True)}, {_num(r.get('ci_high'), sign=True)}]"
+    return fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)
 
 
 def _table(title: str, columns: list[str]):
@@ -55,52 +36,45 @@ def render_summary(analysis, console=None) -> None:
     if analysis.synthetic:
         console.print(Panel("SYNTHETIC DATA - simulated benchmark, not real models", style="bold red"))
     console.print(
-        Panel(Text(str(ans.get("sentence", ""))), title=f"answer: {analysis.experiment or 'experiment'}")
+        Panel(Text(answer_sentence(analysis)), title=f"answer: {analysis.experiment or 'experiment'}")
     )
     frames = analysis.frames
-    a, b = str(ans.get("a", "a")).upper(), str(ans.get("b", "b")).upper()
-    contrast = frames.get("contrast", pd.DataFrame())
-    if len(contrast):
-        t = _table(f"{a} - {b} contrast by method (points)", ["method", "estimate", "CI", "df", "p"])
-        for _, r in contrast.iterrows():
-            t.add_row(
-                str(r["method"]), _num(r["estimate"], sign=True), _ci(r), _num(r["df"], 1), _p(r["p_value"])
-            )
+    a, b = ans.a.upper(), ans.b.upper()
+    if len(frames.contrast):
+        t = _table(f"{a} - {b} contrast by method (points)", ["method", "estimate [CI]", "df", "p"])
+        for _, r in frames.contrast.iterrows():
+            t.add_row(str(r["method"]), _ci(r), fmt.fmt_df(r["df"]), fmt.fmt_p(r["p_value"]))
         console.print(t)
-    per = frames.get("per_target", pd.DataFrame())
-    if len(per):
+    if len(frames.per_target):
         t = _table(
             "per target (p adjusted across targets)",
-            ["target", "estimate", "CI", "p", "p Holm", "p BH", "wins"],
+            ["target", "estimate [CI]", "p", "p Holm", "p BH", "wins"],
         )
-        for _, r in per.iterrows():
+        for _, r in frames.per_target.iterrows():
             t.add_row(
                 escape(str(r["target"])),
-                _num(r["estimate"], sign=True),
                 _ci(r),
-                _p(r["p_value"]),
-                _p(r["p_adj"]),
-                _p(r["p_adj_bh"]),
-                str(r.get("wins", "")),
+                fmt.fmt_p(r["p_value"]),
+                fmt.fmt_p(r["p_adj"]),
+                fmt.fmt_p(r["p_adj_bh"]),
+                str(r["wins"]),
             )
         console.print(t)
-    wins = frames.get("language_wins", pd.DataFrame())
-    for _, r in wins.iterrows():
+    for _, r in frames.language_wins.iterrows():
         console.print(
             f"{escape(a)} beats {escape(b)} in {r['k_hat']} of {r['n']} languages "
-            f"({r['method']}, alpha = {r['alpha']})."
+            f"({r['method']}, alpha = {fmt.fmt_alpha(r['alpha'])})."
         )
-    aso = frames.get("aso", pd.DataFrame())
-    for _, r in aso.iterrows():
+    for _, r in frames.aso.iterrows():
         verdict = (
             "almost stochastically better (eps_min < 0.5)"
             if float(r["eps_min"]) < 0.5
             else "not shown better (eps_min >= 0.5)"
         )
         console.print(
-            f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {_num(r['eps_min'], 3)}, {verdict}"
+            f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
         )
-    plan = frames.get("seed_plan", pd.DataFrame())
+    plan = frames.seed_plan
     if len(plan):
         # The columns a reader decides on; the CSV under analysis/ has all of them.
         t = _table(
@@ -109,15 +83,16 @@ def render_summary(analysis, console=None) -> None:
             ["design", "seeds", "tasks", "langs", "half-width", "floor", "power"],
         )
         t.columns[0].no_wrap = True
+        decimals = fmt.column_decimals(plan["half_width"])
         for _, r in plan.head(12).iterrows():
             t.add_row(
                 escape(str(r["design"])),
                 str(int(r["n_seeds"])),
                 str(int(r["n_intermediate_per_family"])),
                 str(int(r["n_languages"])),
-                _num(r["half_width"]),
-                _num(r["task_floor_half_width"]),
-                _num(r["power"]),
+                fmt.fmt_num(r["half_width"], decimals),
+                fmt.fmt_num(r["task_floor_half_width"], decimals),
+                fmt.fmt_num(r["power"], 2),
             )
         console.print(t)
     if analysis.caveats:

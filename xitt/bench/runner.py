@@ -150,11 +150,9 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     start = time.perf_counter()
     reuse = execute(parse_grid(_grid_doc(encoder, targets)), exp_dir=work / "reuse", progress=False)
     reuse_s = time.perf_counter() - start
-    import json
+    from xitt.run.store import stage_seconds
 
-    stage_s = sum(
-        json.loads(p.read_text())["wall_time"] for p in (work / "reuse" / "stages").glob("*/stage.json")
-    )
+    stage_s = sum(stage_seconds(work / "reuse", p.name) or 0.0 for p in (work / "reuse" / "stages").iterdir())
     _clear_caches()
     start, trained = time.perf_counter(), 0
     for target in targets:

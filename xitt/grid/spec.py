@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
-from xitt.schema import NONE, did_you_mean
+from xitt.schema import NONE, did_you_mean, name_problem
 from xitt.tasks import SUITES, Registry, TaskError, registry
 
 GRID_KEYS = (
@@ -111,6 +112,13 @@ class TrainConfig:
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
 
     def __post_init__(self):
+        for name, (low, high) in TRAIN_RANGES.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise SpecError(
+                    f"train.{name} = {value!r} is outside its valid range [{low:g}, {high:g}] "
+                    f"({TRAIN_RANGE_NOTES.get(name, 'see TrainConfig in xitt/grid/spec.py')})."
+                )
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise SpecError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}.")
         if self.select_on not in ("dev", "last"):
@@ -118,13 +126,43 @@ class TrainConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise SpecError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}.")
-        for name in ("lr", "batch_size", "eval_batch_size", "grad_accum", "max_length"):
-            if getattr(self, name) <= 0:
-                raise SpecError(f"train.{name} must be positive, got {getattr(self, name)!r}.")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise SpecError("set train.epochs or train.max_steps to a positive number.")
 
 
+# The valid range of every numeric setting, checked before anything trains. The upper bounds are far
+# above any published recipe; they catch typos (batch_size: 1e12) and runs that would never end.
+TRAIN_RANGES: dict[str, tuple[float, float]] = {
+    "lr": (1e-9, 1.0),
+    "epochs": (0.0, 1000.0),
+    "max_steps": (0, 10_000_000),
+    "batch_size": (1, 65_536),
+    "eval_batch_size": (1, 65_536),
+    "grad_accum": (1, 4096),
+    "max_length": (8, 8192),
+    "doc_stride": (1, 8192),
+    "max_answer_length": (1, 8192),
+    "n_best": (1, 1000),
+    "warmup_ratio": (0.0, 1.0),
+    "warmup_steps": (0, 10_000_000),
+    "weight_decay": (0.0, 1.0),
+    "max_grad_norm": (1e-6, 1e6),
+    "max_train_examples": (0, 1_000_000_000),
+    "max_eval_examples": (0, 1_000_000_000),
+    "eval_every": (0, 10_000_000),
+    "retrieval_layer": (-64, 64),
+    "num_threads": (0, 1024),
+}
+TRAIN_RANGE_NOTES = {
+    "epochs": "0 only together with max_steps > 0",
+    "max_steps": "0 = train for `epochs`",
+    "max_train_examples": "0 = all examples",
+    "max_eval_examples": "0 = all examples",
+    "eval_every": "0 = once per epoch",
+    "warmup_ratio": "a fraction of the training steps",
+    "num_threads": "0 = torch's default",
+    "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
+}
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 CHOICES = {
     "qa_windows": ("overlap", "step"),
@@ -169,6 +207,10 @@ def make_train_config(*layers: Mapping[str, Any], where: str = "train") -> Train
     hints = get_type_hints(TrainConfig)
     values: dict[str, Any] = {}
     for layer in layers:
+        if not isinstance(layer or {}, Mapping):
+            raise SpecError(
+                f"{where} must be a mapping of training settings (e.g. {{lr: 1e-5, epochs: 2}}), got {layer!r}."
+            )
         for key, value in (layer or {}).items():
             if key not in hints:
                 raise SpecError(
@@ -197,6 +239,7 @@ class StageSpec:
     seed: int
     train: Mapping[str, TrainConfig]  # one config per intermediate task
     task_versions: Mapping[str, str]
+    data_dir: str | None = None  # the prepared data the stage reads; not part of its identity
 
     def key(self) -> dict:
         return {
@@ -228,6 +271,10 @@ class RunSpec:
     target_train: TrainConfig
     target_version: str
     stage: StageSpec | None  # None for the `none` baseline
+    # The data dir the run reads: the grid's as written, replaced by the resolved one (--data-dir,
+    # XITT_DATA_DIR, grid, default cache) by ``with_data_dir`` before a run starts, so that
+    # config.yaml and result.json record what was used. Not part of the run id: the same data
+    # in another folder is the same run.
     data_dir: str | None = None
     save_predictions: bool = False
 
@@ -243,6 +290,11 @@ class RunSpec:
             "version": self.target_version,
         }
         return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
+
+    def with_data_dir(self, data_dir: str | None) -> RunSpec:
+        """The same run (same run id) reading ``data_dir``; its stage too."""
+        stage = dataclasses.replace(self.stage, data_dir=data_dir) if self.stage else None
+        return dataclasses.replace(self, data_dir=data_dir, stage=stage)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -400,6 +452,23 @@ def _check_keys(mapping: Mapping, allowed: Sequence[str], where: str) -> None:
             )
 
 
+def _settings(value: Any, where: str) -> dict[str, Any]:
+    """A mapping of training settings (``train:`` or ``task_train.<task>:``); empty when not given."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where} must be a mapping of training settings, e.g. {{lr: 1e-5}}; got {value!r}.")
+    return dict(value)
+
+
+def _name(value: Any, where: str, fix: str) -> str:
+    """``value`` as a name that may become part of a path (see xitt.schema.name_problem)."""
+    problem = name_problem(value)
+    if problem:
+        raise SpecError(f"{where} {value!r} cannot name folders: {problem}. {fix}")
+    return value
+
+
 def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
     if not raw or not isinstance(raw, list):
         raise SpecError("'encoders' must be a non-empty list of hub ids or {name, path} mappings.")
@@ -413,6 +482,8 @@ def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
             raise SpecError(
                 f"encoder entry {item!r} must be a hub id or a mapping with 'path' (and optional 'name')."
             )
+    for name, path in out:
+        _name(name, f"encoder {path!r}: the short name", "Give the encoder a 'name:' such as 'xlmr-large'.")
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise SpecError(f"two encoders share a short name in {names}; give them distinct 'name's.")
@@ -443,7 +514,8 @@ def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
                 "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks."
             )
         families = {reg.intermediate(t).family for t in item["tasks"]}
-        name = str(item.get("name") or "multi_" + "+".join(item["tasks"]))
+        name = item.get("name") or "multi_" + "+".join(map(str, item["tasks"]))
+        _name(name, "the multi-task intermediate name", "Give it a 'name:' such as 'nli+qa'.")
         out.append(
             Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi")
         )
@@ -458,8 +530,8 @@ def _seeds(raw: Any) -> tuple[int, ...]:
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise SpecError("'seeds' must be a non-empty list of integers, e.g. seeds: [1, 2, 3].")
-    if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
-        raise SpecError(f"'seeds' must hold integers, got {raw!r}.")
+    if any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32 for s in raw):
+        raise SpecError(f"'seeds' must hold integers from 0 to 2**32 - 1, got {raw!r}.")
     dup = sorted({s for s in raw if raw.count(s) > 1})
     if dup:
         raise SpecError(f"seed(s) {dup} appear twice in 'seeds'; each seed is one chain, list it once.")
@@ -556,14 +628,18 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     folder = Path(path).parent if path else Path(".")
     encoders = _encoders(doc["encoders"])
     grid = GridSpec(
-        experiment=str(doc.get("experiment") or folder.name or "experiment"),
+        experiment=_name(
+            doc.get("experiment") or folder.name or "experiment",
+            "the experiment name",
+            "Set 'experiment:' in the grid to a plain name such as 'nli-vs-qa'.",
+        ),
         encoders=encoders,
         intermediates=_intermediates(doc["intermediates"], reg),
         targets=targets,
         languages=_languages(doc.get("languages"), targets, suite, reg),
         seeds=_seeds(doc["seeds"]),
-        train=dict(doc.get("train") or {}),
-        task_train={k: dict(v or {}) for k, v in task_train.items()},
+        train=_settings(doc.get("train"), "train"),
+        task_train={k: _settings(v, f"task_train.{k}") for k, v in task_train.items()},
         data_dir=doc.get("data_dir"),
         checkpoint_dir=doc.get("checkpoint_dir"),
         keep_checkpoints=_coerce(bool, doc.get("keep_checkpoints", False), "keep_checkpoints"),
@@ -634,6 +710,7 @@ def expand_grid(
                         seed,
                         {t: grid.train_config(t, reg, enc_path) for t in inter.tasks},
                         {t: reg.get(t).version for t in inter.tasks},
+                        grid.data_dir,
                     )
                     stages.setdefault(stage.stage_id, stage)
                 for target in grid.targets:

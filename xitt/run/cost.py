@@ -18,7 +18,7 @@ from pathlib import Path
 from statistics import fmean
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
-from xitt.run.executors import run_seconds, stage_seconds
+from xitt.run.store import run_seconds, stage_seconds
 
 
 @dataclass

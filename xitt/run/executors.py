@@ -35,22 +35,27 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from xitt.data import loaders as xdata
-from xitt.grid.spec import GridSpec, RunSpec, StageSpec, expand_grid
+from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
 from xitt.run.progress import GridProgress, interactive, not_detail
 from xitt.run.store import (
     Claim,
     CorruptResult,
     RunResult,
+    StageRecord,
+    done_stage,
     is_claimed,
     now,
-    read_result,
+    read_stage,
     run_dir,
+    run_seconds,
     run_state,
     stage_dir,
+    stage_ready,
+    stage_seconds,
     write_config,
     write_result,
+    write_stage,
 )
-from xitt.schema import atomic_write_text
 from xitt.tasks import registry
 
 log = logging.getLogger("xitt")
@@ -61,36 +66,17 @@ HEARTBEAT_S = 600
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
+    """Where stage ``stage_id`` keeps its checkpoint; never inside a stage or run folder, whose files the
+    checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
-    return (Path(base).resolve() if base else Path(exp_dir) / "checkpoints") / stage_id
-
-
-def read_stage(exp_dir: Path, stage_id: str) -> dict | None:
-    path = stage_dir(exp_dir, stage_id) / "stage.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def stage_seconds(exp_dir: Path, stage_id: str) -> float | None:
-    """Training time of a trained stage (stage.json; None unless it is done), for the grid's ETA."""
-    info = read_stage(exp_dir, stage_id) or {}
-    return info.get("wall_time") if info.get("status") == "done" else None
-
-
-def run_seconds(exp_dir: Path, run_id: str) -> float | None:
-    """Work time of a finished run (result.json), its own target training and evaluation only."""
-    try:
-        result = read_result(run_dir(exp_dir, run_id))
-    except CorruptResult:
-        return None
-    return sum(v for k, v in result.wall_time.items() if k != "intermediate") if result else None
-
-
-def stage_ready(exp_dir: Path, stage_id: str, ckpt: Path) -> bool:
-    info = read_stage(exp_dir, stage_id)
-    return bool(info and info.get("status") == "done" and (ckpt / "config.json").is_file())
+    folder = Path(base).resolve() if base else Path(exp_dir).resolve() / "checkpoints"
+    exp = Path(exp_dir).resolve()
+    if folder.is_relative_to(exp) and not folder.is_relative_to(exp / "checkpoints"):
+        raise SpecError(
+            f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
+            f"use a folder of its own, e.g. {exp / 'checkpoints'} or one outside the experiment."
+        )
+    return folder / stage_id
 
 
 @contextmanager
@@ -134,7 +120,7 @@ def _provenance() -> dict[str, Any]:
 # --------------------------------------------------------------------------------- job bodies
 
 
-def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, progress: bool = False) -> str:
+def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
     """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
     exp, ckpt_dir = Path(exp_dir), Path(ckpt)
     folder = stage_dir(exp, stage.stage_id)
@@ -159,30 +145,26 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, pr
             try:
                 from xitt.train.chain import train_stage
 
-                info = train_stage(
-                    stage, ckpt_dir, data_dir=Path(data_dir) if data_dir else None, progress=progress
-                )
-                record = {"status": "done", **info}
+                record = train_stage(stage, ckpt_dir, progress=progress)
             except Exception as err:
                 log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
-                record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-            record.update(
-                stage_id=stage.stage_id,
-                spec=dataclasses.asdict(stage),
+                record = StageRecord(
+                    stage.stage_id, dataclasses.asdict(stage), "failed", error=f"{type(err).__name__}: {err}"
+                )
+            record = dataclasses.replace(
+                record,
+                task_versions=dict(stage.task_versions),
                 started=started,
                 finished=now(),
-                task_versions=dict(stage.task_versions),
                 **_provenance(),
             )
-            atomic_write_text(
-                folder / "stage.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
-            )
-        return record["status"]
+            write_stage(exp, record)
+        return record.status
     finally:
         claim.release()
 
 
-def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, progress: bool = False) -> str:
+def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
     """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
@@ -191,7 +173,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
     claim = Claim(folder)
     if not claim.acquire():
         return "busy"
-    started, stage_info = now(), {}
+    started, stage = now(), None
     try:
         with run_log(folder), heartbeat(claim):
             shutil.rmtree(folder / "predictions", ignore_errors=True)
@@ -200,77 +182,50 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, data_dir: str | None, p
             try:
                 encoder_path = run.encoder_path
                 if run.stage is not None:
-                    stage_info = read_stage(exp, run.stage.stage_id) or {}
-                    if stage_info.get("status") != "done" or not (Path(ckpt) / "config.json").is_file():
-                        raise RuntimeError(
-                            f"intermediate stage {run.stage.stage_id} is not available: "
-                            f"{stage_info.get('error') or 'no trained checkpoint at ' + str(ckpt)}"
-                        )
+                    stage = done_stage(exp, run.stage.stage_id)
+                    if stage is None or not (Path(ckpt) / "config.json").is_file():
+                        raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
 
-                out = run_target(
-                    run,
-                    encoder_path,
-                    data_dir=Path(data_dir) if data_dir else None,
-                    out_dir=folder,
-                    progress=progress,
-                )
-                result = _result(run, "done", stage_info, started, **out)
-                log.info("run %s: done %s", run.run_id, json.dumps(out["scores"]))
+                result = run_target(run, encoder_path, out_dir=folder, progress=progress)
+                log.info("run %s: done %s", run.run_id, json.dumps(result.scores))
             except Exception as err:
                 log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
-                result = _result(run, "failed", stage_info, started, error=f"{type(err).__name__}: {err}")
-            write_result(folder, result)
+                result = RunResult(run.run_id, run.to_dict(), "failed", error=f"{type(err).__name__}: {err}")
+            write_result(folder, _complete(result, run, stage, started))
         return result.status
     finally:
         claim.release()
 
 
-def _result(
-    run: RunSpec,
-    status: str,
-    stage: dict,
-    started: str,
-    *,
-    scores=None,
-    primary_metric="",
-    dev_scores=None,
-    wall_time=None,
-    data_fingerprints=None,
-    error=None,
-    steps=None,
-    best_step=None,
-) -> RunResult:
-    versions = {run.target: run.target_version, **(stage.get("task_versions") or {})}
-    wall = (
-        {"intermediate": float(stage.get("wall_time", 0.0)), **(wall_time or {})}
-        if run.stage
-        else dict(wall_time or {})
-    )
-    prov = _provenance()
-    return RunResult(
-        run_id=run.run_id,
-        spec=run.to_dict(),
-        status=status,
-        scores=scores or {},
-        primary_metric=primary_metric,
-        dev_scores=dev_scores or {},
-        wall_time=wall,
-        task_versions=versions,
-        packages=prov["packages"],
-        git_sha=prov["git_sha"],
-        data_fingerprints={**(stage.get("data_fingerprints") or {}), **(data_fingerprints or {})},
-        device=prov["device"],
-        error=error,
+def _stage_missing(exp: Path, stage_id: str, ckpt: str | None) -> str:
+    try:
+        record = read_stage(exp, stage_id)
+    except CorruptResult as err:
+        return f"intermediate stage {stage_id} is not available: {err}"
+    why = (record.error if record else None) or f"no trained checkpoint at {ckpt}"
+    return f"intermediate stage {stage_id} is not available: {why}"
+
+
+def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, started: str) -> RunResult:
+    """The chain's RunResult with what only the executor knows: the stage it built on, provenance, times."""
+    wall = {"intermediate": float(stage.wall_time if stage else 0.0), **result.wall_time}
+    return dataclasses.replace(
+        result,
+        wall_time=wall if run.stage else dict(result.wall_time),
+        task_versions={run.target: run.target_version, **(stage.task_versions if stage else {})},
+        data_fingerprints={**(stage.data_fingerprints if stage else {}), **result.data_fingerprints},
+        data={**(stage.data if stage else {}), **result.data},
         started=started,
         finished=now(),
         extra={
             "stage_id": run.stage.stage_id if run.stage else None,
-            "stage_dev_scores": stage.get("dev_scores", {}),
-            "steps": steps,
-            "best_step": best_step,
+            "stage_dev_scores": dict(stage.dev_scores) if stage else {},
+            "steps": result.extra.get("steps"),
+            "best_step": result.extra.get("best_step"),
         },
+        **_provenance(),
     )
 
 
@@ -333,8 +288,11 @@ def execute(
     {runs, done, failed, skipped, ran, stages_trained, busy}."""
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
-    stages, runs = expand_grid(grid, seeds=seeds)
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
+    used = str(ddir) if ddir else None  # recorded in each config.yaml / result.json
+    stages, runs = expand_grid(grid, seeds=seeds)
+    stages = [dataclasses.replace(s, data_dir=used) for s in stages]
+    runs = [r.with_data_dir(used) for r in runs]
     ckpt = {s.stage_id: checkpoint_path(grid, exp, s.stage_id) for s in stages}
     todo = [r for r in runs if run_state(run_dir(exp, r.run_id))[0] != "done"]
     needed = {r.stage.stage_id for r in todo if r.stage is not None}
@@ -348,7 +306,7 @@ def execute(
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
     for stage in stages:
-        if (read_stage(exp, stage.stage_id) or {}).get("status") == "done":
+        if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
     check_inputs(grid, todo_stages, todo, ddir, offline)
     _console(progress)
@@ -369,15 +327,13 @@ def execute(
         stages=stages,
         ckpt=ckpt,
         todo=todo,
-        data_dir=str(ddir) if ddir else None,
         fail_fast=fail_fast,
         bar=bar,
-        progress=progress,
     )
     if kind == "slurm":
         counts = _run_slurm(**ctx)
     elif kind == "local":
-        counts = _run_local(workers=workers, **ctx)
+        counts = _run_local(workers=workers, progress=progress, **ctx)
     else:
         raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
     states = [run_state(run_dir(exp, r.run_id))[0] for r in runs]
@@ -393,7 +349,7 @@ def execute(
 # -------------------------------------------------------------------------------------- local
 
 
-def _cleanup(grid: GridSpec, exp: Path, stage_id: str, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
+def _cleanup(grid: GridSpec, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
     """Remove a stage checkpoint once all its dependants are done (unless keep_checkpoints)."""
     if grid.keep_checkpoints or not ckpt.exists():
         return
@@ -402,13 +358,13 @@ def _cleanup(grid: GridSpec, exp: Path, stage_id: str, ckpt: Path, dependants: S
         log.info("removed checkpoint %s (all %d dependants done)", ckpt, len(dependants))
 
 
-def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, data_dir: str | None, progress: bool = False) -> str:
+def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
     """Wait while another worker trains this stage, then train it if needed: 'trained' | 'done' | 'failed'."""
     while is_claimed(stage_dir(exp_dir, stage.stage_id)):
         time.sleep(2)
     if stage_ready(Path(exp_dir), stage.stage_id, Path(ckpt)):
         return "done"
-    state = do_stage(stage, exp_dir, ckpt, data_dir, progress)
+    state = do_stage(stage, exp_dir, ckpt, progress)
     return "trained" if state == "done" else state
 
 
@@ -430,7 +386,7 @@ def _groups(stages, todo) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
     return free, {k: v for k, v in by_stage.items() if v}
 
 
-def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress, workers) -> dict:
+def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, workers) -> dict:
     if workers > 1:
         return _run_pool(
             grid=grid,
@@ -438,7 +394,6 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
             stages=stages,
             ckpt=ckpt,
             todo=todo,
-            data_dir=data_dir,
             fail_fast=fail_fast,
             bar=bar,
             workers=workers,
@@ -450,12 +405,10 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
     for stage_id, runs in work:
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            counts["stages_trained"] += (
-                stage_job(stage, str(exp), str(ckpt[stage_id]), data_dir, progress) == "trained"
-            )
+            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), progress) == "trained"
             bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
         for run in runs:
-            state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, data_dir, progress)
+            state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, progress)
             counts["ran"] += int(state in ("done", "failed"))
             counts["busy"] += int(state == "busy")
             if state in ("done", "failed"):
@@ -464,11 +417,11 @@ def _run_local(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
                 log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
                 return {**counts, "stopped": 1}
         if stage_id is not None:
-            _cleanup(grid, exp, stage_id, ckpt[stage_id], all_runs.get(stage_id, runs))
+            _cleanup(grid, exp, ckpt[stage_id], all_runs.get(stage_id, runs))
     return counts
 
 
-def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, workers) -> dict:
+def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
     """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -480,10 +433,10 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
     stopped = False
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         pending = {
-            pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid]), data_dir): ("stage", sid)
+            pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage
         }
-        pending.update({pool.submit(do_run, r, str(exp), None, data_dir): ("run", r) for r in free})
+        pending.update({pool.submit(do_run, r, str(exp), None): ("run", r) for r in free})
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -499,7 +452,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                     if not stopped:  # failed stages too: their runs record the stage's error
                         pending.update(
                             {
-                                pool.submit(do_run, r, str(exp), str(ckpt[item]), data_dir): ("run", r)
+                                pool.submit(do_run, r, str(exp), str(ckpt[item])): ("run", r)
                                 for r in by_stage[item]
                             }
                         )
@@ -512,7 +465,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, worker
                     sid = item.stage.stage_id
                     left[sid] -= 1
                     if left[sid] == 0:
-                        _cleanup(grid, exp, sid, ckpt[sid], all_runs.get(sid, []))
+                        _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
                 if state == "failed" and fail_fast and not stopped:
                     log.error("stopping after the first failure (--fail-fast): %s", item.run_id)
                     stopped = True
@@ -561,14 +514,14 @@ class SlurmJob(Checkpointable):
     default requeues the job with the same arguments; the requeued job takes over its own claim
     (same SLURM job id) and redoes the stage or run from the start."""
 
-    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None, data_dir: str | None) -> str:
+    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None) -> str:
         _console(True)
         if what == "stage":
-            return stage_job(spec, exp_dir, ckpt, data_dir)
-        return do_run(spec, exp_dir, ckpt, data_dir)
+            return stage_job(spec, exp_dir, ckpt)
+        return do_run(spec, exp_dir, ckpt)
 
 
-def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progress) -> dict:
+def _run_slurm(*, grid, exp, stages, ckpt, todo, fail_fast, bar) -> dict:
     """Submit the DAG: an array of stages, per stage an array of its runs (afterok), an array of none runs."""
     if fail_fast:
         log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
@@ -583,7 +536,6 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
             [stage_of[s] for s in sids],
             [str(exp)] * len(sids),
             [str(ckpt[s]) for s in sids],
-            [data_dir] * len(sids),
         )
         if sids
         else []
@@ -601,7 +553,6 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
                     runs,
                     [str(exp)] * len(runs),
                     [str(ckpt[sid])] * len(runs),
-                    [data_dir] * len(runs),
                 ),
             )
         )
@@ -615,7 +566,6 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
                     free,
                     [str(exp)] * len(free),
                     [None] * len(free),
-                    [data_dir] * len(free),
                 ),
             )
         )
@@ -636,7 +586,7 @@ def _run_slurm(*, grid, exp, stages, ckpt, todo, data_dir, fail_fast, bar, progr
         if state in ("done", "failed"):
             bar.update(state, run.run_id, run_seconds(exp, run.run_id))
     for sid in sids:
-        _cleanup(grid, exp, sid, ckpt[sid], all_runs.get(sid, []))
+        _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
     return counts
 
 

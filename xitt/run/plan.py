@@ -5,7 +5,6 @@ Neither imports torch: they read the grid and the run folders only.
 
 from __future__ import annotations
 
-import json
 import platform
 from collections import Counter
 from collections.abc import Sequence
@@ -14,17 +13,7 @@ from pathlib import Path
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
 from xitt.run.cost import describe_hours, grid_hours
 from xitt.run.provenance import git_sha
-from xitt.run.store import read_result, run_dir, stage_dir, status_frame
-
-
-def stage_state(exp_dir: Path, stage: StageSpec) -> str:
-    path = stage_dir(exp_dir, stage.stage_id) / "stage.json"
-    if not path.exists():
-        return "pending"
-    try:
-        return str(json.loads(path.read_text()).get("status", "corrupt"))
-    except (OSError, json.JSONDecodeError):
-        return "corrupt"
+from xitt.run.store import read_result, run_dir, stage_state, status_frame
 
 
 def describe_plan(
@@ -36,7 +25,7 @@ def describe_plan(
         if runs
         else {}
     )
-    stage_states = {s.stage_id: stage_state(exp_dir, s) for s in stages}
+    stage_states = {s.stage_id: stage_state(exp_dir, s.stage_id) for s in stages}
     run_counts = Counter(run_state.values())
     stage_counts = Counter(stage_states.values())
     lines = [

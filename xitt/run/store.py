@@ -3,7 +3,7 @@
 Layout of an experiment ``runs/<exp>/``::
 
     grid.yaml                       the declarative grid (committed)
-    <run_id>/config.yaml            resolved RunSpec, written before training
+    <run_id>/config.yaml            resolved RunSpec (with the data dir used), written before training
     <run_id>/result.json            RunResult, written atomically and last
     <run_id>/train.log              the run's log
     <run_id>/claim                  present while a worker owns the run
@@ -11,6 +11,11 @@ Layout of an experiment ``runs/<exp>/``::
     stages/<stage_id>/stage.json    intermediate-stage result (dev scores, wall time, checkpoint path)
     checkpoints/<stage_id>/         intermediate encoder checkpoints (git-ignored; configurable)
     scores.csv                      `xitt collect`
+
+This module alone reads and writes ``config.yaml``, ``result.json`` and ``stage.json``. The
+training chain hands its outcome over as a typed record: ``train_stage`` returns a
+:class:`StageRecord`, ``run_target`` a :class:`RunResult`; the executors add provenance and times
+and pass them back here to be written.
 
 A claim is a file created with O_EXCL holding host, pid and SLURM job id. It is stale (and may be
 taken over) when its process is gone on this host, when it belongs to this very SLURM job (a
@@ -49,6 +54,9 @@ class RunResult:
 
     ``scores`` maps language -> {metric: value on 0-100}; ``primary_metric`` names the metric that
     enters averages (``em_f1`` for QA targets). ``wall_time`` maps stage -> seconds.
+    ``data_fingerprints`` maps "<task>/<split>-<lang>" (and "encoder") -> fingerprint; ``data`` maps
+    the same keys to the prepared-data manifest entries the run read (source, config, split,
+    revision, rows, fingerprint). ``extra`` holds stage_id, stage_dev_scores, steps, best_step.
     """
 
     run_id: str
@@ -62,6 +70,7 @@ class RunResult:
     packages: Mapping[str, str] = field(default_factory=dict)
     git_sha: str = ""
     data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
     device: str = ""
     error: str | None = None
     started: str = ""
@@ -84,6 +93,56 @@ class RunResult:
         missing = [n for n in ("run_id", "spec", "status") if n not in data]
         if not isinstance(data, dict) or missing or data.get("status") not in ("done", "failed"):
             raise CorruptResult(f"{where} lacks {missing or 'a valid status'}; delete it and re-run the run.")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class StageRecord:
+    """What an intermediate stage leaves in ``stages/<stage_id>/stage.json``.
+
+    ``dev_scores`` maps "<task>.<metric>" (and "selection") -> English-dev score; ``wall_time`` is
+    the stage's training seconds; ``checkpoint`` the folder of the trained encoder.
+    """
+
+    stage_id: str
+    spec: Mapping[str, Any]
+    status: str  # "done" | "failed"
+    dev_scores: Mapping[str, float] = field(default_factory=dict)
+    steps: int | None = None
+    best_step: int | None = None
+    wall_time: float = 0.0
+    data_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
+    task_versions: Mapping[str, str] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    git_sha: str = ""
+    device: str = ""
+    error: str | None = None
+    started: str = ""
+    finished: str = ""
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if not (k == "error" and v is None)}
+        return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "stage.json") -> StageRecord:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CorruptResult(
+                f"{where} is not valid JSON ({err}); delete it to retrain the stage."
+            ) from err
+        if (
+            not isinstance(data, dict)
+            or data.get("status") not in ("done", "failed")
+            or "stage_id" not in data
+        ):
+            raise CorruptResult(
+                f"{where} lacks a stage_id or a valid status; delete it to retrain the stage."
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -124,24 +183,114 @@ def read_result(folder: str | Path, name: str = "result.json") -> RunResult | No
     return RunResult.from_json(text, where=str(path))
 
 
+def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
+    """The stage's record; None if it has none yet; CorruptResult if it is unreadable."""
+    path = stage_dir(exp_dir, stage_id) / "stage.json"
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptResult(f"{path} cannot be read ({err}); delete it to retrain the stage.") from err
+    return StageRecord.from_json(text, where=str(path))
+
+
+def write_stage(exp_dir: str | Path, record: StageRecord) -> Path:
+    path = stage_dir(exp_dir, record.stage_id) / "stage.json"
+    atomic_write_text(path, record.to_json())
+    return path
+
+
+def stage_state(exp_dir: str | Path, stage_id: str) -> str:
+    """done | failed | corrupt | pending (no stage.json yet)."""
+    try:
+        record = read_stage(exp_dir, stage_id)
+    except CorruptResult:
+        return "corrupt"
+    return record.status if record else "pending"
+
+
+def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
+    """The record of a stage that finished training, else None (missing, failed or corrupt)."""
+    try:
+        record = read_stage(exp_dir, stage_id)
+    except CorruptResult:
+        return None
+    return record if record and record.status == "done" else None
+
+
+def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path) -> bool:
+    """Done and its encoder checkpoint is on disk (a deleted checkpoint means: train it again)."""
+    return done_stage(exp_dir, stage_id) is not None and (Path(checkpoint) / "config.json").is_file()
+
+
+def stage_seconds(exp_dir: str | Path, stage_id: str) -> float | None:
+    """Training time of a trained stage (None unless it is done), for the grid's ETA."""
+    record = done_stage(exp_dir, stage_id)
+    return record.wall_time if record else None
+
+
+def run_seconds(exp_dir: str | Path, run_id: str) -> float | None:
+    """Work time of a finished run, its own target training and evaluation only."""
+    try:
+        result = read_result(run_dir(exp_dir, run_id))
+    except CorruptResult:
+        return None
+    return sum(v for k, v in result.wall_time.items() if k != "intermediate") if result else None
+
+
 # ---------------------------------------------------------------------------------------- claims
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks since boot), '' when unknown or gone.
+
+    With the boot id it tells a live owner from a new process that reuses a dead owner's pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the command name may hold spaces
 
 
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:
         return True
     return True
 
 
+def _owner_alive(info: Mapping[str, Any]) -> bool:
+    """Is the process that wrote this claim (on this host) still running?"""
+    try:
+        pid = int(info.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    if info.get("boot_id") and info["boot_id"] != _boot_id():
+        return False  # written before a reboot
+    started = info.get("process_start")
+    return not started or started == _process_start(pid)
+
+
 def _claim_is_stale(info: Mapping[str, Any], mtime: float) -> bool:
+    if not info.get("host"):
+        return True  # empty or unreadable: claims are linked into place whole, so its writer died
     job = os.environ.get("SLURM_JOB_ID")
     if job and str(info.get("slurm_job_id")) == job:
         return True  # our own job, requeued after preemption
-    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1))):
+    if info.get("host") == socket.gethostname() and not _owner_alive(info):
         return True
     return time.time() - mtime > STALE_AFTER_S
 
@@ -153,31 +302,37 @@ class Claim:
         self.path = Path(folder) / "claim"
 
     def acquire(self) -> bool:
+        """Take the claim; False when a live worker holds it.
+
+        The claim is written to a private file first and then hard-linked into place, which fails when
+        a claim exists: so a claim is never seen half-written, and an empty or unreadable one can only
+        be debris (it is broken at once)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "process_start": _process_start(os.getpid()),
+            "boot_id": _boot_id(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "since": now(),
         }
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not self._break_if_stale():
-                    return False
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(info, fh)
-            return True
-        return False
+        draft = self.path.with_name(f"claim.new.{socket.gethostname()}.{os.getpid()}")
+        draft.write_text(json.dumps(info))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(draft, self.path)
+                except FileExistsError:
+                    if not self._break_if_stale():
+                        return False
+                    continue
+                return True
+            return False
+        finally:
+            draft.unlink(missing_ok=True)
 
     def _break_if_stale(self) -> bool:
-        try:
-            info = json.loads(self.path.read_text() or "{}")
-            mtime = self.path.stat().st_mtime
-        except (OSError, json.JSONDecodeError):
-            info, mtime = {}, 0.0  # half-written claim of a killed worker
+        info, mtime = _read_claim(self.path)
         if not _claim_is_stale(info, mtime):
             return False
         # Rename first so that two workers breaking the same stale claim cannot both win.
@@ -214,15 +369,18 @@ class Claim:
         self.release()
 
 
-def is_claimed(folder: str | Path) -> bool:
-    path = Path(folder) / "claim"
-    if not path.exists():
-        return False
+def _read_claim(path: Path) -> tuple[dict, float]:
+    """(owner info, mtime) of a claim file; ({}, 0) when it is empty, unreadable or not a mapping."""
     try:
         info, mtime = json.loads(path.read_text() or "{}"), path.stat().st_mtime
-    except (OSError, json.JSONDecodeError):
-        return False
-    return not _claim_is_stale(info, mtime)
+    except (OSError, ValueError):
+        return {}, 0.0
+    return (info if isinstance(info, dict) else {}), mtime
+
+
+def is_claimed(folder: str | Path) -> bool:
+    path = Path(folder) / "claim"
+    return path.exists() and not _claim_is_stale(*_read_claim(path))
 
 
 # ------------------------------------------------------------------------------ status, collect

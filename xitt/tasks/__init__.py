@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from xitt.schema import NONE, did_you_mean
+from xitt.schema import NONE, did_you_mean, name_problem
 
 ROLES = ("intermediate", "target")
 KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging", "retrieval")
@@ -186,6 +186,8 @@ class Task:
 
 def _check_entry(name: str, entry: Mapping[str, Any], where: str) -> list[str]:
     problems = []
+    if name_problem(name):
+        problems.append(f"{where}: task name {name!r} cannot be used: {name_problem(name)}.")
     unknown = sorted(set(entry) - set(TASK_KEYS))
     for key in unknown:
         problems.append(f"{where}: task '{name}' has unknown key '{key}'.{did_you_mean(key, TASK_KEYS)}")
@@ -208,6 +210,9 @@ def _check_entry(name: str, entry: Mapping[str, Any], where: str) -> list[str]:
             f"{where}: task '{name}' has no 'languages' list"
             + (" (a target needs its evaluation languages)." if "target" in roles else ".")
         )
+    elif any(name_problem(lang) for lang in langs):
+        bad = [lang for lang in langs if name_problem(lang)]
+        problems.append(f"{where}: task '{name}' has language code(s) {bad} that cannot name files.")
     elif len(set(langs)) != len(langs):
         problems.append(
             f"{where}: task '{name}' lists a language twice: "

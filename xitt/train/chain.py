@@ -18,6 +18,7 @@ its own batch size and max length.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -39,6 +40,7 @@ import torch
 from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.progress import StageBar
+from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
 from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
 from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
@@ -47,6 +49,13 @@ log = logging.getLogger("xitt")
 
 
 # ------------------------------------------------------------------------------ loading, caching
+
+# With fp16 the loss scaler skips overflowing steps by design; this many in a row is divergence.
+DIVERGED_FP16_STEPS = 50
+
+
+class Diverged(RuntimeError):
+    """The training loss became non-finite: the run fails (it is never recorded as done)."""
 
 
 def set_seed(seed: int) -> None:
@@ -306,7 +315,7 @@ def fit(
         )
         return flat
 
-    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
+    step, micro, best, best_state, best_step, dev, diverged = 0, 0, None, None, 0, {}, 0
 
     def checkpoint_eval() -> None:
         nonlocal best, best_state, best_step, dev
@@ -348,7 +357,15 @@ def fit(
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                bar.step(loss.item() * cfg.grad_accum)
+                value = loss.item() * cfg.grad_accum
+                diverged = diverged + 1 if not math.isfinite(value) else 0
+                # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
+                if diverged > (DIVERGED_FP16_STEPS if scaler else 0):
+                    raise Diverged(
+                        f"{desc}: the training loss is {value} at step {step} (diverged); lower train.lr "
+                        f"(now {cfg.lr:g}) or check the data."
+                    )
+                bar.step(value)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
                     checkpoint_eval()
                 if step >= total:
@@ -391,16 +408,17 @@ def train_stage(
     stage: StageSpec,
     checkpoint: str | Path,
     *,
-    data_dir: Path | None = None,
     progress: bool = True,
     reg: Registry | None = None,
-) -> dict[str, Any]:
-    """Intermediate training of one (encoder, intermediate, seed); saves the ENCODER ONLY to ``checkpoint``.
+) -> StageRecord:
+    """Intermediate training of one (encoder, intermediate, seed) on the data in ``stage.data_dir``;
+    saves the ENCODER ONLY to ``checkpoint``.
 
-    Returns {dev_scores, steps, best_step, wall_time, data_fingerprints (the base encoder's under
-    "encoder"), checkpoint}.
+    Returns a done StageRecord with dev_scores, steps, best_step, wall_time, data_fingerprints (the
+    base encoder's under "encoder") and checkpoint; the executor adds provenance and times.
     """
     reg = reg or registry()
+    data_dir = Path(stage.data_dir) if stage.data_dir else None
     t0 = time.time()
     first = stage.train[stage.intermediate_tasks[0]]
     _threads(first)
@@ -427,14 +445,17 @@ def train_stage(
         progress=progress,
     )
     save_encoder(encoder, tokenizer, Path(checkpoint))
-    return {
-        "dev_scores": out["dev"],
-        "steps": out["steps"],
-        "best_step": out["best_step"],
-        "wall_time": time.time() - t0,
-        "data_fingerprints": prints,
-        "checkpoint": str(checkpoint),
-    }
+    return StageRecord(
+        stage_id=stage.stage_id,
+        spec=dataclasses.asdict(stage),
+        status="done",
+        dev_scores=out["dev"],
+        steps=out["steps"],
+        best_step=out["best_step"],
+        wall_time=time.time() - t0,
+        data_fingerprints=prints,
+        checkpoint=str(checkpoint),
+    )
 
 
 def save_encoder(encoder, tokenizer, folder: Path) -> None:
@@ -455,18 +476,20 @@ def run_target(
     run: RunSpec,
     encoder_path: str,
     *,
-    data_dir: Path | None = None,
     out_dir: Path | None = None,
     progress: bool = True,
     reg: Registry | None = None,
-) -> dict[str, Any]:
-    """Fresh head, English target training, zero-shot evaluation in every language of ``run``.
+) -> RunResult:
+    """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
+    language of ``run``.
 
-    Returns {scores: {lang: {metric: value}}, primary_metric, dev_scores, wall_time, data_fingerprints,
-    steps, best_step} (no steps for retrieval).
-    Retrieval targets skip training and evaluate the encoder itself (see ``evaluate_retrieval``).
+    Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
+    wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
+    adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
+    itself (see ``evaluate_retrieval``).
     """
     reg = reg or registry()
+    data_dir = Path(run.data_dir) if run.data_dir else None
     task, cfg = reg.get(run.target), run.target_train
     _threads(cfg)
     device = _device()
@@ -478,13 +501,15 @@ def run_target(
         scores, prints = evaluate_retrieval(
             encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
         )
-        return {
-            "scores": scores,
-            "primary_metric": METRICS[task.metric].primary,
-            "dev_scores": {},
-            "wall_time": {"target": 0.0, "eval": time.time() - t0},
-            "data_fingerprints": {**base, **prints},
-        }
+        return RunResult(
+            run.run_id,
+            run.to_dict(),
+            "done",
+            scores=scores,
+            primary_metric=METRICS[task.metric].primary,
+            wall_time={"target": 0.0, "eval": time.time() - t0},
+            data_fingerprints={**base, **prints},
+        )
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
     prints.update(base)
     set_seed(run.seed)  # head init, dropout and data order
@@ -511,15 +536,17 @@ def run_target(
         )
         if run.save_predictions and out_dir is not None:
             write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
-    return {
-        "scores": scores,
-        "primary_metric": METRICS[task.metric].primary,
-        "dev_scores": fitted["dev"],
-        "wall_time": {"target": t1 - t0, "eval": time.time() - t1},
-        "data_fingerprints": prints,
-        "steps": fitted["steps"],
-        "best_step": fitted["best_step"],
-    }
+    return RunResult(
+        run.run_id,
+        run.to_dict(),
+        "done",
+        scores=scores,
+        primary_metric=METRICS[task.metric].primary,
+        dev_scores=fitted["dev"],
+        wall_time={"target": t1 - t0, "eval": time.time() - t1},
+        data_fingerprints=prints,
+        extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
+    )
 
 
 def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:

@@ -1,0 +1,224 @@
+"""The a - b family contrast by every method, per target, and the headline chosen among them.
+
+* :func:`mixed_row` -- the crossed random-intercept mixed model with Satterthwaite df
+  (analysis.mixed), fitted on the rows of families a and b only.
+* :func:`robustness_rows` -- hierarchical bootstrap (percentile, BCa), sign flip and Wilcoxon over
+  languages (tasks fixed), exact family-label permutation over tasks.
+* :func:`per_target_frame` -- the contrast per target task, Holm- and BH-adjusted across targets.
+* :func:`calibration_methods` -- the robustness methods as plug-ins for analysis.calibration.
+* :func:`headline` -- the :class:`analysis.result.Answer`: the first of mixed, BCa, percentile
+  with a finite estimate and interval, and k_hat of N languages.
+
+Every row has the result-frame columns ``CONTRAST_COLUMNS``; a method that does not give a value
+(a p-value for the bootstrap, an interval for a permutation test) leaves it NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import bootstrap, effects, mixed, significance
+from analysis.result import Answer
+
+CONTRAST_COLUMNS = [
+    "method",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "df",
+    "statistic",
+    "p_value",
+    "n",
+    "mc_error_low",
+    "mc_error_high",
+    "note",
+]
+HEADLINE_ORDER = ("mixed", "bootstrap_bca", "bootstrap_percentile")
+
+
+def _row(method: str, **values) -> dict:
+    row = {c: np.nan for c in CONTRAST_COLUMNS}
+    row.update({"method": method, "note": "", **values})
+    return row
+
+
+def mixed_row(delta: pd.DataFrame, a: str, b: str, level: float, caveats: list[str]):
+    """(contrast row, fit or None): the crossed mixed model on the rows of families a and b (the
+    contrast's only data); a NaN row + caveat when it cannot be fitted. The fit's diagnostics are
+    appended to ``caveats``."""
+    try:
+        fit = mixed.fit_crossed(delta[delta["intermediate_family"].isin([a, b])])
+        comp = fit.compare(a, b, level=level)
+    except (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError) as err:
+        caveats.append(
+            f"The mixed model could not be fitted ({err}); the answer falls back to the bootstrap."
+        )
+        return _row("mixed", note=f"failed: {err}"), None
+    row = _row("mixed", note="crossed random intercepts, REML, Satterthwaite df")
+    row.update(
+        {
+            k: float(comp[k])
+            for k in ("estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "n")
+            if k in comp
+        }
+    )
+    caveats.extend(f"Mixed model: {msg}" for msg in fit.diagnostics)
+    return row, fit
+
+
+def robustness_rows(
+    delta: pd.DataFrame, boot: pd.DataFrame, a: str, b: str, rng: np.random.Generator
+) -> tuple[list[dict], dict]:
+    """The bootstrap rows (from ``boot``, the hierarchical bootstrap's target "all") and the sign
+    flip, Wilcoxon and family-permutation rows. Returns (rows, {"family_permutation": its result})."""
+    rows = [
+        _row(
+            r["method"],
+            **{
+                k: r[k] for k in ("estimate", "ci_low", "ci_high", "se", "n", "mc_error_low", "mc_error_high")
+            },
+            note="tasks, languages, seeds resampled",
+        )
+        for _, r in boot[boot["target"] == "all"].iterrows()
+    ]
+    weights = effects.language_weights(delta, a, b)["estimate"]
+    flip = significance.sign_flip_test(weights * len(weights), rng=rng)
+    rows.append(
+        _row(
+            "sign_flip",
+            **{k: flip[k] for k in ("estimate", "statistic", "p_value", "n")},
+            note=f"{flip['method']}; languages as units, tasks fixed",
+        )
+    )
+    signed_rank = significance.wilcoxon_test(weights)
+    rows.append(
+        _row(
+            "wilcoxon",
+            estimate=float(weights.sum()),
+            **{k: signed_rank[k] for k in ("statistic", "p_value", "n")},
+            note="languages as units, tasks fixed",
+        )
+    )
+    task = effects.task_effects(delta)
+    perm = significance.family_permutation_test(task["estimate"], task["intermediate_family"], a, b)
+    rows.append(
+        _row(
+            "family_permutation",
+            **{k: perm[k] for k in ("estimate", "statistic", "p_value", "n")},
+            note=f"exact over {int(perm['n_permutations'])} label splits; smallest attainable p = "
+            f"{perm['min_p']:.4g}",
+        )
+    )
+    return rows, {"family_permutation": perm}
+
+
+def per_target_frame(delta: pd.DataFrame, boot: pd.DataFrame, a: str, b: str, rng) -> pd.DataFrame:
+    """Per target: bootstrap percentile CI, sign-flip p across languages, Holm and BH across targets.
+
+    Returns target, estimate, ci_low, ci_high, se, df, statistic, p_value, p_adj (Holm), p_adj_bh,
+    n (languages), wins ("k/n" languages with a positive contrast), method.
+    """
+    per_language = effects.contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
+    pct = boot[(boot["method"] == "bootstrap_percentile") & (boot["target"] != "all")].set_index("target")
+    rows = []
+    for target, sub in per_language.groupby("target", sort=True):
+        flip = significance.sign_flip_test(sub["estimate"], rng=rng)
+        r = pct.loc[target] if target in pct.index else {}
+        rows.append(
+            {
+                "target": target,
+                "estimate": float(r.get("estimate", flip["estimate"])),
+                "ci_low": float(r.get("ci_low", np.nan)),
+                "ci_high": float(r.get("ci_high", np.nan)),
+                "se": float(r.get("se", np.nan)),
+                "df": np.nan,
+                "statistic": flip["statistic"],
+                "p_value": flip["p_value"],
+                "n": float(len(sub)),
+                "wins": f"{int((sub['estimate'] > 0).sum())}/{len(sub)}",
+                "method": f"bootstrap percentile CI; sign-flip p ({flip['method']}) across languages",
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.insert(out.columns.get_loc("n"), "p_adj", significance.holm(out["p_value"]))
+    out.insert(out.columns.get_loc("n"), "p_adj_bh", significance.benjamini_hochberg(out["p_value"]))
+    return out
+
+
+def headline(
+    contrast: pd.DataFrame,
+    wins: pd.DataFrame,
+    *,
+    a: str,
+    b: str,
+    level: float,
+    n_tasks: tuple[int, int],
+    n_targets: int,
+) -> Answer:
+    """The answer: the first method of HEADLINE_ORDER whose estimate and ci_low are finite (the
+    percentile bootstrap otherwise), and k_hat / n from the Bonferroni row of ``wins``
+    (partial_conjunction: method, k_hat, n)."""
+    by = contrast.set_index("method")
+    method = next(
+        (
+            m
+            for m in HEADLINE_ORDER
+            if m in by.index and np.isfinite(by.loc[m, "estimate"]) and np.isfinite(by.loc[m, "ci_low"])
+        ),
+        "bootstrap_percentile",
+    )
+    r = by.loc[method]
+    bonf = wins[wins["method"] == "bonferroni"]
+    return Answer(
+        a=a,
+        b=b,
+        level=level,
+        method=method,
+        estimate=float(r["estimate"]),
+        ci_low=float(r["ci_low"]),
+        ci_high=float(r["ci_high"]),
+        df=float(r["df"]),
+        p_value=float(r["p_value"]),
+        k_hat=int(bonf["k_hat"].iloc[0]) if len(bonf) else None,
+        n_languages=int(bonf["n"].iloc[0]) if len(bonf) else None,
+        n_tasks_a=n_tasks[0],
+        n_tasks_b=n_tasks[1],
+        n_targets=n_targets,
+    )
+
+
+def calibration_methods(a: str = "nli", b: str = "qa", *, n_boot: int = 1000, level: float = 0.95) -> dict:
+    """Robustness methods as plug-ins for analysis.calibration: name -> f(delta, rng) -> (ci_low, ci_high, p_value).
+
+    bootstrap_percentile / bootstrap_bca give an interval (p NaN); sign_flip and
+    family_permutation give a p-value (interval NaN).
+    """
+
+    def boot(method):
+        def run(delta, rng):
+            r = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
+            row = r[r["method"] == method].iloc[0]
+            return float(row["ci_low"]), float(row["ci_high"]), np.nan
+
+        return run
+
+    def sign_flip(delta, rng):
+        g = effects.language_weights(delta, a, b)["estimate"]
+        return np.nan, np.nan, significance.sign_flip_test(g, rng=rng)["p_value"]
+
+    def family_permutation(delta, rng):
+        t = effects.task_effects(delta)
+        return (
+            np.nan,
+            np.nan,
+            significance.family_permutation_test(t["estimate"], t["intermediate_family"], a, b)["p_value"],
+        )
+
+    return {
+        "bootstrap_percentile": boot("bootstrap_percentile"),
+        "bootstrap_bca": boot("bootstrap_bca"),
+        "sign_flip": sign_flip,
+        "family_permutation": family_permutation,
+    }
