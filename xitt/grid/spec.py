@@ -110,6 +110,7 @@ class TrainConfig:
     long_sentences: str = "truncate"  # tagging beyond max_length: "truncate" | "chunk" (XTREME)
     retrieval_pool: str = "mean"  # retrieval: "mean" over tokens | "cls" (the first token)
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
+    train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_RANGES.items():
@@ -172,7 +173,14 @@ CHOICES = {
 }
 # Fields added after runs were published (runs/demo): a run id hashes them only when they differ
 # from their default, so that existing ids stay valid.
-ADDED_FIELDS = ("warmup_steps", "qa_windows", "long_sentences", "retrieval_pool", "candidate_pool")
+ADDED_FIELDS = (
+    "warmup_steps",
+    "qa_windows",
+    "long_sentences",
+    "retrieval_pool",
+    "candidate_pool",
+    "train_first",
+)
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
@@ -654,8 +662,20 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     make_train_config(grid.train, where="train")  # fail on bad global settings even if no task uses them
     for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
         for _, enc_path in grid.encoders:
-            grid.train_config(name, reg, enc_path)
+            _check_train_first(name, grid.train_config(name, reg, enc_path), reg)
     return grid
+
+
+def _check_train_first(name: str, cfg: TrainConfig, reg: Registry) -> None:
+    """``train_first`` names a known task of the same kind as ``name`` (one head serves both)."""
+    if not cfg.train_first:
+        return
+    first, task = reg.get(cfg.train_first), reg.get(name)
+    if first.kind != task.kind or not task.trains_on_target or first.name == name:
+        raise SpecError(
+            f"train_first of '{name}' is '{first.name}', a {first.kind} task; it must be another task of "
+            f"the same kind as '{name}' ({task.kind}), which must train on its own data."
+        )
 
 
 def _recipe(raw: Any) -> Recipe | None:

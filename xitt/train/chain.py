@@ -483,6 +483,9 @@ def run_target(
     """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
     language of ``run``.
 
+    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
+    task's English data with the same settings, then on the target's (XTREME-R's SIQA -> COPA).
+
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
@@ -516,6 +519,21 @@ def run_target(
     head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
     encoder.to(device)
     head.to(device)
+    first_dev = {}
+    if cfg.train_first:  # XTREME-R's XCOPA: SIQA first, then COPA, one model and head throughout
+        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
+        prints.update(first_prints)
+        out = fit(
+            encoder,
+            {first.task.name: head},
+            {first.task.name: first},
+            seed=run.seed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+            desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
+            progress=progress,
+        )
+        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
     fitted = fit(
         encoder,
         {task.name: head},
@@ -542,7 +560,7 @@ def run_target(
         "done",
         scores=scores,
         primary_metric=METRICS[task.metric].primary,
-        dev_scores=fitted["dev"],
+        dev_scores={**first_dev, **fitted["dev"]},
         wall_time={"target": t1 - t0, "eval": time.time() - t1},
         data_fingerprints=prints,
         extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
