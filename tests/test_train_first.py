@@ -93,3 +93,24 @@ def test_siqa_rows_map_their_labels_to_choice_indices():
     }
     example = _hub_example(registry().get("siqa"), row, None)
     assert example["choices"] == ["a", "b", "c"] and example["label"] == 1
+
+
+def test_a_missing_first_task_fails_before_any_compute(tmp_path):
+    from xitt.data.loaders import DataError
+    from xitt.run.executors import check_inputs
+
+    doc = {
+        "encoders": ["xlm-roberta-large"],
+        "intermediates": ["none"],
+        "targets": ["xcopa"],
+        "languages": {"xcopa": ["et"]},
+        "seeds": [1],
+        "recipe": "xtreme-r",
+    }
+    g = parse_grid(doc)
+    stages, runs = expand_grid(g)
+    for split, lang in (("train", "en"), ("dev", "en"), ("test", "et")):  # XCOPA itself is there
+        (tmp_path / "xcopa").mkdir(exist_ok=True)
+        (tmp_path / "xcopa" / f"{split}-{lang}.jsonl").write_text("")
+    with pytest.raises(DataError, match=r"(?s)2 data split\(s\).*task 'siqa' split train-en"):
+        check_inputs(g, stages, runs, tmp_path, offline=True)

@@ -255,6 +255,9 @@ def check_inputs(
         needs += [
             (task, split, lang) for split, lang in xdata.needed_splits(task, run.languages, as_target=True)
         ]
+        if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
+            first = reg.get(run.target_train.train_first)
+            needs += [(first, s, lang) for s, lang in xdata.needed_splits(first, [], as_target=False)]
     unique = list({(t.name, split, lang): (t, split, lang) for t, split, lang in needs}.values())
     xdata.check_available(unique, data_dir, offline=offline)
 
