@@ -258,6 +258,10 @@ def cmd_bench(args) -> int:
         from xitt.bench.runner import main as runner_bench
 
         runner_bench()
+    if args.part == "gpu":
+        from xitt.bench.gpu import main as gpu_check
+
+        gpu_check()
     return 0
 
 
@@ -363,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_arguments(p)
 
     p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
-    p.add_argument("--part", choices=["analysis", "runner", "all"], default="all")
+    p.add_argument("--part", choices=["analysis", "runner", "gpu", "all"], default="all")
     p.set_defaults(func=cmd_bench)
     return parser
 
