@@ -111,6 +111,7 @@ class TrainConfig:
     retrieval_pool: str = "mean"  # retrieval: "mean" over tokens | "cls" (the first token)
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
     train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
+    patience: int = 0  # > 0: stop after this many dev evaluations without a better one (select_on: dev)
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_RANGES.items():
@@ -127,6 +128,10 @@ class TrainConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise SpecError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}.")
+        if self.patience > 0 and self.select_on != "dev":
+            raise SpecError(
+                "train.patience (early stopping) needs select_on: dev, which evaluates during training."
+            )
         if self.epochs <= 0 and self.max_steps <= 0:
             raise SpecError("set train.epochs or train.max_steps to a positive number.")
 
@@ -146,6 +151,7 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "n_best": (1, 1000),
     "warmup_ratio": (0.0, 1.0),
     "warmup_steps": (0, 10_000_000),
+    "patience": (0, 1_000_000),
     "weight_decay": (0.0, 1.0),
     "max_grad_norm": (1e-6, 1e6),
     "max_train_examples": (0, 1_000_000_000),
@@ -162,6 +168,7 @@ TRAIN_RANGE_NOTES = {
     "eval_every": "0 = once per epoch",
     "warmup_ratio": "a fraction of the training steps",
     "num_threads": "0 = torch's default",
+    "patience": "0 = no early stopping",
     "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
 }
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
@@ -180,6 +187,7 @@ ADDED_FIELDS = (
     "retrieval_pool",
     "candidate_pool",
     "train_first",
+    "patience",
 )
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 

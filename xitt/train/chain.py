@@ -293,7 +293,8 @@ def fit(
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
     With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
-    over the tasks) are restored at the end.
+    over the tasks) are restored at the end; with ``patience`` > 0 training stops after that many
+    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals).
     """
     cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
@@ -316,19 +317,24 @@ def fit(
         return flat
 
     step, micro, best, best_state, best_step, dev, diverged = 0, 0, None, None, 0, {}, 0
+    stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
 
-    def checkpoint_eval() -> None:
-        nonlocal best, best_state, best_step, dev
+    def checkpoint_eval() -> bool:
+        """Evaluate on English dev, keep the best weights; True when patience has run out."""
+        nonlocal best, best_state, best_step, dev, stale
         dev = dev_eval()
         if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
-            best, best_step = dev, step
+            best, best_step, stale = dev, step, 0
             # on the CPU: a second copy of XLM-R large must not sit in GPU memory
             best_state = [
                 {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules
             ]
+        else:
+            stale += 1
+        return 0 < cfg.patience <= stale
 
     with StageBar(total, desc, progress) as bar:
-        while step < total:
+        while step < total and not stopped:
             plan = [
                 (name, b)
                 for name, td in tasks.items()
@@ -367,11 +373,11 @@ def fit(
                     )
                 bar.step(value)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
-                    checkpoint_eval()
-                if step >= total:
+                    stopped = checkpoint_eval()
+                if step >= total or stopped:
                     break
-            if step >= total or (not cfg.eval_every and cfg.select_on == "dev"):
-                checkpoint_eval()  # once per epoch, and always at the end
+            if not stopped and (step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
+                stopped = checkpoint_eval()  # once per epoch, and always at the end
     if best_state is not None:
         for module, state in zip(modules, best_state):
             module.load_state_dict(state)
