@@ -4,7 +4,8 @@
   (analysis.mixed), fitted on the rows of families a and b only.
 * :func:`robustness_rows` -- hierarchical bootstrap (percentile, BCa), sign flip and Wilcoxon over
   languages (tasks fixed), exact family-label permutation over tasks.
-* :func:`per_target_frame` -- the contrast per target task, Holm- and BH-adjusted across targets.
+* :func:`per_target_frame` -- the contrast per target task (t over languages: CI and p from one
+  method), Holm- and BH-adjusted across targets.
 * :func:`calibration_methods` -- the robustness methods as plug-ins for analysis.calibration.
 * :func:`headline` -- the :class:`analysis.result.Answer`: the first of mixed, BCa, percentile
   with a finite estimate and interval, and k_hat of N languages.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis import bootstrap, effects, mixed, significance
 from analysis.result import Answer
@@ -114,31 +116,43 @@ def robustness_rows(
     return rows, {"family_permutation": perm}
 
 
-def per_target_frame(delta: pd.DataFrame, boot: pd.DataFrame, a: str, b: str, rng) -> pd.DataFrame:
-    """Per target: bootstrap percentile CI, sign-flip p across languages, Holm and BH across targets.
+PER_TARGET_METHOD = "t over languages"
 
-    Returns target, estimate, ci_low, ci_high, se, df, statistic, p_value, p_adj (Holm), p_adj_bh,
-    n (languages), wins ("k/n" languages with a positive contrast), method.
+
+def per_target_frame(delta: pd.DataFrame, a: str, b: str, level: float = 0.95) -> pd.DataFrame:
+    """Per target: the a - b contrast with its CI and p from one method, a one-sample t over the
+    target's languages of the per-language contrast (seed means; languages are the units, the
+    intermediate tasks fixed), two-sided; p adjusted across targets by Holm and BH.
+
+    One method for both, so a CI that contains 0 always goes with p >= 1 - level. A target with
+    fewer than 2 languages gets NaN CI and p. Returns target, estimate, ci_low, ci_high, se, df,
+    statistic, p_value, p_adj (Holm), p_adj_bh, n (languages), wins ("k/n" languages with a
+    positive contrast), method.
     """
     per_language = effects.contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
-    pct = boot[(boot["method"] == "bootstrap_percentile") & (boot["target"] != "all")].set_index("target")
     rows = []
     for target, sub in per_language.groupby("target", sort=True):
-        flip = significance.sign_flip_test(sub["estimate"], rng=rng)
-        r = pct.loc[target] if target in pct.index else {}
+        x = sub["estimate"].to_numpy(float)
+        n = x.size
+        se = x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        df = n - 1.0 if n > 1 else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = x.mean() / se if n > 1 else np.nan
+        half = stats.t.ppf(0.5 + level / 2, df) * se if n > 1 else np.nan
+        p = 2 * stats.t.sf(abs(t), df) if np.isfinite(t) else np.nan
         rows.append(
             {
                 "target": target,
-                "estimate": float(r.get("estimate", flip["estimate"])),
-                "ci_low": float(r.get("ci_low", np.nan)),
-                "ci_high": float(r.get("ci_high", np.nan)),
-                "se": float(r.get("se", np.nan)),
-                "df": np.nan,
-                "statistic": flip["statistic"],
-                "p_value": flip["p_value"],
-                "n": float(len(sub)),
-                "wins": f"{int((sub['estimate'] > 0).sum())}/{len(sub)}",
-                "method": f"bootstrap percentile CI; sign-flip p ({flip['method']}) across languages",
+                "estimate": float(x.mean()),
+                "ci_low": float(x.mean() - half),
+                "ci_high": float(x.mean() + half),
+                "se": float(se),
+                "df": float(df),
+                "statistic": float(t),
+                "p_value": float(p),
+                "n": float(n),
+                "wins": f"{int((x > 0).sum())}/{n}",
+                "method": PER_TARGET_METHOD,
             }
         )
     out = pd.DataFrame(rows)

@@ -178,11 +178,17 @@ class Answer:
 
 @dataclass
 class Analysis:
-    """Everything :func:`analysis.pipeline.analyze` found about one experiment."""
+    """Everything :func:`analysis.pipeline.analyze` found about one experiment, for the contrast
+    a - b at confidence ``level``. ``answer`` is None for a descriptive-only analysis
+    (:func:`analysis.pipeline.describe`: scores without the ``none`` baseline), whose frames
+    other than coverage, missing, degenerate, cell_stats and main_table are empty."""
 
     experiment: str
     synthetic: bool
-    answer: Answer
+    answer: Answer | None
     caveats: list[str]
     frames: Frames
     settings: dict = field(default_factory=dict)
+    a: str = "nli"
+    b: str = "qa"
+    level: float = 0.95
