@@ -205,6 +205,12 @@ class Preparer:
                 "download?). Fix: delete the datasets cache of that dataset and run `xitt prepare` again."
             )
         names = _label_names(ds, effective)
+        if names and task.labels and task.kind != "tagging" and len(names) != len(task.labels):
+            return (
+                f"{src.describe()} has the label names {names}, but task '{task.name}' has "
+                f"{len(task.labels)} labels {list(task.labels)}. Fix: use a source with the task's label "
+                f"set, or correct `labels` in {task.file}."
+            )
         out = []
         try:
             for row in ds:
