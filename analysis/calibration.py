@@ -188,14 +188,15 @@ def _summarise(name: str, stratum: str, res: np.ndarray, effect: float, alpha: f
 
 # The README's calibration table (`xitt calibrate` / `make calibrate`): every scenario has
 # stage, run and baseline-run seed noise (sd 0.5 each) besides the per-language noise.
+# 8 languages, so that the sign flip and Wilcoxon over languages can reach p < 0.05 at all.
 SCENARIOS = {
-    "null, 3 vs 3 tasks": dict(families={"nli": 3, "qa": 3}, sd_intermediate=0.5),
-    "null, 2 vs 4 tasks": dict(families={"nli": 2, "qa": 4}, sd_intermediate=0.5),
+    "null, 3 vs 3 tasks": dict(families={"nli": 3, "qa": 3}, sd_intermediate=0.5, n_languages=8),
+    "null, 2 vs 4 tasks": dict(families={"nli": 2, "qa": 4}, sd_intermediate=0.5, n_languages=8),
     "null, singular design (no task variance), 2 vs 4": dict(
-        families={"nli": 2, "qa": 4}, sd_intermediate=0.0
+        families={"nli": 2, "qa": 4}, sd_intermediate=0.0, n_languages=8
     ),
     "effect +2, 4 vs 4 tasks, 10 % cells missing": dict(
-        families={"nli": 4, "qa": 4}, sd_intermediate=1.0, effect=2.0, missing=0.1
+        families={"nli": 4, "qa": 4}, sd_intermediate=1.0, effect=2.0, missing=0.1, n_languages=8
     ),
 }
 
