@@ -155,7 +155,7 @@ def test_pdf_failure_names_the_error(tmp_path):
     (tmp_path / "report.tex").write_text(
         "\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}"
     )
-    with pytest.raises(RuntimeError, match="Undefined control sequence"):
+    with pytest.raises(report.PdfError, match="Undefined control sequence"):
         report.compile_pdf(tmp_path)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -160,6 +161,11 @@ def cmd_run(args) -> int:
     _check_baseline(grid, args.no_baseline)
     seeds = parse_seeds(args.seeds)
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
+    if (args.executor or grid.executor.kind) == "slurm" and shutil.which("sbatch") is None:
+        raise SpecError(
+            "--executor slurm (or the grid's executor.kind) needs a SLURM cluster, but sbatch is not on "
+            "PATH here. Run `xitt run` on the cluster's login node, or use --executor local."
+        )
     _record_tasks_path(grid, exp)
     if grid.synthetic:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
@@ -249,7 +255,7 @@ def cmd_collect(args) -> int:
             f"none of the {len(status)} runs of {exp} is done: nothing to collect, no scores.csv written. "
             f"`xitt status {exp}` shows where they stand; `xitt run {exp}` trains them."
         )
-    out = write_scores(scores, Path(args.out) if args.out else exp / "scores.csv")
+    out = write_scores(scores, _out_file(args.out) if args.out else exp / "scores.csv")
     left_out = status[status.state != "done"]
     if len(left_out):
         print(
@@ -265,6 +271,14 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def _out_file(text: str) -> Path:
+    """--out must name a file: a folder there would be replaced by nothing useful."""
+    path = Path(text)
+    if path.is_dir():
+        raise SpecError(f"--out {text} is a folder; give a file path such as {path / 'scores.csv'}.")
+    return path
+
+
 def cmd_import(args) -> int:
     from xitt.importers import import_csv, import_jiant
     from xitt.schema import write_scores
@@ -273,7 +287,7 @@ def cmd_import(args) -> int:
         scores = import_jiant(Path(args.source), pattern=args.pattern, scale=args.scale)
     else:
         scores = import_csv(Path(args.source), scale=args.scale)
-    out = write_scores(scores, args.out)
+    out = write_scores(scores, _out_file(args.out))
     print(f"wrote {out}: {len(scores)} rows")
     return 0
 
@@ -328,11 +342,19 @@ def report_folder(exp: Path, a: str, b: str) -> Path:
     return exp / "report" if (a, b) == ("nli", "qa") else exp / f"report-{a}-vs-{b}"
 
 
+def _check_contrast(args) -> None:
+    if args.a == args.b:
+        raise SpecError(
+            f"--a and --b are both {args.a!r}: a contrast needs two families, e.g. --a nli --b qa."
+        )
+
+
 def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
     """analyze() on runs/<exp>/scores.csv with the command's options; its frames written under
     contrast_folder(). Scores without the ``none`` baseline give describe() when
     ``descriptive_ok`` (the report's score tables), an error otherwise. Returns (analysis,
     written paths, display names)."""
+    _check_contrast(args)
     import numpy as np
 
     from analysis.pipeline import analyze, describe
@@ -691,11 +713,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except USER_ERRORS as err:
+    except KeyboardInterrupt:  # claims are released on the way out (context managers, finally blocks)
+        print(
+            f"xitt {args.command}: interrupted; finished runs are kept, run it again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (*USER_ERRORS, OSError) as err:
         if os.environ.get("XITT_DEBUG"):
             raise
-        print(f"xitt {args.command}: error: {err}\n(set XITT_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"xitt {args.command}: error: {_error_text(err)}\n(set XITT_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 2
+
+
+def _error_text(err: BaseException) -> str:
+    """One paragraph without control characters; a file-system error names its file and what to check."""
+    if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.filename:
+        return _plain(
+            f"cannot use {err.filename}: {err.strerror or err}. Check that it is a writable file path."
+        )
+    return "\n".join(_plain(line) for line in str(err).splitlines())
 
 
 if __name__ == "__main__":

@@ -577,6 +577,11 @@ def _languages(
     for target in targets:
         declared = reg.get(target).languages_for(suite)
         chosen = raw.get(target, list(declared))
+        if not isinstance(chosen, list):
+            raise SpecError(
+                f"languages.{target} must be a list of language codes, e.g. {{{target}: [{declared[0]}]}}; "
+                f"got {chosen!r}."
+            )
         bad = [lang for lang in chosen if lang not in declared]
         if bad:
             raise SpecError(
