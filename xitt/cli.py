@@ -78,64 +78,34 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import check_baseline, expand_grid, load_grid, record_tasks_path
     from xitt.run.plan import describe_plan
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
-    _check_baseline(grid, args.no_baseline)
+    check_baseline(grid, allowed=args.no_baseline)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
-    _record_tasks_path(grid, exp)
+    _note_tasks_path(record_tasks_path(grid, exp), exp)
     print(describe_plan(grid, stages, runs, exp, full=args.full))
     return 0
 
 
-def _check_baseline(grid, allowed: bool) -> None:
-    """A grid without the ``none`` intermediate has no deltas: stop before planning or training."""
-    from xitt.schema import NONE
-
-    if allowed or any(i.name == NONE for i in grid.intermediates):
-        return
-    raise SpecError(
-        f"the grid {grid.path} has no '{NONE}' intermediate, the no-intermediate baseline every gain is "
-        f"measured against: without it `xitt analyze` cannot compare families. Add {NONE} to "
-        "intermediates (intermediates: [none, ...]), or pass --no-baseline to train anyway (the report "
-        "then shows the descriptive score tables only)."
-    )
-
-
-def _record_tasks_path(grid, exp: Path) -> None:
-    """Custom tasks found through XITT_TASKS_PATH: write their folders into the grid as
-    ``tasks_path:`` so that status, collect and report find them without the variable."""
-    from xitt.tasks import registry, task_dirs
-
-    builtin = task_dirs()[0].resolve()
-    reg = registry()
-    used = {t for i in grid.intermediates for t in i.tasks} | set(grid.targets)
-    folders = sorted({str(Path(reg.tasks[t].file).parent) for t in used if t in reg.tasks})
-    custom = [f for f in folders if Path(f).resolve() != builtin]
-    grid_file = exp / "grid.yaml"
-    if not custom or grid.tasks_path or not grid_file.is_file():
-        return
-    text = grid_file.read_text(encoding="utf-8")
-    grid_file.write_text(text.rstrip("\n") + f"\ntasks_path: [{', '.join(custom)}]\n", encoding="utf-8")
-    print(
-        f"note: recorded tasks_path: [{', '.join(custom)}] in {grid_file} (custom task files)",
-        file=sys.stderr,
-    )
+def _note_tasks_path(folders: list[str], exp: Path) -> None:
+    if folders:
+        print(f"note: recorded tasks_path: [{', '.join(folders)}] in {exp / 'grid.yaml'}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import check_baseline, expand_grid, load_grid, record_tasks_path
 
     if args.offline:
         os.environ["XITT_OFFLINE"] = "1"
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
-    _check_baseline(grid, args.no_baseline)
+    check_baseline(grid, allowed=args.no_baseline)
     seeds = parse_seeds(args.seeds)
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
-    _record_tasks_path(grid, exp)
+    _note_tasks_path(record_tasks_path(grid, exp), exp)
     if grid.synthetic:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
     from xitt.run.executors import execute
@@ -423,19 +393,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xitt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def grid_cmd(name, func, help_, arg="grid"):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
-        p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]",
-        )
-        p.set_defaults(func=func)
-        return p
+    _add_runner_commands(sub)
+    _add_analysis_commands(sub)
+    p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
+    p.set_defaults(func=cmd_synth)
+    synth.add_arguments(p)
 
+    p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
+    p.add_argument(
+        "--part", choices=["analysis", "runner", "all"], default="all", help="which benchmarks (default: all)"
+    )
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _grid_command(sub, name, func, help_, arg="grid"):
+    """A subcommand that reads a grid: the experiment argument and --set."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]",
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_runner_commands(sub) -> None:
+    """tasks, plan, run, status, collect, import."""
     p = sub.add_parser("tasks", help="list the declared tasks by family and role")
     p.add_argument("--validate", action="store_true", help="check the task files; exit 1 on problems")
     p.add_argument(
@@ -444,12 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tasks)
 
     no_baseline = "plan/train a grid without the 'none' baseline (analyze then has no deltas to compare)"
-    p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours and what is done")
+    p = _grid_command(sub, "plan", cmd_plan, "show the DAG of stages and runs, GPU-hours and what is done")
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--full", action="store_true", help="list every run id")
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
 
-    p = grid_cmd("run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
+    p = _grid_command(sub, "run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
     p.add_argument(
@@ -466,13 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
     same = "the same --seeds as `xitt run` was given (runs of other seeds are then seen too)"
 
-    p = grid_cmd(
-        "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
+    p = _grid_command(
+        sub, "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
     )
     p.add_argument("--seeds", help=same)
 
-    p = grid_cmd(
-        "collect", cmd_collect, "gather result.json files into runs/<exp>/scores.csv", arg="experiment"
+    p = _grid_command(
+        sub, "collect", cmd_collect, "gather result.json files into runs/<exp>/scores.csv", arg="experiment"
     )
     p.add_argument("--seeds", help=same)
     p.add_argument(
@@ -501,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
     p.set_defaults(func=cmd_import)
 
+
+def _add_analysis_commands(sub) -> None:
+    """analyze and report."""
     for name, func, help_ in (
         ("analyze", cmd_analyze, "answer NLI vs QA: mixed model, bootstrap, tests, seed plan"),
         ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)"),
@@ -547,17 +538,6 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="md,csv",
                 help="also write the formatted tables as Markdown and/or CSV under report/tables/",
             )
-
-    p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
-    p.set_defaults(func=cmd_synth)
-    synth.add_arguments(p)
-
-    p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
-    p.add_argument(
-        "--part", choices=["analysis", "runner", "all"], default="all", help="which benchmarks (default: all)"
-    )
-    p.set_defaults(func=cmd_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
