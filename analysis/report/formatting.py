@@ -274,9 +274,19 @@ def latex_escape(value: Any) -> str:
     """Escape a user string for LaTeX text mode: ``_ % & # $ { } ~ ^ \\`` (and < > |) plus the symbols
     this module emits (−, ±, –, Δ, ×, ...). Characters beyond Latin-1 that pdflatex cannot typeset
     (e.g. CJK) are transliterated when possible, else replaced by '?', so a task name never breaks
-    the build.
+    the build. A span in backticks (a command in a message, `xitt synth --out D`) is set as code
+    (:func:`latex_code` in ``\\texttt``), so that it copies back from the PDF as typed.
     """
-    text = "" if value is None else str(value)
+    parts = _CODE_SPAN.split("" if value is None else str(value))
+    return "".join(
+        r"\texttt{" + latex_code(p) + "}" if i % 2 else _escape_text(p) for i, p in enumerate(parts)
+    )
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _escape_text(text: str) -> str:
     text = _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
     return "".join(_latin(ch) for ch in text)
 
@@ -290,7 +300,7 @@ def latex_code(text: Any) -> str:
     """One line of code for a typewriter block: escaped, hyphens kept apart, straight quotes and
     backticks, spaces kept as control spaces."""
     line = "" if text is None else str(text)
-    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else latex_escape(ch)) for ch in line)
+    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else _escape_text(ch)) for ch in line)
 
 
 def latex_lines(text: Any) -> str:
