@@ -8,9 +8,11 @@ itself and formats nothing (the answer sentence is the report layer's,
 Decisions written down here:
 
 * The answer is the family contrast a - b (default NLI - QA) of delta = score(intermediate) -
-  score(none), XTREME-weighted (see :mod:`analysis.effects`). The headline row is the crossed
-  random-intercept mixed model with Satterthwaite df (analysis.mixed); when it cannot be fitted,
-  the hierarchical BCa bootstrap, and the caveats say so (:func:`analysis.contrast.headline`).
+  score(none), XTREME-weighted (targets weighted equally; see :mod:`analysis.effects`). The
+  headline row follows the rule of :mod:`analysis.headline` (the mixed model of the design's
+  replication units, df never above tasks - 2; the task-bounded t-test for singular fits or a
+  single task in a family; no inference with one task per family); when the model cannot be
+  fitted, the hierarchical BCa bootstrap, and the caveats say so.
   Bootstrap and permutation tests are robustness rows of the ``contrast`` frame.
 * Several encoders: the contrast averages them with equal weight (the bootstrap treats encoder
   as a fixed stratum that shares the resampled tasks, languages and seeds); the mixed model
@@ -32,26 +34,27 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from analysis import bootstrap, contrast, effects, seeds, significance
+from analysis import bootstrap, contrast, effects, headline, seeds, significance
 from analysis.load import validate
 from analysis.result import Analysis, Frames
 from xitt.schema import NONE
 
 
-def _seed_frames(fit, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Variance components and the seed plan of the fitted mixed model (empty frames without one)."""
+def _seed_frames(fit, prim, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Variance components per replication unit and the seed plan (empty frames without a fit)."""
     empty = Frames.empty("variance_components"), Frames.empty("seed_plan")
     if fit is None:
         return empty
     try:
+        variance, design = headline.variance_components(fit), seeds.observed_design(prim, a, b)
         plan = pd.concat(
             [
-                seeds.plan_seeds(fit, level_a=a, level_b=b),
-                seeds.plan_seeds(fit, level_a=a, level_b=b, seeds=(3, 5), intermediates_per_family=(4, 8)),
+                seeds.plan_seeds(variance, design, a=a, b=b),
+                seeds.plan_seeds(variance, design, a=a, b=b, seeds=(3, 5), intermediates_per_family=(4, 8)),
             ],
             ignore_index=True,
         )
-        return seeds.variance_components(fit), plan
+        return variance, plan
     except (ValueError, TypeError, KeyError) as err:
         caveats.append(f"Variance components / seed plan unavailable: {err}")
         return empty
@@ -103,13 +106,13 @@ def analyze(
     synthetic = bool(synthetic or is_synthetic(prim))
     des = bootstrap.design(delta, a, b)
     boot = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
-    mixed_row, fit = contrast.mixed_row(delta, a, b, level, caveats)
+    mixed_row, fit = contrast.mixed_row(prim, a, b, level, caveats)
     rows, extra = contrast.robustness_rows(delta, boot, a, b, rng)
     by_method = pd.DataFrame([mixed_row, *rows])[contrast.CONTRAST_COLUMNS]
     per_language = significance.per_language_frame(delta, a, b)
     pooled = per_language.loc[per_language["target"] == "all", "p_value"].dropna()
     wins = significance.partial_conjunction(pooled) if len(pooled) else Frames.empty("language_wins")
-    variance, plan = _seed_frames(fit, a, b, caveats)
+    variance, plan = _seed_frames(fit, prim, a, b, caveats)
     per_target = contrast.per_target_frame(delta, a, b, level)
     aso = significance.aso_frame(delta, a, b, rng=rng)
     if len(aso) and aso["warning"].iloc[0]:

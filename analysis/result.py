@@ -66,7 +66,7 @@ class Frames:
         "p_value",
         "p_adj",
         doc="per encoder x intermediate x target (+ avg): seed mean and sd of the language mean, "
-        "delta vs none, its t-test over languages, Holm-corrected across the cells",
+        "delta vs none, its t-test over seeds (the run is the unit), Holm-corrected across the cells",
     )
     deltas: pd.DataFrame = _frame(
         "encoder",
@@ -104,7 +104,11 @@ class Frames:
         "method", "k_hat", "n", "alpha", doc="partial conjunction: a beats b in k_hat of n languages"
     )
     variance_components: pd.DataFrame = _frame(
-        "component", "variance", "sd", "share", doc="the mixed model's variance components"
+        "component",
+        "variance",
+        "sd",
+        "share",
+        doc="the mixed model's variance components, one per replication unit",
     )
     seed_plan: pd.DataFrame = _frame(
         "design",

@@ -191,25 +191,26 @@ def test_csv_errors_name_the_file_line(tmp_path, capsys):
     assert "lines [5]" in capsys.readouterr().err  # line 5 of the file, as an editor shows it
 
 
-def test_missing_data_is_grouped_by_task_with_each_fix_once():
-    from xitt.data import loaders
+def test_missing_data_is_grouped_by_task_with_each_fix_once(tmp_path):
+    from xitt.data.loaders import DataError
+    from xitt.data.prepare import prepare
     from xitt.tasks import registry
 
     reg = registry()
     needs = [
-        (reg.get(name), split, lang)
-        for name in ("synth_xnli", "synth_nli", "xnli")
-        for split, lang in loaders.needed_splits(
-            reg.get(name), ["en", "de", "fr"], as_target=name != "synth_nli"
-        )
-    ]
-    with pytest.raises(loaders.DataError) as err:
-        loaders.check_available(needs, None, offline=True)
+        (reg.get("synth_xnli"), split, lang)
+        for split, lang in [("train", "en"), ("dev", "en"), ("test", "de"), ("test", "fr")]
+    ] + [(reg.get("xnli"), "test", lang) for lang in ("de", "fr")]
+    with pytest.raises(DataError) as err:
+        prepare(needs, tmp_path / "cache", offline=True)
     text = str(err.value)
-    assert text.count("synth_xnli:") == 1 and "test-de, test-fr" in text  # one line per task, not per split
-    assert text.count("xitt synth --out") == 1 and text.count("run online") == 1
-    synth_fix = next(line for line in text.splitlines() if "xitt synth" in line)
-    assert "synth_xnli" in synth_fix and "xnli:" not in synth_fix and "run online" not in synth_fix
+    lines = text.splitlines()
+    assert text.startswith("6 data split(s) of 2 task(s) cannot be prepared")
+    assert sum("'synth_xnli'" in line for line in lines) == 1  # one line per task and problem, not per split
+    assert "train-en, dev-en, test-de, test-fr" in text and "test-de, test-fr: not prepared" in text
+    assert text.count("xitt synth --out") == 1 and text.count("once online") == 1
+    synth_fix = next(line for line in lines if "xitt synth" in line)
+    assert "synth_xnli" in synth_fix and "online" not in synth_fix
 
 
 def test_runs_of_extra_seeds_are_seen_with_the_same_option(exp, capsys):

@@ -94,23 +94,39 @@ def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder,
     assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # keep_checkpoints
 
 
-def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data, tmp_path):
+def test_bad_data_stops_before_training_and_a_failing_run_does_not_stop_the_others(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    import xitt.train.chain
+
     data = tmp_path / "data"
-    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("tasks", "*.py"))
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("prepared"))
+    good = (data / "tiny_ner" / "test-de.tsv").read_text(encoding="utf-8")
     (data / "tiny_ner" / "test-de.tsv").write_text("anna\tB-PER\nthis line has no tag\n", encoding="utf-8")
     grid = make_grid(tiny_encoder, data, intermediates=["none"])
+    with pytest.raises(DataError, match="tiny_ner.*test-de.*test-de.tsv:2"):  # prepare, before training
+        execute(grid, exp_dir=tmp_path / "exp", progress=False)
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
+    (data / "tiny_ner" / "test-de.tsv").write_text(good, encoding="utf-8")
+    real = xitt.train.chain.run_target
+
+    def flaky(run, *args, **kwargs):
+        if run.target == "tiny_ner":
+            raise RuntimeError("CUDA out of memory")
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(xitt.train.chain, "run_target", flaky)
     summary = execute(grid, exp_dir=tmp_path / "exp", progress=False)
     assert summary["done"] == 2 and summary["failed"] == 1
     bad = next(r for r in expand_grid(grid)[1] if r.target == "tiny_ner")
     result = read_result(run_dir(tmp_path / "exp", bad.run_id))
-    assert (
-        result.status == "failed" and result.error.startswith("DataError") and "test-de.tsv:2" in result.error
-    )
+    assert result.status == "failed" and result.error == "RuntimeError: CUDA out of memory"
     assert "Traceback" in (run_dir(tmp_path / "exp", bad.run_id) / "train.log").read_text()
-    # Fixed data: only the failed run is redone.
-    shutil.copy(tiny_data / "tiny_ner" / "test-de.tsv", data / "tiny_ner" / "test-de.tsv")
+    monkeypatch.setattr(xitt.train.chain, "run_target", real)  # fixed: only the failed run is redone
     again = execute(grid, exp_dir=tmp_path / "exp", progress=False)
     assert again["ran"] == 1 and again["done"] == 3
+    done = read_result(run_dir(tmp_path / "exp", bad.run_id))
+    assert done.data["tiny_ner/test-de"]["sources"][0]["source"] == "local:tiny_ner/test-de.tsv"
 
 
 def test_fail_fast_stops_after_the_first_failure(tiny_encoder, tiny_data, tmp_path, monkeypatch):

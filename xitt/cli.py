@@ -78,6 +78,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from xitt.data.loaders import resolve_data_dir
     from xitt.grid.spec import check_baseline, expand_grid, load_grid, record_tasks_path
     from xitt.run.plan import describe_plan
 
@@ -86,7 +87,26 @@ def cmd_plan(args) -> int:
     check_baseline(grid, allowed=args.no_baseline)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     _note_tasks_path(record_tasks_path(grid, exp), exp)
-    print(describe_plan(grid, stages, runs, exp, full=args.full))
+    data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
+    print(describe_plan(grid, stages, runs, exp, full=args.full, data_dir=data_dir))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from xitt.data.loaders import resolve_data_dir, set_offline_flags
+    from xitt.grid.spec import expand_grid, load_grid
+
+    if args.offline:
+        os.environ["XITT_OFFLINE"] = "1"
+    offline = set_offline_flags()  # before any HF library is imported
+    grid = load_grid(args.grid, args.set)
+    stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
+    data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
+    from xitt.data.prepare import needs_of, prepare
+    from xitt.tasks import registry
+
+    outcome = prepare(needs_of(stages, runs, registry()), data_dir, offline=offline, echo=print)
+    print(f"{len(outcome.lines)} split(s) ready in {data_dir}; {outcome.hub_calls} hub dataset load(s)")
     return 0
 
 
@@ -130,22 +150,53 @@ def cmd_run(args) -> int:
     return 0 if counts.get("done", 0) == len(runs) else 1
 
 
+def _plain(text: str) -> str:
+    """An error text without control characters: an ESC sequence in a task name once cleared the screen."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def _state_counts(counts: Counter) -> str:
     return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
 
 
+def cmd_convert(args) -> int:
+    from xitt.data import converters
+    from xitt.data.loaders import resolve_data_dir
+    from xitt.tasks import registry
+
+    data_dir = resolve_data_dir(args.data_dir)
+    src = Path(args.source)
+    if args.task == "ccg":
+        written = converters.convert_ccg(src, data_dir)
+    else:
+        languages = args.languages.split(",") if args.languages else list(registry().get(args.task).languages)
+        if args.task == "mewslix":
+            written = converters.convert_mewslix(src, data_dir, languages, max_candidates=args.max_candidates)
+        else:
+            written = converters.convert_lareqa(src, data_dir, languages)
+    for part, n in written.items():
+        print(f"{args.task} {part}: {n}")
+    print(f"wrote {data_dir / args.task}; next: `xitt prepare runs/<exp> --data-dir {data_dir}`")
+    return 0
+
+
 def cmd_status(args) -> int:
     from xitt.grid.spec import expand_grid, load_grid
-    from xitt.run.store import status_frame
+    from xitt.run.store import stage_state, status_frame
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp, args.set)
-    _, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
+    stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
     print(f"{exp}: {len(status)} runs: {_state_counts(counts)}")
     for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
-        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
+        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {_plain(row.detail)}" if row.detail else ""))
+    stage_states = {s.stage_id: stage_state(exp, s.stage_id) for s in stages}
+    print(f"{exp}: {len(stages)} intermediate stages: {_state_counts(Counter(stage_states.values()))}")
+    for stage_id, state in stage_states.items():
+        if state in ("failed", "corrupt", "running"):
+            print(f"  {state:<8} stage {stage_id}")
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 
@@ -431,11 +482,22 @@ def _add_runner_commands(sub) -> None:
     )
     p.set_defaults(func=cmd_tasks)
 
+    data_help = "the data cache (prepared copies + local inputs); also XITT_DATA_DIR; default ~/.cache/xitt"
     no_baseline = "plan/train a grid without the 'none' baseline (analyze then has no deltas to compare)"
-    p = _grid_command(sub, "plan", cmd_plan, "show the DAG of stages and runs, GPU-hours and what is done")
+    p = _grid_command(
+        sub, "plan", cmd_plan, "show the DAG of stages and runs, GPU-hours, what is done and prepared"
+    )
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--full", action="store_true", help="list every run id")
+    p.add_argument("--data-dir", help=data_help)
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
+
+    p = _grid_command(
+        sub, "prepare", cmd_prepare, "resolve, verify and cache every data split of a grid (no training)"
+    )
+    p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--offline", action="store_true", help="never contact the hub: check the cache only")
 
     p = _grid_command(sub, "run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
@@ -446,13 +508,21 @@ def _add_runner_commands(sub) -> None:
         help="local process pool size, at least 1 (default: the grid's executor.workers)",
     )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
-    p.add_argument(
-        "--data-dir", help="local copies of the data sets (XTREME file formats); also XITT_DATA_DIR"
-    )
+    p.add_argument("--data-dir", help=data_help)
     p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
     same = "the same --seeds as `xitt run` was given (runs of other seeds are then seen too)"
+
+    p = sub.add_parser(
+        "convert", help="XTREME-R download-script files (Mewsli-X, LAReQA) or CCGbank -> the data dir"
+    )
+    p.add_argument("task", choices=["mewslix", "lareqa", "ccg"], help="which data set the files are")
+    p.add_argument("source", help="the folder the download script wrote (or the CCGbank root)")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--languages", help="comma-separated (default: the task's languages)")
+    p.add_argument("--max-candidates", type=int, default=1000, help="Mewsli-X: pool entities per language")
+    p.set_defaults(func=cmd_convert)
 
     p = _grid_command(
         sub, "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"

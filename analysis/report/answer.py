@@ -27,11 +27,16 @@ def answer_sentence(analysis, names: Names | None = None) -> str:
     p_txt = "" if p == fmt.DASH else f", p {p}" if p.startswith("<") else f", p = {p}"
     a, b = names.family(ans.a), names.family(ans.b)
     sentence = (
-        f"{'[Synthetic data] ' if analysis.synthetic else ''}Averaged over {ans.n_targets} target task(s), "
+        f"{'[Synthetic data] ' if analysis.synthetic else ''}Averaged over {ans.n_targets} target task(s) "
+        "(equal weights, as the XTREME score), "
         f"the gain from {a} intermediate training ({ans.n_tasks_a} task(s)) minus the gain from {b} "
         f"({ans.n_tasks_b} task(s)) is {fmt.fmt_num(ans.estimate, d, sign=True)} points "
-        f"({int(round(ans.level * 100))}% CI {fmt.fmt_num(ans.ci_low, d, sign=True)} to "
-        f"{fmt.fmt_num(ans.ci_high, d, sign=True)}; {names(ans.method)}{df_txt}{p_txt})"
+        + (
+            f"({int(round(ans.level * 100))}% CI {fmt.fmt_num(ans.ci_low, d, sign=True)} to "
+            f"{fmt.fmt_num(ans.ci_high, d, sign=True)}; {names(ans.method)}{df_txt}{p_txt})"
+            if fmt.finite(ans.ci_low)
+            else f"({names(ans.method)})"
+        )
     )
     if ans.n_languages is not None:
         sentence += (

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 # Method ids of the result frames (analysis.contrast, analysis.significance) -> what a paper calls them.
 METHODS = {
-    "mixed": "mixed model, Satterthwaite df",
+    "mixed": "mixed model of the replication units, Satterthwaite df",
+    "task_bounded": "t-test over per-task means",
+    "no_inference": "one task per family: no CI or p-value is possible",
     "bootstrap_percentile": "percentile bootstrap",
     "bootstrap_bca": "BCa bootstrap",
     "sign_flip": "sign flip (languages)",

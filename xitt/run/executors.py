@@ -1,7 +1,8 @@
 """Run a grid as a DAG: intermediate stages first, then the target runs that reuse them.
 
-``execute`` is what ``xitt run`` calls. It expands the grid, checks every needed data split and
-encoder folder before any training, then runs what is not done yet:
+``execute`` is what ``xitt run`` calls. It expands the grid, checks the encoder folders, prepares
+every data split the pending work needs (``xitt prepare``: verified copies in the data dir; then
+the hub is switched off for the runs), then runs what is not done yet:
 
 * ``local`` (default): sequentially, stage by stage (a stage, then all its target runs, then its
   checkpoint is removed unless ``keep_checkpoints``), or with ``workers > 1`` on a small process
@@ -257,31 +258,24 @@ def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, starte
 # ----------------------------------------------------------------------------------- planning
 
 
-def check_inputs(
-    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path | None, offline: bool
-) -> None:
-    """Every encoder folder and data split the pending work needs, checked before any training."""
-    reg = registry()
+def check_encoders(grid: GridSpec) -> None:
+    """Every local encoder folder exists, checked before any training."""
     for name, path in grid.encoders:
         if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
             raise FileNotFoundError(
                 f"encoder '{name}': folder {path} does not exist; build it or fix the grid's encoders."
             )
-    needs = []
-    for stage in stages:
-        for name in stage.intermediate_tasks:
-            task = reg.get(name)
-            needs += [
-                (task, split, lang)
-                for split, lang in xdata.needed_splits(task, [task.train_language], as_target=False)
-            ]
-    for run in runs:
-        task = reg.get(run.target)
-        needs += [
-            (task, split, lang) for split, lang in xdata.needed_splits(task, run.languages, as_target=True)
-        ]
-    unique = list({(t.name, split, lang): (t, split, lang) for t, split, lang in needs}.values())
-    xdata.check_available(unique, data_dir, offline=offline)
+
+
+def prepare_data(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path, offline: bool) -> None:
+    """``xitt prepare`` for the pending work (a no-op check of the manifests when all is prepared),
+    then the hub is switched off for this process and every worker or job it starts."""
+    from xitt.data.prepare import needs_of, prepare
+
+    outcome = prepare(needs_of(stages, runs, registry()), data_dir, offline=offline)
+    fresh = sum(line.status.startswith("prepared") for line in outcome.lines)
+    log.info("data: %d split(s) ready in %s (%d prepared now)", len(outcome.lines), data_dir, fresh)
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def _console(progress: bool) -> None:
@@ -314,7 +308,7 @@ def execute(
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
-    used = str(ddir) if ddir else None  # recorded in each config.yaml / result.json
+    used = str(ddir)  # recorded in each config.yaml / result.json
     stages, runs = expand_grid(grid, seeds=seeds)
     stages = [dataclasses.replace(s, data_dir=used) for s in stages]
     runs = [r.with_data_dir(used) for r in runs]
@@ -336,8 +330,9 @@ def execute(
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
         # left behind when a worker died before its clean-up: no later run would ever remove it
         _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
-    check_inputs(grid, todo_stages, todo, ddir, offline)
+    check_encoders(grid)
     _console(progress)
+    prepare_data(todo_stages, todo, ddir, offline)
     kind = executor or grid.executor.kind
     workers = workers or grid.executor.workers
     bar = GridProgress(

@@ -242,12 +242,17 @@ def write_stage(exp_dir: str | Path, record: StageRecord) -> Path:
 
 
 def stage_state(exp_dir: str | Path, stage_id: str) -> str:
-    """done | failed | corrupt | pending (no stage.json yet)."""
+    """done | running (a live worker holds its claim) | failed | corrupt | pending (no stage.json yet)."""
     try:
         record = read_stage(exp_dir, stage_id)
     except CorruptResult:
-        return "corrupt"
-    return record.status if record else "pending"
+        record = None
+        state = "corrupt"
+    else:
+        state = record.status if record else "pending"
+    if state != "done" and is_claimed(stage_dir(exp_dir, stage_id)):
+        return "running"
+    return state
 
 
 def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xitt.data import cache as data_cache
 from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.progress import StageBar
@@ -454,6 +455,7 @@ def train_stage(
         best_step=out["best_step"],
         wall_time=time.time() - t0,
         data_fingerprints=prints,
+        data=data_cache.entries(data_dir, prints),
         checkpoint=str(checkpoint),
     )
 
@@ -510,6 +512,7 @@ def run_target(
             primary_metric=METRICS[task.metric].primary,
             wall_time={"target": 0.0, "eval": time.time() - t0},
             data_fingerprints={**base, **prints},
+            data=data_cache.entries(data_dir, prints),
         )
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
     prints.update(base)
@@ -546,6 +549,7 @@ def run_target(
         dev_scores=fitted["dev"],
         wall_time={"target": t1 - t0, "eval": time.time() - t1},
         data_fingerprints=prints,
+        data=data_cache.entries(data_dir, prints),
         extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
     )
 
