@@ -241,3 +241,11 @@ def test_runs_of_extra_seeds_are_seen_with_the_same_option(exp, capsys):
     assert f"{len(runs)} done" in capsys.readouterr().out
     assert main(["collect", str(exp), "--set", "seeds=[4]"]) == 0
     assert (exp / "scores.csv").is_file()
+
+
+def test_report_layout_two_sets_wide_tables_across_both_columns(exp, capsys):
+    assert main(["report", str(exp), "--n-boot", "100", "--no-pdf", "--layout", "two"]) == 0
+    assert "--layout two" in capsys.readouterr().out
+    main_table = (exp / "report" / "tables" / "main_table.tex").read_text()
+    assert "\\begin{table*}" in main_table and "\\label{tab:exp-main-table}" in main_table
+    assert "\\begin{table}" in (exp / "report" / "tables" / "language_wins.tex").read_text()
