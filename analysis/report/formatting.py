@@ -3,8 +3,9 @@
 The rules, applied everywhere:
 
 1. **Decimals from the uncertainty.** A number with a CI gets the decimals that show the CI's
-   width with two significant digits (width 3.2 -> 1 decimal, 0.045 -> 3, 25 -> 0); a
-   'mean ± sd' cell those of its sd, between 1 and 2. Bounded to [0, MAX_DECIMALS].
+   width with two significant digits (width 3.2 -> 1 decimal, 0.045 -> 3, 25 -> 0); 'mean ± sd'
+   cells those of the sd, between 1 and 2 (the main table uses its median sd for every cell, so
+   scores and their Δ line up across the table). Bounded to [0, MAX_DECIMALS].
 2. **One precision per column.** All numbers in a column share its decimals: those of the
    narrowest uncertainty in the column (:func:`column_decimals`), so no row shows fewer digits
    than its CI justifies and the column lines up. Rows without a CI in that column (a
