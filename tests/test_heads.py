@@ -9,7 +9,14 @@ from xitt.synth.tiny import build_tokenizer
 
 # xitt.heads imports torch: import it inside the tests, never at collection time.
 
-CFG = SimpleNamespace(max_length=24, doc_stride=8, n_best=5, max_answer_length=3)
+CFG = SimpleNamespace(
+    max_length=24,
+    doc_stride=8,
+    n_best=5,
+    max_answer_length=3,
+    qa_windows="overlap",
+    long_sentences="truncate",
+)
 
 
 @pytest.fixture(scope="module")

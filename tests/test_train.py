@@ -94,13 +94,16 @@ def test_multi_task_stage_samples_every_task(train, tiny_encoder, tiny_data, tmp
     assert {"tiny_nli.accuracy", "tiny_mc.accuracy", "selection"} <= set(info.dev_scores)
 
 
-def test_max_steps_grad_accum_select_last_and_predictions(train, tiny_encoder, tiny_data, tmp_path):
+@pytest.mark.parametrize("qa_windows", ["overlap", "step"])
+def test_max_steps_grad_accum_select_last_and_predictions(
+    train, tiny_encoder, tiny_data, tmp_path, qa_windows
+):
     grid = _grid(
         tiny_encoder,
         tiny_data,
         targets=["tiny_qa"],
         save_predictions=True,
-        train={"max_steps": 3, "grad_accum": 2, "select_on": "last"},
+        train={"max_steps": 3, "grad_accum": 2, "select_on": "last", "qa_windows": qa_windows},
     )
     run = next(r for r in expand_grid(grid)[1] if r.stage is None)
     out = train.run_target(run, str(tiny_encoder), out_dir=tmp_path, progress=False)
@@ -185,3 +188,19 @@ def test_a_non_finite_loss_fails_the_run_as_diverged(train, tiny_encoder, tiny_d
     run = next(r for r in expand_grid(_grid(tiny_encoder, tiny_data))[1] if r.stage is None)
     with pytest.raises(train.Diverged, match="diverged.*lower train.lr"):
         train.run_target(run, str(tiny_encoder), progress=False)
+
+
+def test_patience_stops_after_evaluations_without_improvement(train, tiny_encoder, tiny_data):
+    # jiant's --no_improvements_for_n_evals: with a learning rate too small to change the dev score,
+    # the first evaluation is the best and training stops after `patience` more
+    grid = _grid(
+        tiny_encoder,
+        tiny_data,
+        intermediates=["none"],
+        train={"lr": 1e-9, "eval_every": 2, "patience": 3, "max_steps": 40, "select_on": "dev"},
+    )
+    run = expand_grid(grid)[1][0]
+    out = train.run_target(run, str(tiny_encoder), progress=False)
+    assert out.extra["steps"] == 2 * (1 + 3) and out.extra["best_step"] == 2
+    with pytest.raises(Exception, match="patience"):
+        _grid(tiny_encoder, tiny_data, train={"patience": 3, "select_on": "last"})

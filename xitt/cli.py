@@ -89,6 +89,11 @@ def cmd_plan(args) -> int:
     _note_tasks_path(record_tasks_path(grid, exp), exp)
     data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
     print(describe_plan(grid, stages, runs, exp, full=args.full, data_dir=data_dir))
+    from xitt.grid.settings import describe_settings
+    from xitt.tasks import registry
+
+    print()
+    print(describe_settings(grid, registry(), full=args.full))
     return 0
 
 
@@ -405,6 +410,10 @@ def cmd_bench(args) -> int:
         from xitt.bench.runner import main as runner_bench
 
         runner_bench()
+    if args.part == "gpu":
+        from xitt.bench.gpu import main as gpu_check
+
+        gpu_check()
     return 0
 
 
@@ -452,7 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
     p.add_argument(
-        "--part", choices=["analysis", "runner", "all"], default="all", help="which benchmarks (default: all)"
+        "--part",
+        choices=["analysis", "runner", "gpu", "all"],
+        default="all",
+        help="which benchmarks (default: all; gpu needs a CUDA device)",
     )
     p.set_defaults(func=cmd_bench)
     return parser

@@ -19,7 +19,7 @@ from pathlib import Path
 TINY = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny"
 
 
-def _setup() -> None:
+def setup() -> None:
     if not (TINY / "tasks" / "tiny.yaml").is_file():
         raise FileNotFoundError(f"xitt bench needs the tiny fixtures of a source checkout at {TINY}.")
     paths = [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p]
@@ -32,15 +32,24 @@ def _setup() -> None:
     hf_logging.disable_progress_bar()  # the table is the output, not the library's save bars
 
 
-def _encoder(folder: Path) -> Path:
+def build_tiny_encoder(folder: Path) -> Path:
     from xitt.synth.tiny import build_encoder, build_tokenizer
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(TINY.glob("tiny_*/*"))]
     return build_encoder(build_tokenizer(texts), folder / "encoder", max_position=64, seed=0)
 
 
-def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: int = 16) -> dict[str, float]:
-    """Examples/s of xitt.train.fit and of transformers.Trainer on tiny_cls (train set x ``repeat``)."""
+def throughput(
+    encoder: Path,
+    repeat: int = 16,
+    epochs: int = 2,
+    batch_size: int = 16,
+    *,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """Examples/s of xitt.train.fit and of transformers.Trainer on tiny_cls (train set x ``repeat``),
+    on ``device`` with ``precision`` (fp32 | bf16 | fp16: autocast in xitt, Trainer's bf16/fp16)."""
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -56,7 +65,10 @@ def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: in
     from xitt.train.heads import Head, featurize
 
     task = registry().get("tiny_cls")
-    cfg = make_train_config(task.hparams, {"epochs": epochs, "batch_size": batch_size, "select_on": "last"})
+    cfg = make_train_config(
+        task.hparams,
+        {"epochs": epochs, "batch_size": batch_size, "select_on": "last", "precision": precision},
+    )
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     examples, _ = train.xdata.load_split(task, "train", "en", TINY)
     examples = examples * repeat
@@ -66,6 +78,8 @@ def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: in
     model, _ = train.load_encoder(str(encoder))
     train.set_seed(0)
     head = Head("classification", model.config.hidden_size, 2)
+    model.to(device)
+    head.to(device)
     td = train.TaskData(task, cfg, list(task.labels), feats, examples[:16], feats[:16])
     start = time.perf_counter()
     train.fit(
@@ -74,7 +88,7 @@ def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: in
         {"cls": td},
         seed=0,
         pad_id=tokenizer.pad_token_id,
-        device=torch.device("cpu"),
+        device=torch.device(device),
         desc="bench",
         progress=False,
     )
@@ -99,7 +113,9 @@ def _throughput(encoder: Path, repeat: int = 16, epochs: int = 2, batch_size: in
             report_to=[],
             save_strategy="no",
             logging_strategy="no",
-            use_cpu=True,
+            use_cpu=device == "cpu",
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
             seed=0,
             dataloader_num_workers=0,
             disable_tqdm=True,
@@ -172,11 +188,11 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
 
 
 def main() -> dict:
-    _setup()
+    setup()
     work = Path(tempfile.mkdtemp(prefix="xitt-bench-"))
     try:
-        encoder = _encoder(work)
-        a = _throughput(encoder)
+        encoder = build_tiny_encoder(work)
+        a = throughput(encoder)
         b = _dag_saving(encoder, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

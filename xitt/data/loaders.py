@@ -231,7 +231,9 @@ def _hub_example(task: Task, row: Mapping, names: Sequence[str] | None) -> dict 
         spec = f.get("choices", "choices")
         choices = [_get(row, c) for c in spec] if isinstance(spec, list) else list(_get(row, spec))
         label = _get(row, f.get("label", "label"))
-        if "label_names" in f:  # CommonsenseQA: answerKey "B" -> index in choices.label
+        if isinstance(f.get("label_names"), list):  # SocialIQA: label "2" -> index in the fixed list
+            label = f["label_names"].index(str(label).strip())
+        elif "label_names" in f:  # CommonsenseQA: answerKey "B" -> index in choices.label
             label = list(_get(row, f["label_names"])).index(label)
         return {
             "context": _optional(row, f.get("context")),

@@ -67,6 +67,9 @@ def needs_of(stages: Iterable, runs: Iterable, reg) -> list[tuple[Task, str, str
     for run in runs:
         task = reg.get(run.target)
         needs += [(task, s, lang) for s, lang in sources.needed_splits(task, run.languages, as_target=True)]
+        if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
+            first = reg.get(run.target_train.train_first)
+            needs += [(first, s, lang) for s, lang in sources.needed_splits(first, [], as_target=False)]
     unique = {(t.name, s, lang): (t, s, lang) for t, s, lang in needs}
     return sorted(unique.values(), key=lambda n: (n[0].name, SPLIT_ORDER[n[1]], n[2]))
 
@@ -202,6 +205,12 @@ class Preparer:
                 "download?). Fix: delete the datasets cache of that dataset and run `xitt prepare` again."
             )
         names = _label_names(ds, effective)
+        if names and task.labels and task.kind != "tagging" and len(names) != len(task.labels):
+            return (
+                f"{src.describe()} has the label names {names}, but task '{task.name}' has "
+                f"{len(task.labels)} labels {list(task.labels)}. Fix: use a source with the task's label "
+                f"set, or correct `labels` in {task.file}."
+            )
         out = []
         try:
             for row in ds:

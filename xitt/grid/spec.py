@@ -5,9 +5,13 @@ A run is one chain for one seed: encoder -> intermediate (English) -> target (En
 intermediate, seed) is a StageSpec shared by all targets of that chain (a DAG, not a loop).
 
 Precedence of training settings, weakest first: TrainConfig defaults < the task's ``hparams``
-(XTREME's per-task defaults, in the task YAML) < the grid's ``train`` < the grid's
-``task_train.<task>``. ``--set a.b=value`` edits the grid before any of this (YAML syntax for
-values, so ``--set seeds=[1,2]`` works). Unknown keys and wrong types are errors.
+(generic per-task defaults, in the task YAML) < the grid's ``recipe`` (a named, cited preset:
+xitt.grid.recipes; its role default < task < encoder blocks) < the grid's ``train`` < the grid's
+``task_train.<task>``. The recipe beats the task files because choosing it is the user's explicit
+statement of which published setup to follow; anything written in the grid itself beats both.
+A grid without ``recipe`` resolves exactly as before recipes existed (same configs, same ids).
+``--set a.b=value`` edits the grid before any of this (YAML syntax for values, so
+``--set seeds=[1,2]`` works). Unknown keys and wrong types are errors.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
 from xitt.schema import NONE, did_you_mean, name_problem
 from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
 
 GRID_KEYS = (
     "experiment",
     "description",
+    "recipe",
     "synthetic",
     "display",
     "tasks_path",
@@ -87,7 +93,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     grad_accum: int = 1
     max_length: int = 128
-    doc_stride: int = 128  # span QA: overlap of context windows
+    doc_stride: int = 128  # span QA: see qa_windows
     max_answer_length: int = 30  # span QA
     n_best: int = 20  # span QA: start/end candidates
     warmup_ratio: float = 0.1
@@ -101,6 +107,14 @@ class TrainConfig:
     group_by_length: bool = True
     retrieval_layer: int = -1  # hidden layer pooled for retrieval targets (-1 = last)
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
+    # Added with the recipes; left out of run ids while at their defaults (ADDED_FIELDS).
+    warmup_steps: int = 0  # > 0: linear warmup over this many steps (wins over warmup_ratio)
+    qa_windows: str = "overlap"  # span QA: doc_stride is the windows' "overlap" | their "step" (run_squad)
+    long_sentences: str = "truncate"  # tagging beyond max_length: "truncate" | "chunk" (XTREME)
+    retrieval_pool: str = "mean"  # retrieval: "mean" over tokens | "cls" (the first token)
+    candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
+    train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
+    patience: int = 0  # > 0: stop after this many dev evaluations without a better one (select_on: dev)
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_RANGES.items():
@@ -114,6 +128,13 @@ class TrainConfig:
             raise SpecError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}.")
         if self.select_on not in ("dev", "last"):
             raise SpecError(f"select_on must be 'dev' or 'last', not {self.select_on!r}.")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SpecError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}.")
+        if self.patience > 0 and self.select_on != "dev":
+            raise SpecError(
+                "train.patience (early stopping) needs select_on: dev, which evaluates during training."
+            )
         if self.epochs <= 0 and self.max_steps <= 0:
             raise SpecError("set train.epochs or train.max_steps to a positive number.")
 
@@ -132,6 +153,8 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "max_answer_length": (1, 8192),
     "n_best": (1, 1000),
     "warmup_ratio": (0.0, 1.0),
+    "warmup_steps": (0, 10_000_000),
+    "patience": (0, 1_000_000),
     "weight_decay": (0.0, 1.0),
     "max_grad_norm": (1e-6, 1e6),
     "max_train_examples": (0, 1_000_000_000),
@@ -148,9 +171,33 @@ TRAIN_RANGE_NOTES = {
     "eval_every": "0 = once per epoch",
     "warmup_ratio": "a fraction of the training steps",
     "num_threads": "0 = torch's default",
+    "patience": "0 = no early stopping",
     "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
 }
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+CHOICES = {
+    "qa_windows": ("overlap", "step"),
+    "long_sentences": ("truncate", "chunk"),
+    "retrieval_pool": ("mean", "cls"),
+    "candidate_pool": ("language", "shared"),
+}
+# Fields added after runs were published (runs/demo): a run id hashes them only when they differ
+# from their default, so that existing ids stay valid.
+ADDED_FIELDS = (
+    "warmup_steps",
+    "qa_windows",
+    "long_sentences",
+    "retrieval_pool",
+    "candidate_pool",
+    "train_first",
+    "patience",
+)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def train_key(cfg: TrainConfig) -> dict:
+    """The settings of ``cfg`` that identify a run (all fields, minus added ones at their default)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ADDED_FIELDS or v != _DEFAULTS[k]}
 
 
 def _coerce(kind: Any, value: Any, where: str) -> Any:
@@ -218,7 +265,7 @@ class StageSpec:
             "encoder_path": self.encoder_path,
             "tasks": list(self.intermediate_tasks),
             "seed": self.seed,
-            "train": {t: dataclasses.asdict(c) for t, c in self.train.items()},
+            "train": {t: train_key(c) for t, c in self.train.items()},
             "versions": dict(self.task_versions),
         }
 
@@ -258,7 +305,7 @@ class RunSpec:
             "target": self.target,
             "languages": list(self.languages),
             "seed": self.seed,
-            "train": dataclasses.asdict(self.target_train),
+            "train": train_key(self.target_train),
             "version": self.target_version,
         }
         return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
@@ -321,25 +368,51 @@ class GridSpec:
     keep_checkpoints: bool = False
     save_predictions: bool = False
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
-    cost: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    cost: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     synthetic: bool = False
     description: str = ""
     path: str = ""
     display: Mapping[str, str] = field(default_factory=dict)  # id -> name in reports (SQuAD 1.1)
     tasks_path: tuple[str, ...] = ()  # folders of custom task files, added to XITT_TASKS_PATH
+    recipe: Recipe | None = None
 
-    def train_config(self, task_name: str, reg: Registry) -> TrainConfig:
+    def setting_layers(
+        self, task_name: str, reg: Registry, encoder_path: str = ""
+    ) -> list[tuple[str, Mapping]]:
+        """(label, values) of every layer that sets ``task_name``'s training settings, weakest first."""
+        task = reg.get(task_name)
+        layers: list[tuple[str, Mapping]] = [("task YAML", task.hparams or {})]
+        if self.recipe is not None:
+            role = "target" if task.is_target else "intermediate"
+            layers += [(label, b.train) for b, label in self.recipe.layers(task_name, role, encoder_path)]
+        layers += [
+            ("grid train", self.train),
+            (f"grid task_train.{task_name}", self.task_train.get(task_name, {})),
+        ]
+        return layers
+
+    def train_config(self, task_name: str, reg: Registry, encoder_path: str = "") -> TrainConfig:
+        """The effective settings of one task for one encoder (see the module docstring's order)."""
         return make_train_config(
-            reg.get(task_name).hparams,
-            self.train,
-            self.task_train.get(task_name, {}),
+            *(values for _, values in self.setting_layers(task_name, reg, encoder_path)),
             where=f"task_train.{task_name}",
         )
 
-    def gpu_hours(self, stage: str, task: str) -> float | None:
-        table = self.cost.get(stage) or {}
-        value = table.get(task, table.get("default"))
-        return None if value is None else float(value)
+    def setting_origins(self, task_name: str, reg: Registry, encoder_path: str = "") -> dict[str, str]:
+        """{setting: the layer that set it} for every setting not left at its TrainConfig default."""
+        origin: dict[str, str] = {}
+        for label, values in self.setting_layers(task_name, reg, encoder_path):
+            origin.update(dict.fromkeys(values, label))
+        return origin
+
+    def gpu_hours(self, stage: str, task: str, encoder: str | None = None) -> float | None:
+        """GPU-hours of one intermediate task or target run from ``cost``: the encoder's own table
+        (``cost.<encoder>.<stage>``) first, then the table for every encoder (``cost.<stage>``)."""
+        for table in ((self.cost.get(encoder) or {}).get(stage) or {}, self.cost.get(stage) or {}):
+            value = table.get(task, table.get("default"))
+            if value is not None:
+                return float(value)
+        return None
 
 
 # ---------------------------------------------------------------------------- parsing grid.yaml
@@ -541,13 +614,25 @@ def _executor(raw: Any) -> ExecutorSpec:
     return ExecutorSpec(kind=kind, workers=workers, slurm=slurm)
 
 
-def _cost(raw: Any) -> dict[str, dict[str, float]]:
-    raw = raw or {}
-    _check_keys(raw, COST_KEYS, "cost")
+def _cost_tables(raw: Any, where: str) -> dict[str, dict[str, float]]:
+    _check_keys(raw, COST_KEYS, where)
     out = {}
     for stage, table in raw.items():
-        _check_keys(table, list(table), f"cost.{stage}")
-        out[stage] = {str(k): _coerce(float, v, f"cost.{stage}.{k}") for k, v in table.items()}
+        _check_keys(table, list(table), f"{where}.{stage}")
+        out[stage] = {str(k): _coerce(float, v, f"{where}.{stage}.{k}") for k, v in table.items()}
+    return out
+
+
+def _cost(raw: Any, encoders: Sequence[tuple[str, str]]) -> dict[str, dict]:
+    """``cost``: {intermediate, target} tables for every encoder and/or one such pair per encoder
+    short name (``cost: {mbert: {intermediate: ..., target: ...}}``), which wins for that encoder."""
+    raw = raw or {}
+    names = [n for n, _ in encoders]
+    _check_keys(raw, [*COST_KEYS, *names], "cost (keys: intermediate, target, or an encoder's short name)")
+    out: dict[str, dict] = _cost_tables({k: v for k, v in raw.items() if k in COST_KEYS}, "cost")
+    for name in names:
+        if name in raw:
+            out[name] = _cost_tables(raw[name] or {}, f"cost.{name}")
     return out
 
 
@@ -597,13 +682,14 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     task_train = doc.get("task_train") or {}
     _check_keys(task_train, list(reg.tasks), "task_train (keys must be task names)")
     folder = Path(path).parent if path else Path(".")
+    encoders = _encoders(doc["encoders"])
     grid = GridSpec(
         experiment=_name(
             doc.get("experiment") or folder.name or "experiment",
             "the experiment name",
             "Set 'experiment:' in the grid to a plain name such as 'nli-vs-qa'.",
         ),
-        encoders=_encoders(doc["encoders"]),
+        encoders=encoders,
         intermediates=_intermediates(doc["intermediates"], reg),
         targets=targets,
         languages=_languages(doc.get("languages"), targets, suite, reg),
@@ -615,17 +701,50 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
         keep_checkpoints=_coerce(bool, doc.get("keep_checkpoints", False), "keep_checkpoints"),
         save_predictions=_coerce(bool, doc.get("save_predictions", False), "save_predictions"),
         executor=_executor(doc.get("executor")),
-        cost=_cost(doc.get("cost")),
+        cost=_cost(doc.get("cost"), encoders),
         synthetic=_coerce(bool, doc.get("synthetic", False), "synthetic"),
         description=str(doc.get("description", "")),
         path=str(path),
         display=_display(doc.get("display")),
         tasks_path=_tasks_path(doc.get("tasks_path")),
+        recipe=_recipe(doc.get("recipe")),
     )
     make_train_config(grid.train, where="train")  # fail on bad global settings even if no task uses them
     for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
-        grid.train_config(name, reg)
+        for _, enc_path in grid.encoders:
+            _check_train_first(name, grid.train_config(name, reg, enc_path), reg)
     return grid
+
+
+def _check_train_first(name: str, cfg: TrainConfig, reg: Registry) -> None:
+    """``train_first`` names a known task of the same kind as ``name`` (one head serves both)."""
+    if not cfg.train_first:
+        return
+    first, task = reg.get(cfg.train_first), reg.get(name)
+    if first.kind != task.kind or not task.trains_on_target or first.name == name:
+        raise SpecError(
+            f"train_first of '{name}' is '{first.name}', a {first.kind} task; it must be another task of "
+            f"the same kind as '{name}' ({task.kind}), which must train on its own data."
+        )
+
+
+def _recipe(raw: Any) -> Recipe | None:
+    """The grid's ``recipe`` (a shipped name or a path), with every value checked as a training setting."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise SpecError(f"'recipe' must be a recipe name ({', '.join(available())}) or a path, got {raw!r}.")
+    try:
+        recipe = load_recipe(raw)
+    except RecipeError as err:
+        raise SpecError(f"recipe: {err}{did_you_mean(raw, available())}") from err
+    blocks = [(f"defaults.{role}", b) for role, b in recipe.defaults.items()]
+    for task, entry in recipe.tasks.items():
+        blocks.append((f"tasks.{task}", entry.block))
+        blocks += [(f"tasks.{task}.encoders.{enc}", b) for enc, b in entry.encoders.items()]
+    for where, block in blocks:
+        make_train_config(block.train, where=f"recipe {recipe.name} {where}.train")
+    return recipe
 
 
 def load_grid(path: str | Path, sets: Sequence[str] = (), *, reg: Registry | None = None) -> GridSpec:
@@ -661,7 +780,7 @@ def expand_grid(
                         inter.family,
                         inter.tasks,
                         seed,
-                        {t: grid.train_config(t, reg) for t in inter.tasks},
+                        {t: grid.train_config(t, reg, enc_path) for t in inter.tasks},
                         {t: reg.get(t).version for t in inter.tasks},
                         grid.data_dir,
                     )
@@ -679,7 +798,7 @@ def expand_grid(
                             task.family,
                             grid.languages[target],
                             seed,
-                            grid.train_config(target, reg),
+                            grid.train_config(target, reg, enc_path),
                             task.version,
                             stage,
                             grid.data_dir,

@@ -11,18 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.run.cost import describe_hours, grid_hours
 from xitt.run.provenance import git_sha
 from xitt.run.store import read_result, run_dir, stage_state, status_frame
-
-
-def _hours(
-    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec]
-) -> tuple[float | None, float | None]:
-    if not grid.cost:
-        return None, None
-    stage_h = sum((grid.gpu_hours("intermediate", t) or 0.0) for s in stages for t in s.intermediate_tasks)
-    run_h = sum((grid.gpu_hours("target", r.target) or 0.0) for r in runs)
-    return stage_h, run_h
 
 
 def describe_plan(
@@ -55,25 +46,7 @@ def describe_plan(
     ]
     if data_dir is not None:
         lines.append(_data_line(stages, runs, data_dir))
-    stage_h, run_h = _hours(grid, stages, runs)
-    if stage_h is not None:
-        left_s = sum(
-            (grid.gpu_hours("intermediate", t) or 0.0)
-            for s in stages
-            if stage_states[s.stage_id] != "done"
-            for t in s.intermediate_tasks
-        )
-        left_r = sum(
-            (grid.gpu_hours("target", r.target) or 0.0) for r in runs if run_state.get(r.run_id) != "done"
-        )
-        lines.append(
-            f"GPU-hours (estimate from grid 'cost'): stages {stage_h:.1f} + runs {run_h:.1f} = "
-            f"{stage_h + run_h:.1f}; remaining {left_s + left_r:.1f}"
-        )
-    else:
-        lines.append(
-            "GPU-hours: add a 'cost:' block (hours per intermediate/target task) to the grid to see them."
-        )
+    lines.append(describe_hours(*grid_hours(grid, stages, runs, exp_dir, stage_states, run_state)))
     lines.append("")
     lines.append(
         f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total"

@@ -246,7 +246,8 @@ def evaluate_split(encoder, head, td: TaskData, examples, features, language, pa
 
 
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
-    """AdamW (no weight decay on biases and LayerNorm) with linear warmup and linear decay to 0."""
+    """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
+    ``warmup_ratio`` of the steps) and linear decay to 0."""
 
     def no_decay(name: str) -> bool:
         return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
@@ -257,7 +258,7 @@ def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: 
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    warmup = int(cfg.warmup_ratio * total)
+    warmup = cfg.warmup_steps if cfg.warmup_steps > 0 else int(cfg.warmup_ratio * total)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
@@ -294,7 +295,8 @@ def fit(
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
     With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
-    over the tasks) are restored at the end.
+    over the tasks) are restored at the end; with ``patience`` > 0 training stops after that many
+    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals).
     """
     cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
@@ -317,19 +319,24 @@ def fit(
         return flat
 
     step, micro, best, best_state, best_step, dev, diverged = 0, 0, None, None, 0, {}, 0
+    stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
 
-    def checkpoint_eval() -> None:
-        nonlocal best, best_state, best_step, dev
+    def checkpoint_eval() -> bool:
+        """Evaluate on English dev, keep the best weights; True when patience has run out."""
+        nonlocal best, best_state, best_step, dev, stale
         dev = dev_eval()
         if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
-            best, best_step = dev, step
+            best, best_step, stale = dev, step, 0
             # on the CPU: a second copy of XLM-R large must not sit in GPU memory
             best_state = [
                 {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules
             ]
+        else:
+            stale += 1
+        return 0 < cfg.patience <= stale
 
     with StageBar(total, desc, progress) as bar:
-        while step < total:
+        while step < total and not stopped:
             plan = [
                 (name, b)
                 for name, td in tasks.items()
@@ -368,11 +375,11 @@ def fit(
                     )
                 bar.step(value)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
-                    checkpoint_eval()
-                if step >= total:
+                    stopped = checkpoint_eval()
+                if step >= total or stopped:
                     break
-            if step >= total or (not cfg.eval_every and cfg.select_on == "dev"):
-                checkpoint_eval()  # once per epoch, and always at the end
+            if not stopped and (step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
+                stopped = checkpoint_eval()  # once per epoch, and always at the end
     if best_state is not None:
         for module, state in zip(modules, best_state):
             module.load_state_dict(state)
@@ -486,6 +493,9 @@ def run_target(
     """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
     language of ``run``.
 
+    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
+    task's English data with the same settings, then on the target's (XTREME-R's SIQA -> COPA).
+
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
@@ -520,6 +530,21 @@ def run_target(
     head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
     encoder.to(device)
     head.to(device)
+    first_dev = {}
+    if cfg.train_first:  # XTREME-R's XCOPA: SIQA first, then COPA, one model and head throughout
+        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
+        prints.update(first_prints)
+        out = fit(
+            encoder,
+            {first.task.name: head},
+            {first.task.name: first},
+            seed=run.seed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+            desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
+            progress=progress,
+        )
+        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
     fitted = fit(
         encoder,
         {task.name: head},
@@ -546,7 +571,7 @@ def run_target(
         "done",
         scores=scores,
         primary_metric=METRICS[task.metric].primary,
-        dev_scores=fitted["dev"],
+        dev_scores={**first_dev, **fitted["dev"]},
         wall_time={"target": t1 - t0, "eval": time.time() - t1},
         data_fingerprints=prints,
         data=data_cache.entries(data_dir, prints),
@@ -581,8 +606,13 @@ def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
 
 @torch.no_grad()
 def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
-    """Mean-pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
-    0 = embeddings, -1 = last layer), one row per sentence, in input order."""
+    """Pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
+    0 = embeddings, k = output of layer k, -1 = last layer), one row per sentence, in input order.
+
+    ``cfg.retrieval_pool``: "mean" over all tokens of the sentence, [CLS] and [SEP] included, or
+    "cls", the first token (XTREME's evaluate_retrieval.py: mean_pool_embedding over the attention
+    mask, --pool_skip_special_token off by default; cls_pool_embedding takes position 0).
+    """
     encoder.eval()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
@@ -597,6 +627,9 @@ def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device
         ).to(device)
         with autocast(device, cfg.precision):
             states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
+        if cfg.retrieval_pool == "cls":
+            out[idx] = states[:, 0].float().cpu().numpy()
+            continue
         mask = enc["attention_mask"].unsqueeze(-1).float()
         out[idx] = ((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
     return out
@@ -625,6 +658,8 @@ def evaluate_retrieval(
     """
     from xitt.train.metrics import mine_bucc_candidates
 
+    if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
+        return _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device)
     scores, prints = {}, {}
     for lang in languages:
         rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
@@ -650,3 +685,19 @@ def evaluate_retrieval(
                 candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
             )
     return scores, prints
+
+
+def _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device):
+    """LAReQA as XTREME-R ranks it: every question against one pool of all languages' candidates."""
+    from xitt.train.pool import build_shared_pool, read_xquad_r, shared_pool_scores
+
+    if data_dir is None:
+        raise FileNotFoundError(
+            f"{task.name}: candidate_pool 'shared' needs local XQuAD-R files; pass --data-dir (or "
+            "XITT_DATA_DIR) pointing at the folder that holds lareqa/xquad-r/<lang>.json."
+        )
+    files = read_xquad_r(Path(data_dir), languages, task.name)
+    digest = hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    pool = build_shared_pool(files)
+    scores = shared_pool_scores(pool, lambda texts: embed(encoder, tokenizer, texts, cfg, device))
+    return scores, {f"{task.name}/xquad-r-{'+'.join(languages)}": digest}

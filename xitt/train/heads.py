@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xitt.train.windows import answer_positions, span_qa_step_features, tagging_chunks
+
 KINDS = ("classification", "pair_classification", "multiple_choice", "span_qa", "tagging")
 
 
@@ -35,19 +37,33 @@ def _keep(enc, i: int) -> dict:
 
 
 def _featurize_tagging(examples, tokenizer, cfg, labels) -> list[dict]:
+    """One feature per sentence (``long_sentences: truncate``) or per chunk of whole words
+    (``chunk``, XTREME); ``first_word`` is the chunk's first word in its sentence."""
     tag_id = {t: i for i, t in enumerate(labels)}
+    if cfg.long_sentences == "chunk":
+        parts = [
+            (i, start, chunk)
+            for i, e in enumerate(examples)
+            for start, chunk in tagging_chunks(e["tokens"], tokenizer, cfg.max_length)
+        ]
+    else:
+        parts = [(i, 0, e["tokens"]) for i, e in enumerate(examples)]
+    if not parts:
+        return []
     enc = tokenizer(
-        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=cfg.max_length
+        [words for _, _, words in parts], is_split_into_words=True, truncation=True, max_length=cfg.max_length
     )
     feats = []
-    for i, ex in enumerate(examples):
-        word_ids, seen, tags = enc.word_ids(i), set(), []
+    for j, (i, start, _) in enumerate(parts):
+        word_ids, seen, tags = enc.word_ids(j), set(), []
         for w in word_ids:
             # Only the first sub-token of a word carries its label (XTREME); -100 is ignored by the loss.
             first = w is not None and w not in seen
-            tags.append(tag_id.get(ex["tags"][w], -100) if first else -100)
+            tags.append(tag_id.get(examples[i]["tags"][start + w], -100) if first else -100)
             seen.add(w)
-        feats.append({**_keep(enc, i), "labels": tags, "word_ids": word_ids, "example": i})
+        feats.append(
+            {**_keep(enc, j), "labels": tags, "word_ids": word_ids, "example": i, "first_word": start}
+        )
     return feats
 
 
@@ -66,6 +82,8 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         e["question"].lstrip()[: offs[-1][1]] if offs else e["question"].lstrip()
         for e, offs in zip(examples, q_enc["offset_mapping"])
     ]
+    if cfg.qa_windows == "step":
+        return span_qa_step_features(examples, q_enc["input_ids"], tokenizer, cfg)
     stride = max(0, min(cfg.doc_stride, cfg.max_length - max_query - 4))
     enc = tokenizer(
         questions,
@@ -81,14 +99,7 @@ def _featurize_span_qa(examples, tokenizer, cfg) -> list[dict]:
         ex_i = enc["overflow_to_sample_mapping"][i]
         ex, seq, offsets = examples[ex_i], enc.sequence_ids(i), enc["offset_mapping"][i]
         context_offsets = [o if s == 1 else None for o, s in zip(offsets, seq)]
-        start = end = 0  # answer outside this window -> [CLS]
-        if ex["answers"]:
-            a_start = ex["answers"][0]["answer_start"]
-            a_end = a_start + len(ex["answers"][0]["text"])
-            ctx = [k for k, o in enumerate(context_offsets) if o is not None]
-            if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
-                start = next(k for k in ctx if offsets[k][1] > a_start)
-                end = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
+        start, end = answer_positions(ex, context_offsets)  # answer outside this window -> [CLS]
         feats.append(
             {
                 **_keep(enc, i),
@@ -239,10 +250,19 @@ def num_outputs(kind: str, labels: Sequence[str] | None) -> int:
 
 
 def _best_span(
-    start: np.ndarray, end: np.ndarray, offsets: list, n_best: int, max_len: int
+    start: np.ndarray,
+    end: np.ndarray,
+    offsets: list,
+    n_best: int,
+    max_len: int,
+    starts_ok: list | None = None,
 ) -> tuple[float, Any]:
+    """Best (score, character span) among the n-best starts and ends; ``starts_ok`` (run_squad's
+    token_is_max_context) excludes starts whose max-context window is another one."""
     best = (-np.inf, None)
     for s in np.argsort(start)[::-1][:n_best]:
+        if starts_ok is not None and not starts_ok[s]:
+            continue
         for e in np.argsort(end)[::-1][:n_best]:
             if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_len:
                 continue
@@ -263,31 +283,31 @@ def decode(
 ) -> tuple[Any, Any]:
     """(predictions, references) for the metric; ``logits[i]`` belongs to ``features[i]`` (unpadded).
 
-    classification/multiple choice: label ids; tagging: tag sequences per sentence (words cut off
-    by truncation are predicted "O"); span QA: {id: text} and {id: [gold texts]}, best span over
-    the n-best starts/ends of every window, at most ``max_answer_length`` tokens; with
-    ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
+    classification/multiple choice: label ids; tagging: tag sequences per sentence, chunks put back
+    together (with ``long_sentences: truncate`` the words cut off are predicted "O"); span QA:
+    {id: text} and {id: [gold texts]}, best span over the n-best starts/ends of every window (with
+    XTREME's windows only starts in their max-context window), at most ``max_answer_length``
+    tokens; with ``allow_null`` (SQuAD v2) the empty answer wins when [CLS] scores higher.
     """
     if kind in ("classification", "pair_classification", "multiple_choice"):
         return [int(np.argmax(row)) for row in logits], [examples[f["example"]]["label"] for f in features]
     if kind == "tagging":
-        preds, refs = [], []
+        # chunks of one sentence write into the same prediction list (run_tag.py save_predictions)
+        preds = [["O"] * len(ex["tags"]) for ex in examples]
         for f, scores in zip(features, logits):
-            gold = examples[f["example"]]["tags"]
-            words = ["O"] * len(gold)
             seen = set()
             for pos, w in enumerate(f["word_ids"]):
                 if w is not None and w not in seen:
-                    words[w] = labels[int(np.argmax(scores[pos]))]
+                    preds[f["example"]][f.get("first_word", 0) + w] = labels[int(np.argmax(scores[pos]))]
                     seen.add(w)
-            preds.append(words)
-            refs.append(list(gold))
-        return preds, refs
+        return preds, [list(ex["tags"]) for ex in examples]
     best: dict[int, tuple[float, Any]] = {}
     null: dict[int, float] = {}
     for f, scores in zip(features, logits):
         i = f["example"]
-        score, span = _best_span(scores[:, 0], scores[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length)
+        score, span = _best_span(
+            scores[:, 0], scores[:, 1], f["offsets"], cfg.n_best, cfg.max_answer_length, f.get("max_context")
+        )
         if span is not None and score > best.get(i, (-np.inf, None))[0]:
             best[i] = (score, span)
         null[i] = min(null.get(i, np.inf), float(scores[0, 0] + scores[0, 1]))
