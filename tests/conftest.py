@@ -24,8 +24,14 @@ def _tiny_texts() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_data() -> Path:
-    return TINY
+def tiny_data(tmp_path_factory) -> Path:
+    """A copy of the tiny fixture tasks' data: `xitt prepare` writes its cache (prepared/) into the
+    data dir, which must not be the committed fixture folder."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("tiny") / "data"
+    shutil.copytree(TINY, copy, ignore=shutil.ignore_patterns("tasks", "*.py"))
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -106,12 +106,12 @@ def test_collect_writes_scores(exp, capsys):
                 spec.run_id,
                 spec.to_dict(),
                 "done",
-                scores={"de": {"accuracy": 50.0}},
+                scores={"en": {"accuracy": 60.0}, "de": {"accuracy": 50.0}},
                 primary_metric="accuracy",
             ),
         )
     assert main(["collect", str(exp)]) == 0
-    assert (exp / "scores.csv").read_text().count("\n") == 1 + len(runs)
+    assert (exp / "scores.csv").read_text().count("\n") == 1 + 2 * len(runs)
 
 
 def test_tasks_list_and_validate(capsys):
@@ -127,3 +127,20 @@ def test_workers_below_one_is_an_error(exp, workers, capsys):
         main(["run", str(exp), "--workers", workers])
     assert stop.value.code == 2 and "--workers" in capsys.readouterr().err
     assert sorted(p.name for p in exp.iterdir()) == ["grid.yaml"]
+
+
+def test_status_shows_stage_claims_and_prints_no_control_characters(exp, capsys):
+    from xitt.run.store import Claim, stage_dir
+
+    stages, runs = expand_grid(load_grid(exp))
+    claim = Claim(stage_dir(exp, stages[0].stage_id))
+    assert claim.acquire()
+    write_result(
+        run_dir(exp, runs[0].run_id),
+        RunResult(runs[0].run_id, runs[0].to_dict(), "failed", error="boom in \x1b[2Jtask"),
+    )
+    assert main(["status", str(exp)]) == 1
+    out = capsys.readouterr().out
+    claim.release()
+    assert f"running  stage {stages[0].stage_id}" in out and "1 running" in out.splitlines()[-2]
+    assert "\x1b" not in out and "boom in ?[2Jtask" in out

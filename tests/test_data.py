@@ -52,24 +52,6 @@ def test_tagging_reader_splits_on_blank_lines(reg, tmp_path):
     ]
 
 
-def test_hub_sources_fill_placeholders(reg):
-    assert xdata.hub_sources(reg.get("xnli"), "test", "de") == [
-        {
-            "hub": "google/xtreme",
-            "config": "XNLI",
-            "split": "test",
-            "filter": {"language": "de"},
-            "fields": {},
-        }
-    ]
-    assert xdata.hub_sources(reg.get("xnli"), "train", "en")[0]["fields"]["sentence1"] == "premise"
-    assert xdata.hub_sources(reg.get("xnli"), "train", "en")[0]["hub"] == "nyu-mll/glue"
-    assert xdata.hub_sources(reg.get("udpos"), "test", "de")[0]["config"] == "udpos.German"
-    assert xdata.hub_sources(reg.get("tatoeba"), "test", "de")[0]["config"] == "tatoeba.deu"
-    assert len(xdata.hub_sources(reg.get("anli"), "train", "en")) == 5
-    assert xdata.hub_sources(reg.get("ccg"), "train", "en") == []
-
-
 def test_hub_rows_map_to_examples(reg):
     csqa = reg.get("commonsenseqa")
     row = {"question": "q?", "answerKey": "B", "choices": {"label": ["A", "B"], "text": ["x", "y"]}}
@@ -94,29 +76,17 @@ def test_hub_rows_map_to_examples(reg):
     assert out == {"tokens": ["a", "b"], "tags": ["B-PER", "O"]}
 
 
-def test_offline_without_local_copy_names_task_hub_and_flag(reg, tmp_path):
-    needs = [
-        (reg.get("xnli"), s, lang)
-        for s, lang in xdata.needed_splits(reg.get("xnli"), ["en", "de"], as_target=True)
-    ]
-    with pytest.raises(xdata.DataError) as err:
-        xdata.check_available(needs, tmp_path, offline=True)
-    text = str(err.value)
-    assert "xnli" in text and "google/xtreme" in text and "nyu-mll/glue" in text
-    assert "--data-dir" in text and "XITT_DATA_DIR" in text and "4 data split(s)" in text
-    with pytest.raises(xdata.DataError, match="ccg.*local data only"):
-        xdata.check_available([(reg.get("ccg"), "train", "en")], None, offline=False)
-    xdata.check_available(needs, tmp_path, offline=False)  # online: the hub will be tried
-
-
-def test_local_copy_wins_and_data_dir_precedence(reg, tiny_data, monkeypatch, tmp_path):
-    task = reg.get("tiny_cls")
-    xdata.check_available([(task, "test", "de")], tiny_data, offline=True)
+def test_data_dir_precedence_and_default(monkeypatch, tmp_path, tiny_data):
     monkeypatch.setenv("XITT_DATA_DIR", str(tmp_path))
     assert xdata.resolve_data_dir(None, "grid") == tmp_path.resolve()
     assert xdata.resolve_data_dir(str(tiny_data), "grid") == tiny_data.resolve()
     monkeypatch.delenv("XITT_DATA_DIR")
-    assert xdata.resolve_data_dir(None, None) is None
+    assert xdata.resolve_data_dir(None, None) == (xdata.Path.home() / ".cache" / "xitt").resolve()
+
+
+def test_a_split_that_is_neither_prepared_nor_local_names_the_fix(reg, tmp_path):
+    with pytest.raises(xdata.DataError, match="xnli.*test-de.*not prepared.*xitt prepare"):
+        xdata.load_split(reg.get("xnli"), "test", "de", tmp_path)
 
 
 def test_offline_flags(monkeypatch):
@@ -128,49 +98,3 @@ def test_offline_flags(monkeypatch):
     import os
 
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
-
-
-def test_load_hub_with_a_fake_hub(reg, monkeypatch):
-    """The hub path end to end (filters, per-source fields, ClassLabel names) without a network."""
-    import datasets
-
-    tables = {
-        ("nyu-mll/glue", "mnli", "train"): datasets.Dataset.from_dict(
-            {"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [2, -1]}
-        ),
-        ("google/xtreme", "XNLI", "test"): datasets.Dataset.from_dict(
-            {
-                "language": ["de", "fr"],
-                "sentence1": ["x", "y"],
-                "sentence2": ["z", "w"],
-                "gold_label": ["neutral", "entailment"],
-            }
-        ),
-        ("google/xtreme", "PAN-X.de", "test"): datasets.Dataset.from_dict(
-            {"tokens": [["Anna", "lacht"]], "ner_tags": [[1, 0]]},
-            features=datasets.Features(
-                {
-                    "tokens": datasets.Sequence(datasets.Value("string")),
-                    "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER"])),
-                }
-            ),
-        ),
-    }
-    calls = []
-
-    def fake_load(hub, config, split, cache_dir=None):
-        calls.append((hub, config, split))
-        if (hub, config, split) not in tables:
-            raise ConnectionError("offline")
-        return tables[(hub, config, split)]
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    train, fp = xdata.load_hub(reg.get("xnli"), "train", "en")
-    assert train == [{"text": "a", "text_pair": "c", "label": 2}] and len(fp) == 12  # label -1 dropped
-    test, _ = xdata.load_hub(reg.get("xnli"), "test", "de")
-    assert test == [{"text": "x", "text_pair": "z", "label": 1}]  # filtered to de
-    assert xdata.load_hub(reg.get("panx"), "test", "de")[0] == [
-        {"tokens": ["Anna", "lacht"], "tags": ["B-PER", "O"]}
-    ]
-    with pytest.raises(xdata.DataError, match="pawsx.*google/xtreme.*ConnectionError.*--data-dir"):
-        xdata.load_hub(reg.get("pawsx"), "test", "de")

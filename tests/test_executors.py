@@ -94,23 +94,39 @@ def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder,
     assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # keep_checkpoints
 
 
-def test_a_failing_run_is_recorded_and_the_others_go_on(tiny_encoder, tiny_data, tmp_path):
+def test_bad_data_stops_before_training_and_a_failing_run_does_not_stop_the_others(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    import xitt.train.chain
+
     data = tmp_path / "data"
-    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("tasks", "*.py"))
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("prepared"))
+    good = (data / "tiny_ner" / "test-de.tsv").read_text(encoding="utf-8")
     (data / "tiny_ner" / "test-de.tsv").write_text("anna\tB-PER\nthis line has no tag\n", encoding="utf-8")
     grid = make_grid(tiny_encoder, data, intermediates=["none"])
+    with pytest.raises(DataError, match="tiny_ner.*test-de.*test-de.tsv:2"):  # prepare, before training
+        execute(grid, exp_dir=tmp_path / "exp", progress=False)
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").iterdir())
+    (data / "tiny_ner" / "test-de.tsv").write_text(good, encoding="utf-8")
+    real = xitt.train.chain.run_target
+
+    def flaky(run, *args, **kwargs):
+        if run.target == "tiny_ner":
+            raise RuntimeError("CUDA out of memory")
+        return real(run, *args, **kwargs)
+
+    monkeypatch.setattr(xitt.train.chain, "run_target", flaky)
     summary = execute(grid, exp_dir=tmp_path / "exp", progress=False)
     assert summary["done"] == 2 and summary["failed"] == 1
     bad = next(r for r in expand_grid(grid)[1] if r.target == "tiny_ner")
     result = read_result(run_dir(tmp_path / "exp", bad.run_id))
-    assert (
-        result.status == "failed" and result.error.startswith("DataError") and "test-de.tsv:2" in result.error
-    )
+    assert result.status == "failed" and result.error == "RuntimeError: CUDA out of memory"
     assert "Traceback" in (run_dir(tmp_path / "exp", bad.run_id) / "train.log").read_text()
-    # Fixed data: only the failed run is redone.
-    shutil.copy(tiny_data / "tiny_ner" / "test-de.tsv", data / "tiny_ner" / "test-de.tsv")
+    monkeypatch.setattr(xitt.train.chain, "run_target", real)  # fixed: only the failed run is redone
     again = execute(grid, exp_dir=tmp_path / "exp", progress=False)
     assert again["ran"] == 1 and again["done"] == 3
+    done = read_result(run_dir(tmp_path / "exp", bad.run_id))
+    assert done.data["tiny_ner/test-de"]["sources"][0]["source"] == "local:tiny_ner/test-de.tsv"
 
 
 def test_fail_fast_stops_after_the_first_failure(tiny_encoder, tiny_data, tmp_path, monkeypatch):
@@ -241,3 +257,79 @@ def test_grid_eta_weighs_each_pending_run_and_stage_by_its_own_kind():
     pool = GridProgress(2, enabled=False, runs={"x": "xnli", "y": "xnli"}, workers=2)
     pool.update("done", "x", 60.0)
     assert pool.eta_seconds() == pytest.approx(30.0)
+
+
+def test_run_exits_non_zero_while_a_run_is_busy(tiny_encoder, tiny_data, tmp_path, capsys):
+    """`xitt run` once exited 0 with busy runs: a script could not tell a finished grid from a partial one."""
+    from xitt.cli import main
+
+    doc = {
+        "experiment": "t",
+        "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+        "intermediates": ["none"],
+        "targets": ["tiny_cls", "tiny_ner"],
+        "seeds": [1],
+        "data_dir": str(tiny_data),
+        "train": {"epochs": 1},
+    }
+    exp = tmp_path / "t"
+    exp.mkdir()
+    (exp / "grid.yaml").write_text(yaml.safe_dump(doc))
+    busy = expand_grid(parse_grid(doc))[1][1]
+    run_dir(exp, busy.run_id).mkdir()
+    from xitt.run.store import Claim
+
+    claim = Claim(run_dir(exp, busy.run_id))
+    assert claim.acquire()  # a live worker (this process) owns it
+    assert main(["run", str(exp), "--quiet"]) == 1
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .splitlines()[-1]
+        .endswith("1 done, 1 running, 0 failed, 0 corrupt, 0 pending")
+    )
+    claim.release()
+    assert main(["run", str(exp), "--quiet"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .splitlines()[-1]
+        .endswith("2 done, 0 running, 0 failed, 0 corrupt, 0 pending")
+    )
+
+
+def test_an_unwritable_run_folder_fails_that_run_and_the_grid_goes_on(tiny_encoder, tiny_data, tmp_path):
+    """One run folder that cannot be written once aborted the whole grid with a traceback.
+
+    (Tests run as root, which ignores permission bits: a plain file where the folder should be
+    makes every write into it fail the same way.)"""
+    grid = make_grid(tiny_encoder, tiny_data, intermediates=["none"], targets=["tiny_cls", "tiny_ner"])
+    blocked, other = expand_grid(grid)[1]
+    tmp_path.mkdir(exist_ok=True)
+    run_dir(tmp_path, blocked.run_id).write_text("not a folder")
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["ran"] == 2 and summary["done"] == 1, summary
+    assert read_result(run_dir(tmp_path, other.run_id)).status == "done"
+
+
+def test_a_damaged_checkpoint_is_retrained_and_leftovers_are_removed(tiny_encoder, tiny_data, tmp_path):
+    """A checkpoint missing its weights once failed every dependent run on every re-run; a checkpoint
+    whose runs are all done once stayed on disk for good when its worker died before cleaning up."""
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], keep_checkpoints=True)
+    stages, runs = expand_grid(grid)
+    ckpt = checkpoint_path(grid, tmp_path, stages[0].stage_id)
+    execute(grid, exp_dir=tmp_path, progress=False)
+    weights = next(ckpt.glob("*.safetensors"))
+    weights.unlink()
+    rerun = next(r for r in runs if r.stage is not None)
+    (run_dir(tmp_path, rerun.run_id) / "result.json").unlink()
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["stages_trained"] == 1 and summary["done"] == 2 and weights.is_file()
+    # Same grid without keep_checkpoints, nothing left to run: the leftover checkpoint goes.
+    assert (
+        execute(make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"]), exp_dir=tmp_path, progress=False)[
+            "ran"
+        ]
+        == 0
+    )
+    assert not ckpt.exists()

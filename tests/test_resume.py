@@ -64,3 +64,25 @@ def test_sigkill_mid_grid_then_resume(tiny_encoder, tiny_data, tmp_path):
     for run in runs:  # each run finished exactly once (a killed attempt never reached "done")
         assert (exp / run.run_id / "train.log").read_text().count(": done {") == 1
     assert not list(exp.glob("*/claim")) and not list(exp.glob("checkpoints/*"))
+
+
+@pytest.mark.slow
+def test_pool_workers_die_with_their_parent(tiny_encoder, tiny_data, tmp_path):
+    """Killing only the parent of `--workers 2` once left the pool workers alive and idle for minutes."""
+    import psutil
+
+    exp = tmp_path / "orphans"
+    grid_file = _write_grid(exp, tiny_encoder, tiny_data)
+    cmd = [sys.executable, "-m", "xitt.cli", "run", str(grid_file), "--offline", "--quiet", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 120
+    while len(parent.children(recursive=True)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # workers past their initializer
+    workers = parent.children(recursive=True)
+    assert workers, "the pool never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"{len(alive)} pool worker(s) outlived their parent"

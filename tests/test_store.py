@@ -128,6 +128,7 @@ def test_a_kill_inside_acquire_leaves_no_claim(tmp_path):
 
 def test_stage_records_round_trip_and_their_states(tmp_path):
     from xitt.run.store import StageRecord, read_stage, stage_ready, stage_seconds, stage_state, write_stage
+    from xitt.train.checkpoint import write_manifest
 
     assert stage_state(tmp_path, "s1") == "pending" and read_stage(tmp_path, "s1") is None
     record = StageRecord("s1", {"seed": 1}, "done", dev_scores={"selection": 50.0}, steps=3, wall_time=2.5)
@@ -137,6 +138,8 @@ def test_stage_records_round_trip_and_their_states(tmp_path):
     assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")  # done, but its checkpoint is gone
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "config.json").write_text("{}")
+    assert not stage_ready(tmp_path, "s1", tmp_path / "ckpt")  # no manifest: not known to be whole
+    write_manifest(tmp_path / "ckpt")
     assert stage_ready(tmp_path, "s1", tmp_path / "ckpt")
     write_stage(tmp_path, StageRecord("s2", {}, "failed", error="OOM"))
     assert stage_state(tmp_path, "s2") == "failed" and stage_seconds(tmp_path, "s2") is None
@@ -173,3 +176,28 @@ def test_only_the_store_names_the_run_records():
         '"result.json"': ["run/store.py"],
         '"config.yaml"': ["run/store.py"],
     }
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: d.update(spec={}), "lacks the spec field"),
+        (lambda d: d["scores"].pop("de"), "no valid accuracy score for language 'de'"),
+        (lambda d: d["scores"]["en"].pop("accuracy"), "no valid accuracy score for language 'en'"),
+        (lambda d: d["scores"]["en"].update(accuracy=170.0), "got 170.0"),
+        (lambda d: d.update(run_id="someone-else"), "belongs to run 'someone-else'"),
+    ],
+)
+def test_an_incomplete_result_is_corrupt_not_done(tmp_path, runs, damage, message):
+    """Valid JSON that is not a whole result once counted as done and crashed collect (or lost rows)."""
+    finish(tmp_path, runs[0])
+    path = run_dir(tmp_path, runs[0].run_id) / "result.json"
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    state, detail = run_state(run_dir(tmp_path, runs[0].run_id))
+    assert state == "corrupt" and message in detail
+    with pytest.raises(ValueError, match="Corrupt result files are not skipped"):
+        collect(tmp_path, [r.run_id for r in runs[:1]])
+    scores, status = collect(tmp_path, [r.run_id for r in runs[:1]], allow_incomplete=True)
+    assert scores.empty and list(status.state) == ["corrupt"]

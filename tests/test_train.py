@@ -4,6 +4,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,7 +141,7 @@ print(json.dumps([out.scores, out.dev_scores], sort_keys=True))
 
 @pytest.mark.slow
 def test_bit_identical_scores_in_fresh_processes(tiny_encoder, tiny_data):
-    code = SCRIPT.format(tests=str(tiny_data.parent.parent), enc=str(tiny_encoder), data=str(tiny_data))
+    code = SCRIPT.format(tests=str(Path(__file__).parent), enc=str(tiny_encoder), data=str(tiny_data))
     outs = [
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         .stdout.strip()

@@ -95,9 +95,10 @@ def test_siqa_rows_map_their_labels_to_choice_indices():
     assert example["choices"] == ["a", "b", "c"] and example["label"] == 1
 
 
-def test_a_missing_first_task_fails_before_any_compute(tmp_path):
-    from xitt.data.loaders import DataError
-    from xitt.run.executors import check_inputs
+def test_the_first_task_is_prepared_with_the_targets_data():
+    # `xitt prepare` / `xitt run` check and cache every split before training: SIQA's too
+    from xitt.data.prepare import needs_of
+    from xitt.tasks import registry
 
     doc = {
         "encoders": ["xlm-roberta-large"],
@@ -107,10 +108,8 @@ def test_a_missing_first_task_fails_before_any_compute(tmp_path):
         "seeds": [1],
         "recipe": "xtreme-r",
     }
-    g = parse_grid(doc)
-    stages, runs = expand_grid(g)
-    for split, lang in (("train", "en"), ("dev", "en"), ("test", "et")):  # XCOPA itself is there
-        (tmp_path / "xcopa").mkdir(exist_ok=True)
-        (tmp_path / "xcopa" / f"{split}-{lang}.jsonl").write_text("")
-    with pytest.raises(DataError, match=r"(?s)2 data split\(s\).*task 'siqa' split train-en"):
-        check_inputs(g, stages, runs, tmp_path, offline=True)
+    stages, runs = expand_grid(parse_grid(doc))
+    needs = {(t.name, split, lang) for t, split, lang in needs_of(stages, runs, registry())}
+    assert {("siqa", "train", "en"), ("siqa", "dev", "en"), ("xcopa", "test", "et")} <= needs
+    plain = expand_grid(parse_grid({k: v for k, v in doc.items() if k != "recipe"}))
+    assert not any(t.name == "siqa" for t, _, _ in needs_of(*plain, registry()))

@@ -78,18 +78,38 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from xitt.data.loaders import resolve_data_dir
     from xitt.grid.spec import expand_grid, load_grid
     from xitt.run.plan import describe_plan
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
-    print(describe_plan(grid, stages, runs, exp, full=args.full))
+    data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
+    print(describe_plan(grid, stages, runs, exp, full=args.full, data_dir=data_dir))
     from xitt.grid.settings import describe_settings
     from xitt.tasks import registry
 
     print()
     print(describe_settings(grid, registry(), full=args.full))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from xitt.data.loaders import resolve_data_dir, set_offline_flags
+    from xitt.grid.spec import expand_grid, load_grid
+
+    if args.offline:
+        os.environ["XITT_OFFLINE"] = "1"
+    offline = set_offline_flags()  # before any HF library is imported
+    grid = load_grid(args.grid, args.set)
+    stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
+    data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
+    from xitt.data.prepare import needs_of, prepare
+    from xitt.tasks import registry
+
+    outcome = prepare(needs_of(stages, runs, registry()), data_dir, offline=offline, echo=print)
+    print(f"{len(outcome.lines)} split(s) ready in {data_dir}; {outcome.hub_calls} hub dataset load(s)")
     return 0
 
 
@@ -117,24 +137,62 @@ def cmd_run(args) -> int:
         progress=not args.quiet,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
-    return 1 if summary.get("failed") else 0
+    from xitt.run.store import status_frame
+
+    _, runs = expand_grid(grid, seeds=seeds)
+    counts = Counter(status_frame(exp, [r.run_id for r in runs]).state)
+    # The last line says whether the grid is finished; the exit status says it to scripts.
+    print(f"{exp}: {len(runs)} runs: {_state_counts(counts)}")
+    return 0 if counts.get("done", 0) == len(runs) else 1
+
+
+def _plain(text: str) -> str:
+    """An error text without control characters: an ESC sequence in a task name once cleared the screen."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _state_counts(counts: Counter) -> str:
+    return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
+
+
+def cmd_convert(args) -> int:
+    from xitt.data import converters
+    from xitt.data.loaders import resolve_data_dir
+    from xitt.tasks import registry
+
+    data_dir = resolve_data_dir(args.data_dir)
+    src = Path(args.source)
+    if args.task == "ccg":
+        written = converters.convert_ccg(src, data_dir)
+    else:
+        languages = args.languages.split(",") if args.languages else list(registry().get(args.task).languages)
+        if args.task == "mewslix":
+            written = converters.convert_mewslix(src, data_dir, languages, max_candidates=args.max_candidates)
+        else:
+            written = converters.convert_lareqa(src, data_dir, languages)
+    for part, n in written.items():
+        print(f"{args.task} {part}: {n}")
+    print(f"wrote {data_dir / args.task}; next: `xitt prepare runs/<exp> --data-dir {data_dir}`")
+    return 0
 
 
 def cmd_status(args) -> int:
     from xitt.grid.spec import expand_grid, load_grid
-    from xitt.run.store import status_frame
+    from xitt.run.store import stage_state, status_frame
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp, args.set)
-    _, runs = expand_grid(grid)
+    stages, runs = expand_grid(grid)
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
-    print(
-        f"{exp}: {len(status)} runs: "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "failed", "corrupt", "pending"))
-    )
+    print(f"{exp}: {len(status)} runs: {_state_counts(counts)}")
     for row in status[status.state.isin(["failed", "corrupt", "running"])].itertuples():
-        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {row.detail}" if row.detail else ""))
+        print(f"  {row.state:<8} {row.run_id}" + (f"\n           {_plain(row.detail)}" if row.detail else ""))
+    stage_states = {s.stage_id: stage_state(exp, s.stage_id) for s in stages}
+    print(f"{exp}: {len(stages)} intermediate stages: {_state_counts(Counter(stage_states.values()))}")
+    for stage_id, state in stage_states.items():
+        if state in ("failed", "corrupt", "running"):
+            print(f"  {state:<8} stage {stage_id}")
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 
@@ -304,9 +362,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=["intermediate", "target"])
     p.set_defaults(func=cmd_tasks)
 
-    p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours and what is done")
+    data_help = "the data cache (prepared copies + local inputs); also XITT_DATA_DIR; default ~/.cache/xitt"
+    p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours, what is done and prepared")
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--full", action="store_true", help="list every run id")
+    p.add_argument("--data-dir", help=data_help)
+
+    p = grid_cmd("prepare", cmd_prepare, "resolve, verify and cache every data split of a grid (no training)")
+    p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--offline", action="store_true", help="never contact the hub: check the cache only")
 
     p = grid_cmd("run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
@@ -317,11 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="local process pool size, at least 1 (default: the grid's executor.workers)",
     )
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
-    p.add_argument(
-        "--data-dir", help="local copies of the data sets (XTREME file formats); also XITT_DATA_DIR"
-    )
+    p.add_argument("--data-dir", help=data_help)
     p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "convert", help="XTREME-R download-script files (Mewsli-X, LAReQA) or CCGbank -> the data dir"
+    )
+    p.add_argument("task", choices=["mewslix", "lareqa", "ccg"])
+    p.add_argument("source", help="the folder the download script wrote (or the CCGbank root)")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--languages", help="comma-separated (default: the task's languages)")
+    p.add_argument("--max-candidates", type=int, default=1000, help="Mewsli-X: pool entities per language")
+    p.set_defaults(func=cmd_convert)
 
     grid_cmd(
         "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"

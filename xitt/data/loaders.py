@@ -1,4 +1,5 @@
-"""Task data: local copies in the XTREME file formats, or the Hugging Face hub.
+"""Task data: readers of local files in the XTREME file formats and of hub rows, and ``load_split``,
+the one door through which training reads data: the prepared, verified copy (xitt/data/cache.py).
 
 Local layout (also written by ``xitt synth``)::
 
@@ -23,7 +24,9 @@ sentence without a partner (BUCC-style mining). BUCC tunes its threshold on ``de
 (the sample split) and reports ``test-<lang>.tsv``; Tatoeba/mAP tasks need only ``test``.
 
 The data dir is ``--data-dir``, else ``XITT_DATA_DIR``, else the grid's ``data_dir`` (relative
-paths are relative to the current directory). A local copy of a task wins over the hub.
+paths are relative to the current directory), else ``~/.cache/xitt``. ``xitt prepare`` turns local
+files and hub datasets into prepared copies there (a local file wins over the hub); runs read only
+those, never the hub.
 
 Every loader returns a list of plain dicts (the same keys for local and hub data):
 classification ``{text, label}``; pair_classification ``{text, text_pair, label}`` (label =
@@ -35,15 +38,15 @@ label}``; retrieval ``{src, tgt}`` (either may be "").
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xitt.tasks import ISO3, LANGUAGE_NAMES, Task
+from xitt.data import cache
+from xitt.tasks import Task
 
 EXTENSIONS = {
     "classification": "tsv",
@@ -54,6 +57,7 @@ EXTENSIONS = {
     "retrieval": "tsv",
 }
 SPLITS = ("train", "dev", "test")
+DEFAULT_DATA_DIR = "~/.cache/xitt"
 
 
 class DataError(ValueError):
@@ -72,25 +76,16 @@ def set_offline_flags(offline: bool | None = None) -> bool:
     return bool(offline) or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
-def resolve_data_dir(cli_value: str | None = None, grid_value: str | None = None) -> Path | None:
-    value = cli_value or os.environ.get("XITT_DATA_DIR") or grid_value
-    return Path(value).resolve() if value else None
+def resolve_data_dir(cli_value: str | None = None, grid_value: str | None = None) -> Path:
+    """--data-dir, else XITT_DATA_DIR, else the grid's data_dir, else ~/.cache/xitt (absolute)."""
+    value = cli_value or os.environ.get("XITT_DATA_DIR") or grid_value or DEFAULT_DATA_DIR
+    return Path(value).expanduser().resolve()
 
 
 def local_path(task: Task, split: str, lang: str, data_dir: Path | None) -> Path | None:
     if data_dir is None:
         return None
     return Path(data_dir) / task.name / f"{split}-{lang}.{EXTENSIONS[task.kind]}"
-
-
-def needed_splits(task: Task, languages: Sequence[str], *, as_target: bool) -> list[tuple[str, str]]:
-    """(split, language) pairs a stage needs: intermediates train+dev; targets also test per language."""
-    lang = task.train_language
-    if task.kind == "retrieval":
-        pairs = [("test", lang) for lang in languages]
-        return ([("dev", lang) for lang in languages] if task.metric == "bucc_f1" else []) + pairs
-    pairs = [("train", lang), ("dev", lang)]
-    return pairs + ([("test", lang) for lang in languages] if as_target else [])
 
 
 # ------------------------------------------------------------------------------- local readers
@@ -189,45 +184,7 @@ def read_local(task: Task, path: Path) -> list[dict]:
     ]
 
 
-# ---------------------------------------------------------------------------------- hub loading
-
-
-def _fill(value: Any, lang: str) -> Any:
-    if isinstance(value, str):
-        return value.format(
-            lang=lang, language_name=LANGUAGE_NAMES.get(lang, lang), iso3=ISO3.get(lang, lang)
-        )
-    if isinstance(value, Mapping):
-        return {k: _fill(v, lang) for k, v in value.items()}
-    return value
-
-
-def hub_sources(task: Task, split: str, lang: str) -> list[dict]:
-    """The resolved hub sources ({hub, config, split, filter, fields}) of one split, placeholders filled.
-
-    A source entry may carry its own ``fields`` (column names) when it differs from the task's:
-    XNLI trains on GLUE MNLI (premise/hypothesis/label) but tests on XNLI (sentence1/sentence2/gold_label).
-    """
-    source = task.source
-    if source.get("local_only"):
-        return []
-    entries = source.get(split)
-    if entries is None:
-        return []
-    entries = entries if isinstance(entries, list) else [entries]
-    return [
-        _fill(
-            {
-                "hub": e.get("hub", source.get("hub")),
-                "config": e.get("config"),
-                "split": e.get("split", split),
-                "filter": e.get("filter") or {},
-                "fields": e.get("fields") or {},
-            },
-            lang,
-        )
-        for e in entries
-    ]
+# ---------------------------------------------------------------------------------- hub rows
 
 
 def _get(row: Mapping, name: str) -> Any:
@@ -299,49 +256,6 @@ def _label_names(ds, task: Task) -> list[str] | None:
     return list(getattr(feature, "names", []) or []) or None
 
 
-def load_hub(task: Task, split: str, lang: str, cache_dir: str | None = None) -> tuple[list[dict], str]:
-    """Examples of one split from the hub and a fingerprint of the source datasets."""
-    import datasets
-
-    examples, prints, declared = [], [], task
-    for src in hub_sources(declared, split, lang):
-        task = declared
-        try:
-            ds = datasets.load_dataset(src["hub"], src["config"], split=src["split"], cache_dir=cache_dir)
-        except Exception as err:
-            raise DataError(_missing_message(task, split, lang, None, src, err)) from err
-        for col, want in (src["filter"] or {}).items():
-            ds = ds.filter(lambda r, c=col, w=want: r[c] == w)
-        if src["fields"]:
-            task = dataclasses.replace(task, fields={**task.fields, **src["fields"]})
-        names = _label_names(ds, task)
-        examples += [e for e in (_hub_example(task, row, names) for row in ds) if e is not None]
-        prints.append(getattr(ds, "_fingerprint", ""))
-    if not examples:
-        raise DataError(_missing_message(task, split, lang, None, None, None))
-    return examples, hashlib.sha1("|".join(prints).encode()).hexdigest()[:12]
-
-
-def _missing_message(
-    task: Task, split: str, lang: str, path: Path | None, src: Mapping | None, err: Any
-) -> str:
-    if src:
-        hub = f"{src['hub']} (config {src['config']}, split {src['split']})"
-    elif task.source.get("local_only") or not task.source.get("hub"):
-        hub = "none (this task is local data only)"
-    else:
-        hub = f"{task.source.get('hub')} (no '{split}' split declared)"
-    local = f"{path}" if path else f"<data_dir>/{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}"
-    if isinstance(err, BaseException):
-        err = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
-    reason = f" ({err})" if err else ""
-    return (
-        f"task '{task.name}' split {split}-{lang}: no local copy at {local}; hub source: {hub}{reason}. "
-        f"Point --data-dir (or XITT_DATA_DIR) at a folder with "
-        f"{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}, or run online (unset XITT_OFFLINE/HF_HUB_OFFLINE)."
-    )
-
-
 # --------------------------------------------------------------------------------- the front door
 
 _CACHE: dict[tuple, tuple[list[dict], str]] = {}
@@ -352,32 +266,22 @@ def fingerprint_file(path: Path) -> str:
 
 
 def load_split(task: Task, split: str, lang: str, data_dir: Path | None) -> tuple[list[dict], str]:
-    """(examples, fingerprint) of one split; a local file wins over the hub. Cached per process."""
+    """(examples, fingerprint) of one split: the prepared copy (``xitt prepare``), else a local file
+    in the XTREME formats (library use without a cache). Never the hub. Cached per process."""
     key = (task.name, task.version, split, lang, str(data_dir))
     if key not in _CACHE:
+        try:
+            prepared = cache.read_copy(Path(data_dir), task, split, lang) if data_dir else None
+        except ValueError as err:
+            raise DataError(f"task '{task.name}' split {split}-{lang}: {err}") from err
         path = local_path(task, split, lang, data_dir)
-        if path is not None and path.is_file():
+        if prepared is not None:
+            _CACHE[key] = (prepared[0], prepared[1]["fingerprint"])
+        elif path is not None and path.is_file():
             _CACHE[key] = (read_local(task, path), fingerprint_file(path))
         else:
-            _CACHE[key] = load_hub(task, split, lang)
+            raise DataError(
+                f"task '{task.name}' split {split}-{lang} is not prepared in {data_dir}; run "
+                "`xitt prepare runs/<exp>` (with the same --data-dir) first: runs never read the hub."
+            )
     return _CACHE[key]
-
-
-def check_available(needs: Iterable[tuple[Task, str, str]], data_dir: Path | None, *, offline: bool) -> None:
-    """Fail before any training when data is missing: every (task, split, lang) needs a local file,
-    or (online) a declared hub source. Offline without a local copy is an error naming the fix."""
-    problems = []
-    for task, split, lang in needs:
-        path = local_path(task, split, lang, data_dir)
-        if path is not None and path.is_file():
-            continue
-        sources = hub_sources(task, split, lang)
-        if not sources or offline:
-            src = sources[0] if sources else None
-            why = "offline (XITT_OFFLINE/HF_HUB_OFFLINE is set)" if sources and offline else None
-            problems.append(_missing_message(task, split, lang, path, src, why))
-    if problems:
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(
-            f"{len(problems)} data split(s) are not available:\n  " + "\n  ".join(problems[:10]) + more
-        )

@@ -1,7 +1,8 @@
 """Run a grid as a DAG: intermediate stages first, then the target runs that reuse them.
 
-``execute`` is what ``xitt run`` calls. It expands the grid, checks every needed data split and
-encoder folder before any training, then runs what is not done yet:
+``execute`` is what ``xitt run`` calls. It expands the grid, checks the encoder folders, prepares
+every data split the pending work needs (``xitt prepare``: verified copies in the data dir; then
+the hub is switched off for the runs), then runs what is not done yet:
 
 * ``local`` (default): sequentially, stage by stage (a stage, then all its target runs, then its
   checkpoint is removed unless ``keep_checkpoints``), or with ``workers > 1`` on a small process
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -57,6 +59,7 @@ from xitt.run.store import (
     write_stage,
 )
 from xitt.tasks import registry
+from xitt.train.checkpoint import missing_files
 
 log = logging.getLogger("xitt")
 HEARTBEAT_S = 600
@@ -120,8 +123,27 @@ def _provenance() -> dict[str, Any]:
 # --------------------------------------------------------------------------------- job bodies
 
 
+def _isolated(what: str, work, *args) -> str:
+    """``work(*args)``, but a folder that cannot be claimed or written (permissions, a full disk) fails
+    this one stage or run, with a logged reason, instead of aborting the whole grid."""
+    try:
+        return work(*args)
+    except OSError as err:
+        log.error(
+            "%s: its folder cannot be claimed or written (%s: %s); the grid goes on",
+            what,
+            type(err).__name__,
+            err,
+        )
+        return "failed"
+
+
 def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
     """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
+
+
+def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
     exp, ckpt_dir = Path(exp_dir), Path(ckpt)
     folder = stage_dir(exp, stage.stage_id)
     if stage_ready(exp, stage.stage_id, ckpt_dir):
@@ -166,6 +188,10 @@ def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) 
 
 def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
     """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+
+
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
     if run_state(folder)[0] == "done":
@@ -183,7 +209,7 @@ def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False)
                 encoder_path = run.encoder_path
                 if run.stage is not None:
                     stage = done_stage(exp, run.stage.stage_id)
-                    if stage is None or not (Path(ckpt) / "config.json").is_file():
+                    if stage is None or missing_files(ckpt):
                         raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
@@ -232,34 +258,24 @@ def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, starte
 # ----------------------------------------------------------------------------------- planning
 
 
-def check_inputs(
-    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path | None, offline: bool
-) -> None:
-    """Every encoder folder and data split the pending work needs, checked before any training."""
-    reg = registry()
+def check_encoders(grid: GridSpec) -> None:
+    """Every local encoder folder exists, checked before any training."""
     for name, path in grid.encoders:
         if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
             raise FileNotFoundError(
                 f"encoder '{name}': folder {path} does not exist; build it or fix the grid's encoders."
             )
-    needs = []
-    for stage in stages:
-        for name in stage.intermediate_tasks:
-            task = reg.get(name)
-            needs += [
-                (task, split, lang)
-                for split, lang in xdata.needed_splits(task, [task.train_language], as_target=False)
-            ]
-    for run in runs:
-        task = reg.get(run.target)
-        needs += [
-            (task, split, lang) for split, lang in xdata.needed_splits(task, run.languages, as_target=True)
-        ]
-        if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
-            first = reg.get(run.target_train.train_first)
-            needs += [(first, s, lang) for s, lang in xdata.needed_splits(first, [], as_target=False)]
-    unique = list({(t.name, split, lang): (t, split, lang) for t, split, lang in needs}.values())
-    xdata.check_available(unique, data_dir, offline=offline)
+
+
+def prepare_data(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path, offline: bool) -> None:
+    """``xitt prepare`` for the pending work (a no-op check of the manifests when all is prepared),
+    then the hub is switched off for this process and every worker or job it starts."""
+    from xitt.data.prepare import needs_of, prepare
+
+    outcome = prepare(needs_of(stages, runs, registry()), data_dir, offline=offline)
+    fresh = sum(line.status.startswith("prepared") for line in outcome.lines)
+    log.info("data: %d split(s) ready in %s (%d prepared now)", len(outcome.lines), data_dir, fresh)
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def _console(progress: bool) -> None:
@@ -292,7 +308,7 @@ def execute(
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
-    used = str(ddir) if ddir else None  # recorded in each config.yaml / result.json
+    used = str(ddir)  # recorded in each config.yaml / result.json
     stages, runs = expand_grid(grid, seeds=seeds)
     stages = [dataclasses.replace(s, data_dir=used) for s in stages]
     runs = [r.with_data_dir(used) for r in runs]
@@ -308,11 +324,15 @@ def execute(
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+    all_runs = _dependants(grid)
     for stage in stages:
         if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
-    check_inputs(grid, todo_stages, todo, ddir, offline)
+        # left behind when a worker died before its clean-up: no later run would ever remove it
+        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
+    check_encoders(grid)
     _console(progress)
+    prepare_data(todo_stages, todo, ddir, offline)
     kind = executor or grid.executor.kind
     workers = workers or grid.executor.workers
     bar = GridProgress(
@@ -424,6 +444,20 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
     return counts
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
+    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
     """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
     import multiprocessing as mp
@@ -434,7 +468,9 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
     left = {sid: len(runs) for sid, runs in by_stage.items()}
     stopped = False
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         pending = {
             pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage

@@ -17,9 +17,16 @@ from xitt.run.store import read_result, run_dir, stage_state, status_frame
 
 
 def describe_plan(
-    grid: GridSpec, stages: Sequence[StageSpec], runs: Sequence[RunSpec], exp_dir: Path, *, full: bool = False
+    grid: GridSpec,
+    stages: Sequence[StageSpec],
+    runs: Sequence[RunSpec],
+    exp_dir: Path,
+    *,
+    full: bool = False,
+    data_dir: Path | None = None,
 ) -> str:
-    """Text of `xitt plan`: DAG levels, counts by state, GPU-hour estimates, and (full) every id."""
+    """Text of `xitt plan`: DAG levels, counts by state, data prepared in ``data_dir``, GPU-hour
+    estimates, and (full) every id."""
     run_state = (
         dict(zip(*status_frame(exp_dir, [r.run_id for r in runs])[["run_id", "state"]].T.values))
         if runs
@@ -37,6 +44,8 @@ def describe_plan(
         f"{len(grid.targets)} target runs): " + _counts(stage_counts),
         f"level 2  target runs: {len(runs)}: " + _counts(run_counts),
     ]
+    if data_dir is not None:
+        lines.append(_data_line(stages, runs, data_dir))
     lines.append(describe_hours(*grid_hours(grid, stages, runs, exp_dir, stage_states, run_state)))
     lines.append("")
     lines.append(
@@ -60,6 +69,20 @@ def describe_plan(
             for r in runs
         ]
     return "\n".join(lines)
+
+
+def _data_line(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path) -> str:
+    from xitt.data.prepare import needs_of, status
+    from xitt.tasks import registry
+
+    needs = needs_of(stages, runs, registry())
+    counts = status(needs, data_dir)
+    ready = counts.pop("ok", 0)
+    rest = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    hint = "" if not rest else "; run `xitt prepare` (xitt run does it first)"
+    return f"data     {ready} of {len(needs)} splits prepared in {data_dir}" + (
+        f" ({rest}){hint}" if rest else ""
+    )
 
 
 def _counts(counter: Counter) -> str:

@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from xitt.schema import SCORE_COLUMNS, atomic_write_text, validate_scores
+from xitt.train.checkpoint import missing_files
 
 STALE_AFTER_S = 6 * 3600
 STATES = ("done", "failed", "running", "pending", "corrupt")
@@ -180,7 +181,46 @@ def read_result(folder: str | Path, name: str = "result.json") -> RunResult | No
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CorruptResult(f"{path} cannot be read ({err}); delete it and re-run.") from err
-    return RunResult.from_json(text, where=str(path))
+    result = RunResult.from_json(text, where=str(path))
+    if name == "result.json":
+        _check_result(result, Path(folder).name, str(path))
+    return result
+
+
+SPEC_FIELDS = (
+    "encoder",
+    "intermediate",
+    "intermediate_family",
+    "target",
+    "target_family",
+    "seed",
+    "languages",
+)
+
+
+def _check_result(result: RunResult, folder_name: str, where: str) -> None:
+    """A result.json counts as done only when it is whole: its own run id, the spec fields collect reads,
+    and a finite 0-100 primary score for every language the run declares. Anything less is corrupt,
+    so that `xitt run` redoes the run instead of skipping it as done."""
+    fix = "delete it and run `xitt run` again to redo that run."
+    if result.run_id != folder_name:
+        raise CorruptResult(
+            f"{where} belongs to run {result.run_id!r}, not to its folder {folder_name!r}; {fix}"
+        )
+    spec = result.spec if isinstance(result.spec, Mapping) else {}
+    missing = [key for key in SPEC_FIELDS if key not in spec]
+    if missing:
+        raise CorruptResult(f"{where} lacks the spec field(s) {missing}; {fix}")
+    if result.status != "done":
+        return
+    scores = result.scores if isinstance(result.scores, Mapping) else {}
+    for language in spec["languages"]:
+        value = (scores.get(language) or {}).get(result.primary_metric)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
+            raise CorruptResult(
+                f"{where} has no valid {result.primary_metric or 'primary'} score for language "
+                f"{language!r} (got {value!r}); {fix}"
+            )
 
 
 def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
@@ -202,12 +242,17 @@ def write_stage(exp_dir: str | Path, record: StageRecord) -> Path:
 
 
 def stage_state(exp_dir: str | Path, stage_id: str) -> str:
-    """done | failed | corrupt | pending (no stage.json yet)."""
+    """done | running (a live worker holds its claim) | failed | corrupt | pending (no stage.json yet)."""
     try:
         record = read_stage(exp_dir, stage_id)
     except CorruptResult:
-        return "corrupt"
-    return record.status if record else "pending"
+        record = None
+        state = "corrupt"
+    else:
+        state = record.status if record else "pending"
+    if state != "done" and is_claimed(stage_dir(exp_dir, stage_id)):
+        return "running"
+    return state
 
 
 def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
@@ -220,8 +265,8 @@ def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
 
 
 def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path) -> bool:
-    """Done and its encoder checkpoint is on disk (a deleted checkpoint means: train it again)."""
-    return done_stage(exp_dir, stage_id) is not None and (Path(checkpoint) / "config.json").is_file()
+    """Done and its encoder checkpoint is on disk whole (a deleted or damaged checkpoint: train it again)."""
+    return done_stage(exp_dir, stage_id) is not None and not missing_files(checkpoint)
 
 
 def stage_seconds(exp_dir: str | Path, stage_id: str) -> float | None:

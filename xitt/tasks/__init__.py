@@ -50,11 +50,15 @@ SUITES: dict[str, tuple[str, ...]] = {
     "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"),
 }
 # Placeholders a source config may use besides {lang}: UD-POS configs name the language in
-# English (the hub's spelling, typo included), Tatoeba configs use ISO 639-3 codes.
+# English ({language_name}: google/xtreme's udpos.<Name> configs, checked against its loading
+# script huggingface/datasets datasets/xtreme/xtreme.py _UD_POS_LANG), TyDiQA ids start with the
+# lower-case name ({language_lower}: google-research/xtreme utils_preprocess.py LANG2ISO), Tatoeba
+# configs use ISO 639-3 codes ({iso3}: LASER's tatoeba.<iso3>-eng files).
 LANGUAGE_NAMES = {
-    "af": "Afrikans",
+    "af": "Afrikaans",
     "ar": "Arabic",
     "bg": "Bulgarian",
+    "bn": "Bengali",
     "de": "German",
     "el": "Greek",
     "en": "English",
@@ -76,6 +80,7 @@ LANGUAGE_NAMES = {
     "nl": "Dutch",
     "pt": "Portuguese",
     "ru": "Russian",
+    "sw": "Swahili",
     "ta": "Tamil",
     "te": "Telugu",
     "th": "Thai",
@@ -128,6 +133,11 @@ ISO3 = {
     "ur": "urd",
     "vi": "vie",
     "zh": "cmn",
+    "az": "aze",
+    "lt": "lit",
+    "pl": "pol",
+    "uk": "ukr",
+    "ro": "ron",
 }
 
 

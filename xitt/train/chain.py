@@ -37,11 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from xitt.data import cache as data_cache
 from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.progress import StageBar
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
+from xitt.train.checkpoint import write_manifest
 from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
 from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
 
@@ -460,6 +462,7 @@ def train_stage(
         best_step=out["best_step"],
         wall_time=time.time() - t0,
         data_fingerprints=prints,
+        data=data_cache.entries(data_dir, prints),
         checkpoint=str(checkpoint),
     )
 
@@ -473,6 +476,7 @@ def save_encoder(encoder, tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(tmp)
     for path in tmp.iterdir():
         path.chmod(0o644)  # safetensors is written 0600; shared cluster folders need it readable
+    write_manifest(tmp)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
@@ -518,6 +522,7 @@ def run_target(
             primary_metric=METRICS[task.metric].primary,
             wall_time={"target": 0.0, "eval": time.time() - t0},
             data_fingerprints={**base, **prints},
+            data=data_cache.entries(data_dir, prints),
         )
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
     prints.update(base)
@@ -569,6 +574,7 @@ def run_target(
         dev_scores={**first_dev, **fitted["dev"]},
         wall_time={"target": t1 - t0, "eval": time.time() - t1},
         data_fingerprints=prints,
+        data=data_cache.entries(data_dir, prints),
         extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
     )
 

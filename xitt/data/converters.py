@@ -1,0 +1,163 @@
+"""``xitt convert``: the files XTREME-R's download scripts produce -> xitt's local layout.
+
+Each converter reads the official files and writes ``<data_dir>/<task>/<split>-<lang>.tsv`` in
+the formats of xitt/data/loaders.py; ``xitt prepare`` then verifies and caches them.
+
+* Mewsli-X (google-research/xtreme scripts/download_mewslix_data.sh -> ``wikinews_mentions-test.jsonl``
+  and ``candidate_set_entities.jsonl``; schema: google-research/google-research
+  dense_representations_for_entity_retrieval/mel/mewsli-x.md). One line per mention in a WikiNews
+  article of the language: the sentence that contains the mention (``context.sentence_spans``)
+  <TAB> the gold entity's ``description``. Then every candidate entity of the candidate set
+  whose ``description_language`` is the language, up to ``max_candidates`` (sorted by entity id),
+  as a line with an empty left side: the retrieval pool the mentions are ranked against.
+* LAReQA (scripts/download_lareqa_data.sh -> ``xquad-r/<lang>.json``, SQuAD JSON with
+  ``sentences`` and ``sentence_breaks`` per paragraph; google-research-datasets/lareqa). One line
+  per question: question <TAB> the sentence that contains its answer; every other sentence of the
+  language as a line with an empty left side.
+
+  Both are the monolingual, line-aligned simplification xitt's mAP@20 evaluation reads (the
+  aligned line is the one relevant answer): XTREME-R ranks against one multilingual pool and
+  counts the parallel answers in all languages as relevant. The protocol itself is the recipes'.
+* CCG (CCGbank 1.1, LDC2005T13, licensed): the leaves ``(<L category POS POS word category>)`` of
+  ``data/AUTO/<section>/*.auto``; sections 02-21 -> train, 00 -> dev, as is standard; one
+  ``word<TAB>supertag`` line per token, a blank line between sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from xitt.data.loaders import DataError
+from xitt.schema import atomic_write_text
+
+CCG_TRAIN = tuple(f"{n:02d}" for n in range(2, 22))
+CCG_DEV = ("00",)
+_LEAF = re.compile(r"\(<L (\S+) \S+ \S+ (\S+) \S+>\)")
+
+
+def _clean(text: str) -> str:
+    """One line of a TSV cell: tabs and newlines become spaces."""
+    return " ".join(str(text).split())
+
+
+def _write_tsv(path: Path, rows: Iterable[Sequence[str]]) -> int:
+    lines = ["\t".join(_clean(c) for c in row) for row in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return len(lines)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise DataError(
+            f"{path} does not exist; run XTREME-R's download script first (see xitt/data/converters.py)."
+        )
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _sentence_of(text: str, spans: Sequence[Sequence[int]], start: int) -> str:
+    for begin, end in spans or []:
+        if begin <= start < end:
+            return text[begin:end]
+    return text
+
+
+def convert_mewslix(
+    src: Path, data_dir: Path, languages: Sequence[str], *, max_candidates: int = 1000
+) -> dict[str, int]:
+    """Mewsli-X test mentions and candidates -> mewslix/test-<lang>.tsv; returns lines per language."""
+    mentions = _jsonl(Path(src) / "wikinews_mentions-test.jsonl")
+    entities = {e["entity_id"]: e for e in _jsonl(Path(src) / "candidate_set_entities.jsonl")}
+    written = {}
+    for lang in languages:
+        rows, gold = [], set()
+        for doc in mentions:
+            context = doc["context"]
+            if context.get("language") != lang:
+                continue
+            for mention in doc["mentions"]:
+                entity = entities.get(mention["entity_id"])
+                if entity is None:
+                    raise DataError(
+                        f"Mewsli-X mention {mention.get('example_id')} links to {mention['entity_id']}, "
+                        "which is not in candidate_set_entities.jsonl: the download is incomplete; run it again."
+                    )
+                span = mention["mention_span"]
+                rows.append(
+                    (
+                        _sentence_of(context["text"], context.get("sentence_spans"), span["start"]),
+                        entity["description"],
+                    )
+                )
+                gold.add(entity["entity_id"])
+        pool = sorted(
+            e for e, v in entities.items() if v.get("description_language") == lang and e not in gold
+        )
+        rows += [("", entities[e]["description"]) for e in pool[:max_candidates]]
+        if rows:
+            written[lang] = _write_tsv(Path(data_dir) / "mewslix" / f"test-{lang}.tsv", rows)
+    return written
+
+
+def convert_lareqa(src: Path, data_dir: Path, languages: Sequence[str]) -> dict[str, int]:
+    """XQuAD-R <lang>.json -> lareqa/test-<lang>.tsv; returns lines per language."""
+    written = {}
+    for lang in languages:
+        path = Path(src) / "xquad-r" / f"{lang}.json"
+        if not path.is_file():
+            path = Path(src) / f"{lang}.json"
+        if not path.is_file():
+            raise DataError(f"{path} does not exist; run XTREME-R's scripts/download_lareqa_data.sh first.")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        rows, used = [], set()
+        for article in doc["data"]:
+            for para in article["paragraphs"]:
+                sentences, breaks = para["sentences"], para["sentence_breaks"]
+                for qa in para["qas"]:
+                    start = qa["answers"][0]["answer_start"]
+                    index = next((i for i, (b, e) in enumerate(breaks) if b <= start <= e), len(breaks) - 1)
+                    rows.append((qa["question"], sentences[index]))
+                    used.add(sentences[index])
+                rows += [("", s) for s in sentences if s not in used]
+                used.update(sentences)
+        written[lang] = _write_tsv(Path(data_dir) / "lareqa" / f"test-{lang}.tsv", rows)
+    return written
+
+
+def ccg_sentences(auto_file: Path) -> list[list[tuple[str, str]]]:
+    """(word, supertag) per token of every derivation in one CCGbank AUTO file."""
+    out = []
+    for line in auto_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("ID="):
+            continue
+        leaves = [(word, cat) for cat, word in _LEAF.findall(line)]
+        if leaves:
+            out.append(leaves)
+    return out
+
+
+def convert_ccg(src: Path, data_dir: Path) -> dict[str, int]:
+    """CCGbank data/AUTO -> ccg/train-en.tsv and ccg/dev-en.tsv; returns sentences per split."""
+    auto = Path(src) / "data" / "AUTO"
+    if not auto.is_dir():
+        raise DataError(
+            f"{auto} does not exist. CCGbank is licensed by the LDC (LDC2005T13, "
+            "https://catalog.ldc.upenn.edu/LDC2005T13): obtain it, unpack it, and pass its root folder "
+            "(the one holding data/AUTO/00 ... 24) to `xitt convert ccg`."
+        )
+    written = {}
+    for split, sections in (("train", CCG_TRAIN), ("dev", CCG_DEV)):
+        sentences = [
+            s for sec in sections for f in sorted((auto / sec).glob("*.auto")) for s in ccg_sentences(f)
+        ]
+        if not sentences:
+            raise DataError(
+                f"no derivations in sections {sections[0]}-{sections[-1]} of {auto}; is the CCGbank copy complete?"
+            )
+        text = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n"
+        atomic_write_text(Path(data_dir) / "ccg" / f"{split}-en.tsv", text)
+        written[split] = len(sentences)
+    return written
