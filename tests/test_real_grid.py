@@ -79,11 +79,12 @@ SETS = [
 
 
 @pytest.mark.slow
-def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("recipe", ["phang2020", "xtreme-r"])  # the shipped grid's, and XTREME-R's
+def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, capsys, recipe):
     for name in ("XITT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     encoder = build_tiny_xlmr(tmp_path / "tiny-xlmr")
-    sets = [f"encoders=[{{name: tiny-xlmr, path: {encoder}}}]", *SETS]
+    sets = [f"encoders=[{{name: tiny-xlmr, path: {encoder}}}]", f"recipe={recipe}", *SETS]
     args = [x for s in sets for x in ("--set", s)]
     data = tmp_path / "cache"
     xtremer_files.convert_all(data, tmp_path / "downloads", registry())
