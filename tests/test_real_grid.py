@@ -115,3 +115,6 @@ def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, ca
     assert tydiqa.data["tydiqa/test-bn"]["sources"][0]["config"] == "tydiqa"
     assert tydiqa.data["anli/train-en"]["rows"] > 0  # the stage's entries travel into the run's result
     assert by_target["xnli"].extra["steps"] > 0
+    if recipe == "xtreme-r":  # SIQA before COPA; LAReQA ranked against the shared pool
+        assert "siqa/train-en" in by_target["xcopa"].data_fingerprints
+        assert any(k.startswith("lareqa/xquad-r-") for k in by_target["lareqa"].data_fingerprints)
