@@ -1,19 +1,23 @@
 """Calibration of the family-contrast intervals and tests by simulation, and the mixed-model bench.
 
-:func:`calibrate` simulates many grids from a known crossed model
-(:func:`analysis.simulate.simulate_deltas`), runs every method on each and reports how often the
-(1 - alpha) interval covers the true NLI - QA difference and how often the test rejects. A
-method is any callable ``(delta_frame, rng) -> (ci_low, ci_high, p_value)``; pass a mapping of
-them to compare, e.g. the hierarchical bootstrap or the permutation test, with the built-in ones:
+:func:`calibrate` simulates many grids with the design's replication units
+(:func:`analysis.simulate.simulate_scores`: stage, run and baseline-run seed noise), runs every
+method on each grid's scores and reports how often the (1 - alpha) interval covers the true
+a - b difference and how often the test rejects, overall and per stratum (e.g. the grids where the
+task variance is estimated at 0). A method is any callable ``(scores, rng) -> (ci_low, ci_high,
+p_value)`` or ``(ci_low, ci_high, p_value, stratum)``; :func:`on_deltas` adapts one that takes
+the delta frame. Built-in (one design fit per grid shared by all three):
 
-* ``mixed_satterthwaite``: :func:`analysis.mixed.fit_crossed` + ``compare`` (t, Satterthwaite df);
+* ``headline``: :func:`analysis.headline.headline`, the rule the report prints (stratum
+  "singular" / "regular" by the fitted task variance);
+* ``mixed_design``: the design model's contrast with its uncapped Satterthwaite df;
 * ``mixed_z``: the same estimate and se with a normal quantile (what statsmodels would report),
   kept to show how anti-conservative a z test is with few tasks per family.
 
 >>> import numpy as np
->>> table = calibrate(np.random.default_rng(0), n_grids=20, families={"nli": 3, "qa": 3})
->>> list(table.columns)[:5]
-['method', 'coverage', 'rejection_rate', 'n_grids', 'mc_se']
+>>> table = calibrate(np.random.default_rng(0), n_grids=5, families={"nli": 3, "qa": 3})
+>>> list(table.columns)[:6]
+['method', 'stratum', 'coverage', 'rejection_rate', 'n_grids', 'mc_se']
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.mixed import fit_crossed
-from analysis.simulate import simulate_deltas
+from analysis import headline as H
+from analysis.mixed import SINGULAR_TOL
+from analysis.simulate import PAIR, simulate_scores
+from xitt.schema import NONE
 
-Method = Callable[[pd.DataFrame, np.random.Generator], tuple[float, float, float]]
+Method = Callable[[pd.DataFrame, np.random.Generator], tuple]
 CALIBRATION_COLUMNS = (
     "method",
+    "stratum",
     "coverage",
     "rejection_rate",
     "n_grids",
@@ -47,37 +54,56 @@ CALIBRATION_COLUMNS = (
 )
 
 
-def mixed_method(
-    level_a: str = "nli",
-    level_b: str = "qa",
-    *,
-    alpha: float = 0.05,
-    z: bool = False,
-    _cache: dict | None = None,
-) -> Method:
-    """A calibration method from the crossed mixed model: t (Satterthwaite) or, with ``z=True``, normal."""
-    cache = _cache if _cache is not None else {}
+def on_deltas(method: Callable[[pd.DataFrame, np.random.Generator], tuple]) -> Method:
+    """Adapt a method of the delta frame (delta = score - score(none), paired) to take scores."""
 
-    def run(frame: pd.DataFrame, rng: np.random.Generator) -> tuple[float, float, float]:
-        if cache.get("frame") is not frame:  # the t and z methods share one fit per grid
-            cache.update(frame=frame, out=fit_crossed(frame).compare(level_a, level_b, level=1 - alpha))
-        out = cache["out"]
-        if not z:
-            return float(out["ci_low"]), float(out["ci_high"]), float(out["p_value"])
-        half = stats.norm.ppf(1 - alpha / 2) * out["se"]
-        p = 2 * stats.norm.sf(abs(out["statistic"]))
-        return float(out["estimate"] - half), float(out["estimate"] + half), float(p)
+    def run(scores: pd.DataFrame, rng: np.random.Generator) -> tuple:
+        base = scores.loc[scores["intermediate"] == NONE, PAIR + ["score"]].rename(columns={"score": "_b"})
+        delta = scores[scores["intermediate"] != NONE].merge(base, on=PAIR)
+        delta["delta"] = delta["score"] - delta["_b"]
+        return method(delta.drop(columns=["score", "_b"]), rng)
 
     return run
 
 
 def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.05) -> dict[str, Method]:
-    """The built-in methods: {"mixed_satterthwaite": ..., "mixed_z": ...} (one fit per grid for both)."""
+    """{"headline", "mixed_design", "mixed_z"}: one design fit per grid shared by the three."""
     cache: dict = {}
-    return {
-        "mixed_satterthwaite": mixed_method(level_a, level_b, alpha=alpha, _cache=cache),
-        "mixed_z": mixed_method(level_a, level_b, alpha=alpha, z=True, _cache=cache),
-    }
+
+    def fitted(scores):
+        if cache.get("scores") is not scores:
+            row, fit = H.headline(scores, a=level_a, b=level_b, level=1 - alpha)
+            comp = (
+                fit.compare_levels(H.contrast_weights(fit, level_a, level_b), level=1 - alpha)
+                if fit
+                else None
+            )
+            theta = dict(zip(fit.variance["component"], fit.theta)) if fit else {}
+            singular = max(theta.get("intermediate", 0.0), theta.get(H.ENCODER_TERM, 0.0)) < SINGULAR_TOL
+            cache.update(scores=scores, row=row, comp=comp, stratum="singular" if singular else "regular")
+        return cache
+
+    def headline(scores, rng):
+        c = fitted(scores)
+        return c["row"]["ci_low"], c["row"]["ci_high"], c["row"]["p_value"], c["stratum"]
+
+    def mixed_design(scores, rng):
+        c = fitted(scores)
+        out = c["comp"]
+        if out is None:
+            return np.nan, np.nan, np.nan, c["stratum"]
+        return out["ci_low"], out["ci_high"], out["p_value"], c["stratum"]
+
+    def mixed_z(scores, rng):
+        c = fitted(scores)
+        out = c["comp"]
+        if out is None:
+            return np.nan, np.nan, np.nan, c["stratum"]
+        half = stats.norm.ppf(1 - alpha / 2) * out["se"]
+        p = 2 * stats.norm.sf(abs(out["statistic"]))
+        return out["estimate"] - half, out["estimate"] + half, p, c["stratum"]
+
+    return {"headline": headline, "mixed_design": mixed_design, "mixed_z": mixed_z}
 
 
 def calibrate(
@@ -86,31 +112,26 @@ def calibrate(
     n_grids: int = 500,
     effect: float = 0.0,
     families: Mapping[str, int] = {"nli": 4, "qa": 4},
-    n_targets: int = 3,
-    n_languages: int = 4,
-    n_seeds: int = 3,
-    sd_intermediate: float = 1.0,
-    sd_target: float = 1.0,
-    sd_language: float = 1.0,
-    sd_seed: float = 0.5,
-    sd_residual: float = 1.0,
-    missing: float = 0.0,
     alpha: float = 0.05,
     level_a: str = "nli",
     level_b: str = "qa",
     methods: Mapping[str, Method] | None = None,
+    **grid,
 ) -> pd.DataFrame:
     """Coverage and rejection rate of each method over ``n_grids`` simulated grids.
 
-    The truth is ``level_a - level_b = effect`` (other families, if any, get effect 0). Returns
-    one row per method with columns method, coverage (share of (1 - alpha) intervals holding
-    ``effect``), rejection_rate (share of p < alpha: the type-I error when effect = 0, the power
-    otherwise), n_grids (grids the method ran on), mc_se and rejection_mc_se (Monte-Carlo
-    standard errors, sqrt(r (1 - r) / n)), mean_width, n_failed (grids where the method raised
-    or returned neither an interval nor a p-value; left out of the rates), effect, alpha. A
-    method that returns only an interval (p NaN) gets a coverage and no rejection rate, one that
-    returns only a p-value the other way round. Each method gets its own child
-    Generator per grid, so adding a method does not change the others' results.
+    The truth is ``level_a - level_b = effect`` (other families, if any, get effect 0); ``grid``
+    holds the other knobs of :func:`analysis.simulate.simulate_scores` (sizes, sds, missing;
+    default 3 targets x 4 languages x 3 seeds with run-level seed noise). Returns one row per
+    method and stratum ("all" first, then each stratum label a method returned) with columns
+    method, stratum, coverage (share of (1 - alpha) intervals holding ``effect``),
+    rejection_rate (share of p < alpha: the type-I error when effect = 0, the power otherwise),
+    n_grids (grids the method ran on), mc_se and rejection_mc_se (Monte-Carlo standard errors,
+    sqrt(r (1 - r) / n)), mean_width, n_failed (grids where the method raised or returned neither
+    an interval nor a p-value; left out of the rates), effect, alpha. A method that returns only
+    an interval (p NaN) gets a coverage and no rejection rate, one that returns only a p-value
+    the other way round. Each method gets its own child Generator per grid, so adding a method
+    does not change the others' results.
     """
     if n_grids < 1:
         raise ValueError(f"n_grids must be >= 1; got {n_grids!r}")
@@ -121,35 +142,27 @@ def calibrate(
         raise ValueError("methods is empty; pass e.g. analysis.calibration.default_methods()")
     effects = {fam: 0.0 for fam in families}
     effects[level_a] = float(effect)
-    results = {name: [] for name in methods}
+    results: dict[str, list] = {name: [] for name in methods}
     for _ in range(n_grids):
-        frame = simulate_deltas(
-            rng,
-            families=families,
-            n_targets=n_targets,
-            n_languages=n_languages,
-            n_seeds=n_seeds,
-            family_effects=effects,
-            sd_intermediate=sd_intermediate,
-            sd_target=sd_target,
-            sd_language=sd_language,
-            sd_seed=sd_seed,
-            sd_residual=sd_residual,
-            missing=missing,
-        )
+        scores = simulate_scores(rng, families=families, family_effects=effects, **{"n_languages": 4, **grid})
         children = rng.spawn(len(methods))
         for (name, method), child in zip(methods.items(), children):
             try:
-                results[name].append(tuple(float(v) for v in method(frame, child)))
+                out = tuple(method(scores, child))
+                results[name].append((*(float(v) for v in out[:3]), str(out[3]) if len(out) > 3 else ""))
             except (ValueError, np.linalg.LinAlgError, ArithmeticError):
-                results[name].append((np.nan, np.nan, np.nan))
-    return pd.DataFrame(
-        [_summarise(name, np.array(res), effect, alpha) for name, res in results.items()],
-        columns=list(CALIBRATION_COLUMNS),
-    )
+                results[name].append((np.nan, np.nan, np.nan, ""))
+    rows = []
+    for name, res in results.items():
+        values = np.array([r[:3] for r in res], dtype=float)
+        labels = np.array([r[3] for r in res])
+        rows.append(_summarise(name, "all", values, effect, alpha))
+        for label in sorted(set(labels) - {""}):
+            rows.append(_summarise(name, label, values[labels == label], effect, alpha))
+    return pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
 
 
-def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
+def _summarise(name: str, stratum: str, res: np.ndarray, effect: float, alpha: float) -> dict:
     # A method may give only an interval (a bootstrap) or only a p-value (a permutation test):
     # each rate is over the grids where that part is finite; a grid with neither counts as failed.
     has_ci = np.isfinite(res[:, :2]).all(axis=1)
@@ -160,6 +173,7 @@ def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
     reject = float(np.mean(res[has_p, 2] < alpha)) if n_p else np.nan
     return {
         "method": name,
+        "stratum": stratum,
         "coverage": cover,
         "rejection_rate": reject,
         "n_grids": int((has_ci | has_p).sum()),
@@ -174,11 +188,19 @@ def _summarise(name: str, res: np.ndarray, effect: float, alpha: float) -> dict:
 
 _R_BENCH = """
 suppressMessages({library(lme4); library(lmerTest)})
-d <- read.csv(commandArgs(TRUE)[1]); d$seed <- factor(d$seed)
-f <- delta ~ intermediate_family + (1|intermediate) + (1|target) + (1|target:language) + (1|seed)
+d <- read.csv(commandArgs(TRUE)[1])
+d$inter <- as.numeric(d$intermediate != "none"); d$base <- 1 - d$inter
+d$arm <- factor(paste(d$encoder, d$intermediate_family, d$target, sep = "|"))
+d$language_gain <- paste(d$target, d$language, sep = "/")
+d$language <- paste(d$encoder, d$target, d$language, sep = "/")
+d$stage <- paste(d$encoder, d$intermediate, d$seed, sep = "/")
+d$run <- paste(d$encoder, d$intermediate, d$target, d$seed, sep = "/")
+f <- score ~ arm + (0 + inter | intermediate) + (1 | language) + (0 + inter | language_gain) +
+  (0 + inter | stage) + (0 + inter | run) + (0 + base | run)
+ctrl <- lmerControl(check.nobs.vs.nlev = "ignore", check.nobs.vs.nRE = "ignore")
 best <- function(expr) min(replicate(3, system.time(eval(expr))[["elapsed"]]))
-cat(best(quote(lme4::lmer(f, data = d, REML = TRUE))), "\\n")
-cat(best(quote(summary(lmerTest::lmer(f, data = d, REML = TRUE), ddf = "Satterthwaite"))), "\\n")
+cat(best(quote(lme4::lmer(f, data = d, REML = TRUE, control = ctrl))), "\\n")
+cat(best(quote(summary(lmerTest::lmer(f, data = d, REML = TRUE, control = ctrl), ddf = "Satterthwaite"))), "\\n")
 """
 
 
@@ -200,26 +222,40 @@ def _r_times(frame: pd.DataFrame) -> tuple[float, float]:
     return lme4_s, lmertest_s
 
 
-def bench_mixed(rng: np.random.Generator, *, repeat: int = 3, with_r: bool = True) -> dict:
-    """Time ``fit_crossed`` (REML + Satterthwaite df) on the 8,100-row reference grid.
+def bench_mixed(
+    rng: np.random.Generator, *, repeat: int = 3, with_r: bool = True, threads: tuple[int, ...] = (1, 2)
+) -> dict:
+    """Time the design model (:func:`analysis.headline.fit_design`: REML + Satterthwaite
+    derivatives) on the 8,100-row reference grid, and lme4 / lmerTest on the same model and rows.
 
-    The grid: 6 intermediate tasks in 2 families x 9 targets x 30 languages x 5 seeds (283
-    random levels). Returns {"rows", "levels", "seconds" (best of ``repeat``), "goal_seconds"
-    (2 x lme4's 0.57 s measured when the project started), "lme4_seconds" and
-    "lmertest_seconds" (R in the same run when Rscript with lme4 and lmerTest exists, else NaN)}.
+    The grid: 6 intermediate tasks in 2 families x 9 targets x 30 languages x 5 seeds (8,100
+    intermediate rows + 1,350 ``none`` rows). Returns {"rows", "levels", "seconds" (best of
+    ``repeat`` with the default BLAS_THREADS), "seconds_by_threads" ({n: seconds}),
+    "lme4_seconds", "lmertest_seconds" (Rscript in the same run, NaN without R), "ratio"
+    (seconds / lme4_seconds; the goal is <= 1)}.
     """
-    frame = simulate_deltas(rng, families={"nli": 3, "qa": 3}, n_targets=9, n_languages=30, n_seeds=5)
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        start = time.perf_counter()
-        fit = fit_crossed(frame)
-        best = min(best, time.perf_counter() - start)
-    lme4_s, lmertest_s = _r_times(frame) if with_r else (float("nan"), float("nan"))
+    from analysis import mixed
+
+    scores = simulate_scores(rng, families={"nli": 3, "qa": 3}, n_targets=9, n_languages=30, n_seeds=5)
+    by_threads, default = {}, mixed.BLAS_THREADS
+    try:
+        for n in dict.fromkeys((default, *threads)):
+            mixed.BLAS_THREADS = n
+            best = float("inf")
+            for _ in range(max(1, repeat)):
+                start = time.perf_counter()
+                fit = H.fit_design(scores)
+                best = min(best, time.perf_counter() - start)
+            by_threads[n] = best
+    finally:
+        mixed.BLAS_THREADS = default
+    lme4_s, lmertest_s = _r_times(scores) if with_r else (float("nan"), float("nan"))
     return {
-        "rows": len(frame),
+        "rows": int((scores["intermediate"] != NONE).sum()),
         "levels": int(fit.variance["n_levels"].iloc[:-1].sum()),
-        "seconds": best,
-        "goal_seconds": 1.14,
+        "seconds": by_threads[default],
+        "seconds_by_threads": by_threads,
         "lme4_seconds": lme4_s,
         "lmertest_seconds": lmertest_s,
+        "ratio": by_threads[default] / lme4_s,
     }

@@ -1,13 +1,15 @@
 """The a - b family contrast by every method, per target, and the headline chosen among them.
 
-* :func:`mixed_row` -- the crossed random-intercept mixed model with Satterthwaite df
-  (analysis.mixed), fitted on the rows of families a and b only.
+* :func:`mixed_row` -- the headline rule (analysis.headline): the mixed model of the design's
+  replication units, or the task-bounded t-test, or no inference.
 * :func:`robustness_rows` -- hierarchical bootstrap (percentile, BCa), sign flip and Wilcoxon over
   languages (tasks fixed), exact family-label permutation over tasks.
-* :func:`per_target_frame` -- the contrast per target task, Holm- and BH-adjusted across targets.
+* :func:`per_target_frame` -- the contrast per target task (t over languages: CI and p from one
+  method), Holm- and BH-adjusted across targets.
 * :func:`calibration_methods` -- the robustness methods as plug-ins for analysis.calibration.
-* :func:`headline` -- the :class:`analysis.result.Answer`: the first of mixed, BCa, percentile
-  with a finite estimate and interval, and k_hat of N languages.
+* :func:`headline` -- the :class:`analysis.result.Answer`: "no_inference" when the rule says so,
+  else the first of mixed, task_bounded, BCa, percentile with a finite estimate and interval,
+  and k_hat of N languages.
 
 Every row has the result-frame columns ``CONTRAST_COLUMNS``; a method that does not give a value
 (a p-value for the bootstrap, an interval for a permutation test) leaves it NaN.
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from analysis import bootstrap, effects, mixed, significance
+from analysis import bootstrap, effects, significance
+from analysis import headline as headline_rule
 from analysis.result import Answer
 
 CONTRAST_COLUMNS = [
@@ -35,7 +39,7 @@ CONTRAST_COLUMNS = [
     "mc_error_high",
     "note",
 ]
-HEADLINE_ORDER = ("mixed", "bootstrap_bca", "bootstrap_percentile")
+HEADLINE_ORDER = ("no_inference", "mixed", "task_bounded", "bootstrap_bca", "bootstrap_percentile")
 
 
 def _row(method: str, **values) -> dict:
@@ -44,27 +48,29 @@ def _row(method: str, **values) -> dict:
     return row
 
 
-def mixed_row(delta: pd.DataFrame, a: str, b: str, level: float, caveats: list[str]):
-    """(contrast row, fit or None): the crossed mixed model on the rows of families a and b (the
-    contrast's only data); a NaN row + caveat when it cannot be fitted. The fit's diagnostics are
-    appended to ``caveats``."""
+def mixed_row(scores: pd.DataFrame, a: str, b: str, level: float, caveats: list[str]):
+    """(contrast row, fit or None): the headline rule of :mod:`analysis.headline` on the primary
+    score rows (the design model of the replication units; "mixed", "task_bounded" or
+    "no_inference"); a NaN "mixed" row + caveat when it cannot be fitted. The rule's note and
+    the fit's diagnostics are appended to ``caveats``."""
     try:
-        fit = mixed.fit_crossed(delta[delta["intermediate_family"].isin([a, b])])
-        comp = fit.compare(a, b, level=level)
+        result, fit = headline_rule.headline(scores, a=a, b=b, level=level)
     except (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError) as err:
         caveats.append(
             f"The mixed model could not be fitted ({err}); the answer falls back to the bootstrap."
         )
         return _row("mixed", note=f"failed: {err}"), None
-    row = _row("mixed", note="crossed random intercepts, REML, Satterthwaite df")
+    row = _row(result["method"], note=result["note"])
     row.update(
         {
-            k: float(comp[k])
+            k: float(result[k])
             for k in ("estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value", "n")
-            if k in comp
         }
     )
-    caveats.extend(f"Mixed model: {msg}" for msg in fit.diagnostics)
+    if result["method"] != "mixed":
+        caveats.append(f"Headline: {result['note']}.")
+    if fit is not None:
+        caveats.extend(f"Mixed model: {msg}" for msg in fit.diagnostics)
     return row, fit
 
 
@@ -114,31 +120,43 @@ def robustness_rows(
     return rows, {"family_permutation": perm}
 
 
-def per_target_frame(delta: pd.DataFrame, boot: pd.DataFrame, a: str, b: str, rng) -> pd.DataFrame:
-    """Per target: bootstrap percentile CI, sign-flip p across languages, Holm and BH across targets.
+PER_TARGET_METHOD = "t over languages"
 
-    Returns target, estimate, ci_low, ci_high, se, df, statistic, p_value, p_adj (Holm), p_adj_bh,
-    n (languages), wins ("k/n" languages with a positive contrast), method.
+
+def per_target_frame(delta: pd.DataFrame, a: str, b: str, level: float = 0.95) -> pd.DataFrame:
+    """Per target: the a - b contrast with its CI and p from one method, a one-sample t over the
+    target's languages of the per-language contrast (seed means; languages are the units, the
+    intermediate tasks fixed), two-sided; p adjusted across targets by Holm and BH.
+
+    One method for both, so a CI that contains 0 always goes with p >= 1 - level. A target with
+    fewer than 2 languages gets NaN CI and p. Returns target, estimate, ci_low, ci_high, se, df,
+    statistic, p_value, p_adj (Holm), p_adj_bh, n (languages), wins ("k/n" languages with a
+    positive contrast), method.
     """
     per_language = effects.contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
-    pct = boot[(boot["method"] == "bootstrap_percentile") & (boot["target"] != "all")].set_index("target")
     rows = []
     for target, sub in per_language.groupby("target", sort=True):
-        flip = significance.sign_flip_test(sub["estimate"], rng=rng)
-        r = pct.loc[target] if target in pct.index else {}
+        x = sub["estimate"].to_numpy(float)
+        n = x.size
+        se = x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        df = n - 1.0 if n > 1 else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = x.mean() / se if n > 1 else np.nan
+        half = stats.t.ppf(0.5 + level / 2, df) * se if n > 1 else np.nan
+        p = 2 * stats.t.sf(abs(t), df) if np.isfinite(t) else np.nan
         rows.append(
             {
                 "target": target,
-                "estimate": float(r.get("estimate", flip["estimate"])),
-                "ci_low": float(r.get("ci_low", np.nan)),
-                "ci_high": float(r.get("ci_high", np.nan)),
-                "se": float(r.get("se", np.nan)),
-                "df": np.nan,
-                "statistic": flip["statistic"],
-                "p_value": flip["p_value"],
-                "n": float(len(sub)),
-                "wins": f"{int((sub['estimate'] > 0).sum())}/{len(sub)}",
-                "method": f"bootstrap percentile CI; sign-flip p ({flip['method']}) across languages",
+                "estimate": float(x.mean()),
+                "ci_low": float(x.mean() - half),
+                "ci_high": float(x.mean() + half),
+                "se": float(se),
+                "df": float(df),
+                "statistic": float(t),
+                "p_value": float(p),
+                "n": float(n),
+                "wins": f"{int((x > 0).sum())}/{n}",
+                "method": PER_TARGET_METHOD,
             }
         )
     out = pd.DataFrame(rows)
@@ -165,7 +183,9 @@ def headline(
         (
             m
             for m in HEADLINE_ORDER
-            if m in by.index and np.isfinite(by.loc[m, "estimate"]) and np.isfinite(by.loc[m, "ci_low"])
+            if m in by.index
+            and np.isfinite(by.loc[m, "estimate"])
+            and (m == "no_inference" or np.isfinite(by.loc[m, "ci_low"]))
         ),
         "bootstrap_percentile",
     )

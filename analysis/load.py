@@ -29,8 +29,8 @@ class Validated:
     coverage: per (encoder, target): n_expected, n_present, n_missing cells (a cell is
         encoder x intermediate x target x language x seed).
     missing: the missing cells (encoder, intermediate, target, language, seed); empty if complete.
-    degenerate: runs excluded as degenerate (run_id, encoder, intermediate, target, seed,
-        mean_score, chance, reason); empty if none.
+    degenerate: runs found degenerate (run_id, encoder, intermediate, target, seed,
+        mean_score, chance, reason, kept); empty if none.
     warnings: plain sentences to show the user.
     """
 
@@ -120,15 +120,22 @@ def _describe_cells(missing: pd.DataFrame, limit: int = 20) -> str:
 
 
 def validate(
-    frame: pd.DataFrame, *, allow_incomplete: bool = False, chance: Mapping[str, float] | None = None
+    frame: pd.DataFrame,
+    *,
+    allow_incomplete: bool = False,
+    chance: Mapping[str, float] | None = None,
+    keep_degenerate: bool = False,
 ) -> Validated:
     """Check a scores frame and return the rows fit for analysis.
 
     Input columns: the scores.csv contract (xitt.schema.SCORE_COLUMNS). Duplicated cells raise
     SchemaError listing them; missing grid cells raise ValueError listing them unless
     ``allow_incomplete``; degenerate runs (all scores 0, or language mean <= ``chance[target]``,
-    chance on the 0-100 scale) are dropped with a warning naming them. Coverage is computed on
-    the runs as delivered, before degenerate runs are dropped.
+    chance on the 0-100 scale) are dropped with a warning naming them -- the default, because a
+    run that never learned says nothing about the intermediate task, and dropping it is the
+    more common protocol -- or, with ``keep_degenerate`` (``--keep-degenerate``), kept and still
+    listed. Either way ``degenerate`` lists every such run with a ``kept`` column. Coverage is
+    computed on the runs as delivered, before degenerate runs are dropped.
 
     >>> import pandas as pd
     >>> rows = [dict(run_id=f"r{i}{s}", encoder="e", intermediate=i, intermediate_family=f,
@@ -161,10 +168,13 @@ def validate(
         listed = "; ".join(
             f"{r.run_id} ({r.reason}, mean {r.mean_score:.1f})" for r in degen.head(20).itertuples()
         )
+        what = "kept in (--keep-degenerate)" if keep_degenerate else "excluded from"
         warnings.append(
-            f"{len(degen)} degenerate run(s) excluded from the analysis: {listed}"
+            f"{len(degen)} degenerate run(s) {what} the analysis: {listed}"
             + (" and more" if len(degen) > 20 else "")
-            + "."
+            + ("." if keep_degenerate else "; --keep-degenerate keeps them.")
         )
-        prim = prim[~prim["run_id"].isin(set(degen["run_id"]))].reset_index(drop=True)
+        if not keep_degenerate:
+            prim = prim[~prim["run_id"].isin(set(degen["run_id"]))].reset_index(drop=True)
+    degen["kept"] = keep_degenerate
     return Validated(scores=prim, coverage=cov, missing=missing, degenerate=degen, warnings=warnings)

@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,9 +36,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
 
 from xitt.schema import did_you_mean
 
+# One BLAS thread: measured on the 8,100-row bench grid (q = 891 levels) 5.3 s with 1 thread vs
+# 61 s with 2 on this 2-core machine under load, 0.056 vs 0.36 s on a 315-row grid; issue 12
+# measured 0.69x lme4's time with 1 thread vs 3.0x (median) with numpy's default 2.
+BLAS_THREADS = 1
 SINGULAR_TOL = 1e-4  # lme4's isSingular() threshold on theta
 FEW_LEVELS = 5
 _HESS_TOL = 1e-8  # lmerTest's tolerance on Hessian eigenvalues
@@ -402,20 +408,39 @@ class MixedFit:
         out["n"] = int(self.level_counts[level_a] + self.level_counts[level_b])
         return out.rename(f"{level_a} - {level_b}")
 
+    def compare_levels(self, weights: Mapping[str, float], *, level: float = 0.95) -> pd.Series:
+        """Test sum(w * mean of level) = 0 for weights on levels of the fixed factor, e.g.
+        {"nli|t1": 0.5, "nli|t2": 0.5, "qa|t1": -0.5, "qa|t2": -0.5} (an equal-target contrast).
+
+        Returns estimate, se, df, statistic, p_value, ci_low, ci_high and n (rows in the levels used).
+        """
+        if self.fixed is None or not weights:
+            raise ValueError("give weights on the levels of the fixed factor, e.g. {'nli': 1, 'qa': -1}")
+        vec = sum(w * self._vector(self._level_weights(name)) for name, w in weights.items())
+        out = self._test(np.asarray(vec, dtype=float), level)
+        out["n"] = int(sum(self.level_counts[name] for name, w in weights.items() if w != 0))
+        return out
+
 
 def _codes(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """Integer codes 0..k-1 of a factor ("a:b" = the interaction), levels in sorted order."""
+    """Integer codes 0..k-1 of a factor ("a:b" = the interaction), levels in sorted order; -1 for
+    rows where a column is missing (NaN): those rows get no effect from this factor, which is how
+    a term applies to part of the rows only (lme4's ``(0 + indicator | factor)``)."""
     columns = name.split(":")
     combined = np.zeros(len(frame), dtype=np.int64)
+    absent = np.zeros(len(frame), dtype=bool)
     for col in columns:
         if col not in frame.columns:
             raise KeyError(
                 f"random factor {name!r} needs column {col!r}, which the frame lacks."
                 f"{did_you_mean(col, frame.columns)}"
             )
+        absent |= frame[col].isna().to_numpy()
         codes, uniques = pd.factorize(frame[col].astype(str), sort=True)
         combined = combined * len(uniques) + codes
-    return np.unique(combined, return_inverse=True)[1].reshape(-1)
+    out = np.full(len(frame), -1, dtype=np.int64)
+    out[~absent] = np.unique(combined[~absent], return_inverse=True)[1].reshape(-1)
+    return out
 
 
 def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _CrossProducts:
@@ -425,7 +450,8 @@ def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _C
     ZtZ = np.zeros((q, q))
     for k, ck in enumerate(codes):
         for j in range(k + 1):
-            counts = np.bincount(ck * sizes[j] + codes[j], minlength=sizes[k] * sizes[j]).reshape(
+            both = (ck >= 0) & (codes[j] >= 0)
+            counts = np.bincount(ck[both] * sizes[j] + codes[j][both], minlength=sizes[k] * sizes[j]).reshape(
                 sizes[k], sizes[j]
             )
             ZtZ[offsets[k] : offsets[k + 1], offsets[j] : offsets[j + 1]] = counts
@@ -433,7 +459,7 @@ def _cross_products(X: np.ndarray, y: np.ndarray, codes: list[np.ndarray]) -> _C
     Xy = np.column_stack([X, y])
     ZtXy = np.vstack(
         [
-            np.stack([np.bincount(c, weights=col, minlength=s) for col in Xy.T], axis=1)
+            np.stack([np.bincount(c[c >= 0], weights=col[c >= 0], minlength=s) for col in Xy.T], axis=1)
             for c, s in zip(codes, sizes)
         ]
     )
@@ -472,7 +498,7 @@ def _nested_counts(
     fcodes, flevels = pd.factorize(frame[fixed].astype(str), sort=True)
     out = {}
     for name, g in codes.items():
-        pairs = np.unique(g * len(flevels) + fcodes)
+        pairs = np.unique(g[g >= 0] * len(flevels) + fcodes[g >= 0])
         if len(pairs) == g.max() + 1:  # every level of g sits in one fixed level
             per = np.bincount(pairs % len(flevels), minlength=len(flevels))
             out[name] = {str(lv): int(k) for lv, k in zip(flevels, per)}
@@ -551,6 +577,18 @@ def _vcov_varpar(H: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     return 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T, not negative.any()
 
 
+def _blas_limited(fn):
+    """Run ``fn`` with BLAS_THREADS BLAS threads (threadpoolctl), restoring the setting after."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_blas_limited
 def fit_crossed(
     frame: pd.DataFrame,
     *,
@@ -561,6 +599,7 @@ def fit_crossed(
     level: float = 0.95,
     ddf: str = "satterthwaite",
     reference: str | None = None,
+    nested: Sequence[str] | None = None,
 ) -> MixedFit:
     """Fit ``response ~ fixed + (1|r1) + (1|r2) + ...`` with crossed random intercepts.
 
@@ -572,7 +611,10 @@ def fit_crossed(
     use Satterthwaite df computed as lmerTest 3.1 does; CIs are t-based on the same df, so a CI
     excludes 0 exactly when p < 1 - level. ``ddf="kenward-roger"`` (REML only) uses pbkrtest's
     adjusted covariance and df instead. Few levels, singular fits and non-convergence never
-    raise: they come back as sentences in ``diagnostics``. Returns a :class:`MixedFit`.
+    raise: they come back as sentences in ``diagnostics``. A row with NaN in a random factor's
+    column gets no effect from that factor (a term on part of the rows). ``nested`` names the
+    random factors whose levels per fixed level are checked (one task per family, few tasks);
+    default all. Returns a :class:`MixedFit`.
     """
     if ddf not in ("satterthwaite", "kenward-roger"):
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger'; got {ddf!r}")
@@ -593,7 +635,8 @@ def fit_crossed(
     H, J = _varpar_derivatives(cp, theta, sigma, reml)
     A, hessian_ok = _vcov_varpar(H, notes)
     sizes = [int(c.max()) + 1 for c in codes.values()]
-    nested = _nested_counts(data, fixed, codes)
+    check = codes if nested is None else {k: v for k, v in codes.items() if k in nested}
+    nested = _nested_counts(data, fixed, check)
     notes += _random_diagnostics(fixed, names, sizes, theta, nested)
     variance = pd.DataFrame(
         {

@@ -8,15 +8,18 @@ itself and formats nothing (the answer sentence is the report layer's,
 Decisions written down here:
 
 * The answer is the family contrast a - b (default NLI - QA) of delta = score(intermediate) -
-  score(none), XTREME-weighted (see :mod:`analysis.effects`). The headline row is the crossed
-  random-intercept mixed model with Satterthwaite df (analysis.mixed); when it cannot be fitted,
-  the hierarchical BCa bootstrap, and the caveats say so (:func:`analysis.contrast.headline`).
+  score(none), XTREME-weighted (targets weighted equally; see :mod:`analysis.effects`). The
+  headline row follows the rule of :mod:`analysis.headline` (the mixed model of the design's
+  replication units, df never above tasks - 2; the task-bounded t-test for singular fits or a
+  single task in a family; no inference with one task per family); when the model cannot be
+  fitted, the hierarchical BCa bootstrap, and the caveats say so.
   Bootstrap and permutation tests are robustness rows of the ``contrast`` frame.
 * Several encoders: the contrast averages them with equal weight (the bootstrap treats encoder
   as a fixed stratum that shares the resampled tasks, languages and seeds); the mixed model
   gets every row (its module decides how to add encoder). Per-encoder answers: run the analysis
   on each encoder's rows.
-* Per target: :func:`analysis.contrast.per_target_frame`, adjusted across targets.
+* Per target: :func:`analysis.contrast.per_target_frame`, a t over the target's languages for both
+  its CI and its p, adjusted across targets.
 * "a beats b in k of N languages": one-sided t-test per language over seeds of the seed-level
   contrast (pooled over targets, :func:`analysis.significance.per_language_frame`), combined by
   partial conjunction (Dror et al. 2017).
@@ -25,30 +28,33 @@ Decisions written down here:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import scipy
 
-from analysis import bootstrap, contrast, effects, seeds, significance
+from analysis import bootstrap, contrast, effects, headline, seeds, significance
 from analysis.load import validate
 from analysis.result import Analysis, Frames
+from xitt.schema import NONE
 
 
-def _seed_frames(fit, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Variance components and the seed plan of the fitted mixed model (empty frames without one)."""
+def _seed_frames(fit, prim, a: str, b: str, caveats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Variance components per replication unit and the seed plan (empty frames without a fit)."""
     empty = Frames.empty("variance_components"), Frames.empty("seed_plan")
     if fit is None:
         return empty
     try:
+        variance, design = headline.variance_components(fit), seeds.observed_design(prim, a, b)
         plan = pd.concat(
             [
-                seeds.plan_seeds(fit, level_a=a, level_b=b),
-                seeds.plan_seeds(fit, level_a=a, level_b=b, seeds=(3, 5), intermediates_per_family=(4, 8)),
+                seeds.plan_seeds(variance, design, a=a, b=b),
+                seeds.plan_seeds(variance, design, a=a, b=b, seeds=(3, 5), intermediates_per_family=(4, 8)),
             ],
             ignore_index=True,
         )
-        return seeds.variance_components(fit), plan
+        return variance, plan
     except (ValueError, TypeError, KeyError) as err:
         caveats.append(f"Variance components / seed plan unavailable: {err}")
         return empty
@@ -97,6 +103,12 @@ def analyze(
     v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
     prim = v.scores
     caveats = list(v.warnings)
+    if not (prim["intermediate"] == NONE).any():
+        raise ValueError(
+            f"these scores have no '{NONE}' runs, the no-intermediate baseline every gain is measured "
+            f"against, so there is no contrast to estimate. Train the baseline (add {NONE} to the grid's "
+            "intermediates and `xitt run` again); meanwhile `xitt report` shows the descriptive score tables."
+        )
     delta = effects.deltas(prim)
     fams = sorted(set(delta["intermediate_family"]))
     for fam in (a, b):
@@ -107,17 +119,15 @@ def analyze(
             )
     synthetic = bool(synthetic or is_synthetic(prim))
     des = bootstrap.design(delta, a, b)
-    boot = bootstrap.hierarchical_bootstrap(
-        delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level, per_target=True
-    )
-    mixed_row, fit = contrast.mixed_row(delta, a, b, level, caveats)
+    boot = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
+    mixed_row, fit = contrast.mixed_row(prim, a, b, level, caveats)
     rows, extra = contrast.robustness_rows(delta, boot, a, b, rng)
     by_method = pd.DataFrame([mixed_row, *rows])[contrast.CONTRAST_COLUMNS]
     per_language = significance.per_language_frame(delta, a, b)
     pooled = per_language.loc[per_language["target"] == "all", "p_value"].dropna()
     wins = significance.partial_conjunction(pooled) if len(pooled) else Frames.empty("language_wins")
-    variance, plan = _seed_frames(fit, a, b, caveats)
-    per_target = contrast.per_target_frame(delta, boot, a, b, rng)
+    variance, plan = _seed_frames(fit, prim, a, b, caveats)
+    per_target = contrast.per_target_frame(delta, a, b, level)
     aso = significance.aso_frame(delta, a, b, rng=rng)
     if len(aso) and aso["warning"].iloc[0]:
         caveats.append(aso["warning"].iloc[0])
@@ -153,7 +163,7 @@ def analyze(
         "b": b,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__},
     }
-    return Analysis(experiment, synthetic, answer, caveats, frames, settings)
+    return Analysis(experiment, synthetic, answer, caveats, frames, settings, a=a, b=b, level=level)
 
 
 def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
@@ -178,3 +188,42 @@ def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
         caveats.insert(
             0, "SYNTHETIC DATA: these numbers come from a simulated benchmark, not from real models."
         )
+
+
+def describe(
+    scores: pd.DataFrame,
+    *,
+    a: str = "nli",
+    b: str = "qa",
+    allow_incomplete: bool = False,
+    chance: Mapping[str, float] | None = None,
+    experiment: str = "",
+    synthetic: bool = False,
+) -> Analysis:
+    """The descriptive part only, for scores without the ``none`` baseline (no deltas, no tests):
+    coverage, missing, degenerate, cell_stats and main_table (its delta, p_value, p_adj NaN); the
+    other frames empty; ``answer`` None and a caveat that says why."""
+    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
+    prim = v.scores
+    synthetic = bool(synthetic or is_synthetic(prim))
+    caveats = [
+        *(
+            ["SYNTHETIC DATA: these numbers come from a simulated benchmark, not from real models."]
+            * synthetic
+        ),
+        f"No '{NONE}' baseline in these scores: the tables describe the scores only; gains, the "
+        f"{a.upper()} - {b.upper()} contrast and its tests need the no-intermediate runs (add {NONE} to the "
+        "grid's intermediates and `xitt run` again).",
+        *v.warnings,
+    ]
+    main = effects.main_table(prim).assign(p_value=np.nan, p_adj=np.nan)
+    described = {
+        "coverage": v.coverage,
+        "missing": v.missing,
+        "degenerate": v.degenerate,
+        "cell_stats": effects.cell_stats(prim),
+        "main_table": main,
+    }
+    frames = Frames(**{f.name: described.get(f.name, Frames.empty(f.name)) for f in fields(Frames)})
+    settings = {"allow_incomplete": allow_incomplete, "a": a, "b": b, "descriptive_only": True}
+    return Analysis(experiment, synthetic, None, caveats, frames, settings, a=a, b=b)

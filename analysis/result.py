@@ -66,7 +66,7 @@ class Frames:
         "p_value",
         "p_adj",
         doc="per encoder x intermediate x target (+ avg): seed mean and sd of the language mean, "
-        "delta vs none, its t-test over languages, Holm-corrected across the cells",
+        "delta vs none, its t-test over seeds (the run is the unit), Holm-corrected across the cells",
     )
     deltas: pd.DataFrame = _frame(
         "encoder",
@@ -104,7 +104,11 @@ class Frames:
         "method", "k_hat", "n", "alpha", doc="partial conjunction: a beats b in k_hat of n languages"
     )
     variance_components: pd.DataFrame = _frame(
-        "component", "variance", "sd", "share", doc="the mixed model's variance components"
+        "component",
+        "variance",
+        "sd",
+        "share",
+        doc="the mixed model's variance components, one per replication unit",
     )
     seed_plan: pd.DataFrame = _frame(
         "design",
@@ -178,11 +182,17 @@ class Answer:
 
 @dataclass
 class Analysis:
-    """Everything :func:`analysis.pipeline.analyze` found about one experiment."""
+    """Everything :func:`analysis.pipeline.analyze` found about one experiment, for the contrast
+    a - b at confidence ``level``. ``answer`` is None for a descriptive-only analysis
+    (:func:`analysis.pipeline.describe`: scores without the ``none`` baseline), whose frames
+    other than coverage, missing, degenerate, cell_stats and main_table are empty."""
 
     experiment: str
     synthetic: bool
-    answer: Answer
+    answer: Answer | None
     caveats: list[str]
     frames: Frames
     settings: dict = field(default_factory=dict)
+    a: str = "nli"
+    b: str = "qa"
+    level: float = 0.95

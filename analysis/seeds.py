@@ -1,31 +1,25 @@
-"""Variance components and a seed / language / task planner for the family contrast.
+"""A seed / language / task planner for the family contrast, built on the replication units.
 
-The planner answers "how many seeds, languages or intermediate tasks do I need for a CI
-half-width of h, or for power 0.8 against an effect d?" from the variance components of a
-fitted crossed model (:func:`analysis.mixed.fit_crossed`).
+Input: the variance components of the design model (:func:`analysis.headline.fit_design`:
+intermediate task, stage seed, run seed, per-language noise; with several encoders the task x
+encoder term) and the observed design. In a complete grid the baseline runs, the language levels
+and the language gains are shared by every intermediate task and cancel in the family contrast
+a - b, so with m_a, m_b tasks, T targets, L languages per target, S seeds and E encoders
 
-In a complete grid every intermediate task sees every target, language and seed, so the
-target, target:language and seed effects cancel in the family contrast (NLI minus QA) and
+    var(task mean) = var_task + var_task_encoder / E
+                     + (var_stage / S + var_run / (T S) + var_residual / (T L S)) / E
+    var(contrast)  = (1/m_a + 1/m_b) var(task mean),   df = m_a + m_b - 2
 
-    var(contrast) = (1/m_a + 1/m_b) * (var_task + var_residual / (T * L * S))
+(the headline never claims more df, :mod:`analysis.headline`). **Half-widths are medians:** the
+realised half-width is t(df) times an *estimated* se, whose median with df = 4 is 8 % below the
+true se; ``half_width`` = t(df) se sqrt(chi2_df(0.5) / df) predicts the median realised
+half-width. **Uncertainty:** the observed var(task mean) is estimated from the tasks
+(df = m_a + m_b - 2), so its 95 % chi-square interval, carried to each design with the noise
+terms held at their (well estimated) values, gives ``half_width_low`` / ``half_width_high``.
 
-with m_a, m_b tasks in the two families, T targets, L languages per target and S seeds. The
-contrast is estimated at the task level, so its df are (number of tasks - number of
-families), whatever T, L and S are (the Satterthwaite df of a balanced fit are exactly that).
-
-**The task-level floor.** More seeds (or languages, or targets) only shrink the second term.
-With 2 NLI and 4 QA tasks the first term, var_task * (1/2 + 1/4), usually dominates: no number
-of seeds brings the CI below ``task_floor_half_width`` = t(df) * sqrt((1/m_a + 1/m_b) var_task),
-and with df = 4 the t quantile (2.78) makes that floor wide. Only more intermediate tasks per
-family move it. The returned frame shows the floor in its own column and says so in ``note``.
-
->>> import numpy as np
->>> from analysis.simulate import simulate_deltas
->>> from analysis.mixed import fit_crossed
->>> fit = fit_crossed(simulate_deltas(np.random.default_rng(0)))
->>> plan = plan_seeds(fit, seeds=(1, 3, 100))
->>> bool((plan["half_width"] >= plan["task_floor_half_width"]).all())
-True
+**The task-level floor.** More seeds, languages or targets only shrink the noise terms; no number
+of seeds brings the half-width below ``task_floor_half_width`` (S, L -> infinity). With stage-level
+seed noise the noise term var_stage / S is not small, and then seeds do help: the note says which.
 """
 
 from __future__ import annotations
@@ -37,7 +31,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-TASK, RESIDUAL = "intermediate", "Residual"
 PLAN_COLUMNS = (
     "design",
     "n_seeds",
@@ -47,6 +40,8 @@ PLAN_COLUMNS = (
     "se",
     "df",
     "half_width",
+    "half_width_low",
+    "half_width_high",
     "task_floor_half_width",
     "task_share",
     "power",
@@ -55,92 +50,101 @@ PLAN_COLUMNS = (
 )
 
 
-def variance_components(fit) -> pd.DataFrame:
-    """The fitted variance components with their share of the total.
+def observed_design(scores: pd.DataFrame, a: str = "nli", b: str = "qa") -> dict:
+    """Tasks per family, targets, mean languages per target, seeds and encoders of the a / b runs.
 
-    Input: a :class:`analysis.mixed.MixedFit`. Returns columns component, variance, sd, share,
-    n_levels (one row per random factor, then Residual; shares sum to 1).
+    Returns {"tasks": {a: m_a, b: m_b}, "n_targets", "n_languages", "n_seeds", "n_encoders"}.
     """
-    var = fit.variance[["component", "variance", "sd", "n_levels"]].copy()
-    total = float(var["variance"].sum())
-    var["share"] = var["variance"] / total if total > 0 else np.nan
-    return var[["component", "variance", "sd", "share", "n_levels"]].reset_index(drop=True)
-
-
-def _pick_levels(fit, level_a: str | None, level_b: str | None) -> tuple[str, str]:
-    levels = list(fit.levels)
-    if len(levels) < 2:
-        raise ValueError(
-            "the seed plan needs a fit with a fixed factor of >= 2 levels "
-            "(fit_crossed(frame, fixed='intermediate_family'))"
-        )
-    if level_a is None and level_b is None:
-        if "nli" in levels and "qa" in levels:
-            return "nli", "qa"
-        if len(levels) == 2:
-            return levels[1], levels[0]
-        raise ValueError(
-            f"say which families to compare: plan_seeds(fit, level_a=..., level_b=...); levels: {levels}"
-        )
-    for lv in (level_a, level_b):
-        if lv not in levels:
-            raise ValueError(f"{lv!r} is not a level of {fit.fixed!r}; levels: {levels}")
-    return level_a, level_b
-
-
-def _observed(fit) -> dict:
-    comps = fit.variance.set_index("component")
-    if RESIDUAL not in comps.index:
-        raise ValueError("the fit has no Residual variance; pass a MixedFit from analysis.mixed.fit_crossed")
-    n_targets = int(comps.loc["target", "n_levels"]) if "target" in comps.index else 1
-    n_cells = int(comps.loc["target:language", "n_levels"]) if "target:language" in comps.index else n_targets
-    tasks = dict(fit.nested_levels.get(TASK, {}))
-    if not tasks:
-        raise ValueError(
-            f"the fit has no random factor {TASK!r} nested in {fit.fixed!r}; the planner needs "
-            "intermediate tasks as the units of the family contrast"
-        )
+    rows = scores[scores["intermediate_family"].isin([a, b])]
+    if rows.empty:
+        raise ValueError(f"no scores of families '{a}' or '{b}'; the planner needs both")
+    tasks = rows.groupby("intermediate_family")["intermediate"].nunique()
     return {
-        "var_task": float(comps.loc[TASK, "variance"]) if TASK in comps.index else 0.0,
-        "var_resid": float(comps.loc[RESIDUAL, "variance"]),
-        "n_targets": n_targets,
-        "n_languages": max(1, round(n_cells / n_targets)),
-        "n_seeds": int(comps.loc["seed", "n_levels"]) if "seed" in comps.index else 1,
-        "tasks": tasks,
+        "tasks": {a: int(tasks.get(a, 0)), b: int(tasks.get(b, 0))},
+        "n_targets": int(rows["target"].nunique()),
+        "n_languages": float(rows.groupby("target")["language"].nunique().mean()),
+        "n_seeds": int(rows["seed"].nunique()),
+        "n_encoders": int(rows["encoder"].nunique()),
     }
 
 
+def _components(variance: pd.DataFrame) -> dict:
+    comps = variance.set_index("component")["variance"].astype(float)
+    if "Residual" not in comps.index:
+        raise ValueError("the variance components lack 'Residual'; pass headline.variance_components(fit)")
+    get = lambda name: float(comps.get(name, 0.0))  # noqa: E731
+    return {
+        "task": get("intermediate"),
+        "task_encoder": get("encoder_intermediate"),
+        "stage": get("stage"),
+        "run": get("run"),
+        "residual": get("Residual"),
+    }
+
+
+def _noise(c: dict, seeds: float, langs: float, targets: int, encoders: int) -> float:
+    return (
+        c["stage"] / seeds + c["run"] / (targets * seeds) + c["residual"] / (targets * langs * seeds)
+    ) / encoders
+
+
 def _power(effect: float, se: float, df: float, alpha: float) -> float:
-    if not np.isfinite(df) or df <= 0:
+    if not np.isfinite(df) or df <= 0 or se <= 0:
         return float("nan")
     crit = stats.t.ppf(1 - alpha / 2, df)
-    ncp = effect / se
-    return float(stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp))
+    return float(stats.nct.sf(crit, df, effect / se) + stats.nct.cdf(-crit, df, effect / se))
 
 
-def _row(obs, m_a, m_b, n_fam_tasks, n_fam, seeds, langs, alpha, effect) -> dict:
-    n_obs = obs["n_targets"] * langs * seeds
+def _row(c, obs, m_a, m_b, seeds, langs, alpha, effect) -> dict:
     weight = 1.0 / m_a + 1.0 / m_b
-    var = weight * (obs["var_task"] + obs["var_resid"] / n_obs)
-    df = float(n_fam_tasks - n_fam) if n_fam_tasks > n_fam else float("nan")
-    crit = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else float("inf")
+    T, E = obs["n_targets"], obs["n_encoders"]
+    task = c["task"] + c["task_encoder"] / E
+    noise = _noise(c, seeds, langs, T, E)
+    obs_noise = _noise(c, obs["n_seeds"], obs["n_languages"], T, E)
+    df = float(m_a + m_b - 2)
+    if df < 1:
+        crit = shrink = float("nan")
+        v_low = v_high = float("nan")
+    else:
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        shrink = np.sqrt(stats.chi2.ppf(0.5, df) / df)  # median of the estimated se / true se
+        obs_df = float(sum(obs["tasks"].values()) - 2)
+        v_obs = task + obs_noise
+        v_low = max(obs_df * v_obs / stats.chi2.ppf(0.975, obs_df) - obs_noise, 0.0) + noise
+        v_high = max(obs_df * v_obs / stats.chi2.ppf(0.025, obs_df) - obs_noise, 0.0) + noise
+    var = weight * (task + noise)
     se = float(np.sqrt(var))
     return {
         "n_seeds": seeds,
         "n_languages": langs,
-        "n_targets": obs["n_targets"],
+        "n_targets": T,
         "se": se,
         "df": df,
-        "half_width": crit * se,
-        "task_floor_half_width": crit * float(np.sqrt(weight * obs["var_task"])),
-        "task_share": weight * obs["var_task"] / var if var > 0 else float("nan"),
+        "half_width": crit * shrink * se,
+        "half_width_low": crit * shrink * float(np.sqrt(weight * v_low)),
+        "half_width_high": crit * shrink * float(np.sqrt(weight * v_high)),
+        "task_floor_half_width": crit * shrink * float(np.sqrt(weight * task)),
+        "task_share": weight * task / var if var > 0 else float("nan"),
         "power": _power(effect, se, df, alpha) if effect is not None else float("nan"),
     }
 
 
+def _check(half_width, alpha, power, lists) -> None:
+    if half_width is not None and not half_width > 0:
+        raise ValueError(f"half_width must be > 0 (in score points); got {half_width!r}")
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}")
+    for name, values in lists.items():
+        if values is not None and (len(values) == 0 or any(int(v) != v or v < 1 for v in values)):
+            raise ValueError(f"{name} must be a non-empty list of positive integers; got {values!r}")
+
+
 def plan_seeds(
-    fit,
+    variance: pd.DataFrame,
+    design: dict,
     *,
+    a: str = "nli",
+    b: str = "qa",
     half_width: float | None = None,
     effect: float | None = None,
     power: float = 0.8,
@@ -148,79 +152,58 @@ def plan_seeds(
     seeds: Sequence[int] = (1, 2, 3, 5, 10),
     languages: Sequence[int] | None = None,
     intermediates_per_family: Sequence[int] | None = None,
-    level_a: str | None = None,
-    level_b: str | None = None,
 ) -> pd.DataFrame:
-    """Expected precision of the ``level_a - level_b`` family contrast for other grid designs.
+    """Expected precision of the a - b family contrast for other grid designs.
 
-    Input: a MixedFit of ``delta ~ intermediate_family + (1|intermediate) + ...``; its
-    intermediate and residual variances are taken as the truth. Designs are all combinations of
-    ``seeds`` x ``languages`` (default: the fitted number per target) x
-    ``intermediates_per_family`` (default: the fitted task counts, e.g. 2 NLI and 4 QA, shown as
-    design "observed"; an integer m means m tasks in every family, design "balanced"); the number
-    of targets stays as fitted. Returns one row per design with columns design, n_seeds,
-    n_languages, n_intermediate_per_family (the smaller of the two compared families), n_targets,
-    se, df, half_width (t-based, 1 - alpha), task_floor_half_width (the limit for infinitely many
-    seeds and languages: more seeds cannot go below it), task_share (share of the contrast
-    variance due to the tasks), power (two-sided, for ``effect``; NaN without it), meets_goal
-    (half-width <= ``half_width`` and power >= ``power``; NA without a goal), note.
-    Analytic for complete balanced grids; missing cells make the real CI somewhat wider.
+    ``variance``: :func:`analysis.headline.variance_components` (component, variance), taken as
+    the truth; ``design``: :func:`observed_design`. Designs are all combinations of ``seeds`` x
+    ``languages`` (default: the observed mean per target) x ``intermediates_per_family``
+    (default: the observed task counts, design "observed"; m means m tasks in each family,
+    design "balanced"); targets and encoders stay as observed. Returns PLAN_COLUMNS: design,
+    n_seeds, n_languages, n_intermediate_per_family (the smaller family), n_targets, se, df,
+    half_width (median realised t half-width at 1 - alpha), half_width_low / half_width_high
+    (its 95 % range from the uncertainty of the task-level variance), task_floor_half_width,
+    task_share, power (two-sided, for ``effect``), meets_goal (NA without a goal), note.
     """
-    if half_width is not None and not half_width > 0:
-        raise ValueError(f"half_width must be > 0 (in score points); got {half_width!r}")
-    if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}")
-    for name, values in (
-        ("seeds", seeds),
-        ("languages", languages),
-        ("intermediates_per_family", intermediates_per_family),
-    ):
-        if values is not None and (len(values) == 0 or any(int(v) != v or v < 1 for v in values)):
-            raise ValueError(f"{name} must be a non-empty list of positive integers; got {values!r}")
-    a, b = _pick_levels(fit, level_a, level_b)
-    obs = _observed(fit)
-    n_fam = len(fit.levels)
+    _check(
+        half_width,
+        alpha,
+        power,
+        {"seeds": seeds, "languages": languages, "intermediates_per_family": intermediates_per_family},
+    )
+    c = _components(variance)
+    m_obs = (design["tasks"].get(a, 0), design["tasks"].get(b, 0))
+    if min(m_obs) < 1:
+        raise ValueError(f"family {a if m_obs[0] < 1 else b!r} has no intermediate task in the design")
     if intermediates_per_family is None:
-        task_designs = [
-            (
-                "observed " + ", ".join(f"{k}={v}" for k, v in obs["tasks"].items()),
-                obs["tasks"].get(a, 0),
-                obs["tasks"].get(b, 0),
-                sum(obs["tasks"].values()),
-            )
-        ]
+        task_designs = [(f"observed {a}={m_obs[0]}, {b}={m_obs[1]}", *m_obs)]
     else:
-        task_designs = [
-            (f"balanced {int(m)} per family", int(m), int(m), int(m) * n_fam)
-            for m in intermediates_per_family
-        ]
+        task_designs = [(f"balanced {int(m)} per family", int(m), int(m)) for m in intermediates_per_family]
+    langs = languages or [design["n_languages"]]
     rows = []
-    for (design, m_a, m_b, total), n_s, n_l in product(
-        task_designs, seeds, languages or [obs["n_languages"]]
-    ):
-        if min(m_a, m_b) < 1:
-            raise ValueError(f"family {a if m_a < 1 else b!r} has no intermediate task in the fit")
-        row = {
-            "design": design,
-            "n_intermediate_per_family": min(m_a, m_b),
-            **_row(obs, m_a, m_b, total, n_fam, int(n_s), int(n_l), alpha, effect),
-        }
-        rows.append(row)
+    for (name, m_a, m_b), n_s, n_l in product(task_designs, seeds, langs):
+        row = _row(c, design, m_a, m_b, int(n_s), float(n_l), alpha, effect)
+        rows.append({"design": name, "n_intermediate_per_family": min(m_a, m_b), **row})
     out = pd.DataFrame(rows)
     goal = pd.Series(True, index=out.index)
     if half_width is not None:
         goal &= out["half_width"] <= half_width
     if effect is not None:
         goal &= out["power"] >= power
-    out["meets_goal"] = goal.astype("boolean") if (half_width is not None or effect is not None) else pd.NA
-    out["meets_goal"] = out["meets_goal"].astype("boolean")
+    has_goal = half_width is not None or effect is not None
+    out["meets_goal"] = (goal if has_goal else pd.Series(pd.NA, index=out.index)).astype("boolean")
     out["note"] = [_note(r, half_width) for r in out.to_dict("records")]
     return out[list(PLAN_COLUMNS)]
 
 
 def _note(row: dict, half_width: float | None) -> str:
-    if not np.isfinite(row["df"]):
+    if not np.isfinite(row["df"]) or row["df"] < 1:
         return "one task per family: the family contrast has no df (add intermediate tasks)"
+    if row["task_share"] == 0:
+        return (
+            "task variance estimated at 0 (singular fit): the plan is optimistic; half_width_high "
+            "allows for the task variance the data cannot rule out"
+        )
     if half_width is not None and row["task_floor_half_width"] > half_width:
         return (
             f"unreachable with {row['n_intermediate_per_family']} tasks per family: the task-level floor is "
@@ -228,4 +211,6 @@ def _note(row: dict, half_width: float | None) -> str:
         )
     if row["task_share"] > 0.8:
         return f"{row['task_share']:.0%} of the contrast variance is between tasks: more seeds barely help"
+    if row["task_share"] < 0.5:
+        return f"{1 - row['task_share']:.0%} of the contrast variance is seed and language noise: seeds help"
     return ""

@@ -88,7 +88,7 @@ def test_delta_units_and_heatmap_centred_at_zero():
     ax = F.plot_delta_heatmap(_heat(), vmax=5.0)
     norm = ax.images[0].norm
     assert (norm.vcenter, norm.vmin, norm.vmax) == (0.0, -5.0, 5.0)
-    assert "points" in ax.figure.axes[-1].get_ylabel()  # the colorbar carries the unit
+    assert "points" in ax.figure.axes[-1].get_xlabel()  # the colorbar (below the map) carries the unit
     assert "points" in F.plot_forest(_forest()).get_xlabel()
     plt.close("all")
 

@@ -34,8 +34,27 @@ def test_estimate_ci_uses_one_precision_for_all_three_numbers():
     assert fmt.fmt_estimate_ci(2.345, 0.61, 3.87) == "2.3 [0.6, 3.9]"
     assert fmt.fmt_estimate_ci(2.345, 2.31, 2.38) == "2.345 [2.310, 2.380]"
     assert fmt.fmt_estimate_ci(12.3, -4.0, 28.0) == "12 [\u22124, 28]"
-    assert fmt.fmt_estimate_ci(1.5, 0.5, 2.5, sign=True) == "+1.5 [0.5, 2.5]"
     assert fmt.fmt_estimate_ci(1.5, float("nan"), 2.5) == "1.50"
+
+
+def test_differences_are_signed_in_estimate_and_bounds():
+    # issue 13: '+1.2' in the sentence but '1.2' in the table
+    assert fmt.fmt_estimate_ci(1.5, 0.5, 2.5, sign=True) == "+1.5 [+0.5, +2.5]"
+    assert fmt.fmt_estimate_ci(-0.2, -1.5, 1.2, sign=True) == "\u22120.2 [\u22121.5, +1.2]"
+    assert fmt.fmt_num(0.04, 1, sign=True) == "0.0"  # rounds to zero: no sign
+
+
+def test_one_precision_per_column():
+    # issue 13: '-2 [-9, 6]' beside '-0.5 [-4.5, 3.6]', and '-0.18' beside '-0.2 [-1.5, 1.2]'
+    lows, highs = [-9.4, -4.5, None], [6.1, 3.6, None]
+    d = fmt.column_decimals(fmt.ci_widths(lows, highs))
+    assert d == 1
+    cells = [
+        fmt.fmt_estimate_ci(e, lo, hi, sign=True, decimals=d)
+        for e, lo, hi in zip([-2.0, -0.5, -0.18], lows, highs)
+    ]
+    assert cells == ["\u22122.0 [\u22129.4, +6.1]", "\u22120.5 [\u22124.5, +3.6]", "\u22120.2"]
+    assert fmt.column_decimals([float("nan"), None]) == fmt.DEFAULT_DECIMALS
 
 
 def test_numbers_use_typographic_minus_and_no_negative_zero():
@@ -51,7 +70,11 @@ def test_p_values_df_marks():
     assert fmt.fmt_p(0.0342) == "0.034"
     assert fmt.fmt_p(0.5) == "0.50"
     assert fmt.fmt_p(float("nan")) == fmt.DASH
+    assert fmt.fmt_p(0.0042) == "0.004" and fmt.fmt_p(1.0) == "1.00"
     assert fmt.fmt_df(2.314) == "2.3" and fmt.fmt_df(412.2) == "412"
+    # issue 13: df shown as 250, 40.0 or 4.0
+    assert [fmt.fmt_df(x) for x in (250.0, 40.0, 4.000000002, 3.96)] == ["250", "40", "4", "4"]
+    assert fmt.fmt_alpha(0.05) == "0.05" and fmt.fmt_alpha(0.001) == "0.001"  # not '0.0500'
     assert [fmt.sig_marks(p) for p in (0.0001, 0.004, 0.04, 0.2, float("nan"))] == ["***", "**", "*", "", ""]
 
 
@@ -64,10 +87,20 @@ def test_mean_sd_decimals_from_sd():
 
 def test_plain_numbers():
     assert fmt.fmt_plain(3) == "3"
-    assert fmt.fmt_plain(0.04567) == "0.0457"
+    assert fmt.fmt_plain(0.04567) == "0.046"
+    assert fmt.fmt_plain_column([5.113, 3.62, 12]) == ["5.1", "3.6", "12.0"]
+    assert fmt.fmt_plain_column([0.03, 0.65, 0.32]) == ["0.030", "0.650", "0.320"]
+    assert fmt.fmt_plain_column([3, 5, "x"]) == ["3", "5", "x"]
     assert fmt.fmt_plain("text") == "text"
     assert fmt.fmt_plain(True) == "True"
     assert fmt.fmt_plain(float("nan")) == fmt.DASH
+
+
+def test_ties_in_best_are_all_marked():
+    # issue 13: 'best in column' bolded one of two cells that display identically
+    assert fmt.best_cells(["61.2", "61.2", "60.9"]) == {0, 1}
+    assert fmt.best_cells(["\u22121.0", "\u22120.5", fmt.DASH]) == {1}
+    assert fmt.best_cells([fmt.DASH]) == set()
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,18 @@ def test_degenerate_run_excluded_and_listed():
     assert v.degenerate["run_id"].tolist() == ["enc__squad__xquad__s2"]
     assert "enc__squad__xquad__s2" not in set(v.scores["run_id"])
     assert any("enc__squad__xquad__s2" in w and "degenerate" in w for w in v.warnings)
+    assert any("--keep-degenerate keeps them" in w for w in v.warnings)
+    assert v.degenerate["kept"].tolist() == [False]
+
+
+def test_keep_degenerate_keeps_and_still_lists_them():
+    frame = read_scores(DATA / "scores_degenerate.csv")
+    kept = validate(frame, keep_degenerate=True)
+    assert kept.degenerate["run_id"].tolist() == ["enc__squad__xquad__s2"]
+    assert kept.degenerate["kept"].tolist() == [True]
+    assert "enc__squad__xquad__s2" in set(kept.scores["run_id"])
+    assert len(kept.scores) == len(validate(frame).scores) + 2  # its two primary rows
+    assert any("kept in (--keep-degenerate)" in w for w in kept.warnings)
 
 
 def test_chance_level_flags_runs_at_or_below_chance():

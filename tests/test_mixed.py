@@ -371,6 +371,8 @@ def test_singular_task_variance_says_the_df_count_rows():
         n_languages=5,
         n_seeds=3,
         sd_intermediate=0.0,
+        sd_stage=0.0,
+        sd_run=0.0,
     )
     fit = fit_crossed(frame)
     text = " ".join(fit.diagnostics)

@@ -112,7 +112,12 @@ def test_render_summary_prints_banner_and_answer(result):
     console = Console(record=True, width=120)
     render_summary(result, console=console)
     text = console.export_text()
-    assert "SYNTHETIC DATA" in text and "[Synthetic data]" in text and "family_permutation" in text
+    assert "SYNTHETIC DATA" in text and "[Synthetic data]" in text and "family permutation (tasks)" in text
+    from analysis.report import tables as T
+
+    for table in (T.contrast_table(result, T.Options()), T.per_target_table(result, T.Options())):
+        for row in table.rows:  # the terminal shows the report's strings, digit for digit
+            assert all(cell.text in text for cell in row), [c.text for c in row]
     assert "Caveats" in text
     narrow = Console(record=True, width=80)  # a plain terminal: the seed plan stays one row per design
     render_summary(result, console=narrow)

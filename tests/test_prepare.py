@@ -101,6 +101,10 @@ def _wrong_labels(hub):
     _schema(hub, "google/xtreme", "XNLI")["values"]["gold_label"] = ["entails", "neutral", "contradicts"]
 
 
+def _label_count(hub):
+    _schema(hub, "nyu-mll/glue", "mnli")["labels"]["label"] = ["entailment", "not_entailment"]
+
+
 def _empty_split(hub):
     _schema(hub, "google/xtreme", "XNLI")["values"]["language"] = ["en", "fr"]
 
@@ -115,6 +119,7 @@ def _script_only(hub):
         (_break_config, "XNLI.*configuration not found.*Fix: correct the config name"),
         (_rename_column, r"no column\(s\) \['gold_label'\].*columns are.*Fix: map the task's fields"),
         (_wrong_labels, "label 'entails' is not one of task 'xnli' labels.*Fix: check the fields and labels"),
+        (_label_count, r"mnli.*label names \['entailment', 'not_entailment'\].*has 3 labels.*Fix"),
         (_empty_split, r"gives no rows with \{'language': 'de'\}.*Fix"),
         (_script_only, "nyu-mll/glue ships only a loading script.*Fix: add `revision: refs/convert/parquet`"),
     ],

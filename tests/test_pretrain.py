@@ -54,8 +54,10 @@ def test_pretraining_is_deterministic_learns_and_saves_a_loadable_encoder(tmp_pa
         lr=5e-3,
         seed=0,
     )
-    info = pretrain_encoder(DOCS, _tokenizer(), tmp_path / "a", **kw)
+    lines = []
+    info = pretrain_encoder(DOCS, _tokenizer(), tmp_path / "a", log=lines.append, **kw)
     pretrain_encoder(DOCS, _tokenizer(), tmp_path / "b", **kw)
+    assert len(lines) == 10 and lines[-1].startswith("synth: pretraining step 90/90 (100%)")  # progress
     assert info["loss_last"] < info["loss_first"] - 1.0
     assert info["steps"] == 90 and info["n_documents"] == len(DOCS)
     a, b = AutoModel.from_pretrained(tmp_path / "a"), AutoModel.from_pretrained(tmp_path / "b")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from analysis.pipeline import analyze
+from analysis.report import browser
 from analysis.report import formatting as fmt
 from analysis.report import render as report
 from analysis.report import tables as T
@@ -57,7 +58,9 @@ PROVENANCE = {
     "experiment": "demo",
     "analysis_seed": 7,
     "report_git_sha": "deadbeef",
-    "grid_text": "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n",
+    "grid_text": (
+        "intermediates: [squad_v2, a&b]\ntargets:\n  - x%q#d\n# made by: xitt synth --out data/s 'q' `x` \"y\"\n"
+    ),
     "run_counts": {"done": 12},
     "failures": [{"run_id": "enc__a&b__s1", "state": "failed", "detail": "{oops} 100% ~"}],
     "packages": {"torch": "2.13.0"},
@@ -95,7 +98,7 @@ def test_latex_tables_escape_every_user_string():
 
 def test_main_table_layout():
     analysis = real_analysis()
-    (table,) = T.main_tables(analysis, synthetic=False)
+    (table,) = T.main_tables(analysis, T.Options())
     names = [row[0].text for row in table.rows]
     assert (
         names[0] == "none"
@@ -143,6 +146,8 @@ def test_pdf_compiles_and_contains_the_names(tmp_path):
     ).stdout
     for name in ("squad_v2", "a&b", "<script>alert(1)</script>", "x%q#d", "SYNTHETIC DATA", "Contents"):
         assert name in text, name
+    # commands copied from the PDF run: no en dash for --, no curly quotes
+    assert "xitt synth --out data/s 'q' `x` \"y\"" in text
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
@@ -159,7 +164,7 @@ def test_pdf_failure_names_the_error(tmp_path):
 def test_html_renders_in_headless_chromium(tmp_path):
     files = report.build_report(real_analysis(), tmp_path / "report", provenance=PROVENANCE, pdf=False)
     shot = tmp_path / "report" / "screenshot.png"
-    errors = report.screenshot_html(files["html"], shot)
+    errors = browser.screenshot_html(files["html"], shot)
     assert errors == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
@@ -176,10 +181,32 @@ def test_shipped_demo_report_renders_in_headless_chromium():
     demo = Path(__file__).resolve().parents[1] / "runs" / "demo"
     assert main(["report", str(demo), "--no-pdf"]) == 0
     shot = demo / "report" / "screenshot.png"
-    assert report.screenshot_html(demo / "report" / "report.html", shot, size="1280,6000") == []
+    assert browser.screenshot_html(demo / "report" / "report.html", shot, size="1280,6000") == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000
     html = (demo / "report" / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DATA" in html and html.count("data:image/png;base64,") >= 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium")
+def test_html_fits_a_laptop_and_stays_readable_on_a_phone(tmp_path):
+    """XTREME-R-sized (10 targets, 8 languages): no horizontal page scroll at 1280 or 390 px, no
+    table scrolling in its box at 1280 px, figure text never below 8 CSS px (a 7 pt label shown
+    at its natural size is 9.3 px; the old full-width heatmap was shrunk to about 3 px)."""
+    scores = simulate_scores(
+        np.random.default_rng(3), families={"nli": 2, "qa": 4}, n_targets=10, n_languages=8, encoder="synth-x"
+    )
+    analysis = analyze(scores, rng=np.random.default_rng(3), n_boot=200, experiment="wide")
+    files = report.build_report(analysis, tmp_path, provenance=PROVENANCE, pdf=False)
+    laptop = browser.measure_layout(files["html"], width=1280)
+    phone = browser.measure_layout(files["html"], width=390)
+    for m in (laptop, phone):
+        assert m["scroll_width"] <= m["viewport"], m
+        assert len(m["figures"]) == 4 and min(f["min_text_px"] for f in m["figures"]) >= 8.0, m["figures"]
+    assert laptop["tables_scrolling"] == [], laptop
+    assert phone["viewport"] == 390
+    shot = tmp_path / "phone.png"
+    assert browser.screenshot_html(files["html"], shot, size="1280,3000") == []
 
 
 def test_real_data_has_no_synthetic_label_unless_the_grid_says_so():

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from analysis import significance as S
+from analysis import simulate
 
 
 def test_sign_flip_exact_matches_scipy_permutation_test():
@@ -67,13 +68,16 @@ def test_holm_and_bh_match_statsmodels_on_unsorted_input():
     assert np.isnan(S.holm([np.nan, np.nan])).all() and S.holm([]).shape == (0,)
 
 
-def test_partial_conjunction_bonferroni_fisher_monotone():
+def test_partial_conjunction_bonferroni_monotone():
     res = S.partial_conjunction([0.001, 0.5, 0.002, 0.04], alpha=0.05).set_index("method")
     # sorted p: .001 .002 .04 .5 ; Bonferroni p^u = (N-u+1) p_(u): .004 .006 .08 .5 -> k_hat 2
     assert res.loc["bonferroni", "k_hat"] == 2 and res.loc["bonferroni", "n"] == 4
-    # Fisher: u=3 combines .04 and .5: chi2(4) sf of -2 log(.02) = 7.82 -> 0.098 > .05 -> k_hat 2
-    assert res.loc["fisher", "k_hat"] == 2
-    assert S.partial_conjunction([0.9, 0.8])["k_hat"].tolist() == [0, 0]
+    assert list(res.index) == ["bonferroni"]  # no Fisher: it assumes independent languages
+    assert S.partial_conjunction([0.9, 0.8])["k_hat"].tolist() == [0]
+    # monotone: sorted .03 .01 .9 -> .01 .03 .9; 3 * .01 = .03, 2 * .03 = .06 -> k_hat 1
+    assert S.partial_conjunction([0.03, 0.01, 0.9])["k_hat"].item() == 1
+    # running max: 3 * .02 = .06 > .05 keeps u = 2 out although 2 * .021 = .042
+    assert S.partial_conjunction([0.02, 0.021, 0.9])["k_hat"].item() == 0
 
 
 def test_aso_hand_worked():
@@ -104,7 +108,6 @@ def test_null_rejection_rates():
     family-permutation null makes tasks exchangeable (equal family effects, task sd 1; 4 vs 4
     tasks so that p <= 0.05 is attainable: min p = 2/70).
     """
-    simulate = pytest.importorskip("analysis.simulate")
     from analysis import effects
     from analysis.effects import task_effects
 
@@ -165,16 +168,45 @@ def test_delta_vs_none_matches_scipy_ttest_and_statsmodels_holm():
     delta = pd.DataFrame(rows, columns=["encoder", "intermediate", "target", "language", "seed", "delta"])
     delta = delta.sample(frac=1.0, random_state=0)  # unsorted input
     out = S.delta_vs_none(delta)
-    assert len(out) == 12 and set(out.n) == {5.0} and set(out.df) == {4.0}
+    assert len(out) == 12 and set(out.n) == {3.0} and set(out.df) == {2.0}
     for _, r in out.iterrows():
         sub = delta[
             (delta.encoder == r.encoder) & (delta.intermediate == r.intermediate) & (delta.target == r.target)
         ]
-        ref = stats.ttest_1samp(sub.groupby("language")["delta"].mean(), 0.0)
+        ref = stats.ttest_1samp(sub.groupby("seed")["delta"].mean(), 0.0)
         assert r.p_value == pytest.approx(ref.pvalue, rel=1e-10) and r.statistic == pytest.approx(
             ref.statistic
         )
     for _, sub in out.groupby("encoder"):  # Holm within an encoder's cells
         assert sub.p_adj.to_numpy() == pytest.approx(multipletests(sub.p_value, method="holm")[1])
-    flat = delta.assign(delta=1.0)  # no spread across languages: no p
+    flat = delta.assign(delta=1.0)  # no spread across seeds: no p
     assert S.delta_vs_none(flat)["p_value"].isna().all()
+    one_seed = delta[delta.seed == 1]
+    assert S.delta_vs_none(one_seed)["p_value"].isna().all()  # one run per cell: no test
+
+
+@pytest.mark.parametrize("n_grids", [pytest.param(500, marks=pytest.mark.slow), 60])
+def test_main_table_marks_hold_alpha_under_run_level_seed_noise(n_grids):
+    """Every true cell delta 0, seed noise shared by a run's languages (stage, run, baseline run):
+    per-cell rejection and Holm's family-wise error stay <= alpha; a t-test over languages (the
+    old marks) does not, which shows the simulation has teeth."""
+    rng = np.random.default_rng(12)
+    null = dict(sd_intermediate=0.0, sd_target=0.0, sd_language=0.0, family_effects={"nli": 0.0, "qa": 0.0})
+    cells = fwer = over_languages = total = 0
+    for _ in range(n_grids):
+        d = simulate.simulate_deltas(
+            rng, n_targets=3, n_languages=8, n_seeds=3, sd_stage=1.0, sd_run=1.0, sd_baseline_run=1.0, **null
+        )
+        out = S.delta_vs_none(d)
+        cells += int((out["p_value"] < 0.05).sum())
+        total += len(out)
+        fwer += bool((out["p_adj"] < 0.05).any())
+        lang = d.groupby(["intermediate", "target", "language"])["delta"].mean()
+        g = lang.groupby(["intermediate", "target"]).agg(["mean", "std", "size"])
+        t = g["mean"] / (g["std"] / np.sqrt(g["size"]))
+        over_languages += int((2 * stats.t.sf(np.abs(t), g["size"] - 1) < 0.05).sum())
+    mc = lambda r, n: 2 * np.sqrt(0.05 * 0.95 / n)  # noqa: E731
+    assert cells / total <= 0.05 + mc(0.05, total), cells / total
+    assert fwer / n_grids <= 0.05 + mc(0.05, n_grids), fwer / n_grids
+    print("per cell", cells / total, "Holm FWER", fwer / n_grids, "over languages", over_languages / total)
+    assert over_languages / total > 0.25

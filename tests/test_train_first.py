@@ -95,21 +95,36 @@ def test_siqa_rows_map_their_labels_to_choice_indices():
     assert example["choices"] == ["a", "b", "c"] and example["label"] == 1
 
 
+DOC = {
+    "encoders": ["xlm-roberta-large"],
+    "intermediates": ["none"],
+    "targets": ["xcopa"],
+    "languages": {"xcopa": ["et"]},
+    "seeds": [1],
+    "recipe": "xtreme-r",
+}
+
+
 def test_the_first_task_is_prepared_with_the_targets_data():
     # `xitt prepare` / `xitt run` check and cache every split before training: SIQA's too
     from xitt.data.prepare import needs_of
     from xitt.tasks import registry
 
-    doc = {
-        "encoders": ["xlm-roberta-large"],
-        "intermediates": ["none"],
-        "targets": ["xcopa"],
-        "languages": {"xcopa": ["et"]},
-        "seeds": [1],
-        "recipe": "xtreme-r",
-    }
-    stages, runs = expand_grid(parse_grid(doc))
+    stages, runs = expand_grid(parse_grid(DOC))
     needs = {(t.name, split, lang) for t, split, lang in needs_of(stages, runs, registry())}
     assert {("siqa", "train", "en"), ("siqa", "dev", "en"), ("xcopa", "test", "et")} <= needs
-    plain = expand_grid(parse_grid({k: v for k, v in doc.items() if k != "recipe"}))
+    plain = expand_grid(parse_grid({k: v for k, v in DOC.items() if k != "recipe"}))
     assert not any(t.name == "siqa" for t, _, _ in needs_of(*plain, registry()))
+
+
+def test_a_missing_first_task_fails_before_any_compute(tmp_path):
+    from xitt.data.loaders import DataError
+    from xitt.data.prepare import needs_of, prepare
+    from xitt.tasks import registry
+
+    stages, runs = expand_grid(parse_grid(DOC))
+    needs = needs_of(stages, runs, registry())
+    with pytest.raises(
+        DataError, match=r"(?s)2 data split\(s\).*task 'siqa' train-en: not prepared.*siqa' dev-en"
+    ):
+        prepare([n for n in needs if n[0].name == "siqa"], tmp_path, offline=True)

@@ -84,7 +84,9 @@ def cmd_plan(args) -> int:
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
+    _check_baseline(grid, args.no_baseline)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
+    _record_tasks_path(grid, exp)
     data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
     print(describe_plan(grid, stages, runs, exp, full=args.full, data_dir=data_dir))
     from xitt.grid.settings import describe_settings
@@ -113,6 +115,41 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def _check_baseline(grid, allowed: bool) -> None:
+    """A grid without the ``none`` intermediate has no deltas: stop before planning or training."""
+    from xitt.schema import NONE
+
+    if allowed or any(i.name == NONE for i in grid.intermediates):
+        return
+    raise SpecError(
+        f"the grid {grid.path} has no '{NONE}' intermediate, the no-intermediate baseline every gain is "
+        f"measured against: without it `xitt analyze` cannot compare families. Add {NONE} to "
+        "intermediates (intermediates: [none, ...]), or pass --no-baseline to train anyway (the report "
+        "then shows the descriptive score tables only)."
+    )
+
+
+def _record_tasks_path(grid, exp: Path) -> None:
+    """Custom tasks found through XITT_TASKS_PATH: write their folders into the grid as
+    ``tasks_path:`` so that status, collect and report find them without the variable."""
+    from xitt.tasks import registry, task_dirs
+
+    builtin = task_dirs()[0].resolve()
+    reg = registry()
+    used = {t for i in grid.intermediates for t in i.tasks} | set(grid.targets)
+    folders = sorted({str(Path(reg.tasks[t].file).parent) for t in used if t in reg.tasks})
+    custom = [f for f in folders if Path(f).resolve() != builtin]
+    grid_file = exp / "grid.yaml"
+    if not custom or grid.tasks_path or not grid_file.is_file():
+        return
+    text = grid_file.read_text(encoding="utf-8")
+    grid_file.write_text(text.rstrip("\n") + f"\ntasks_path: [{', '.join(custom)}]\n", encoding="utf-8")
+    print(
+        f"note: recorded tasks_path: [{', '.join(custom)}] in {grid_file} (custom task files)",
+        file=sys.stderr,
+    )
+
+
 def cmd_run(args) -> int:
     from xitt.grid.spec import expand_grid, load_grid
 
@@ -120,8 +157,10 @@ def cmd_run(args) -> int:
         os.environ["XITT_OFFLINE"] = "1"
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
+    _check_baseline(grid, args.no_baseline)
     seeds = parse_seeds(args.seeds)
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
+    _record_tasks_path(grid, exp)
     if grid.synthetic:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
     from xitt.run.executors import execute
@@ -182,7 +221,7 @@ def cmd_status(args) -> int:
 
     exp = experiment_dir(args.experiment)
     grid = load_grid(exp, args.set)
-    stages, runs = expand_grid(grid)
+    stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     status = status_frame(exp, [r.run_id for r in runs])
     counts = Counter(status.state)
     print(f"{exp}: {len(status)} runs: {_state_counts(counts)}")
@@ -202,9 +241,14 @@ def cmd_collect(args) -> int:
     from xitt.schema import write_scores
 
     exp = experiment_dir(args.experiment)
-    grid = load_grid(exp)
-    _, runs = expand_grid(grid)
+    grid = load_grid(exp, args.set)
+    _, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
     scores, status = collect(exp, [r.run_id for r in runs], allow_incomplete=args.allow_incomplete)
+    if not (status.state == "done").any():
+        raise SpecError(
+            f"none of the {len(status)} runs of {exp} is done: nothing to collect, no scores.csv written. "
+            f"`xitt status {exp}` shows where they stand; `xitt run {exp}` trains them."
+        )
     out = write_scores(scores, Path(args.out) if args.out else exp / "scores.csv")
     left_out = status[status.state != "done"]
     if len(left_out):
@@ -246,22 +290,73 @@ def _chance_levels(scores) -> dict[str, float]:
     return chance
 
 
-def _grid_says_synthetic(exp: Path) -> bool:
+def _experiment_arg(args) -> Path:
+    """The experiment named on the command line, else $EXP; neither is an error (no silent demo)."""
+    name = args.experiment or os.environ.get("EXP")
+    if not name:
+        raise SpecError(
+            f"name the experiment: xitt {args.command} runs/<exp> (or set EXP=runs/<exp>); "
+            "the shipped demo is runs/demo."
+        )
+    return experiment_dir(name)
+
+
+def _grid_of(exp: Path):
     from xitt.grid.spec import load_grid
 
-    return (exp / "grid.yaml").exists() and bool(load_grid(exp).synthetic)
+    return load_grid(exp) if (exp / "grid.yaml").exists() else None
 
 
-def _analyze(args, exp: Path):
+def _display_names(scores, grid):
+    """Display names: the task files' ``display:`` fields, then the grid's ``display:`` mapping."""
+    from analysis.report.names import display_names
+    from xitt.tasks import registry
+
+    reg = registry()
+    used = set(scores["intermediate"]) | set(scores["target"])
+    tasks = {name: reg.tasks[name].display for name in used if name in reg.tasks and reg.tasks[name].display}
+    return display_names(tasks, grid.display if grid is not None else None)
+
+
+def contrast_folder(exp: Path, a: str, b: str) -> Path:
+    """runs/<exp>/analysis/<a>-vs-<b>/: each contrast keeps its own frames."""
+    return exp / "analysis" / f"{a}-vs-{b}"
+
+
+def report_folder(exp: Path, a: str, b: str) -> Path:
+    """runs/<exp>/report/ for the default NLI vs QA contrast, runs/<exp>/report-<a>-vs-<b>/ otherwise."""
+    return exp / "report" if (a, b) == ("nli", "qa") else exp / f"report-{a}-vs-{b}"
+
+
+def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
     """analyze() on runs/<exp>/scores.csv with the command's options; its frames written under
-    runs/<exp>/analysis/. Returns (analysis, written paths)."""
+    contrast_folder(). Scores without the ``none`` baseline give describe() when
+    ``descriptive_ok`` (the report's score tables), an error otherwise. Returns (analysis,
+    written paths, display names)."""
     import numpy as np
 
-    from analysis.pipeline import analyze
+    from analysis.pipeline import analyze, describe
     from analysis.report.export import write_frames
-    from xitt.schema import read_scores
+    from xitt.schema import NONE, read_scores
 
     scores = read_scores(exp / "scores.csv")
+    grid = _grid_of(exp)
+    synthetic = bool(grid is not None and grid.synthetic)
+    if descriptive_ok and not (scores["intermediate"] == NONE).any():
+        result = describe(
+            scores,
+            a=args.a,
+            b=args.b,
+            allow_incomplete=args.allow_incomplete,
+            chance=_chance_levels(scores),
+            experiment=exp.name,
+            synthetic=synthetic,
+        )
+        return (
+            result,
+            write_frames(result, contrast_folder(exp, args.a, args.b)),
+            _display_names(scores, grid),
+        )
     result = analyze(
         scores,
         rng=np.random.default_rng(args.seed),
@@ -272,32 +367,61 @@ def _analyze(args, exp: Path):
         chance=_chance_levels(scores),
         experiment=exp.name,
         seed=args.seed,
-        synthetic=_grid_says_synthetic(exp),
+        synthetic=synthetic,
     )
-    return result, write_frames(result, exp / "analysis")
+    names = _display_names(scores, grid)
+    return result, write_frames(result, contrast_folder(exp, args.a, args.b)), names
 
 
 def cmd_analyze(args) -> int:
     from analysis.report.terminal import render_summary
 
-    exp = experiment_dir(args.experiment)
-    result, paths = _analyze(args, exp)
-    render_summary(result)
-    print(f"wrote {len(paths)} files under {exp / 'analysis'}")
+    exp = _experiment_arg(args)
+    result, paths, names = _analyze(args, exp)
+    render_summary(result, names=names)
+    print(f"wrote {len(paths)} files under {contrast_folder(exp, args.a, args.b)}")
     return 0
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    from analysis.report.render import TABLE_FORMATS
+
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in formats if f not in TABLE_FORMATS]
+    if unknown:
+        raise SpecError(
+            f"--format takes a comma-separated list of {', '.join(TABLE_FORMATS)} (e.g. --format md,csv); "
+            f"got {', '.join(unknown)}."
+        )
+    return formats
+
+
 def cmd_report(args) -> int:
-    from analysis.report.render import build_report
+    from analysis.report.render import PDF_HINT, PREAMBLE, build_report
     from xitt.run.plan import experiment_provenance
 
-    exp = experiment_dir(args.experiment)
-    result, _ = _analyze(args, exp)
+    exp = _experiment_arg(args)
+    formats = _formats(args.format)
+    result, _, names = _analyze(args, exp, descriptive_ok=True)
+    if result.answer is None:
+        print(
+            "note: the scores have no 'none' baseline: the report shows the descriptive score tables only.",
+            file=sys.stderr,
+        )
     files = build_report(
-        result, exp / "report", provenance=experiment_provenance(exp, args.seed), pdf=not args.no_pdf
+        result,
+        report_folder(exp, args.a, args.b),
+        provenance=experiment_provenance(exp, args.seed),
+        pdf=not args.no_pdf,
+        names=names,
+        layout_name=args.layout,
+        formats=formats,
     )
     for name, path in files.items():
         print(f"{name}: {path}")
+    print(f"tables/*.tex go into a paper with {PREAMBLE} in its preamble (--layout {args.layout}).")
+    if not args.no_pdf and "pdf" not in files:
+        print(f"warning: {PDF_HINT}", file=sys.stderr)
     return 0
 
 
@@ -337,11 +461,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xitt")
+    except PackageNotFoundError:
+        return "(not installed; run from a checkout)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand (building it imports no torch)."""
     from xitt.synth import benchmark as synth
 
-    parser = argparse.ArgumentParser(prog="xitt", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="xitt",
+        description="Intermediate-task training for zero-shot cross-lingual transfer: plan and run a grid, "
+        "collect its scores, and answer whether NLI helps more than QA.",
+        epilog="Each command has its own help: xitt <command> --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"xitt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def grid_cmd(name, func, help_, arg="grid"):
@@ -359,14 +498,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tasks", help="list the declared tasks by family and role")
     p.add_argument("--validate", action="store_true", help="check the task files; exit 1 on problems")
-    p.add_argument("--role", choices=["intermediate", "target"])
+    p.add_argument(
+        "--role", choices=["intermediate", "target"], help="only the tasks that can play this role"
+    )
     p.set_defaults(func=cmd_tasks)
 
     data_help = "the data cache (prepared copies + local inputs); also XITT_DATA_DIR; default ~/.cache/xitt"
+    no_baseline = "plan/train a grid without the 'none' baseline (analyze then has no deltas to compare)"
     p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours, what is done and prepared")
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--full", action="store_true", help="list every run id")
     p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--no-baseline", action="store_true", help=no_baseline)
 
     p = grid_cmd("prepare", cmd_prepare, "resolve, verify and cache every data split of a grid (no training)")
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
@@ -385,33 +528,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-baseline", action="store_true", help=no_baseline)
+    same = "the same --seeds as `xitt run` was given (runs of other seeds are then seen too)"
 
     p = sub.add_parser(
         "convert", help="XTREME-R download-script files (Mewsli-X, LAReQA) or CCGbank -> the data dir"
     )
-    p.add_argument("task", choices=["mewslix", "lareqa", "ccg"])
+    p.add_argument("task", choices=["mewslix", "lareqa", "ccg"], help="which data set the files are")
     p.add_argument("source", help="the folder the download script wrote (or the CCGbank root)")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--languages", help="comma-separated (default: the task's languages)")
     p.add_argument("--max-candidates", type=int, default=1000, help="Mewsli-X: pool entities per language")
     p.set_defaults(func=cmd_convert)
 
-    grid_cmd(
+    p = grid_cmd(
         "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
     )
+    p.add_argument("--seeds", help=same)
 
-    p = sub.add_parser("collect", help="gather result.json files into runs/<exp>/scores.csv")
-    p.add_argument("experiment")
-    p.add_argument("--allow-incomplete", action="store_true", help="write what is done, list what is not")
-    p.add_argument("--out", help="default: runs/<exp>/scores.csv")
-    p.set_defaults(func=cmd_collect)
+    p = grid_cmd(
+        "collect", cmd_collect, "gather result.json files into runs/<exp>/scores.csv", arg="experiment"
+    )
+    p.add_argument("--seeds", help=same)
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="write the runs that are done and list the others (at least one must be done)",
+    )
+    p.add_argument("--out", help="where to write the scores (default: runs/<exp>/scores.csv)")
 
     p = sub.add_parser(
         "import", help="convert other results (tidy CSV, jiant val_metrics.json) to scores.csv"
     )
     p.add_argument("source", help="a CSV file or a folder of jiant runs")
-    p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=["csv", "jiant"], default="csv")
+    p.add_argument("--out", required=True, help="the scores.csv to write (e.g. runs/<exp>/scores.csv)")
+    p.add_argument(
+        "--format",
+        choices=["csv", "jiant"],
+        default="csv",
+        help="csv: a tidy CSV with the scores.csv columns; jiant: folders of val_metrics.json (default: csv)",
+    )
     p.add_argument(
         "--pattern",
         default="{encoder}/{intermediate}/{target}/seed{seed}",
@@ -425,22 +581,59 @@ def build_parser() -> argparse.ArgumentParser:
         ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("experiment", nargs="?", default="runs/demo")
-        p.add_argument("--seed", type=int, default=0, help="analysis seed (bootstrap, permutations)")
-        p.add_argument("--n-boot", type=int, default=2000)
-        p.add_argument("--a", default="nli", help="first intermediate family of the contrast")
-        p.add_argument("--b", default="qa", help="second intermediate family of the contrast")
-        p.add_argument("--allow-incomplete", action="store_true")
+        p.add_argument(
+            "experiment",
+            nargs="?",
+            help="runs/<exp> or an experiment name (default: $EXP; required otherwise)",
+        )
+        p.add_argument(
+            "--seed", type=int, default=0, help="analysis seed for bootstrap and permutations (default: 0)"
+        )
+        p.add_argument(
+            "--n-boot",
+            type=int,
+            default=2000,
+            help="bootstrap resamples (default: 2000; the report shows their Monte-Carlo error)",
+        )
+        p.add_argument(
+            "--a", default="nli", help="first intermediate family of the contrast a - b (default: nli)"
+        )
+        p.add_argument(
+            "--b", default="qa", help="second intermediate family of the contrast a - b (default: qa)"
+        )
+        p.add_argument(
+            "--allow-incomplete",
+            action="store_true",
+            help="analyse a grid with missing cells (they are listed as a caveat) instead of stopping",
+        )
         p.set_defaults(func=func)
         if name == "report":
-            p.add_argument("--no-pdf", action="store_true", help="skip pdflatex")
+            p.add_argument("--no-pdf", action="store_true", help="do not run pdflatex (HTML and LaTeX only)")
+            p.add_argument(
+                "--layout",
+                choices=["one", "two"],
+                default="one",
+                help="paper columns the LaTeX tables are laid out for: 'two' uses table* and splits what "
+                "is wider than the page; nothing is ever scaled (default: one)",
+            )
+            p.add_argument(
+                "--format",
+                default="",
+                metavar="md,csv",
+                help="also write the formatted tables as Markdown and/or CSV under report/tables/",
+            )
 
     p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
     p.set_defaults(func=cmd_synth)
     synth.add_arguments(p)
 
     p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
-    p.add_argument("--part", choices=["analysis", "runner", "gpu", "all"], default="all")
+    p.add_argument(
+        "--part",
+        choices=["analysis", "runner", "gpu", "all"],
+        default="all",
+        help="which benchmarks (default: all; gpu needs a CUDA device)",
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 
@@ -450,6 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `xitt plan ... | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except USER_ERRORS as err:
         if os.environ.get("XITT_DEBUG"):
             raise

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xitt.schema import NONE, SchemaError, validate_scores
+from xitt.schema import NONE, SchemaError, read_csv_lines, validate_scores
 from xitt.tasks import registry
 
 REQUIRED = ("encoder", "intermediate", "target", "language", "seed", "score")
@@ -77,7 +77,7 @@ def import_csv(path: Path, *, scale: float | None = None) -> pd.DataFrame:
     """A tidy CSV -> validated scores frame (see the module docstring for the columns)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no CSV at {path}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_csv_lines(path)  # indexed by file line, so errors name the line an editor shows
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise SchemaError(
@@ -85,8 +85,8 @@ def import_csv(path: Path, *, scale: float | None = None) -> pd.DataFrame:
         )
     if scale:  # validate first so that a bad value is reported as written, then rescale and re-check
         frame = _fill_from_registry(frame)
-        frame["score"] = validate_scores(frame, source=str(path))["score"].to_numpy() * scale
-    return validate_scores(_fill_from_registry(frame), source=str(path))
+        frame["score"] = validate_scores(frame, source=str(path), where="lines")["score"].to_numpy() * scale
+    return validate_scores(_fill_from_registry(frame), source=str(path), where="lines")
 
 
 def _pattern_regex(pattern: str) -> re.Pattern:

@@ -117,7 +117,7 @@ class SchemaError(ValueError):
     """A scores table does not follow the scores.csv contract; the message says how to fix it."""
 
 
-def _bools(column: pd.Series) -> pd.Series:
+def _bools(column: pd.Series, where: str = "rows") -> pd.Series:
     if column.dtype == bool:
         return column
     text = column.astype(str).str.strip().str.lower()
@@ -125,16 +125,18 @@ def _bools(column: pd.Series) -> pd.Series:
     if bad.any():
         raise SchemaError(
             f"column 'primary' must be true/false; got {sorted(set(column[bad].astype(str)))[:5]} "
-            f"in rows {list(column.index[bad][:10])}. Write True for the metric that enters averages."
+            f"in {where} {list(column.index[bad][:10])}. Write True for the metric that enters averages."
         )
     return text.isin(_TRUE)
 
 
-def validate_scores(frame: pd.DataFrame, *, source: str = "scores") -> pd.DataFrame:
+def validate_scores(frame: pd.DataFrame, *, source: str = "scores", where: str = "rows") -> pd.DataFrame:
     """Check ``frame`` against the contract and return a copy with canonical dtypes and column order.
 
     Raises SchemaError naming missing columns, empty key fields, non-numeric or out-of-range
     scores, and duplicated cells (listing them). Extra columns are kept after the contract ones.
+    Bad rows are named by the frame's index, called ``where`` ("lines" when the index holds the
+    file's line numbers, as :func:`read_csv_lines` makes it).
     """
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
     if missing:
@@ -151,30 +153,30 @@ def validate_scores(frame: pd.DataFrame, *, source: str = "scores") -> pd.DataFr
             else:
                 hint = "fill it in"
             raise SchemaError(
-                f"{source}: column '{col}' is empty in rows {list(out.index[empty][:10])}; {hint}."
+                f"{source}: column '{col}' is empty in {where} {list(out.index[empty][:10])}; {hint}."
             )
         out[col] = out[col].astype(str).str.strip()
     seeds = pd.to_numeric(out["seed"], errors="coerce")
     if seeds.isna().any() or (seeds % 1 != 0).any():
         bad = out.index[seeds.isna() | (seeds % 1 != 0)]
-        raise SchemaError(f"{source}: column 'seed' must hold integers; rows {list(bad[:10])} do not.")
+        raise SchemaError(f"{source}: column 'seed' must hold integers; {where} {list(bad[:10])} do not.")
     out["seed"] = seeds.astype(np.int64)
     scores = pd.to_numeric(out["score"], errors="coerce")
     bad = scores.isna() | ~np.isfinite(scores.fillna(0))
     if bad.any():
         examples = out.loc[bad, "score"].astype(str).head(5).tolist()
         raise SchemaError(
-            f"{source}: column 'score' must be numeric; rows {list(out.index[bad][:10])} hold {examples}. "
+            f"{source}: column 'score' must be numeric; {where} {list(out.index[bad][:10])} hold {examples}. "
             "Remove those rows or re-run the runs they come from."
         )
     if ((scores < 0) | (scores > 100)).any():
         rows = list(out.index[(scores < 0) | (scores > 100)][:10])
         raise SchemaError(
-            f"{source}: scores are on the 0-100 scale; rows {rows} are outside it. "
+            f"{source}: scores are on the 0-100 scale; {where} {rows} are outside it. "
             "Multiply fractions by 100 (xitt import --scale 100)."
         )
     out["score"] = scores.astype(float)
-    out["primary"] = _bools(out["primary"])
+    out["primary"] = _bools(out["primary"], where)
     dup = out.duplicated(list(CELL_KEYS), keep=False)
     if dup.any():
         cells = out.loc[dup, list(CELL_KEYS)].drop_duplicates().head(10).to_dict("records")
@@ -192,11 +194,19 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"no scores file at {path}; run `xitt collect runs/<exp>` first.")
+    return validate_scores(read_csv_lines(path), source=str(path), where="lines")
+
+
+def read_csv_lines(path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV as strings, indexed by each row's line number in the file (the header is line 1;
+    blank lines are skipped but counted), so that errors can name the line an editor shows."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise SchemaError(f"{path} is not a readable CSV: {err}") from err
-    return validate_scores(frame, source=str(path))
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    blank = (frame == "").all(axis=1) if len(frame.columns) else pd.Series(False, index=frame.index)
+    return frame[~blank]
 
 
 def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
+from analysis.report.formatting import fmt_num
+
 ONE_COLUMN = 3.3  # inches, ACL/NeurIPS one-column width
 TWO_COLUMN = 6.8  # inches, full text width
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -102,7 +104,8 @@ def plot_delta_heatmap(
 
     Input columns: intermediate, language, estimate (one value per intermediate x language; the
     report passes the seed mean of delta). Colour: diverging PuOr centred at 0, symmetric range
-    ``vmax`` (default: the largest |estimate|). Cells are annotated when the grid is small.
+    ``vmax`` (default: the largest |estimate|). Cells are annotated (formatting.fmt_num, 1 decimal) when there
+    is room: at most 80 cells and 6 languages.
     """
     _need(frame, ["intermediate", "language", "estimate"], "plot_delta_heatmap")
     grid = frame.pivot(index="intermediate", columns="language", values="estimate")
@@ -125,20 +128,22 @@ def plot_delta_heatmap(
     ax.set_ylabel("intermediate task")
     if title:
         ax.set_title(title, fontsize="medium")
-    if values.size <= 80:
+    if values.size <= 80 and grid.shape[1] <= 6:  # room for a 7 pt number in each cell
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 ax.text(
                     j,
                     i,
-                    f"{v:.1f}".replace("-", "\u2212"),
+                    fmt_num(v, 1),
                     ha="center",
                     va="center",
-                    fontsize=6,
+                    fontsize=7,
                     color="white" if abs(v) > 0.6 * limit else "black",
                 )
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, label=f"\u0394 vs none ({DELTA_UNIT})", shrink=0.9)
+        ax.figure.colorbar(
+            image, ax=ax, label=f"\u0394 vs none ({DELTA_UNIT})", location="bottom", shrink=0.8
+        )
     return ax
 
 
@@ -197,7 +202,7 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
     handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=f) for f in fams]
     ax.legend(
         handles=handles,
-        fontsize=6,
+        fontsize=7,
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         ncol=len(fams),

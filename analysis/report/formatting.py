@@ -1,15 +1,34 @@
-"""Every number and string in the report is formatted here, and only here.
+"""Every number shown by xitt (terminal, HTML, LaTeX, Markdown, CSV exports) is formatted here.
 
-Numbers get as many decimals as their uncertainty justifies: the number of decimals is chosen
-from the width of the confidence interval so that the width shows about two significant digits
-(a CI of width 3.2 points -> 1 decimal; width 0.045 -> 3 decimals; width 25 -> 0 decimals).
-Minus signs are the typographic U+2212, plus-minus is U+00B1; :func:`latex_escape` turns both
-(and the other symbols used here) into LaTeX, so the same formatted string serves HTML and LaTeX.
+The rules, applied everywhere:
+
+1. **Decimals from the uncertainty.** A number with a CI gets the decimals that show the CI's
+   width with two significant digits (width 3.2 -> 1 decimal, 0.045 -> 3, 25 -> 0); a
+   'mean ± sd' cell those of its sd, between 1 and 2. Bounded to [0, MAX_DECIMALS].
+2. **One precision per column.** All numbers in a column share its decimals: those of the
+   narrowest uncertainty in the column (:func:`column_decimals`), so no row shows fewer digits
+   than its CI justifies and the column lines up. Rows without a CI in that column (a
+   permutation test's estimate) use the column's decimals too.
+3. **Signs.** Differences (contrasts, Δ vs none, their CI bounds) always carry a sign: '+' for
+   positives and the typographic minus U+2212 for negatives, in tables and in the sentence
+   alike; a value that rounds to zero is shown unsigned ('0.0'). Levels (scores, sds, variances,
+   df, p) never get a '+'.
+4. **df**: an integer when within 0.05 of one or at least 100 (Satterthwaite df of 4.0000002 ->
+   '4', 250.3 -> '250'), otherwise one decimal ('2.3').
+5. **p**: two significant digits, at most three decimals ('0.031', '0.50'), '< 0.001' below.
+   **α** in its shortest form ('0.05').
+6. **Plain numbers** without an uncertainty (variances, seed-plan entries): per column, two
+   significant digits of the column's smallest non-zero magnitude, at most 4 decimals
+   (:func:`plain_column_decimals`); whole-number columns as integers.
+7. **Ties**: "best in column" marks every cell whose *displayed* value equals the best displayed
+   value (:func:`best_cells`), never one of two cells that read the same.
+8. A missing value is an en dash. Plus-minus is U+00B1; :func:`latex_escape` turns the
+   symbols into LaTeX, so one formatted string serves every output.
 
 >>> decimals_for_width(3.2)
 1
->>> fmt_estimate_ci(2.345, 0.61, 3.87)
-'2.3 [0.6, 3.9]'
+>>> fmt_estimate_ci(2.345, 0.61, 3.87, sign=True)
+'+2.3 [+0.6, +3.9]'
 >>> latex_escape("squad_v2 & a#b")
 'squad\\\\_v2 \\\\& a\\\\#b'
 """
@@ -19,6 +38,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 MINUS = "\u2212"
@@ -26,9 +46,13 @@ PLUS_MINUS = "\u00b1"
 DASH = "\u2013"  # shown for a missing value
 DEFAULT_DECIMALS = 2
 MAX_DECIMALS = 6
+MAX_PLAIN_DECIMALS = 4
 
 
 def finite(x: Any) -> bool:
+    """True for a number that is neither NaN nor infinite (and not None or text)."""
+    if isinstance(x, (str, bool)):
+        return False
     try:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
@@ -46,34 +70,57 @@ def decimals_for_width(width: float | None, *, digits: int = 2) -> int:
     return int(min(max(decimals, 0), MAX_DECIMALS))
 
 
+def column_decimals(widths: Iterable, *, digits: int = 2) -> int:
+    """Rule 2: one number of decimals for a column, that of its narrowest finite positive width
+    (CI widths, sds or half-widths); DEFAULT_DECIMALS when none is usable.
+
+    >>> column_decimals([17.0, 8.1, None])
+    1
+    """
+    usable = [float(w) for w in widths if finite(w) and float(w) > 0]
+    return decimals_for_width(min(usable), digits=digits) if usable else DEFAULT_DECIMALS
+
+
+def ci_widths(lows: Iterable, highs: Iterable) -> list[float]:
+    """ci_high - ci_low per row (NaN where a bound is missing), for :func:`column_decimals`."""
+    return [float(h) - float(lo) if finite(lo) and finite(h) else math.nan for lo, h in zip(lows, highs)]
+
+
 def fmt_num(x: Any, decimals: int = DEFAULT_DECIMALS, *, sign: bool = False) -> str:
-    """``x`` with ``decimals`` decimals and a typographic minus; ``sign`` adds '+' to positives; NaN -> en dash."""
+    """``x`` with ``decimals`` decimals and a typographic minus; ``sign`` adds '+' to positives
+    (rule 3); a value that rounds to zero has no sign; NaN -> en dash."""
     if not finite(x):
         return DASH
     value = round(float(x), decimals)
     if value == 0:
-        value = 0.0  # no "-0.0"
+        value = 0.0  # no "-0.0" and no "+0.0"
     text = f"{abs(value):.{decimals}f}"
     if value < 0:
         return MINUS + text
-    return ("+" + text) if sign else text
+    return ("+" + text) if sign and value > 0 else text
 
 
-def fmt_estimate_ci(estimate: Any, ci_low: Any, ci_high: Any, *, sign: bool = False) -> str:
-    """'2.3 [0.6, 3.9]' with decimals chosen from the CI width; without a CI just the estimate."""
-    width = float(ci_high) - float(ci_low) if finite(ci_low) and finite(ci_high) else None
-    d = decimals_for_width(width)
-    if width is None:
-        return fmt_num(estimate, d, sign=sign)
-    return f"{fmt_num(estimate, d, sign=sign)} [{fmt_num(ci_low, d)}, {fmt_num(ci_high, d)}]"
+def fmt_estimate_ci(
+    estimate: Any, ci_low: Any, ci_high: Any, *, sign: bool = False, decimals: int | None = None
+) -> str:
+    """'+2.3 [+0.6, +3.9]': ``decimals`` (a column's, rule 2) or those of this CI's width (rule 1);
+    ``sign`` for differences (rule 3) signs the bounds too; without a CI just the estimate."""
+    has_ci = finite(ci_low) and finite(ci_high)
+    if decimals is None:
+        decimals = decimals_for_width(float(ci_high) - float(ci_low) if has_ci else None)
+    text = fmt_num(estimate, decimals, sign=sign)
+    if not has_ci:
+        return text
+    return f"{text} [{fmt_num(ci_low, decimals, sign=sign)}, {fmt_num(ci_high, decimals, sign=sign)}]"
 
 
-def column_decimals(widths, *, digits: int = 2) -> int:
-    """One number of decimals for a whole column: that of its narrowest finite positive width (CI
-    widths, sds or half-widths), so every row shows at least ``digits`` significant digits of its
-    uncertainty and the column lines up; DEFAULT_DECIMALS when none is usable."""
-    usable = [float(w) for w in widths if finite(w) and float(w) > 0]
-    return decimals_for_width(min(usable), digits=digits) if usable else DEFAULT_DECIMALS
+def estimate_ci_column(
+    estimates: Iterable, lows: Iterable, highs: Iterable, *, sign: bool = False
+) -> list[str]:
+    """Rules 1-3 for a column of 'estimate [CI]' cells: one precision, from the narrowest CI."""
+    estimates, lows, highs = list(estimates), list(lows), list(highs)
+    d = column_decimals(ci_widths(lows, highs))
+    return [fmt_estimate_ci(e, lo, hi, sign=sign, decimals=d) for e, lo, hi in zip(estimates, lows, highs)]
 
 
 def decimals_for_sd(sd: Any) -> int:
@@ -93,24 +140,27 @@ def fmt_mean_sd(mean: Any, sd: Any, decimals: int | None = None) -> str:
 
 
 def fmt_p(p: Any) -> str:
-    """Two significant digits, '< 0.001' below 0.001, en dash when missing."""
+    """Rule 5: two significant digits, at most three decimals, '< 0.001' below 0.001, en dash when missing."""
     if not finite(p):
         return DASH
     p = float(p)
     if p < 0.001:
         return "< 0.001"
-    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}"
+    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}" if p >= 0.01 else f"{p:.3f}"
 
 
 def fmt_df(df: Any) -> str:
-    """Degrees of freedom: one decimal below 100 (Satterthwaite df are fractional), none above."""
+    """Rule 4: degrees of freedom as an integer when within 0.05 of one or >= 100, else one decimal."""
     if not finite(df):
         return DASH
-    return f"{float(df):.1f}" if float(df) < 100 else f"{float(df):.0f}"
+    df = float(df)
+    if df >= 100 or abs(df - round(df)) < 0.05:
+        return f"{round(df):d}"
+    return f"{df:.1f}"
 
 
 def fmt_alpha(alpha: Any) -> str:
-    """A significance level as written in papers: 0.05, 0.01, 0.001 (no trailing zeros)."""
+    """Rule 5: a significance level as written in papers: 0.05, 0.01, 0.001 (no trailing zeros)."""
     if not finite(alpha):
         return DASH
     return f"{float(alpha):.6f}".rstrip("0").rstrip(".")
@@ -120,17 +170,51 @@ def fmt_int(x: Any) -> str:
     return str(int(x)) if finite(x) else DASH
 
 
-def fmt_plain(x: Any, digits: int = 3) -> str:
-    """A number without a CI (variance, count, seed plan entry): ``digits`` significant digits."""
+def plain_column_decimals(values: Iterable, *, digits: int = 2) -> int:
+    """Rule 6: decimals for a column of numbers without uncertainty: 0 when all are whole numbers,
+    else ``digits`` significant digits of the smallest non-zero magnitude, in [0, MAX_PLAIN_DECIMALS].
+
+    >>> plain_column_decimals([5.11, 3.62, 0.0])
+    1
+    >>> plain_column_decimals([3, 5])
+    0
+    """
+    nums = [abs(float(v)) for v in values if finite(v)]
+    if all(float(v).is_integer() for v in nums):
+        return 0
+    smallest = min(v for v in nums if v > 0)
+    return int(min(max(digits - 1 - math.floor(math.log10(smallest)), 0), MAX_PLAIN_DECIMALS))
+
+
+def fmt_plain(x: Any, decimals: int | None = None) -> str:
+    """A number without a CI with ``decimals`` (a column's, :func:`plain_column_decimals`; default:
+    that of this value alone); text and booleans as they are; NaN -> en dash."""
     if isinstance(x, (str, bool)):
         return str(x)
     if not finite(x):
         return DASH
-    x = float(x)
-    if x.is_integer() and abs(x) < 1e6:
-        return fmt_num(x, 0)
-    d = digits - 1 - math.floor(math.log10(abs(x)))
-    return fmt_num(x, int(min(max(d, 0), MAX_DECIMALS)))
+    return fmt_num(x, plain_column_decimals([x]) if decimals is None else decimals)
+
+
+def fmt_plain_column(values: Iterable) -> list[str]:
+    """Rule 6 for a whole column: numbers share the column's decimals; text passes through."""
+    values = list(values)
+    decimals = plain_column_decimals(values) if any(finite(v) for v in values) else 0
+    return [fmt_plain(v, decimals) for v in values]
+
+
+def best_cells(texts: list[str]) -> set[int]:
+    """Rule 7: the indices of every cell whose displayed number equals the largest displayed number
+    (ties all bold; missing cells never).
+
+    >>> sorted(best_cells(["61.2", "61.2", "60.9", "\u2013"]))
+    [0, 1]
+    """
+    values = {i: float(t.replace(MINUS, "-")) for i, t in enumerate(texts) if t not in ("", DASH)}
+    if not values:
+        return set()
+    top = max(values.values())
+    return {i for i, v in values.items() if v == top}
 
 
 def sig_marks(p_adj: Any) -> str:
@@ -197,9 +281,20 @@ def latex_escape(value: Any) -> str:
     return "".join(_latin(ch) for ch in text)
 
 
+# Characters that text mode typesets as something else: '--' becomes an en dash, quotes curl.
+# Code (grid files, commands) keeps them as typed, so that it can be copied from the PDF.
+_LATEX_CODE = {"-": "-{}", "'": r"\textquotesingle{}", "`": r"\textasciigrave{}", '"': r"\textquotedbl{}"}
+
+
+def latex_code(text: Any) -> str:
+    """One line of code for a typewriter block: escaped, hyphens kept apart, straight quotes and
+    backticks, spaces kept as control spaces."""
+    line = "" if text is None else str(text)
+    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else latex_escape(ch)) for ch in line)
+
+
 def latex_lines(text: Any) -> str:
-    """A multi-line user text (e.g. grid.yaml) for a typewriter block: every line escaped, spaces kept
-    as control spaces, lines joined with ``\\\\``; empty lines become an empty box."""
+    """A multi-line user text (e.g. grid.yaml) for a typewriter block: every line through
+    :func:`latex_code`, lines joined with ``\\\\``; empty lines become an empty box."""
     lines = ("" if text is None else str(text)).expandtabs(2).splitlines()
-    out = [latex_escape(line).replace(" ", "\\ ") or "\\mbox{}" for line in lines]
-    return "\\\\\n".join(out)
+    return "\\\\\n".join(latex_code(line) or "\\mbox{}" for line in lines)

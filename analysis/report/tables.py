@@ -1,9 +1,11 @@
 """Display models for the report: analysis frames -> tables of formatted strings (pure, no I/O).
 
-A :class:`Table` is what both ``analysis/report/templates/table.html.j2`` and ``table.tex.j2`` render,
-so the HTML and the LaTeX show the same numbers. Only presentation happens here: picking and
-ordering rows and columns, pivoting, choosing the best cell per column to bold, and formatting
-through :mod:`analysis.report.formatting`. Statistics come from the analysis frames as they are.
+A :class:`Table` is what ``templates/table.html.j2``, ``table.tex.j2``, the Markdown and the CSV
+exports render, so every output shows the same strings. Only presentation happens here: picking
+and ordering rows and columns, pivoting, display names (:mod:`analysis.report.names`), choosing
+the best cells to bold, and formatting through :mod:`analysis.report.formatting` (its rules:
+one precision per column, signed differences, df, p). Statistics come from the analysis frames
+(:class:`analysis.result.Frames`) as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from analysis import effects
 from analysis.report import formatting as fmt
+from analysis.report.names import Names
 from xitt.schema import NONE
 
 AVG_NAMES = ("avg", "average", "mean")
@@ -31,7 +34,9 @@ class Cell:
 
 @dataclass
 class Table:
-    """A booktabs table: ``rules`` holds the row indices that get a \\midrule above them."""
+    """A booktabs table: ``rules`` holds the row indices that get a \\midrule above them; the
+    first ``stub`` columns label the rows (repeated when a wide table is split into parts).
+    ``label``, ``env``, ``parts`` and ``html_parts`` are set by the report (:mod:`analysis.report.layout`)."""
 
     key: str
     caption: str
@@ -40,12 +45,22 @@ class Table:
     align: str = ""
     rules: list[int] = field(default_factory=list)
     notes: str = ""
-    wide: bool = False
+    stub: int = 1
     number: int = 0  # set by report.build_context, shown by the HTML (LaTeX numbers floats itself)
+    label: str = ""
+    env: str = "table"
+    parts: list[list[int]] = field(default_factory=list)
+    html_parts: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self):
-        self.align = self.align or "l" + "r" * (len(self.columns) - 1)
-        self.wide = self.wide or len(self.columns) > 6
+        self.align = self.align or "l" * self.stub + "r" * (len(self.columns) - self.stub)
+        self.label = self.label or self.key
+        self.parts = self.parts or [list(range(len(self.columns)))]
+        self.html_parts = self.html_parts or [list(range(len(self.columns)))]
+
+    def align_of(self, part: list[int]) -> str:
+        """The tabular column spec of one part (column indices)."""
+        return "".join(self.align[j] for j in part)
 
 
 @dataclass
@@ -57,44 +72,53 @@ class Text:
     pre: bool = False
 
 
+@dataclass(frozen=True)
+class Options:
+    """How tables are labelled: the SYNTHETIC DATA mark and the display names."""
+
+    synthetic: bool = False
+    names: Names = field(default_factory=Names)
+
+
 def opt(table):
     return [] if table is None else [table]
 
 
-def _caption(text: str, synthetic: bool) -> str:
-    return ("[SYNTHETIC DATA] " if synthetic else "") + text
+def caption(text: str, opts: Options) -> str:
+    return ("[SYNTHETIC DATA] " if opts.synthetic else "") + text
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_").lower() or "x"
 
 
-def _labels(analysis) -> tuple[str, str]:
-    return analysis.answer.a.upper(), analysis.answer.b.upper()
+def _labels(analysis, opts: Options) -> tuple[str, str]:
+    return opts.names.family(analysis.a), opts.names.family(analysis.b)
+
+
+def _level(analysis) -> str:
+    return f"{round(analysis.level * 100):d}%"
 
 
 # --- the answer ------------------------------------------------------------------------------
-def contrast_table(analysis, synthetic: bool) -> Table | None:
-    """Input: ``contrast`` frame, one row per method (method, estimate, ci_low, ci_high, df, p_value)."""
+def contrast_table(analysis, opts: Options) -> Table | None:
+    """Input: ``contrast`` (method, estimate, ci_low, ci_high, df, p_value); one row per method."""
     f = analysis.frames.contrast
     if f.empty:
         return None
-    a, b = _labels(analysis)
+    a, b = _labels(analysis, opts)
+    estimates = fmt.estimate_ci_column(f["estimate"], f["ci_low"], f["ci_high"], sign=True)
     rows = [
-        [
-            Cell(str(r["method"])),
-            Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
-            Cell(fmt.fmt_df(r["df"])),
-            Cell(fmt.fmt_p(r["p_value"])),
-        ]
-        for _, r in f.iterrows()
+        [Cell(opts.names(r["method"])), Cell(est), Cell(fmt.fmt_df(r["df"])), Cell(fmt.fmt_p(r["p_value"]))]
+        for est, (_, r) in zip(estimates, f.iterrows())
     ]
     return Table(
         "contrast",
-        _caption(
+        caption(
             f"{a} \u2212 {b} contrast of \u0394 vs none (points) by method: estimate "
-            "[95% CI], degrees of freedom and p-value.",
-            synthetic,
+            f"[{_level(analysis)} CI], degrees of freedom and two-sided p. Rows without a CI or p "
+            "come from methods that give only the other.",
+            opts,
         ),
         ["method", f"{a} \u2212 {b} [CI]", "df", "p"],
         rows,
@@ -107,13 +131,37 @@ def intermediate_order(analysis) -> list[str]:
     alphabetical within a family, from the ``main_table`` frame."""
     f = analysis.frames.main_table
     pairs = f[["intermediate", "intermediate_family"]].drop_duplicates().astype(str)
-    order = effects.family_order(pairs.intermediate_family, first=(analysis.answer.a, analysis.answer.b))
+    order = effects.family_order(pairs.intermediate_family, first=(analysis.a, analysis.b))
     rank = {fam: i for i, fam in enumerate(order)}
     pairs = pairs.assign(_r=pairs.intermediate_family.map(rank)).sort_values(["_r", "intermediate"])
     return list(pairs.intermediate)
 
 
-def main_tables(analysis, synthetic: bool) -> list[Table]:
+def _main_rows(sub: pd.DataFrame, order: list[str], targets: list[str], opts: Options):
+    """(rows, rules) of one encoder's main table; the best displayed mean of each column in bold."""
+    fam_of = dict(zip(sub["intermediate"].astype(str), sub["intermediate_family"].astype(str)))
+    cells = {(str(r["intermediate"]), str(r["target"])): r for _, r in sub.iterrows()}
+    d = fmt.decimals_for_sd(sub["sd"].median())
+    rows, rules = [], []
+    for i, name in enumerate(order):
+        if i and fam_of[name] != fam_of[order[i - 1]]:
+            rules.append(i)
+        row = [Cell(opts.names(name)), Cell(opts.names.family(fam_of[name]))]
+        for t in targets:
+            r = cells.get((name, t))
+            if r is None:
+                row.append(Cell(fmt.DASH))
+                continue
+            delta = "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) if fmt.finite(r["delta"]) else ""
+            row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"])))
+        rows.append(row)
+    for j in range(2, 2 + len(targets)):  # rule 7: every cell that reads as the best
+        for i in fmt.best_cells([row[j].text.split(" ")[0] for row in rows]):
+            rows[i][j].bold = True
+    return rows, rules
+
+
+def main_tables(analysis, opts: Options) -> list[Table]:
     """One table per encoder from ``main_table`` (long: encoder, intermediate, intermediate_family,
     target, mean, sd, delta, p_adj). Best mean per column in bold; marks after Holm correction."""
     f = analysis.frames.main_table
@@ -128,84 +176,63 @@ def main_tables(analysis, synthetic: bool) -> list[Table]:
             t for t in targets if t.lower() in AVG_NAMES
         ]
         order = [i for i in intermediate_order(analysis) if i in set(sub["intermediate"].astype(str))]
-        fam_of = dict(zip(sub["intermediate"].astype(str), sub["intermediate_family"].astype(str)))
-        cells = {(str(r["intermediate"]), str(r["target"])): r for _, r in sub.iterrows()}
-        best = {
-            t: sub[sub["target"].astype(str) == t]["mean"].astype(float).idxmax()
-            for t in targets
-            if sub[sub["target"].astype(str) == t]["mean"].notna().any()
-        }
-        d = fmt.decimals_for_sd(sub["sd"].median())
-        rows, rules = [], []
-        for i, name in enumerate(order):
-            if i and fam_of[name] != fam_of[order[i - 1]]:
-                rules.append(i)
-            row = [Cell(name), Cell(fam_of[name])]
-            for t in targets:
-                r = cells.get((name, t))
-                if r is None:
-                    row.append(Cell(fmt.DASH))
-                    continue
-                sub_text = (
-                    ""
-                    if name == NONE
-                    else "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) + fmt.sig_marks(r["p_adj"])
-                )
-                row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), sub_text, bold=best.get(t) == r.name))
-            rows.append(row)
+        rows, rules = _main_rows(sub, order, targets, opts)
         marks = (
-            "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (t-test over languages of the "
-            "seed-mean \u0394), Holm-corrected across the table's cells."
+            "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (two-sided t-test over "
+            "languages of the seed-mean \u0394), Holm-corrected across the table's cells."
         )
-        enc_txt = f" Encoder: {enc}." if len(encoders) > 1 else ""
-        key = "main_table" if len(encoders) == 1 else f"main_table_{_slug(enc)}"
+        enc_txt = f" Encoder: {opts.names(enc)}." if len(encoders) > 1 else ""
         tables.append(
             Table(
-                key,
-                _caption(
+                "main_table" if len(encoders) == 1 else f"main_table_{slug(enc)}",
+                caption(
                     "Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
                     "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
-                    f"bold.{enc_txt}",
-                    synthetic,
+                    f"bold (all cells that read the same).{enc_txt}",
+                    opts,
                 ),
-                ["intermediate", "family", *targets],
+                ["intermediate", "family", *[opts.names(t) for t in targets]],
                 rows,
                 "ll" + "c" * len(targets),
                 rules,
                 marks,
-                wide=len(targets) > 4,
+                stub=2,
             )
         )
     return tables
 
 
 # --- per target, per language ----------------------------------------------------------------
-def per_target_table(analysis, synthetic: bool) -> Table | None:
-    """Input: ``per_target`` (target, estimate, ci_low, ci_high, df, p_value, p_adj, p_adj_bh, n, wins?)."""
+def per_target_table(analysis, opts: Options) -> Table | None:
+    """Input: ``per_target`` (target, estimate, ci_low, ci_high, df, p_value, p_adj, p_adj_bh, n,
+    wins, method): CI and p from the one method the frame names."""
     f = analysis.frames.per_target
     if f.empty:
         return None
-    a, b = _labels(analysis)
-    rows = []
-    for _, r in f.iterrows():
-        rows.append(
-            [
-                Cell(str(r["target"])),
-                Cell(fmt.fmt_estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], sign=True)),
-                Cell(fmt.fmt_df(r["df"])),
-                Cell(fmt.fmt_p(r["p_value"])),
-                Cell(fmt.fmt_p(r["p_adj"]), bold=fmt.finite(r["p_adj"]) and r["p_adj"] < 0.05),
-                Cell(fmt.fmt_p(r["p_adj_bh"])),
-                Cell(fmt.fmt_plain(r["wins"])),
-            ]
-        )
+    a, b = _labels(analysis, opts)
+    estimates = fmt.estimate_ci_column(f["estimate"], f["ci_low"], f["ci_high"], sign=True)
+    rows = [
+        [
+            Cell(opts.names(r["target"])),
+            Cell(est),
+            Cell(fmt.fmt_df(r["df"])),
+            Cell(fmt.fmt_p(r["p_value"])),
+            Cell(fmt.fmt_p(r["p_adj"]), bold=fmt.finite(r["p_adj"]) and r["p_adj"] < 0.05),
+            Cell(fmt.fmt_p(r["p_adj_bh"])),
+            Cell(str(r["wins"])),
+        ]
+        for est, (_, r) in zip(estimates, f.iterrows())
+    ]
+    method = ", ".join(sorted({opts.names(m) for m in f["method"]}))
     return Table(
         "per_target",
-        _caption(
-            f"{a} \u2212 {b} contrast per target task (points): estimate [95% CI], df, "
-            "raw p, Holm- and Benjamini-Hochberg-adjusted p across targets (Holm p < 0.05 "
-            f"in bold), and the languages where {a} beats {b}.",
-            synthetic,
+        caption(
+            f"{a} \u2212 {b} contrast per target task (points). The estimate, its {_level(analysis)} CI, "
+            f"df and the two-sided p all come from one method, a {method} (one-sample t-test of the "
+            "per-language contrast; languages are the units, the intermediate tasks fixed). p Holm and "
+            f"p BH are adjusted across the targets; Holm p < 0.05 in bold. Wins: languages where {a} "
+            f"beats {b}.",
+            opts,
         ),
         ["target", "estimate [CI]", "df", "p", "p Holm", "p BH", "wins"],
         rows,
@@ -225,7 +252,7 @@ def forest_frame(analysis) -> pd.DataFrame | None:
         for r in analysis.frames.per_target.itertuples()
     ]
     ans = analysis.answer
-    if fmt.finite(ans.estimate):
+    if ans is not None and fmt.finite(ans.estimate):
         rows.append(
             {
                 "label": "overall",
@@ -247,53 +274,52 @@ def heatmap_frame(analysis) -> pd.DataFrame | None:
     f = analysis.frames.deltas
     if f.empty:
         return None
-    if "encoder" in f and f["encoder"].nunique() > 1:
+    if f["encoder"].nunique() > 1:
         f = f[f["encoder"] == f["encoder"].iloc[0]]
     f = f[f["intermediate"].astype(str) != NONE]
     out = f.groupby(["target", "intermediate", "language"], sort=False, observed=True)["delta"].mean()
     return out.rename("estimate").reset_index()
 
 
-def language_wins_table(analysis, synthetic: bool) -> Table | None:
+def language_wins_table(analysis, opts: Options) -> Table | None:
+    """Input: ``language_wins`` (method, k_hat, n, alpha)."""
     f = analysis.frames.language_wins
     if f.empty:
         return None
-    a, b = _labels(analysis)
-    return generic_table(
-        f,
+    a, b = _labels(analysis, opts)
+    rows = [
+        [Cell(opts.names(r["method"])), Cell(f"{fmt.fmt_int(r['k_hat'])} of {fmt.fmt_int(r['n'])}")]
+        + [Cell(fmt.fmt_alpha(r["alpha"]))]
+        for _, r in f.iterrows()
+    ]
+    return Table(
         "language_wins",
-        _caption(
-            f"Partial conjunction: in how many languages {a} beats {b} (k-hat of N) per combination method.",
-            synthetic,
+        caption(
+            f"Partial conjunction (Dror et al. 2017): the number of languages in which {a} beats {b} "
+            "(one-sided t-test over seeds per language), with its familywise error rate \u03b1, per "
+            "combination method.",
+            opts,
         ),
+        ["combination", "languages", "\u03b1"],
+        rows,
     )
 
 
 # --- seeds -----------------------------------------------------------------------------------
-def variance_table(analysis, synthetic: bool) -> Table | None:
-    """Input: ``variance_components`` (component, variance, sd, share?)."""
+def variance_table(analysis, opts: Options) -> Table | None:
+    """Input: ``variance_components`` (component, variance, sd, share)."""
     f = analysis.frames.variance_components
     if f.empty:
         return None
-    cols = [c for c in ("variance", "sd", "share", "n_levels") if c in f]
+    variance, sd = fmt.fmt_plain_column(f["variance"]), fmt.fmt_plain_column(f["sd"])
+    share = [f"{100 * s:.0f}%" if fmt.finite(s) else fmt.DASH for s in f["share"]]
     rows = [
-        [Cell(str(r["component"]))]
-        + [
-            Cell(f"{100 * r[c]:.0f}%" if c == "share" and fmt.finite(r[c]) else fmt.fmt_plain(r[c]))
-            for c in cols
-        ]
-        for _, r in f.iterrows()
+        [Cell(str(c)), Cell(v), Cell(s), Cell(p)] for c, v, s, p in zip(f["component"], variance, sd, share)
     ]
-    names = {
-        "variance": "variance (points\u00b2)",
-        "sd": "sd (points)",
-        "share": "share",
-        "n_levels": "levels",
-    }
     return Table(
         "variance_components",
-        _caption("Variance components of \u0394 vs none (crossed random intercepts, REML).", synthetic),
-        ["component"] + [names[c] for c in cols],
+        caption("Variance components of \u0394 vs none (crossed random intercepts, REML).", opts),
+        ["component", "variance (points\u00b2)", "sd (points)", "share"],
         rows,
     )
 
@@ -303,93 +329,39 @@ def seed_sd_frame(analysis) -> pd.DataFrame | None:
     return None if f.empty else f
 
 
-def seed_plan_table(analysis, synthetic: bool) -> Table | None:
+SEED_PLAN_COLUMNS = {
+    "design": "design",
+    "n_seeds": "seeds",
+    "n_intermediate_per_family": "tasks per family",
+    "n_languages": "languages",
+    "half_width": "CI half-width",
+    "task_floor_half_width": "floor",
+    "power": "power",
+}
+
+
+def seed_plan_table(analysis, opts: Options) -> Table | None:
+    """Input: ``seed_plan``; the columns a reader decides on (the CSV under analysis/ has all)."""
     f = analysis.frames.seed_plan
     if f.empty:
         return None
-    return generic_table(
-        f,
+    columns = {c: fmt.fmt_plain_column(f[c]) for c in SEED_PLAN_COLUMNS if c != "design"}
+    widths = fmt.column_decimals(f["half_width"])
+    for c in ("half_width", "task_floor_half_width"):
+        columns[c] = [fmt.fmt_num(x, widths) for x in f[c]]
+    columns["power"] = [fmt.fmt_num(x, 2) for x in f["power"]]
+    rows = [
+        [Cell(str(design))] + [Cell(columns[c][i]) for c in SEED_PLAN_COLUMNS if c != "design"]
+        for i, design in enumerate(f["design"])
+    ]
+    return Table(
         "seed_plan",
-        _caption(
-            "Seed plan: expected precision of the family contrast for other "
-            "designs, from the fitted variance components.",
-            synthetic,
+        caption(
+            f"Seed plan: expected {_level(analysis)} CI half-width (points) of the family contrast for other "
+            "designs, from the fitted variance components; floor = the half-width with infinitely many "
+            "seeds and languages; power to detect the observed contrast.",
+            opts,
         ),
+        list(SEED_PLAN_COLUMNS.values()),
+        rows,
     )
-
-
-def frame_table(analysis, name: str, caption: str, synthetic: bool) -> Table | None:
-    """A result frame shown as is (e.g. ``coverage``, ``degenerate``); None when absent or empty."""
-    f = getattr(analysis.frames, name)
-    return None if f.empty else generic_table(f, name, _caption(caption, synthetic))
-
-
-def generic_table(f: pd.DataFrame, key: str, caption: str, max_rows: int = 60) -> Table:
-    """Any frame as a table: numbers through fmt_plain, p-value columns through fmt_p, underscores kept."""
-    cols = list(f.columns)
-    rows = []
-    for _, r in f.head(max_rows).iterrows():
-        rows.append([Cell(fmt.fmt_p(r[c]) if c.startswith("p_") else fmt.fmt_plain(r[c])) for c in cols])
-    notes = f"First {max_rows} of {len(f)} rows." if len(f) > max_rows else ""
-    return Table(key, caption, [str(c).replace("_", " ") for c in cols], rows, notes=notes)
-
-
-# --- provenance ------------------------------------------------------------------------------
-def _kv_rows(items) -> list[list[Cell]]:
-    return [
-        [Cell(str(k)), Cell(", ".join(map(str, v)) if isinstance(v, (list, tuple)) else fmt.fmt_plain(v))]
-        for k, v in items
-    ]
-
-
-def provenance_blocks(analysis, provenance: dict, synthetic: bool) -> list:
-    """Scalars -> one key/value table; dicts -> their own tables; lists of dicts (failures) -> tables;
-    multi-line strings (the grid spec) -> verbatim blocks. Analysis settings are appended."""
-    settings = {f"analysis {k}": v for k, v in analysis.settings.items() if not isinstance(v, dict)}
-    nested = {f"analysis {k}": v for k, v in analysis.settings.items() if isinstance(v, dict)}
-    merged = {**provenance, **settings, **nested}
-    scalars, blocks = [], []
-    for key, value in merged.items():
-        if isinstance(value, str) and "\n" in value:
-            blocks.append(Text(str(key).replace("_", " "), value.rstrip("\n"), pre=True))
-        elif isinstance(value, dict):
-            if value:
-                blocks.append(
-                    Table(
-                        f"prov_{_slug(key)}",
-                        _caption(f"Provenance: {key}.", synthetic),
-                        [str(key).replace("_", " "), "value"],
-                        _kv_rows(value.items()),
-                    )
-                )
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
-            blocks.append(
-                generic_table(
-                    pd.DataFrame(list(value)),
-                    f"prov_{_slug(key)}",
-                    _caption(f"Provenance: {key}.", synthetic),
-                )
-            )
-        elif isinstance(value, (list, tuple)) and not value and key == "failures":
-            scalars.append((key, "none"))
-        else:
-            scalars.append((key, value))
-    head = Table(
-        "provenance",
-        _caption("Provenance of this report.", synthetic),
-        ["item", "value"],
-        _kv_rows(scalars),
-        align="ll",
-    )
-    data = [
-        *opt(frame_table(analysis, "coverage", "Coverage: expected and present cells.", synthetic)),
-        *opt(
-            frame_table(
-                analysis,
-                "degenerate",
-                "Degenerate runs (score 0 or at chance), excluded from the analysis.",
-                synthetic,
-            )
-        ),
-    ]
-    return [head, *blocks, *data]

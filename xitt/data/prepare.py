@@ -50,7 +50,7 @@ class Line:
 @dataclass
 class Outcome:
     lines: list[Line] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (task, "<split>-<lang>", problem)
     hub_calls: int = 0
 
 
@@ -91,7 +91,7 @@ class Preparer:
             problem = self.one(task, split, lang, line)
             if problem:
                 line.status = "PROBLEM"
-                self.outcome.problems.append(f"task '{task.name}' {split}-{lang}: {problem}")
+                self.outcome.problems.append((task.name, f"{split}-{lang}", problem))
         return self.outcome
 
     def one(self, task: Task, split: str, lang: str, line: Line) -> str | None:
@@ -147,7 +147,7 @@ class Preparer:
                 f"not prepared in {self.data_dir} and the hub is off (XITT_OFFLINE / HF_HUB_OFFLINE); "
                 f"source: {'; '.join(s.describe() for s in found)}. "
                 f"Fix: run `xitt prepare` once online with this --data-dir (or XITT_DATA_DIR), or put "
-                f"{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]} there."
+                f"{task.name}/<split>-<lang>.{EXTENSIONS[task.kind]} there."
             )
         examples, records = [], []
         for src in found:
@@ -205,6 +205,12 @@ class Preparer:
                 "download?). Fix: delete the datasets cache of that dataset and run `xitt prepare` again."
             )
         names = _label_names(ds, effective)
+        if names and task.labels and task.kind != "tagging" and len(names) != len(task.labels):
+            return (
+                f"{src.describe()} has the label names {names}, but task '{task.name}' has "
+                f"{len(task.labels)} labels {list(task.labels)}. Fix: use a source with the task's label "
+                f"set, or correct `labels` in {task.file}."
+            )
         out = []
         try:
             for row in ds:
@@ -325,9 +331,22 @@ def hub_problem(src: Source, err: Exception) -> str:
 
 
 def _no_source(task: Task, split: str, lang: str, path: Path | None) -> str:
-    local = path or f"<data_dir>/{task.name}/{split}-{lang}.{EXTENSIONS[task.kind]}"
-    how = task.source.get("obtain") or "put the file there in the XTREME format (xitt/data/loaders.py)"
+    folder = path.parent if path else f"<data_dir>/{task.name}"
+    local = f"{folder}/<split>-<lang>.{EXTENSIONS[task.kind]}"
+    how = task.source.get("obtain") or "put the files there in the XTREME format (xitt/data/loaders.py)"
     return f"no local copy at {local} and no hub source (local data only). Fix: {how}."
+
+
+def problem_report(problems: Sequence[tuple[str, str, str]]) -> str:
+    """Every problem once per task: the splits that share one problem (and so one fix) on one line."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for task, split, problem in problems:
+        grouped.setdefault((task, problem), []).append(split)
+    lines = [f"task '{task}' {', '.join(splits)}: {problem}" for (task, problem), splits in grouped.items()]
+    return (
+        f"{len(problems)} data split(s) of {len({p[0] for p in problems})} task(s) cannot be prepared "
+        "(nothing was trained):\n  " + "\n  ".join(lines)
+    )
 
 
 def _source_text(records: Sequence[dict]) -> str:
@@ -367,10 +386,7 @@ def prepare(
     if echo:
         echo(table(outcome.lines))
     if outcome.problems:
-        raise DataError(
-            f"{len(outcome.problems)} data split(s) cannot be prepared (nothing was trained):\n  "
-            + "\n  ".join(outcome.problems)
-        )
+        raise DataError(problem_report(outcome.problems))
     return outcome
 
 

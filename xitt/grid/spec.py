@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ GRID_KEYS = (
     "description",
     "recipe",
     "synthetic",
+    "display",
+    "tasks_path",
     "encoders",
     "intermediates",
     "targets",
@@ -369,6 +372,8 @@ class GridSpec:
     synthetic: bool = False
     description: str = ""
     path: str = ""
+    display: Mapping[str, str] = field(default_factory=dict)  # id -> name in reports (SQuAD 1.1)
+    tasks_path: tuple[str, ...] = ()  # folders of custom task files, added to XITT_TASKS_PATH
     recipe: Recipe | None = None
 
     def setting_layers(
@@ -633,6 +638,41 @@ def _cost(raw: Any, encoders: Sequence[tuple[str, str]]) -> dict[str, dict]:
     return out
 
 
+def _display(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, (str, int, float)) for v in raw.values()):
+        raise SpecError(
+            f"display must map ids to the names reports show, e.g. display: {{squad_v1: SQuAD 1.1}}; got {raw!r}."
+        )
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _tasks_path(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    folders = [raw] if isinstance(raw, str) else raw
+    if not isinstance(folders, (list, tuple)) or not all(isinstance(f, str) for f in folders):
+        raise SpecError(f"tasks_path must be a folder or a list of folders of task files; got {raw!r}.")
+    missing = [f for f in folders if not Path(f).is_dir()]
+    if missing:
+        raise SpecError(
+            f"tasks_path names folders that do not exist: {', '.join(missing)} (relative paths start from "
+            "the directory xitt runs in)."
+        )
+    return tuple(folders)
+
+
+def use_tasks_path(doc: Mapping[str, Any]) -> None:
+    """Add the grid's ``tasks_path`` folders to XITT_TASKS_PATH (this process and the workers it
+    starts), so that the grid's custom tasks resolve without the variable being set by hand."""
+    folders = _tasks_path(doc.get("tasks_path"))
+    present = [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p]
+    added = [f for f in folders if f not in present]
+    if added:
+        os.environ["XITT_TASKS_PATH"] = os.pathsep.join(present + added)
+
+
 def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry | None = None) -> GridSpec:
     """Build a GridSpec from a raw grid mapping; every error is a SpecError/TaskError naming the fix."""
     reg = reg or registry()
@@ -667,6 +707,8 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
         synthetic=_coerce(bool, doc.get("synthetic", False), "synthetic"),
         description=str(doc.get("description", "")),
         path=str(path),
+        display=_display(doc.get("display")),
+        tasks_path=_tasks_path(doc.get("tasks_path")),
         recipe=_recipe(doc.get("recipe")),
     )
     make_train_config(grid.train, where="train")  # fail on bad global settings even if no task uses them
@@ -712,7 +754,9 @@ def load_grid(path: str | Path, sets: Sequence[str] = (), *, reg: Registry | Non
     path = Path(path)
     file = path / "grid.yaml" if path.is_dir() else path
     try:
-        return parse_grid(apply_sets(read_grid_file(file), sets), path=file, reg=reg)
+        doc = apply_sets(read_grid_file(file), sets)
+        use_tasks_path(doc)
+        return parse_grid(doc, path=file, reg=reg)
     except TaskError as err:
         raise SpecError(f"{file}: {err}") from err
 

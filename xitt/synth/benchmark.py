@@ -295,6 +295,7 @@ def main_synth(
             return old
     t0 = time.time()
     manifest_path.unlink(missing_ok=True)
+    log(f"synth: writing {len(BUILDERS)} tasks to {out / 'data'} ...")
     langs = write_data(out / "data", seed=seed, n_languages=n_languages, size=size, anchor_scale=anchor_scale)
     log(
         f"synth: wrote {len(BUILDERS)} tasks in {len(langs)} languages to {out / 'data'} ({time.time() - t0:.1f} s)"
@@ -307,7 +308,8 @@ def main_synth(
         docs = pretraining_documents(seed, langs, SIZES[size]["pretrain"])
         tokenizer = build_tokenizer(docs + all_words(langs))
         shutil.rmtree(out / "encoder", ignore_errors=True)
-        info = pretrain_encoder(docs, tokenizer, out / "encoder", seed=seed, **enc_cfg, **pre_cfg)
+        log(f"synth: pretraining the tiny encoder on {len(docs)} documents (progress every 10%) ...")
+        info = pretrain_encoder(docs, tokenizer, out / "encoder", seed=seed, log=log, **enc_cfg, **pre_cfg)
         info["vocab_size"] = len(tokenizer)
         log(
             f"synth: pretrained the tiny encoder ({info['parameters']} parameters, {info['steps']} steps, "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,12 @@ def _train_mlm(
     mask_prob: float,
     warmup_ratio: float,
     seed: int,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The MLM loop (AdamW, linear warmup/decay, clip 1.0); returns losses and masked-token hits per step."""
+    """The MLM loop (AdamW, linear warmup/decay, clip 1.0); returns losses and masked-token hits per step.
+
+    ``log`` gets a progress line at every tenth of the steps (step, share, recent loss, seconds).
+    """
     import torch
 
     rng = np.random.default_rng(seed)
@@ -77,7 +81,7 @@ def _train_mlm(
     )
     losses, correct = [], []
     model.train()
-    step = 0
+    step, started = 0, time.time()
     while step < total:
         order = rng.permutation(len(ids))
         for start in range(0, len(order), batch_size):
@@ -104,6 +108,12 @@ def _train_mlm(
             losses.append(result.loss.item())
             correct.append((int(hit.sum()), int(hit.numel())))
             step += 1
+            if log is not None and (step % max(1, total // 10) == 0 or step == total):
+                recent = float(np.mean(losses[-max(1, total // 10) :]))
+                log(
+                    f"synth: pretraining step {step}/{total} ({100 * step // total}%), MLM loss {recent:.2f}, "
+                    f"{time.time() - started:.0f} s"
+                )
             if step >= total:
                 break
     return {"steps": total, "losses": losses, "correct": correct, "n_documents": len(ids)}
@@ -127,6 +137,7 @@ def pretrain_encoder(
     warmup_ratio: float = 0.06,
     seed: int = 0,
     num_threads: int = 1,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Pretrain with MLM and save the encoder to ``out_dir``; returns {steps, loss_first, loss_last,
     masked_accuracy_last, wall_time, n_documents, parameters}.
@@ -177,6 +188,7 @@ def pretrain_encoder(
             mask_prob=mask_prob,
             warmup_ratio=warmup_ratio,
             seed=seed,
+            log=log,
         )
     base.load_state_dict({**base.state_dict(), **{k: v for k, v in model.bert.state_dict().items()}})
     base.save_pretrained(out)

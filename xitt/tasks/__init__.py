@@ -8,7 +8,8 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 ``KINDS``), ``metric`` (``METRICS``), ``languages`` (ISO 639-1; XTREME's list),
 ``languages_xtreme_r`` (XTREME-R's list when it differs), ``train_language``, ``labels``,
 ``fields`` (hub column names), ``source`` (``hub`` + per-split ``{config, split, filter}``, or
-``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults) and ``description``.
+``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description`` and
+``display`` (the name reports show, e.g. ``SQuAD 1.1``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TASK_KEYS = (
     "version",
     "hparams",
     "description",
+    "display",
     "family",
 )
 FILE_KEYS = ("family", "defaults", "tasks", "description")
@@ -163,6 +165,7 @@ class Task:
     version: str = "0"
     hparams: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    display: str = ""  # the name shown in reports and tables (e.g. "SQuAD 1.1"); the id when empty
     file: str = ""
 
     @property
@@ -280,6 +283,7 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
                 version=str(merged["version"]),
                 hparams=dict(merged.get("hparams") or {}),
                 description=str(merged.get("description", "")),
+                display=str(merged.get("display", "")),
                 file=str(path),
             )
         )
