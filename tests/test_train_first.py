@@ -128,3 +128,16 @@ def test_a_missing_first_task_fails_before_any_compute(tmp_path):
         DataError, match=r"(?s)2 data split\(s\).*task 'siqa' train-en: not prepared.*siqa' dev-en"
     ):
         prepare([n for n in needs if n[0].name == "siqa"], tmp_path, offline=True)
+
+
+def test_xcopa_reads_its_question_as_run_xcopa_writes_it():
+    # google-research/xtreme third_party/run_xcopa.py: first segment f"{premise} What was the {question}?"
+    # for xcopa, f"{context} {question}" for siqa; xitt's multiple-choice head joins context + " " + question
+    from xitt.tasks import registry
+    from xitt.train.chain import with_question_template
+
+    examples = [{"context": "The man fell.", "question": "cause", "choices": ["a", "b"], "label": 0}]
+    out = with_question_template(registry().get("xcopa"), examples)
+    assert f"{out[0]['context']} {out[0]['question']}" == "The man fell. What was the cause?"
+    assert examples[0]["question"] == "cause"  # the loaded examples are not changed
+    assert with_question_template(registry().get("siqa"), examples) is examples
