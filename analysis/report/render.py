@@ -84,6 +84,11 @@ class ReportContext:
         return [b for s in self.sections for b in s.blocks if isinstance(b, T.Table)]
 
     @property
+    def label_prefix(self) -> str:
+        """What every \\label starts with: the experiment, so that two reports can share a paper."""
+        return T.slug(self.experiment or "xitt").replace("_", "-")
+
+    @property
     def figures(self) -> list[Figure]:
         return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
 
@@ -152,9 +157,8 @@ def build_context(
         caveats=list(analysis.caveats),
         sections=[s for s in sections if s.blocks or s.id == "answer"],
     )
-    prefix = T.slug(analysis.experiment or "xitt").replace("_", "-")
     for table in ctx.tables:
-        table.label = f"{prefix}-{table.key.replace('_', '-')}"
+        table.label = f"{ctx.label_prefix}-{table.key.replace('_', '-')}"
         layout.place(table, layout_name)
         layout.place_html(table)
     for kind in (ctx.tables, ctx.figures):

@@ -206,22 +206,25 @@ def main_tables(analysis, opts: Options) -> list[Table]:
         ]
         order = [i for i in intermediate_order(analysis) if i in set(sub["intermediate"].astype(str))]
         rows, rules = _main_rows(sub, order, targets, opts)
+        has_delta = bool(sub["delta"].notna().any())
         marks = (
             "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (two-sided t-test over "
             "seeds of the run-level \u0394: the run is the unit), Holm-corrected across the table's cells."
+            if has_delta
+            else "No 'none' baseline in these scores: no \u0394 and no tests."
         )
         if "complete" in sub and not sub["complete"].all():
             marks += (
                 " \u2020 avg over the n seeds that have every target (a seed with a missing run is left out)."
             )
+        below = ", \u0394 vs the no-intermediate baseline below" if has_delta else ""
         enc_txt = f" Encoder: {opts.names(enc)}." if len(encoders) > 1 else ""
         tables.append(
             Table(
                 "main_table" if len(encoders) == 1 else f"main_table_{slug(enc)}",
                 caption(
                     "Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
-                    "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
-                    f"bold (all cells that read the same).{enc_txt}",
+                    f"seeds{below}; best per column in bold (all cells that read the same).{enc_txt}",
                     opts,
                 ),
                 ["intermediate", "family", *[opts.names(t) for t in targets]],

@@ -30,7 +30,7 @@ import yaml
 
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
 from xitt.schema import NONE, did_you_mean, name_problem
-from xitt.tasks import SUITES, Registry, TaskError, registry
+from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
 
 GRID_KEYS = (
     "experiment",
@@ -632,7 +632,9 @@ def _cost(raw: Any, encoders: Sequence[tuple[str, str]]) -> dict[str, dict]:
     """``cost``: {intermediate, target} tables for every encoder and/or one such pair per encoder
     short name (``cost: {mbert: {intermediate: ..., target: ...}}``), which wins for that encoder."""
     raw = raw or {}
-    names = [n for n, _ in encoders]
+    # the grid's encoders and the usual short names (a grid whose encoders are replaced with --set
+    # keeps its cost table valid)
+    names = list(dict.fromkeys([n for n, _ in encoders] + list(ENCODER_ALIASES.values())))
     _check_keys(raw, [*COST_KEYS, *names], "cost (keys: intermediate, target, or an encoder's short name)")
     out: dict[str, dict] = _cost_tables({k: v for k, v in raw.items() if k in COST_KEYS}, "cost")
     for name in names:
@@ -811,3 +813,32 @@ def expand_grid(
                         )
                     )
     return list(stages.values()), runs
+
+
+def check_baseline(grid: GridSpec, *, allowed: bool = False) -> None:
+    """A grid without the ``none`` intermediate has no deltas: stop before planning or training."""
+    if allowed or any(i.name == NONE for i in grid.intermediates):
+        return
+    raise SpecError(
+        f"the grid {grid.path} has no '{NONE}' intermediate, the no-intermediate baseline every gain is "
+        f"measured against: without it `xitt analyze` cannot compare families. Add {NONE} to "
+        "intermediates (intermediates: [none, ...]), or pass --no-baseline to train anyway (the report "
+        "then shows the descriptive score tables only)."
+    )
+
+
+def record_tasks_path(grid: GridSpec, exp: Path) -> list[str]:
+    """Custom tasks found through XITT_TASKS_PATH: write their folders into the grid as
+    ``tasks_path:`` so that status, collect and report find them without the variable. Returns
+    the folders written (none when the grid already records them or uses built-in tasks only)."""
+    builtin = task_dirs()[0].resolve()
+    reg = registry()
+    used = {t for i in grid.intermediates for t in i.tasks} | set(grid.targets)
+    folders = sorted({str(Path(reg.tasks[t].file).parent) for t in used if t in reg.tasks})
+    custom = [f for f in folders if Path(f).resolve() != builtin]
+    grid_file = exp / "grid.yaml"
+    if not custom or grid.tasks_path or not grid_file.is_file():
+        return []
+    text = grid_file.read_text(encoding="utf-8")
+    grid_file.write_text(text.rstrip("\n") + f"\ntasks_path: [{', '.join(custom)}]\n", encoding="utf-8")
+    return custom
