@@ -4,7 +4,7 @@
   replication units, or the task-bounded t-test, or no inference.
 * :func:`robustness_rows` -- hierarchical bootstrap (percentile, BCa), sign flip and Wilcoxon over
   languages (tasks fixed), exact family-label permutation over tasks.
-* :func:`per_target_frame` -- the contrast per target task (t over languages: CI and p from one
+* :func:`per_target_frame` -- the contrast per target task (t over seeds: CI and p from one
   method), Holm- and BH-adjusted across targets.
 * :func:`calibration_methods` -- the robustness methods as plug-ins for analysis.calibration.
 * :func:`headline` -- the :class:`analysis.result.Answer`: "no_inference" when the rule says so,
@@ -133,22 +133,27 @@ def robustness_rows(
     return rows, {"family_permutation": perm}
 
 
-PER_TARGET_METHOD = "t over languages"
+PER_TARGET_METHOD = "t over seeds"
 
 
 def per_target_frame(delta: pd.DataFrame, a: str, b: str, level: float = 0.95) -> pd.DataFrame:
-    """Per target: the a - b contrast with its CI and p from one method, a one-sample t over the
-    target's languages of the per-language contrast (seed means; languages are the units, the
-    intermediate tasks fixed), two-sided; p adjusted across targets by Holm and BH.
+    """Per target: the a - b contrast with its CI and p from one method, a one-sample t over seeds
+    of the per-seed contrast (each seed's contrast averaged over the target's languages and the
+    family's tasks), two-sided; p adjusted across targets by Holm and BH.
 
-    One method for both, so a CI that contains 0 always goes with p >= 1 - level. A target with
-    fewer than 2 languages gets NaN CI and p. Returns target, estimate, ci_low, ci_high, se, df,
-    statistic, p_value, p_adj (Holm), p_adj_bh, n (languages), wins ("k/n" languages with a
-    positive contrast), method.
+    The seed is the unit, as in the main table's marks: a seed's stage, run and baseline run are
+    shared by all languages of the target, so languages are not independent (a t over languages
+    rejected far more than alpha under run-level seed noise). The intermediate tasks are fixed: the
+    row is about these tasks on this target. One method for CI and p, so a CI that contains 0 always
+    goes with p >= 1 - level. A target with fewer than 2 seeds gets NaN CI and p. Returns target,
+    estimate, ci_low, ci_high, se, df, statistic, p_value, p_adj (Holm), p_adj_bh, n (seeds), wins
+    ("k/n" languages whose seed-mean contrast is positive), method.
     """
+    per_seed = effects.contrast_by(delta, ["target", "seed"], a, b).dropna(subset=["estimate"])
     per_language = effects.contrast_by(delta, ["target", "language"], a, b).dropna(subset=["estimate"])
     rows = []
-    for target, sub in per_language.groupby("target", sort=True):
+    for target, sub in per_seed.groupby("target", sort=True):
+        langs = per_language.loc[per_language["target"] == target, "estimate"].to_numpy(float)
         x = sub["estimate"].to_numpy(float)
         n = x.size
         se = x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
@@ -168,7 +173,7 @@ def per_target_frame(delta: pd.DataFrame, a: str, b: str, level: float = 0.95) -
                 "statistic": float(t),
                 "p_value": float(p),
                 "n": float(n),
-                "wins": f"{int((x > 0).sum())}/{n}",
+                "wins": f"{int((langs > 0).sum())}/{langs.size}",
                 "method": PER_TARGET_METHOD,
             }
         )

@@ -18,7 +18,7 @@ Decisions written down here:
   as a fixed stratum that shares the resampled tasks, languages and seeds); the mixed model
   gets every row (its module decides how to add encoder). Per-encoder answers: run the analysis
   on each encoder's rows.
-* Per target: :func:`analysis.contrast.per_target_frame`, a t over the target's languages for both
+* Per target: :func:`analysis.contrast.per_target_frame`, a t over seeds for both
   its CI and its p, adjusted across targets.
 * "a beats b in k of N languages": one-sided t-test per language over seeds of the seed-level
   contrast (pooled over targets, :func:`analysis.significance.per_language_frame`), combined by

@@ -24,7 +24,7 @@ METHODS = {
     "wilcoxon": "Wilcoxon (languages)",
     "family_permutation": "family permutation (tasks)",
     "bonferroni": "Bonferroni",
-    "t over languages": "t over languages",
+    "t over seeds": "t over seeds",
 }
 
 # Family ids -> names in text; other families are shown as their id.

@@ -264,8 +264,9 @@ def per_target_table(analysis, opts: Options) -> Table | None:
         "per_target",
         caption(
             f"{a} \u2212 {b} contrast per target task (points). The estimate, its {_level(analysis)} CI, "
-            f"df and the two-sided p all come from one method, a {method} (one-sample t-test of the "
-            "per-language contrast; languages are the units, the intermediate tasks fixed). p Holm and "
+            f"df and the two-sided p all come from one method, a {method} (one-sample t-test of each "
+            "seed's contrast averaged over the target's languages: the seed is the unit, since a seed's "
+            "runs are shared by all its languages; the intermediate tasks fixed). p Holm and "
             f"p BH are adjusted across the targets; Holm p < 0.05 in bold. Wins: languages where {a} "
             f"beats {b}.",
             opts,

@@ -15,7 +15,7 @@ from analysis.report.names import Names
 
 TITLES = {
     "contrast": "{a} \u2212 {b} contrast by method (points)",
-    "per_target": "per target: one t over languages for CI and p; p adjusted across targets",
+    "per_target": "per target: one t over seeds for CI and p; p adjusted across targets",
     "language_wins": "languages where {a} beats {b} (partial conjunction)",
     "seed_plan": "seed plan: expected 95% CI half-width (points); floor = with infinitely many seeds and languages",
 }
