@@ -293,9 +293,11 @@ def _latin_run(run: str) -> str:
     return "".join(out) + "(" + hashlib.blake2s(run.encode(), digest_size=2).hexdigest() + ")"
 
 
-_BEYOND_LATIN1 = re.compile(
-    "[^\\x00-\\xff" + "".join(re.escape(k) for k in _LATEX_SPECIALS if len(k) == 1) + "]+"
-)
+def _latex_typeable(ch: str) -> bool:
+    """Latin-1 (T1 + utf8) or a symbol of _LATEX_SPECIALS."""
+    return ord(ch) < 256 or ch in _LATEX_SPECIALS
+
+
 # Control and format characters (NUL, ESC, bidi overrides, zero-width joiners...): removed, never typeset.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
@@ -303,6 +305,38 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-
 def strip_controls(text: str) -> str:
     """``text`` with tabs and line breaks as spaces and other control and format characters removed."""
     return _INVISIBLE.sub("", re.sub(r"[\t\n\r]", " ", text))
+
+
+def transliterate(text: str, typeable) -> str:
+    """``text`` with each run of characters for which ``typeable(ch)`` is False read in Latin
+    (:func:`_latin_run`): for an output (a PDF, a figure font) that cannot show them."""
+    out, run = [], []
+    for ch in text:
+        if typeable(ch):
+            out.append(_latin_run("".join(run)) if run else "")
+            run = []
+            out.append(ch)
+        else:
+            run.append(ch)
+    return "".join(out) + (_latin_run("".join(run)) if run else "")
+
+
+MAX_NAME = 40  # characters of a name in a table cell; figures use fewer
+
+
+def shorten(text: Any, limit: int = MAX_NAME) -> str:
+    """A name cut to ``limit`` characters with an ellipsis and a stable 4-hex hash of the whole
+    name, so that two long names with one prefix stay distinct; shorter text as it is. The
+    provenance section keeps the full names (a 5000-character task name overflowed the heatmap).
+
+    >>> shorten("a" * 50, 12)
+    'aaaaa…(17a9)'
+    """
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    suffix = "(" + hashlib.blake2s(text.encode(), digest_size=2).hexdigest() + ")"
+    return text[: max(limit - len(suffix) - 1, 1)].rstrip() + "…" + suffix
 
 
 def _protect_start(text: str) -> str:
@@ -332,7 +366,7 @@ _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 def _escape_text(text: str) -> str:
     text = _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
-    return _BEYOND_LATIN1.sub(lambda m: _latin_run(m.group(0)), text)
+    return transliterate(text, _latex_typeable)
 
 
 # Characters that text mode typesets as something else: '--' becomes an en dash, quotes curl.
@@ -344,7 +378,7 @@ def latex_code(text: Any) -> str:
     """One line of code for a typewriter block: escaped, hyphens kept apart, straight quotes and
     backticks, spaces kept as control spaces."""
     line = strip_controls("" if text is None else str(text))
-    line = _BEYOND_LATIN1.sub(lambda m: _latin_run(m.group(0)), line)
+    line = transliterate(line, _latex_typeable)
     return _protect_start(
         "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else _escape_text(ch)) for ch in line)
     )
