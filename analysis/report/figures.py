@@ -30,7 +30,7 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 NONE_GREY = "#7F7F7F"
 DIVERGING = "PuOr"
 DELTA_UNIT = "points, 0\u2013100 scale"
-MAX_LABEL = 32  # characters of a name on an axis, a title or a legend
+MAX_LABEL = 32  # characters of a name on an axis or a legend; the hash suffix is that of the table form
 
 
 @functools.lru_cache(maxsize=1)

@@ -321,7 +321,7 @@ def transliterate(text: str, typeable) -> str:
     return "".join(out) + (_latin_run("".join(run)) if run else "")
 
 
-MAX_NAME = 40  # characters of a name in a table cell; figures use fewer
+MAX_NAME = 60  # characters of a name in a table cell (method names run to 54)
 
 
 def shorten(text: Any, limit: int = MAX_NAME) -> str:

@@ -31,7 +31,7 @@ import jinja2
 from analysis.report import layout
 from analysis.report import tables as T
 from analysis.report.answer import answer_block
-from analysis.report.formatting import latex_escape, latex_lines
+from analysis.report.formatting import MAX_NAME, latex_escape, latex_lines, shorten
 from analysis.report.names import Names
 from analysis.report.provenance import provenance_blocks
 from analysis.report.report_figures import Figure, make_figures
@@ -134,6 +134,35 @@ def _sections(analysis, figures: dict[str, Figure], provenance: dict, opts: T.Op
     ]
 
 
+def _shorten_names(sections: list[Section]) -> list[str]:
+    """Cut every table cell and header longer than MAX_NAME characters (only names are: numbers
+    and CIs are shorter) with formatting.shorten, except in the provenance key/value tables (paths,
+    versions); returns the full texts that were cut, in order."""
+    cut: dict[str, None] = {}
+
+    def short(text: str) -> str:
+        if len(text) > MAX_NAME:
+            cut[text] = None
+        return shorten(text)
+
+    for table in (b for s in sections for b in s.blocks if isinstance(b, T.Table)):
+        if table.key.startswith("prov"):
+            continue
+        table.columns = [short(str(c)) for c in table.columns]
+        for cell in (c for row in table.rows for c in row):
+            cell.text, cell.sub = short(cell.text), short(cell.sub)
+    return list(cut)
+
+
+def _full_names(cut: list[str], width: int = 72) -> T.Text:
+    """The provenance block that keeps each shortened name whole: its short form, then the name
+    in lines of ``width`` characters."""
+    lines = []
+    for full in cut:
+        lines += [shorten(full) + ":", *("  " + full[i : i + width] for i in range(0, len(full), width))]
+    return T.Text("names shortened in tables and figures", "\n".join(lines), pre=True)
+
+
 def build_context(
     analysis,
     figures: dict[str, Figure] | None = None,
@@ -148,6 +177,9 @@ def build_context(
     opts = T.Options(synthetic=analysis.synthetic, names=names or Names())
     answer = answer_block(analysis, opts.names)
     sections = _sections(analysis, figures or {}, provenance or {}, opts)
+    cut = _shorten_names(sections)
+    if cut:
+        sections[-1].blocks.append(_full_names(cut))
     ctx = ReportContext(
         title=f"{answer['a_label']} vs {answer['b_label']} intermediate-task training: "
         f"{analysis.experiment or 'report'}",
