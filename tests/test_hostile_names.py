@@ -44,6 +44,7 @@ def _hostile_scores():
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile") / "report"
     analysis = analyze(_hostile_scores(), rng=np.random.default_rng(0), n_boot=200, experiment="hostile")
+    analysis.caveats.append("caveat on \x1b[2Jtask\x00 x")  # as a warning quoting a name would
     paths = build_report(analysis, out, pdf=True)
     return out, paths
 
@@ -65,7 +66,7 @@ def test_the_pdf_shows_every_name_distinctly(report):
     flat = re.sub(r"\s+", "", text)
     chunks = [LONG[i : i + 72] for i in range(0, len(LONG), 72)]
     assert all(c in flat for c in chunks)  # ...provenance: every piece of the full name
-    assert "*zh" in text and "de[2J" in text
+    assert "*zh" in text and "de[2J" in text and "caveat on [2Jtask x" in text
     assert "mixed model of the replication units" in text  # method names are not names to cut
     tex = paths["tex"].read_text()
     assert "\x1b" not in tex and "\x00" not in tex
@@ -79,4 +80,5 @@ def test_the_figures_render_and_the_html_keeps_unicode(report):
     assert all((out / "figures" / f).stat().st_size > 1000 for f in figures)
     html = paths["html"].read_text()
     assert HINDI in html and TAMIL in html  # the real names, not their Latin reading
-    assert "\x1b" not in html
+    assert "\x1b" not in html and "\x00" not in html
+    assert "caveat on [2Jtask x" in html  # control characters dropped, the text kept

@@ -339,6 +339,12 @@ def shorten(text: Any, limit: int = MAX_NAME) -> str:
     return text[: max(limit - len(suffix) - 1, 1)].rstrip() + "…" + suffix
 
 
+def drop_invisible(value: Any) -> Any:
+    """A string without control and format characters (tabs and line breaks kept); other values
+    as they are. The HTML report's finalize: an ESC or NUL in a task name is not valid HTML."""
+    return _INVISIBLE.sub("", value) if isinstance(value, str) else value
+
+
 def _protect_start(text: str) -> str:
     """'{}' before a leading '[' or '*' (after optional spaces): after a table row's ``\\\\`` they
     would be read as its optional argument or star ('[5pt]hidden' printed 'hidden'; '[/bold]' stopped

@@ -31,7 +31,7 @@ import jinja2
 from analysis.report import layout
 from analysis.report import tables as T
 from analysis.report.answer import answer_block
-from analysis.report.formatting import MAX_NAME, latex_escape, latex_lines, shorten
+from analysis.report.formatting import MAX_NAME, drop_invisible, latex_escape, latex_lines, shorten
 from analysis.report.names import Names
 from analysis.report.provenance import provenance_blocks
 from analysis.report.report_figures import Figure, make_figures
@@ -204,6 +204,7 @@ def _html_env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
+        finalize=drop_invisible,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
