@@ -167,5 +167,5 @@ def test_non_latin_names_stay_distinct_and_stable():
     hindi, tamil = "\u0939\u093f\u0928\u094d\u0926\u0940", "\u0ba4\u0bae\u0bbf\u0bb4\u0bcd"
     out = {fmt.latex_escape(n) for n in (hindi, tamil, "\u4e2d\u6587", "\u65e5\u672c")}
     assert len(out) == 4 and all(o.isascii() for o in out)
-    assert fmt.latex_escape(hindi) == "hainadaii(aa80)"  # read from the Unicode names, hash suffix
+    assert fmt.latex_escape(hindi) == "hindii(aa80)"  # read from the Unicode names, hash suffix
     assert fmt.latex_escape("\u0151 \u2212") == r"o \ensuremath{-}"  # accents dropped, symbols still mapped

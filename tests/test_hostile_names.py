@@ -59,7 +59,7 @@ def test_the_pdf_shows_every_name_distinctly(report):
     ).stdout
     assert "[/bold]" in text and "[5pt]hidden" in text  # not an optional argument of \\
     assert "$x" in text and "2$ qa" in text  # dollars literal, not math
-    hindi, tamil = "hainadaii(aa80)", "tamaillla(b9f7)"  # formatting._latin_run
+    hindi, tamil = "hindii(aa80)", "tamilll(b9f7)"  # formatting._latin_run
     assert hindi in text and tamil in text and "??????" not in text
     head, tail = shorten(LONG).split("\u2026")
     assert head in text and tail in text  # tables: the short form (pdflatex's ellipsis reads '. . .')...

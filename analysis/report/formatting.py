@@ -280,13 +280,17 @@ def _latin_run(run: str) -> str:
     """A run of characters beyond Latin-1, which pdflatex's T1/utf8 set-up cannot typeset: accented
     letters lose their accent ('\u0151' -> 'o'); other scripts are read from their Unicode names and get
     a stable 4-hex suffix of the original run (a BLAKE2s hash), so that two names in scripts the PDF
-    cannot show stay distinct there (Hindi 'hainadaii(aa80)', Tamil 'tamaillla(b9f7)', CJK '??(94d8)').
-    The HTML report keeps the real characters."""
+    cannot show stay distinct there (Hindi 'hindii(aa80)', Tamil 'tamilll(b9f7)', CJK '??(94d8)').
+    A vowel sign or virama after a consonant replaces the consonant's inherent 'a' (Brahmic
+    scripts: 'ha' + 'i' -> 'hi'). The HTML report keeps the real characters."""
     out, lost = [], False
     for ch in run:
         base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
         if not base:
             lost, base = True, _romanize(ch)
+            name = unicodedata.name(ch, "")
+            if ("VOWEL SIGN" in name or "VIRAMA" in name) and out and len(out[-1]) > 1:
+                out[-1] = out[-1].removesuffix("a")
         out.append(base)
     if not lost:
         return "".join(out)
