@@ -82,3 +82,22 @@ def test_the_figures_render_and_the_html_keeps_unicode(report):
     assert HINDI in html and TAMIL in html  # the real names, not their Latin reading
     assert "\x1b" not in html and "\x00" not in html
     assert "caveat on [2Jtask x" in html  # control characters dropped, the text kept
+
+
+def test_a_render_failure_writes_nothing(tmp_path, monkeypatch):
+    # issue 16: a figure error left empty figures/ and tables/ folders (and the old report gone)
+    from analysis.report import render
+
+    analysis = analyze(_hostile_scores(), rng=np.random.default_rng(0), n_boot=50, experiment="hostile")
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.html").write_text("the previous report")
+
+    def fail(*args, **kwargs):
+        raise ValueError("a figure failed")
+
+    monkeypatch.setattr(render, "make_figures", fail)
+    with pytest.raises(ValueError, match="a figure failed"):
+        build_report(analysis, out, pdf=False)
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+    assert (out / "report.html").read_text() == "the previous report"

@@ -311,25 +311,28 @@ def build_report(
     if unknown:
         raise ValueError(f"unknown table format(s) {unknown}; choose among {list(TABLE_FORMATS)}")
     outdir = Path(outdir)
+    # Everything is rendered before anything is removed or written: a failure leaves the previous
+    # report as it was (a figure error once left empty figures/ and tables/ folders behind).
+    figs = make_figures(analysis, names or Names())
+    ctx = build_context(analysis, figs, provenance, names=names, layout_name=layout_name)
+    main_tex, tables = render_tex(ctx)
+    html = render_html(ctx)
     remove_stale(outdir)
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
-    figs = make_figures(analysis, names or Names())
-    ctx = build_context(analysis, figs, provenance, names=names, layout_name=layout_name)
     written: dict[str, Path] = {}
     for fig in figs.values():
         for ext, data in (("png", fig.png), ("pdf", fig.pdf)):
             path = outdir / "figures" / f"{fig.name}.{ext}"
             atomic_write_bytes(path, data)
             written[f"figures/{fig.name}.{ext}"] = path
-    main_tex, tables = render_tex(ctx)
     for key, text in tables.items():
         path = outdir / "tables" / f"{key}.tex"
         atomic_write_text(path, text)
         written[f"tables/{key}"] = path
     written.update(write_tables(ctx.tables, outdir / "tables", formats))
     atomic_write_text(outdir / "report.tex", main_tex)
-    atomic_write_text(outdir / "report.html", render_html(ctx))
+    atomic_write_text(outdir / "report.html", html)
     written["tex"], written["html"] = outdir / "report.tex", outdir / "report.html"
     if pdf and shutil.which("pdflatex"):
         written["pdf"] = compile_pdf(outdir)
