@@ -122,7 +122,7 @@ def scale_warnings(frame: pd.DataFrame) -> list[str]:
         if len(values) and values.between(0, 1).all() and values.max() > 0:
             out.append(
                 f"all {len(values)} scores of metric '{metric}' lie within [0, 1], but xitt expects the "
-                "0-100 scale: if they are fractions, every difference below is 100 times too small. "
+                "0-100 scale: if they are fractions, every difference in points is 100 times too small. "
                 "Chance levels are not applied. Multiply the scores by 100 (`xitt import --scale 100`, "
                 "or rewrite scores.csv) and rerun."
             )
