@@ -169,3 +169,10 @@ def test_non_latin_names_stay_distinct_and_stable():
     assert len(out) == 4 and all(o.isascii() for o in out)
     assert fmt.latex_escape(hindi) == "hindii(aa80)"  # read from the Unicode names, hash suffix
     assert fmt.latex_escape("\u0151 \u2212") == r"o \ensuremath{-}"  # accents dropped, symbols still mapped
+
+
+def test_long_words_may_break_across_lines():
+    out = fmt.latex_escape("cells of " + "a_b" * 20 + " are missing")
+    assert out.count(r"\allowbreak{}") == 2 and out.startswith("cells of a\\_b")
+    assert out.replace(r"\allowbreak{}", "") == fmt.latex_escape("cells of ") + r"a\_b" * 20 + " are missing"
+    assert r"\allowbreak" not in fmt.latex_escape("short words only")

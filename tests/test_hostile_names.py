@@ -45,6 +45,7 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile") / "report"
     analysis = analyze(_hostile_scores(), rng=np.random.default_rng(0), n_boot=200, experiment="hostile")
     analysis.caveats.append("caveat on \x1b[2Jtask\x00 x")  # as a warning quoting a name would
+    analysis.caveats.append(f"cells are missing: enc/{LONG}/de")  # a 5000-character word in a paragraph
     paths = build_report(analysis, out, pdf=True)
     return out, paths
 
@@ -69,6 +70,7 @@ def test_the_pdf_shows_every_name_distinctly(report):
     assert "*zh" in text and "de[2J" in text and "caveat on [2Jtask x" in text
     assert "mixed model of the replication units" in text  # method names are not names to cut
     tex = paths["tex"].read_text()
+    assert "enc/long\\_0000abcdef0\\allowbreak{}001" in tex  # the long word may break across lines
     assert "\x1b" not in tex and "\x00" not in tex
 
 

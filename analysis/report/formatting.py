@@ -367,11 +367,26 @@ def latex_escape(value: Any) -> str:
     """
     parts = _CODE_SPAN.split(strip_controls("" if value is None else str(value)))
     return _protect_start(
-        "".join(r"\texttt{" + latex_code(p) + "}" if i % 2 else _escape_text(p) for i, p in enumerate(parts))
+        "".join(r"\texttt{" + latex_code(p) + "}" if i % 2 else _breakable(p) for i, p in enumerate(parts))
     )
 
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+_LONG_WORD = re.compile(r"(\S{40,})")
+
+
+def _breakable(text: str) -> str:
+    """:func:`_escape_text` with an ``\\allowbreak`` every 20 characters of a word of 40 or more
+    (a long name quoted in a caveat ran off the page: TeX breaks lines only at spaces)."""
+    parts = _LONG_WORD.split(text)
+    return "".join(
+        r"\allowbreak{}".join(_escape_text(p[i : i + 20]) for i in range(0, len(p), 20))
+        if k % 2
+        else _escape_text(p)
+        for k, p in enumerate(parts)
+    )
 
 
 def _escape_text(text: str) -> str:
