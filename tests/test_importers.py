@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from xitt.cli import main
 from xitt.importers import import_csv, import_jiant
-from xitt.schema import read_scores
+from xitt.schema import SchemaError, read_scores
 
 
 def test_tidy_csv_is_filled_from_the_registry(tmp_path):
@@ -58,3 +59,57 @@ def test_jiant_folders(tmp_path):
     assert len(frame) == 8 and frame.primary.sum() == 4
     de = frame[(frame.language == "de") & frame.primary].set_index("intermediate").score
     assert de["mnli"] == pytest.approx(65.0) and de["none"] == pytest.approx(60.0)
+
+
+DATA = Path(__file__).parent / "data" / "jiant"  # layouts cited in tests/data/jiant/README.md
+
+
+def test_jiant_2x_folders_as_jiant_writes_them():
+    # nyu-mll/jiant daa5a258, jiant/proj/main/components/evaluate.py write_val_results
+    frame = import_jiant(DATA / "v2", pattern="{encoder}/{intermediate}/{target}/seed{seed}")
+    major = frame[frame.primary].set_index(["intermediate", "language"]).score
+    assert major[("mnli", "de")] == pytest.approx(75.14) and major[("none", "fr")] == pytest.approx(69.92)
+    # squad-style QA metrics are percentages in jiant 2.x; the 'total' count is not a score
+    xquad = frame[frame.target == "xquad"].set_index("metric").score
+    assert dict(xquad) == pytest.approx({"major": 66.25, "exact": 56.5, "f1": 76.0})
+
+
+def test_jiant_1x_results_tsv_needs_a_choice_for_the_rerun(tmp_path, capsys):
+    # nyu-mll/jiant v1.3.2, jiant/evaluate.py write_results: run mnli-xnli-de-s1 appended twice
+    pattern = "{encoder}/{intermediate}-{target}-{language}-s{seed}"
+    with pytest.raises(SchemaError) as err:
+        import_jiant(DATA / "v1", pattern=pattern)
+    assert "74.1 (" in str(err.value) and "75.3 (" in str(err.value) and "results.tsv:3" in str(err.value)
+    last = import_jiant(DATA / "v1", pattern=pattern, on_duplicate="last").set_index("intermediate")
+    assert last.score["mnli"] == pytest.approx(75.3) and last.score["none"] == pytest.approx(70.2)
+    assert list(last.metric) == ["accuracy", "accuracy"] and last.primary.all()
+    mean = import_jiant(DATA / "v1", pattern=pattern, on_duplicate="mean").set_index("intermediate")
+    assert mean.score["mnli"] == pytest.approx(74.7)
+    argv = ["import", str(DATA / "v1"), "--format", "jiant", "--pattern", pattern, "--out"]
+    assert main([*argv, str(tmp_path / "a.csv")]) == 2
+    assert "--on-duplicate last" in capsys.readouterr().err and not (tmp_path / "a.csv").exists()
+    assert main([*argv, str(tmp_path / "a.csv"), "--on-duplicate", "mean"]) == 0
+    assert read_scores(tmp_path / "a.csv").score.max() == pytest.approx(74.7)
+
+
+def test_csv_duplicates_are_listed_with_their_lines_then_resolved_on_request(tmp_path, capsys):
+    src = tmp_path / "theirs.csv"
+    src.write_text(
+        "encoder,intermediate,target,language,seed,score\n"
+        "x,none,xnli,de,1,70\nx,none,xnli,fr,1,60\nx,none,xnli,de,1,72\nx,none,xnli,de,1,77\n"
+    )
+    assert main(["import", str(src), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"70 ({src}:2), 72 ({src}:4), 77 ({src}:5)" in err and "fr" not in err
+    assert import_csv(src, on_duplicate="last").score.tolist() == [60.0, 77.0]
+    assert import_csv(src, on_duplicate="mean").score.tolist() == pytest.approx([60.0, 73.0])
+    assert import_csv(src, on_duplicate="mean", scale=0.5).score.tolist() == pytest.approx([30.0, 36.5])
+
+
+def test_a_non_number_among_duplicates_is_named_before_the_duplicates(tmp_path):
+    src = tmp_path / "theirs.csv"
+    src.write_text(
+        "encoder,intermediate,target,language,seed,score\nx,none,xnli,de,1,7o\nx,none,xnli,de,1,72\n"
+    )
+    with pytest.raises(SchemaError, match="must be numeric"):
+        import_csv(src, on_duplicate="mean")

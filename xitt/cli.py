@@ -254,9 +254,11 @@ def cmd_import(args) -> int:
     from xitt.schema import write_scores
 
     if args.format == "jiant":
-        scores = import_jiant(Path(args.source), pattern=args.pattern, scale=args.scale)
+        scores = import_jiant(
+            Path(args.source), pattern=args.pattern, scale=args.scale, on_duplicate=args.on_duplicate
+        )
     else:
-        scores = import_csv(Path(args.source), scale=args.scale)
+        scores = import_csv(Path(args.source), scale=args.scale, on_duplicate=args.on_duplicate)
     out = write_scores(scores, _out_file(args.out))
     print(f"wrote {out}: {len(scores)} rows")
     return 0
@@ -591,6 +593,12 @@ def _add_runner_commands(sub) -> None:
         help="jiant: how run folders are named (relative to SOURCE)",
     )
     p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
+    p.add_argument(
+        "--on-duplicate",
+        choices=["error", "last", "mean"],
+        default="error",
+        help="repeated runs of one cell: error (list them; default), last (keep the row read last), mean",
+    )
     p.set_defaults(func=cmd_import)
 
 
