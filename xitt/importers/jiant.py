@@ -38,30 +38,12 @@ from pathlib import Path
 import pandas as pd
 
 from xitt.importers.duplicates import resolve_duplicates
+from xitt.importers.folders import pattern_regex, run_names
 from xitt.importers.tidy import fill_from_registry
 from xitt.schema import SchemaError, validate_scores
 from xitt.tasks import registry
 
 PERCENT_TARGETS = frozenset({"xquad", "mlqa", "tydiqa", "squad", "squad_v1", "squad_v2"})
-NAMED_FIELDS = ("encoder", "intermediate", "target", "seed")
-
-
-def pattern_regex(pattern: str) -> re.Pattern:
-    """``--pattern`` (``{field}`` placeholders) -> a regex with one named group per field."""
-    parts = re.split(r"(\{\w+\})", pattern.strip("/"))
-    regex = "".join(f"(?P<{p[1:-1]}>[^/]+?)" if p.startswith("{") else re.escape(p) for p in parts)
-    for field in NAMED_FIELDS:
-        if f"(?P<{field}>" not in regex:
-            raise SchemaError(f"--pattern {pattern!r} must contain {{{field}}}.")
-    return re.compile(f"^{regex}$")
-
-
-def _names(regex: re.Pattern, rel: str, where: str, pattern: str) -> dict[str, str]:
-    match = regex.match(rel)
-    if not match:
-        raise SchemaError(f"{where}: run folder '{rel}' does not match --pattern {pattern!r}.")
-    found = match.groupdict()
-    return {k: found[k] for k in (*NAMED_FIELDS, "language") if k in found}
 
 
 def _number(value, where: str, metric: str) -> float:
@@ -107,7 +89,7 @@ def _v2_rows(file: Path, names: dict[str, str], metrics: dict) -> list[dict]:
 def _read_v2(folder: Path, regex: re.Pattern, pattern: str) -> list[dict]:
     rows = []
     for file in sorted(folder.rglob("val_metrics.json")):
-        names = _names(regex, file.parent.relative_to(folder).as_posix(), str(file), pattern)
+        names = run_names(regex, file.parent.relative_to(folder).as_posix(), str(file), pattern)
         try:
             metrics = json.loads(file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -140,7 +122,7 @@ def _read_v1(folder: Path, regex: re.Pattern, pattern: str) -> list[dict]:
             if not line.strip():
                 continue
             run_name, metrics = _v1_line(file, number, line)
-            names = _names(regex, (experiment / run_name).as_posix(), f"{file}:{number}", pattern)
+            names = run_names(regex, (experiment / run_name).as_posix(), f"{file}:{number}", pattern)
             target, language = names["target"], names.pop("language", "en")
             wanted = reg.tasks[target].metric if target in reg.tasks else None
             for key, value in metrics.items():
