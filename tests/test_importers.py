@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from xitt.cli import main
-from xitt.importers import import_csv, import_jiant
+from xitt.importers import import_csv, import_jiant, import_xtreme
 from xitt.schema import SchemaError, read_scores
 
 
@@ -113,3 +113,42 @@ def test_a_non_number_among_duplicates_is_named_before_the_duplicates(tmp_path):
     )
     with pytest.raises(SchemaError, match="must be numeric"):
         import_csv(src, on_duplicate="mean")
+
+
+XTREME = Path(__file__).parent / "data" / "xtreme"  # layout and readers cited in its README.md
+
+
+def test_xtreme_submission_scored_with_the_official_readers_tolerance(tmp_path):
+    # google-research/xtreme 838c13b6, evaluate.py read_label/read_tag/read_squad, third_party/evaluate_squad.py
+    frame = import_xtreme(
+        XTREME / "predictions", labels=XTREME / "labels", pattern="{encoder}/{intermediate}/seed{seed}"
+    )
+    got = frame.set_index(["target", "metric"]).score
+    assert got[("xnli", "accuracy")] == pytest.approx(75.0)
+    assert got[("panx", "f1")] == pytest.approx(200 / 3) and got[("panx", "recall")] == pytest.approx(50.0)
+    assert got[("xquad", "em")] == pytest.approx(100 / 3) and got[("xquad", "f1")] == pytest.approx(500 / 9)
+    assert got[("xquad", "em_f1")] == pytest.approx(400 / 9)
+    assert set(frame[frame.primary].metric) == {"accuracy", "f1", "em_f1"} and set(frame.language) == {"de"}
+    argv = ["import", str(XTREME / "predictions"), "--format", "xtreme", "--out", str(tmp_path / "s.csv")]
+    assert main([*argv, "--labels", str(XTREME / "labels")]) == 0
+    assert len(read_scores(tmp_path / "s.csv")) == len(frame)
+
+
+def test_xtreme_submission_with_a_missing_line_is_one_message(tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(XTREME, tmp_path / "x")
+    pred = tmp_path / "x" / "predictions" / "xlmr" / "mnli" / "seed1" / "xnli" / "test-de.tsv"
+    pred.write_text("entailment\nneutral\n")
+    argv = [
+        "import",
+        str(tmp_path / "x" / "predictions"),
+        "--format",
+        "xtreme",
+        "--out",
+        str(tmp_path / "s.csv"),
+    ]
+    assert main([*argv, "--labels", str(tmp_path / "x" / "labels")]) == 2
+    assert f"{pred} has 2 lines but" in capsys.readouterr().err
+    assert main(argv) == 2 and "needs --labels" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
