@@ -152,3 +152,47 @@ def test_xtreme_submission_with_a_missing_line_is_one_message(tmp_path, capsys):
     assert f"{pred} has 2 lines but" in capsys.readouterr().err
     assert main(argv) == 2 and "needs --labels" in capsys.readouterr().err
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "message"),
+    [
+        ("predictions/xlmr/mnli/seed1/xcopa/test-et.tsv", "1\n", "not 'xcopa'"),
+        ("predictions/xlmr/mnli/seed1/xnli/test-fr.tsv", "neutral\n", "has no label file"),
+        ("predictions/xlmr/mnli/seed1/xquad/test-de.json", '["Paris"]', "not {question id: answer text}"),
+        ("predictions/xlmr/mnli/seed1/xquad/test-de.json", "{'q1': 1", "is not valid JSON"),
+        ("labels/xquad/test-de.json", '{"data": [{"qas": []}]}', "not a SQuAD-format gold file"),
+        ("predictions/xlmr/mnli/s1/xnli/test-de.tsv", "neutral\n", "does not match --pattern"),
+    ],
+)
+def test_xtreme_folders_that_xtreme_would_not_score(tmp_path, capsys, path, content, message):
+    import shutil
+
+    shutil.copytree(XTREME, tmp_path / "x")
+    (tmp_path / "x" / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "x" / path).write_text(content)
+    argv = [
+        "import",
+        str(tmp_path / "x" / "predictions"),
+        "--format",
+        "xtreme",
+        "--out",
+        str(tmp_path / "s.csv"),
+    ]
+    assert main([*argv, "--labels", str(tmp_path / "x" / "labels")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
+def test_jiant_1x_lines_that_jiant_does_not_write(tmp_path, capsys):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "results.tsv").write_text("mnli-xnli-de-s1 xnli_accuracy 0.7\n")
+    argv = [
+        "import",
+        str(tmp_path),
+        "--format",
+        "jiant",
+        "--pattern",
+        "{encoder}/{intermediate}-{target}-{language}-s{seed}",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "s.csv")]) == 2
+    assert "results.tsv:1" in capsys.readouterr().err

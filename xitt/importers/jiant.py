@@ -22,7 +22,9 @@ What each jiant version writes (checked in nyu-mll/jiant; facts, not code):
   ``jiant/evaluate.py`` ``evaluate``). A run's folder is ``<experiment>/<run_name>``. jiant 1.x
   tasks carry no language, so the language comes from a ``{language}`` field in ``--pattern``
   (``en`` when absent); the primary row is the target's registry metric (``<task>_accuracy`` is
-  1.x's validation metric of classification tasks, ``jiant/tasks/tasks.py``).
+  1.x's validation metric of classification tasks, ``jiant/tasks/tasks.py``). 1.x's prediction
+  files (``<run_dir>/<task>_val.tsv`` / ``_test.tsv``, ``write_preds`` in ``jiant/evaluate.py``)
+  hold predictions without labels and are not read.
 
 Run folders (relative to the imported folder) are named by ``--pattern``, default
 ``{encoder}/{intermediate}/{target}/seed{seed}``. Returned rows: the scores.csv columns; 2.x's
