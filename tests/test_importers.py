@@ -196,3 +196,18 @@ def test_jiant_1x_lines_that_jiant_does_not_write(tmp_path, capsys):
     ]
     assert main([*argv, "--out", str(tmp_path / "s.csv")]) == 2
     assert "results.tsv:1" in capsys.readouterr().err
+
+
+def test_a_single_submission_folder_is_told_to_name_its_run(capsys, tmp_path):
+    run = XTREME / "predictions" / "xlmr" / "mnli" / "seed1"
+    argv = [
+        "import",
+        str(run),
+        "--format",
+        "xtreme",
+        "--labels",
+        str(XTREME / "labels"),
+        "--out",
+        str(tmp_path / "s.csv"),
+    ]
+    assert main(argv) == 2 and "is itself one submission" in capsys.readouterr().err

@@ -164,6 +164,11 @@ def import_xtreme(folder: Path, *, labels: Path, pattern: str, on_duplicate: str
     if not runs:
         raise FileNotFoundError(f"no <task>/test-<lang>.tsv|json prediction files under {folder}")
     rows = []
+    if folder in runs:
+        raise SchemaError(
+            f"{folder} is itself one submission (it holds the task folders); import the folder above it, "
+            f"laid out as --pattern {pattern!r} says (e.g. <encoder>/<intermediate>/seed<seed>/<task>/...)."
+        )
     for run in runs:
         names = run_names(regex, run.relative_to(folder).as_posix(), str(run), pattern)
         rows += _submission_rows(run, {k: names[k] for k in ("encoder", "intermediate", "seed")}, labels)
