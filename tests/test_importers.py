@@ -211,3 +211,21 @@ def test_a_single_submission_folder_is_told_to_name_its_run(capsys, tmp_path):
         str(tmp_path / "s.csv"),
     ]
     assert main(argv) == 2 and "is itself one submission" in capsys.readouterr().err
+
+
+def test_a_rescored_xtreme_submission_needs_a_choice(tmp_path):
+    import shutil
+
+    run = XTREME / "predictions" / "xlmr" / "mnli" / "seed1"
+    for attempt in ("a1", "a2"):
+        shutil.copytree(run, tmp_path / "p" / "xlmr" / "mnli" / attempt / "seed1")
+    (tmp_path / "p" / "xlmr" / "mnli" / "a2" / "seed1" / "xnli" / "test-de.tsv").write_text(
+        "entailment\nx\nx\nneutral\n"
+    )
+    kwargs = {"labels": XTREME / "labels", "pattern": "{encoder}/{intermediate}/{attempt}/seed{seed}"}
+    with pytest.raises(SchemaError, match=r"xlmr/mnli/xnli/de/1/accuracy: 75 \(.*a1.*\), 50 \(.*a2"):
+        import_xtreme(tmp_path / "p", **kwargs)
+    mean = import_xtreme(tmp_path / "p", on_duplicate="mean", **kwargs).set_index(["target", "metric"]).score
+    assert mean[("xnli", "accuracy")] == pytest.approx(62.5) and mean[("panx", "f1")] == pytest.approx(
+        200 / 3
+    )
