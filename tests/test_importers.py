@@ -229,3 +229,12 @@ def test_a_rescored_xtreme_submission_needs_a_choice(tmp_path):
     assert mean[("xnli", "accuracy")] == pytest.approx(62.5) and mean[("panx", "f1")] == pytest.approx(
         200 / 3
     )
+
+
+def test_jiant_1x_runs_without_the_targets_metric_are_refused(tmp_path):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "results.tsv").write_text("mnli-xnli-de-s1\tmicro_avg: 0.700, xnli_mcc: 0.400\n")
+    with pytest.raises(
+        SchemaError, match=r"results.tsv:1: xnli's metrics are \['mcc'\], none of them xitt's accuracy"
+    ):
+        import_jiant(tmp_path, pattern="{encoder}/{intermediate}-{target}-{language}-s{seed}")

@@ -127,6 +127,12 @@ def _read_v1(folder: Path, regex: re.Pattern, pattern: str) -> list[dict]:
             names = run_names(regex, (experiment / run_name).as_posix(), f"{file}:{number}", pattern)
             target, language = names["target"], names.pop("language", "en")
             wanted = reg.tasks[target].metric if target in reg.tasks else None
+            found = [k[len(target) + 1 :] for k in metrics if k.startswith(f"{target}_")]
+            if found and wanted not in found:
+                raise SchemaError(
+                    f"{file}:{number}: {target}'s metrics are {found}, none of them xitt's {wanted or 'metric'} "
+                    "for it; convert these runs to a tidy CSV with a 'primary' column instead."
+                )
             for key, value in metrics.items():
                 if not key.startswith(f"{target}_"):
                     continue
