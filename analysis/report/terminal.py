@@ -60,7 +60,8 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
             else "not shown better (eps_min >= 0.5)"
         )
         console.print(
-            f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
+            f"ASO (these tasks, seeds as units) {escape(str(r['comparison']))}: "
+            f"eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
         )
     plan = T.seed_plan_table(analysis, opts)
     if plan is not None:
