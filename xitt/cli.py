@@ -250,13 +250,25 @@ def _out_file(text: str) -> Path:
 
 
 def cmd_import(args) -> int:
-    from xitt.importers import import_csv, import_jiant
+    from xitt.importers import import_csv, import_jiant, import_xtreme
     from xitt.schema import write_scores
 
-    if args.format == "jiant":
-        scores = import_jiant(Path(args.source), pattern=args.pattern, scale=args.scale)
+    if args.format == "xtreme":
+        if not args.labels:
+            raise SchemaError("--format xtreme needs --labels: the folder of <task>/test-<lang> gold files.")
+        pattern = args.pattern or "{encoder}/{intermediate}/seed{seed}"
+        scores = import_xtreme(
+            Path(args.source), labels=Path(args.labels), pattern=pattern, on_duplicate=args.on_duplicate
+        )
+    elif args.format == "jiant":
+        scores = import_jiant(
+            Path(args.source),
+            pattern=args.pattern or "{encoder}/{intermediate}/{target}/seed{seed}",
+            scale=args.scale,
+            on_duplicate=args.on_duplicate,
+        )
     else:
-        scores = import_csv(Path(args.source), scale=args.scale)
+        scores = import_csv(Path(args.source), scale=args.scale, on_duplicate=args.on_duplicate)
     out = write_scores(scores, _out_file(args.out))
     print(f"wrote {out}: {len(scores)} rows")
     return 0
@@ -608,22 +620,33 @@ def _add_runner_commands(sub) -> None:
     p.add_argument("--out", help="where to write the scores (default: runs/<exp>/scores.csv)")
 
     p = sub.add_parser(
-        "import", help="convert other results (tidy CSV, jiant val_metrics.json) to scores.csv"
+        "import",
+        help="convert other results (tidy CSV, jiant 1.x/2.x runs, XTREME submissions) to scores.csv",
     )
-    p.add_argument("source", help="a CSV file or a folder of jiant runs")
+    p.add_argument("source", help="a CSV file, a folder of jiant runs or a folder of XTREME submissions")
     p.add_argument("--out", required=True, help="the scores.csv to write (e.g. runs/<exp>/scores.csv)")
     p.add_argument(
         "--format",
-        choices=["csv", "jiant"],
+        choices=["csv", "jiant", "xtreme"],
         default="csv",
-        help="csv: a tidy CSV with the scores.csv columns; jiant: folders of val_metrics.json (default: csv)",
+        help="csv: a tidy CSV with the scores.csv columns; jiant: jiant 2.x val_metrics.json / 1.x results.tsv "
+        "run folders; xtreme: submission folders of <task>/test-<lang>.tsv|json, scored against --labels "
+        "(default: csv)",
     )
     p.add_argument(
         "--pattern",
-        default="{encoder}/{intermediate}/{target}/seed{seed}",
-        help="jiant: how run folders are named (relative to SOURCE)",
+        default=None,
+        help="jiant/xtreme: how run folders are named, relative to SOURCE (default jiant: "
+        "{encoder}/{intermediate}/{target}/seed{seed}; xtreme: {encoder}/{intermediate}/seed{seed})",
     )
+    p.add_argument("--labels", default=None, help="xtreme: the gold folder, <task>/test-<lang>.tsv|json")
     p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
+    p.add_argument(
+        "--on-duplicate",
+        choices=["error", "last", "mean"],
+        default="error",
+        help="repeated runs of one cell: error (list them; default), last (keep the row read last), mean",
+    )
     p.set_defaults(func=cmd_import)
 
 
