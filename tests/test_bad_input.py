@@ -155,3 +155,13 @@ def test_ctrl_c_exits_130_quietly_and_releases_claims(tiny_encoder, tiny_data, t
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
     assert not list(exp.rglob("claim")), "a claim outlived Ctrl-C"
     assert os.path.isdir(exp)
+
+
+def test_import_of_fractions_warns_and_names_the_scale(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_text("encoder,intermediate,target,language,seed,score\nmbert,none,xnli,de,1,0.61\n")
+    assert main(["import", str(path), "--out", str(tmp_path / "o.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "lie within [0, 1]" in err and "--scale 100" in err
+    assert main(["import", str(path), "--out", str(tmp_path / "o.csv"), "--scale", "100"]) == 0
+    assert "within [0, 1]" not in capsys.readouterr().err

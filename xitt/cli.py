@@ -271,6 +271,11 @@ def cmd_import(args) -> int:
         scores = import_csv(Path(args.source), scale=args.scale, on_duplicate=args.on_duplicate)
     out = write_scores(scores, _out_file(args.out))
     print(f"wrote {out}: {len(scores)} rows")
+    if args.scale is None:  # the advice looks at the data: fractions imported as points
+        from analysis.load import scale_warnings
+
+        for warning in scale_warnings(scores):
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
