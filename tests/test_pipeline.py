@@ -206,3 +206,18 @@ def test_a_failed_mixed_fit_falls_back_to_the_bootstrap_with_a_caveat(grid, monk
     assert res.answer.method == "bootstrap_bca" and np.isnan(res.answer.df)
     assert any("could not be fitted (not positive definite)" in c for c in res.caveats)
     assert res.frames.seed_plan.empty
+
+
+def test_the_terminal_prints_hostile_names_inert(result):
+    """An ESC sequence once cleared the screen; an experiment named '[link=...]' became a hyperlink."""
+    import dataclasses
+
+    from rich.console import Console
+
+    from analysis.report.terminal import render_summary
+
+    hostile = dataclasses.replace(result, experiment="[link=http://x]exp[/link]\x1b[2J")
+    console = Console(record=True, width=120)
+    render_summary(hostile, console=console)
+    text = console.export_text()
+    assert "[link=http://x]exp[/link][2J" in text and "\x1b" not in text

@@ -23,14 +23,25 @@ TITLES = {
 SHORT = {"tasks per family": "tasks", "languages": "langs", "CI half-width": "half-width"}
 
 
+def _printable(text: object) -> str:
+    """Control characters dropped: an ESC sequence in a task name once cleared the screen."""
+    return "".join(ch for ch in str(text) if ch.isprintable())
+
+
+def _safe(text: object) -> str:
+    """For strings rich reads as markup: printable and escaped (an experiment named '[link=...]' once
+    became a terminal hyperlink)."""
+    return escape(_printable(text))
+
+
 def _rich(table: T.Table, title: str):
     from rich.table import Table
 
-    out = Table(title=title, title_justify="left")
+    out = Table(title=_safe(title), title_justify="left")
     for j, column in enumerate(table.columns):
-        out.add_column(escape(column), justify="left" if j < table.stub else "right", no_wrap=j == 0)
+        out.add_column(_safe(column), justify="left" if j < table.stub else "right", no_wrap=j == 0)
     for row in table.rows:
-        out.add_row(*(escape(c.text + (f" ({c.sub})" if c.sub else "")) for c in row))
+        out.add_row(*(_safe(c.text + (f" ({c.sub})" if c.sub else "")) for c in row))
     return out
 
 
@@ -47,7 +58,10 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
     if analysis.synthetic:
         console.print(Panel("SYNTHETIC DATA - simulated benchmark, not real models", style="bold red"))
     console.print(
-        Panel(Text(answer_sentence(analysis, names)), title=f"answer: {analysis.experiment or 'experiment'}")
+        Panel(
+            Text(_printable(answer_sentence(analysis, names))),
+            title=_safe(f"answer: {analysis.experiment or 'experiment'}"),
+        )
     )
     a, b = names.family(analysis.a), names.family(analysis.b)
     builders = (T.contrast_table, T.per_target_table, T.language_wins_table)
@@ -60,7 +74,7 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
             else "not shown better (eps_min >= 0.5)"
         )
         console.print(
-            f"ASO (these tasks, seeds as units) {escape(str(r['comparison']))}: "
+            f"ASO (these tasks, seeds as units) {_safe(r['comparison'])}: "
             f"eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
         )
     plan = T.seed_plan_table(analysis, opts)
@@ -71,4 +85,4 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
     if analysis.caveats:
         console.print("[bold]Caveats[/bold]")
         for c in analysis.caveats:
-            console.print(f"  - {c}", markup=False, highlight=False)
+            console.print(f"  - {_printable(c)}", markup=False, highlight=False)
