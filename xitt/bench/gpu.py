@@ -12,7 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from xitt.bench.runner import TINY, build_tiny_encoder, setup, throughput
+from xitt.bench.fixtures import TINY, build_tiny_encoder, setup
+from xitt.bench.loop import throughput
 
 PRECISIONS = ("bf16", "fp16")
 
