@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 TINY = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny"
@@ -39,3 +40,12 @@ def build_tiny_encoder(folder: Path, size: str = "tiny") -> Path:
     return build_encoder(
         build_tokenizer(texts), folder / f"encoder-{size}", max_position=64, seed=0, **SIZES[size]
     )
+
+
+def tiny_data(work: Path) -> Path:
+    """A copy of the fixture tasks' data in ``work/data`` (made once): loading a split writes its
+    prepared cache into the data folder, which must not be the source checkout's fixtures."""
+    copy = work / "data"
+    if not copy.is_dir():
+        shutil.copytree(TINY, copy, ignore=shutil.ignore_patterns("tasks", "*.py", "prepared"))
+    return copy

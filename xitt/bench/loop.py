@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from xitt.bench.fixtures import TINY
 
-
-def _training_data(encoder: Path, repeat: int, overrides: dict):
+def _training_data(encoder: Path, data_dir: Path, repeat: int, overrides: dict):
     from transformers import AutoTokenizer
 
     from xitt.grid.spec import make_train_config
@@ -35,7 +33,7 @@ def _training_data(encoder: Path, repeat: int, overrides: dict):
     task = registry().get("tiny_cls")
     cfg = make_train_config(task.hparams, {"select_on": "last", **overrides})
     tokenizer = AutoTokenizer.from_pretrained(encoder)
-    examples, _ = train.xdata.load_split(task, "train", "en", TINY)
+    examples, _ = train.xdata.load_split(task, "train", "en", data_dir)
     examples = examples * repeat
     return task, cfg, tokenizer, examples, featurize("classification", examples, tokenizer, cfg)
 
@@ -119,6 +117,7 @@ def _time_trainer(encoder: Path, cfg, tokenizer, feats, device: str) -> float:
 
 def throughput(
     encoder: Path,
+    data_dir: Path,
     repeat: int = 16,
     epochs: int = 2,
     batch_size: int = 16,
@@ -129,7 +128,8 @@ def throughput(
     device: str = "cpu",
     precision: str = "fp32",
 ) -> dict:
-    """Examples/s of xitt.train.fit and of transformers.Trainer on tiny_cls (train set x ``repeat``;
+    """Examples/s of xitt.train.fit and of transformers.Trainer on tiny_cls in ``data_dir`` (a copy
+    of the fixtures, ``fixtures.tiny_data``; train set x ``repeat``;
     ``epochs`` or ``max_steps``), on ``device`` in ``precision`` (fp32 | bf16 | fp16: autocast in
     xitt, the Trainer's bf16/fp16), ``repeats`` times interleaved.
 
@@ -139,7 +139,7 @@ def throughput(
     """
     overrides = {"epochs": epochs, "batch_size": batch_size, "precision": precision, "max_steps": max_steps}
     task, cfg, tokenizer, examples, feats = _training_data(
-        encoder, repeat, {**overrides, **({"lr": lr} if lr is not None else {})}
+        encoder, data_dir, repeat, {**overrides, **({"lr": lr} if lr is not None else {})}
     )
     per_epoch = -(-len(feats) // batch_size)
     # every batch is full when the set is a multiple of the batch size (the tiny one is: 160 x 16)
@@ -165,7 +165,11 @@ def throughput(
 
 
 def eval_throughput(
-    encoder: Path, targets: tuple[str, ...] = ("tiny_ner", "tiny_qa"), repeat: int = 16, device: str = "cpu"
+    encoder: Path,
+    data_dir: Path,
+    targets: tuple[str, ...] = ("tiny_ner", "tiny_qa"),
+    repeat: int = 16,
+    device: str = "cpu",
 ) -> dict[str, dict]:
     """Examples/s of xitt's evaluation (``evaluate_split``: predict + decode + metric) over every test
     language of each target, test sets x ``repeat``; the head is untrained (the time does not
@@ -183,13 +187,13 @@ def eval_throughput(
     for name in targets:
         task = registry().get(name)
         cfg = make_train_config(task.hparams)
-        labels = train.task_labels(task, TINY)
+        labels = train.task_labels(task, data_dir)
         train.set_seed(0)
         head = Head(task.kind, model.config.hidden_size, num_outputs(task.kind, labels)).to(device)
         td = train.TaskData(task, cfg, labels, [], [], [])
         splits = []
         for lang in task.languages:
-            examples, _ = train.xdata.load_split(task, "test", lang, TINY)
+            examples, _ = train.xdata.load_split(task, "test", lang, data_dir)
             examples = examples * repeat
             splits.append((lang, examples, featurize(task.kind, examples, tokenizer, cfg, labels)))
         start = time.perf_counter()

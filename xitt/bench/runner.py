@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xitt.bench.fixtures import TINY, build_tiny_encoder, setup
+from xitt.bench.fixtures import build_tiny_encoder, setup, tiny_data
 from xitt.bench.loop import eval_throughput, throughput
 
 # (size, training settings, evaluation repeat): the tiny model trains 2 epochs on tiny_cls x 16;
@@ -32,14 +32,14 @@ TRAINING = (
 REPEATS = 3
 
 
-def _grid_doc(encoder: Path, targets: list[str]) -> dict:
+def _grid_doc(encoder: Path, targets: list[str], data_dir: Path) -> dict:
     return {
         "experiment": "bench",
         "encoders": [{"name": "tiny", "path": str(encoder)}],
         "intermediates": ["tiny_nli", "tiny_mc", "tiny_qa"],
         "targets": targets,
         "seeds": [1, 2],
-        "data_dir": str(TINY),
+        "data_dir": str(data_dir),
         "train": {"epochs": 2},
     }
 
@@ -60,7 +60,9 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     targets = ["tiny_cls", "tiny_ner", "tiny_qa"]
     _clear_caches()
     start = time.perf_counter()
-    reuse = execute(parse_grid(_grid_doc(encoder, targets)), exp_dir=work / "reuse", progress=False)
+    reuse = execute(
+        parse_grid(_grid_doc(encoder, targets, tiny_data(work))), exp_dir=work / "reuse", progress=False
+    )
     reuse_s = time.perf_counter() - start
     from xitt.run.store import stage_seconds
 
@@ -69,7 +71,9 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     start, trained = time.perf_counter(), 0
     for target in targets:
         trained += execute(
-            parse_grid(_grid_doc(encoder, [target])), exp_dir=work / f"per-{target}", progress=False
+            parse_grid(_grid_doc(encoder, [target], tiny_data(work))),
+            exp_dir=work / f"per-{target}",
+            progress=False,
         )["stages_trained"]
     per_target_s = time.perf_counter() - start
     return {
@@ -109,8 +113,8 @@ def main() -> dict:
     try:
         for size, settings, eval_repeat in TRAINING:
             encoder = build_tiny_encoder(work, size)
-            training[size] = throughput(encoder, repeats=REPEATS, **settings)
-            evaluation[size] = eval_throughput(encoder, repeat=eval_repeat)
+            training[size] = throughput(encoder, tiny_data(work), repeats=REPEATS, **settings)
+            evaluation[size] = eval_throughput(encoder, tiny_data(work), repeat=eval_repeat)
         b = _dag_saving(build_tiny_encoder(work, "tiny"), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
