@@ -10,6 +10,13 @@ batches. One seed drives data order (a numpy Generator), head init and dropout (
 seeded right before the head is built): with a fixed thread count the same seed gives
 bit-identical scores.
 
+Per-step overhead is kept off the host (``xitt bench`` pairs the loop with transformers.Trainer):
+the loss stays on the device and is read every ``CHECK_EVERY`` steps, before each dev evaluation
+and at the end (``LossWatch``; a non-finite loss still fails the run); torch's fused AdamW, as the
+Trainer uses; modules switched to train mode once per epoch and after evaluations; batches padded
+in numpy; evaluation under ``torch.inference_mode``; the best weights copied into one kept CPU
+copy, only when the dev score improved.
+
 Multi-task intermediates: one fresh head per task on the shared encoder; every epoch is all
 tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
 optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
