@@ -73,34 +73,34 @@ CHECK_EVERY = 50
 
 
 class LossWatch:
-    """The training loss kept on the device: ``add(loss)`` each optimiser step (no host sync),
-    ``check(step)`` reads it back, sets ``last`` (the mean finite loss since the previous check,
-    for the progress bar and log) and raises ``Diverged`` once more than ``allowed`` non-finite
-    losses came in a row (0 in fp32/bf16; with fp16 the loss scaler skips the odd overflowing step)."""
+    """The training losses kept on the device: ``add(loss)`` each optimiser step (no host sync, no
+    device op), ``check(step)`` reads the pending ones back in one sync, sets ``last`` (their mean
+    over the finite ones, for the progress bar and log) and raises ``Diverged`` at the step where
+    more than ``allowed`` non-finite losses came in a row (0 in fp32/bf16; with fp16 the loss
+    scaler skips the odd overflowing step)."""
 
-    def __init__(self, device, allowed: int, desc: str, lr: float):
-        self.allowed, self.desc, self.lr, self.last = allowed, desc, lr, float("nan")
-        # [sum of finite losses, their count, non-finite losses in a row, longest such run]
-        self.state = torch.zeros(4, device=device)
+    def __init__(self, allowed: int, desc: str, lr: float):
+        self.allowed, self.desc, self.lr = allowed, desc, lr
+        self.last, self.run, self.pending = float("nan"), 0, []
 
     def add(self, loss: torch.Tensor) -> None:
-        finite = torch.isfinite(loss.float())
-        total, count, run, worst = self.state.unbind()
-        run = torch.where(finite, 0.0, run + 1)
-        self.state = torch.stack(
-            [total + torch.where(finite, loss.float(), 0.0), count + finite, run, torch.maximum(worst, run)]
-        )
+        self.pending.append(loss.detach())
 
     def check(self, step: int) -> None:
-        total, count, run, worst = self.state.tolist()  # the one host sync
-        if count:
-            self.last = total / count
-        self.state = torch.tensor([0.0, 0.0, run, run], device=self.state.device)
-        if worst > self.allowed:
-            raise Diverged(
-                f"{self.desc}: the training loss was not finite for {worst:.0f} steps in a row by step "
-                f"{step} (diverged); lower train.lr (now {self.lr:g}) or check the data."
-            )
+        if not self.pending:
+            return
+        values = torch.stack(self.pending).float().tolist()
+        self.pending = []
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            self.last = math.fsum(finite) / len(finite)
+        for at, value in enumerate(values, start=step - len(values) + 1):
+            self.run = 0 if math.isfinite(value) else self.run + 1
+            if self.run > self.allowed:
+                raise Diverged(
+                    f"{self.desc}: the training loss is {value} at step {at} (diverged); lower "
+                    f"train.lr (now {self.lr:g}) or check the data."
+                )
 
 
 def set_seed(seed: int) -> None:
@@ -381,7 +381,7 @@ def fit(
 
     step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
     # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
-    watch = LossWatch(device, DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
+    watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
     stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
 
     def checkpoint_eval() -> bool:
