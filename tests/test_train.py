@@ -204,3 +204,27 @@ def test_patience_stops_after_evaluations_without_improvement(train, tiny_encode
     assert out.extra["steps"] == 2 * (1 + 3) and out.extra["best_step"] == 2
     with pytest.raises(Exception, match="patience"):
         _grid(tiny_encoder, tiny_data, train={"patience": 3, "select_on": "last"})
+
+
+def test_loss_watch_reads_the_loss_only_at_checks_and_counts_non_finite_runs(train):
+    import torch
+
+    nan = float("nan")
+    watch = train.LossWatch(2, "t", 1e-3)
+    for value in (1.0, nan, 3.0):
+        watch.add(torch.tensor(value))
+    watch.check(3)  # one non-finite loss: allowed (fp16's scaler skips the odd step)
+    assert watch.last == 2.0 and not watch.pending  # the mean of the finite losses since the last check
+    watch.add(torch.tensor(nan))
+    watch.add(torch.tensor(nan))
+    watch.check(5)  # two in a row: still allowed
+    watch.add(torch.tensor(float("inf")))  # the run continues across the check: three in a row
+    watch.add(torch.tensor(1.0))
+    with pytest.raises(train.Diverged, match="loss is inf at step 6 "):
+        watch.check(7)
+    strict = train.LossWatch(0, "t", 1e-3)
+    strict.add(torch.tensor(0.5))
+    strict.add(torch.tensor(nan))
+    strict.add(torch.tensor(0.5))
+    with pytest.raises(train.Diverged, match="at step 9 .diverged.; lower train.lr .now 0.001"):
+        strict.check(10)

@@ -1,7 +1,9 @@
 """Runner benchmarks (``xitt bench runner``); numbers are printed, nothing is asserted.
 
-(a) training throughput (examples/s) of xitt's loop vs ``transformers.Trainer`` on the same tiny
-    BERT, data, batch size, epochs, length grouping and thread count;
+(a) training throughput (examples/s) of xitt's loop vs ``transformers.Trainer`` (xitt.bench.loop)
+    at two encoder sizes, a tiny BERT (2 epochs) and a BERT-base-shaped one (12 layers, hidden
+    768, random weights, 8 steps), fastest and median of 3 interleaved repeats; beside it xitt's
+    evaluation throughput over the test languages of a tagging and a span-QA target;
 (b) wall time of a 3-intermediate x 3-target x 2-seed tiny grid with stage reuse (the DAG) vs
     re-training the intermediate stage for every target (one grid per target).
 
@@ -16,134 +18,28 @@ import tempfile
 import time
 from pathlib import Path
 
-TINY = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny"
+from xitt.bench.fixtures import build_tiny_encoder, setup, tiny_data
+from xitt.bench.loop import eval_throughput, throughput
+
+# (size, training settings, evaluation repeat): the tiny model trains 2 epochs on tiny_cls x 16;
+# the BERT-base-shaped one 1 epoch of tiny_cls, 10 steps (lr 5e-5: 5e-3, the tiny tasks' rate, is
+# for h32). A whole epoch, not a few steps of a longer one: both loops then see the same 10
+# length-grouped batches (160 examples < one mega-batch of 50 batches), so the same tokens.
+TRAINING = (
+    ("tiny", {"repeat": 16, "epochs": 2}, 16),
+    ("base", {"repeat": 1, "epochs": 1, "lr": 5e-5}, 2),
+)
+REPEATS = 3
 
 
-def setup() -> None:
-    if not (TINY / "tasks" / "tiny.yaml").is_file():
-        raise FileNotFoundError(f"xitt bench needs the tiny fixtures of a source checkout at {TINY}.")
-    paths = [p for p in os.environ.get("XITT_TASKS_PATH", "").split(os.pathsep) if p]
-    if str(TINY / "tasks") not in paths:
-        os.environ["XITT_TASKS_PATH"] = os.pathsep.join(paths + [str(TINY / "tasks")])
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    torch.set_num_threads(1)
-    hf_logging.disable_progress_bar()  # the table is the output, not the library's save bars
-
-
-def build_tiny_encoder(folder: Path) -> Path:
-    from xitt.synth.tiny import build_encoder, build_tokenizer
-
-    texts = [p.read_text(encoding="utf-8") for p in sorted(TINY.glob("tiny_*/*"))]
-    return build_encoder(build_tokenizer(texts), folder / "encoder", max_position=64, seed=0)
-
-
-def throughput(
-    encoder: Path,
-    repeat: int = 16,
-    epochs: int = 2,
-    batch_size: int = 16,
-    *,
-    device: str = "cpu",
-    precision: str = "fp32",
-) -> dict[str, float]:
-    """Examples/s of xitt.train.fit and of transformers.Trainer on tiny_cls (train set x ``repeat``),
-    on ``device`` with ``precision`` (fp32 | bf16 | fp16: autocast in xitt, Trainer's bf16/fp16)."""
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
-
-    from xitt.grid.spec import make_train_config
-    from xitt.tasks import registry
-    from xitt.train import chain as train
-    from xitt.train.heads import Head, featurize
-
-    task = registry().get("tiny_cls")
-    cfg = make_train_config(
-        task.hparams,
-        {"epochs": epochs, "batch_size": batch_size, "select_on": "last", "precision": precision},
-    )
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    examples, _ = train.xdata.load_split(task, "train", "en", TINY)
-    examples = examples * repeat
-    feats = featurize("classification", examples, tokenizer, cfg)
-    n = len(feats) * epochs
-
-    model, _ = train.load_encoder(str(encoder))
-    train.set_seed(0)
-    head = Head("classification", model.config.hidden_size, 2)
-    model.to(device)
-    head.to(device)
-    td = train.TaskData(task, cfg, list(task.labels), feats, examples[:16], feats[:16])
-    start = time.perf_counter()
-    train.fit(
-        model,
-        {"cls": head},
-        {"cls": td},
-        seed=0,
-        pad_id=tokenizer.pad_token_id,
-        device=torch.device(device),
-        desc="bench",
-        progress=False,
-    )
-    xitt_s = time.perf_counter() - start
-
-    torch.manual_seed(0)
-    hf_model = AutoModelForSequenceClassification.from_pretrained(encoder, num_labels=2)
-    rows = [
-        {"input_ids": f["input_ids"], "token_type_ids": f["token_type_ids"], "labels": f["labels"]}
-        for f in feats
-    ]
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            per_device_train_batch_size=batch_size,
-            num_train_epochs=epochs,
-            learning_rate=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            warmup_steps=int(cfg.warmup_ratio * epochs * -(-len(feats) // batch_size)),
-            max_grad_norm=cfg.max_grad_norm,
-            train_sampling_strategy="group_by_length",
-            report_to=[],
-            save_strategy="no",
-            logging_strategy="no",
-            use_cpu=device == "cpu",
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            seed=0,
-            dataloader_num_workers=0,
-            disable_tqdm=True,
-            log_level="error",
-        )
-        trainer = Trainer(
-            model=hf_model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer)
-        )
-        start = time.perf_counter()
-        trainer.train()
-        hf_s = time.perf_counter() - start
-    return {
-        "examples": n,
-        "xitt_s": xitt_s,
-        "trainer_s": hf_s,
-        "xitt_ex_per_s": n / xitt_s,
-        "trainer_ex_per_s": n / hf_s,
-    }
-
-
-def _grid_doc(encoder: Path, targets: list[str]) -> dict:
+def _grid_doc(encoder: Path, targets: list[str], data_dir: Path) -> dict:
     return {
         "experiment": "bench",
         "encoders": [{"name": "tiny", "path": str(encoder)}],
         "intermediates": ["tiny_nli", "tiny_mc", "tiny_qa"],
         "targets": targets,
         "seeds": [1, 2],
-        "data_dir": str(TINY),
+        "data_dir": str(data_dir),
         "train": {"epochs": 2},
     }
 
@@ -164,7 +60,9 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     targets = ["tiny_cls", "tiny_ner", "tiny_qa"]
     _clear_caches()
     start = time.perf_counter()
-    reuse = execute(parse_grid(_grid_doc(encoder, targets)), exp_dir=work / "reuse", progress=False)
+    reuse = execute(
+        parse_grid(_grid_doc(encoder, targets, tiny_data(work))), exp_dir=work / "reuse", progress=False
+    )
     reuse_s = time.perf_counter() - start
     from xitt.run.store import stage_seconds
 
@@ -173,7 +71,9 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     start, trained = time.perf_counter(), 0
     for target in targets:
         trained += execute(
-            parse_grid(_grid_doc(encoder, [target])), exp_dir=work / f"per-{target}", progress=False
+            parse_grid(_grid_doc(encoder, [target], tiny_data(work))),
+            exp_dir=work / f"per-{target}",
+            progress=False,
         )["stages_trained"]
     per_target_s = time.perf_counter() - start
     return {
@@ -187,28 +87,56 @@ def _dag_saving(encoder: Path, work: Path) -> dict[str, float]:
     }
 
 
+def _num(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.2g}" if x < 1 else f"{x:.1f}"
+
+
+def _print_training(rows: dict[str, dict]) -> None:
+    print(
+        f"(a) training, examples/s over {REPEATS} repeats (xitt and Trainer interleaved): "
+        "fastest | median repeat"
+    )
+    print(f"    {'size':5} {'examples':>8} {'xitt':>15} {'Trainer':>15} {'ratio':>13}")
+    for size, a in rows.items():
+        x = f"{_num(a['examples'] / min(a['xitt_s']))} | {_num(a['xitt_ex_per_s'])}"
+        t = f"{_num(a['examples'] / min(a['trainer_s']))} | {_num(a['trainer_ex_per_s'])}"
+        ratio = f"{a['ratio_best']:.2f} | {a['ratio_median']:.2f}x"
+        print(f"    {size:5} {a['examples']:>8} {x:>15} {t:>15} {ratio:>13}")
+
+
 def main() -> dict:
+    """Print (a) training throughput at both sizes, evaluation throughput, (b) the DAG saving."""
     setup()
     work = Path(tempfile.mkdtemp(prefix="xitt-bench-"))
+    load = os.getloadavg()
+    training, evaluation = {}, {}
     try:
-        encoder = build_tiny_encoder(work)
-        a = throughput(encoder)
-        b = _dag_saving(encoder, work)
+        for size, settings, eval_repeat in TRAINING:
+            encoder = build_tiny_encoder(work, size)
+            training[size] = throughput(encoder, tiny_data(work), repeats=REPEATS, **settings)
+            evaluation[size] = eval_throughput(encoder, tiny_data(work), repeat=eval_repeat)
+        b = _dag_saving(build_tiny_encoder(work, "tiny"), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("runner benchmark (tiny BERT h32 x 2 layers, tiny fixture tasks, 1 CPU thread)")
     print(
-        f"(a) training throughput on {a['examples']} examples: xitt loop {a['xitt_ex_per_s']:.0f} ex/s "
-        f"({a['xitt_s']:.2f} s), transformers.Trainer {a['trainer_ex_per_s']:.0f} ex/s ({a['trainer_s']:.2f} s); "
-        f"ratio {a['xitt_ex_per_s'] / a['trainer_ex_per_s']:.2f}x"
+        "runner benchmark (random BERT: tiny h32 x 2 layers, base h768 x 12 layers; tiny fixture tasks; "
+        f"1 CPU thread; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
     )
+    _print_training(training)
+    print("    evaluation (xitt: predict + decode + metric, every test language; features prepared before)")
+    for size, targets in evaluation.items():
+        for name, e in targets.items():
+            print(
+                f"    {size:5} {name:9} {'+'.join(e['languages'])}: {e['examples']} examples "
+                f"{_num(e['ex_per_s'])} ex/s"
+            )
     print(
         f"(b) 3 intermediates x 3 targets x 2 seeds ({b['runs']} runs): with stage reuse {b['reuse_s']:.1f} s "
         f"({b['stages_trained_reuse']} stages trained, {b['stage_training_s']:.1f} s of it), "
         f"re-training per target {b['per_target_s']:.1f} s "
         f"({b['stages_trained_per_target']} stages trained); saving {100 * b['saving']:.0f} %"
     )
-    return {"throughput": a, "dag": b}
+    return {"training": training, "evaluation": evaluation, "dag": b}
 
 
 if __name__ == "__main__":

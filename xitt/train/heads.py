@@ -148,8 +148,12 @@ def feature_length(feature: dict) -> int:
     return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def _pad(rows: list[list[int]], value: int, width: int) -> list[list[int]]:
-    return [r + [value] * (width - len(r)) for r in rows]
+def _pad(rows: list[list[int]], value: int, width: int) -> torch.Tensor:
+    """``rows`` right-padded with ``value`` to ``width``, as one int64 tensor (filled in numpy)."""
+    out = np.full((len(rows), width), value, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return torch.from_numpy(out)
 
 
 def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -161,21 +165,20 @@ def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
         if multi
         else (lambda key: [f[key] for f in features])
     )
-    ids = _pad(flat("input_ids"), pad_id, width)
+    ids = flat("input_ids")
+    lengths = np.array([len(r) for r in ids])
     batch = {
-        "input_ids": torch.tensor(ids),
-        "attention_mask": torch.tensor(
-            [[int(t != -1) for t in r] for r in _pad(flat("input_ids"), -1, width)]
-        ),
+        "input_ids": _pad(ids, pad_id, width),
+        "attention_mask": torch.from_numpy((np.arange(width) < lengths[:, None]).astype(np.int64)),
     }
     if "token_type_ids" in features[0]:
-        batch["token_type_ids"] = torch.tensor(_pad(flat("token_type_ids"), 0, width))
+        batch["token_type_ids"] = _pad(flat("token_type_ids"), 0, width)
     if multi:
         n = len(features[0]["input_ids"])
         batch = {k: v.view(len(features), n, width) for k, v in batch.items()}
     first = features[0]
     if isinstance(first.get("labels"), list):
-        batch["labels"] = torch.tensor(_pad([f["labels"] for f in features], -100, width))
+        batch["labels"] = _pad([f["labels"] for f in features], -100, width)
     elif "labels" in first:
         batch["labels"] = torch.tensor([f["labels"] for f in features])
     if "start_positions" in first:
