@@ -333,3 +333,33 @@ def test_a_damaged_checkpoint_is_retrained_and_leftovers_are_removed(tiny_encode
         == 0
     )
     assert not ckpt.exists()
+
+
+def test_a_failed_stage_records_its_runs_failed_without_starting_them(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    """A failed stage once 'ran' each of its dependants only to record the failure (on SLURM: a GPU
+    job each). Now its runs are recorded failed with the stage's error and never started."""
+    import xitt.train.chain
+
+    started = []
+    real = xitt.train.chain.run_target
+
+    def counting(run, *args, **kwargs):
+        started.append(run.run_id)
+        return real(run, *args, **kwargs)
+
+    def broken_stage(*args, **kwargs):
+        raise RuntimeError("the stage's data is broken")
+
+    monkeypatch.setattr(xitt.train.chain, "run_target", counting)
+    monkeypatch.setattr(xitt.train.chain, "train_stage", broken_stage)
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls", "tiny_ner"])
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["done"] == 2 and summary["failed"] == 2 and summary["stages_trained"] == 0
+    runs = expand_grid(grid)[1]
+    assert sorted(started) == sorted(r.run_id for r in runs if r.stage is None)
+    for run in (r for r in runs if r.stage is not None):
+        result = read_result(run_dir(tmp_path, run.run_id))
+        assert result.status == "failed"
+        assert result.error.endswith("is not available: RuntimeError: the stage's data is broken")

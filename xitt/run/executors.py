@@ -27,14 +27,11 @@ import os
 import shutil
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from submitit.helpers import Checkpointable
 
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
@@ -210,7 +207,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                 if run.stage is not None:
                     stage = done_stage(exp, run.stage.stage_id)
                     if stage is None or missing_files(ckpt):
-                        raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
+                        raise RuntimeError(stage_missing(exp, run.stage.stage_id, ckpt))
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
 
@@ -225,7 +222,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
         claim.release()
 
 
-def _stage_missing(exp: Path, stage_id: str, ckpt: str | None) -> str:
+def stage_missing(exp: Path, stage_id: str, ckpt: str | None) -> str:
     try:
         record = read_stage(exp, stage_id)
     except CorruptResult as err:
@@ -302,9 +299,12 @@ def execute(
     fail_fast: bool = False,
     data_dir: str | None = None,
     progress: bool = True,
+    wait: bool = True,
 ) -> dict:
     """Run every pending stage and run of ``grid`` into ``exp_dir``; returns counts
-    {runs, done, failed, skipped, ran, stages_trained, busy}."""
+    {runs, done, failed, skipped, ran, stages_trained, busy}; on SLURM also submitted, queued (jobs of an
+    earlier call still pending or running) and checkpoints_removed, or only submitted and queued when
+    not ``wait``ing for the jobs."""
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
@@ -354,7 +354,12 @@ def execute(
         bar=bar,
     )
     if kind == "slurm":
-        counts = _run_slurm(**ctx)
+        from xitt.run import slurm
+
+        if fail_fast:
+            log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
+        sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid))
+        counts = slurm.wait(sub, bar) if wait else {"submitted": len(sub.jobs), "queued": len(sub.live)}
     elif kind == "local":
         counts = _run_local(workers=workers, progress=progress, **ctx)
     else:
@@ -372,23 +377,57 @@ def execute(
 # -------------------------------------------------------------------------------------- local
 
 
-def _cleanup(grid: GridSpec, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
-    """Remove a stage checkpoint once all its dependants are done (unless keep_checkpoints)."""
-    if grid.keep_checkpoints or not ckpt.exists():
-        return
+def remove_checkpoint(keep: bool, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> bool:
+    """Remove a stage checkpoint once all its dependants (every seed of the grid) are done, unless
+    ``keep``; True when it was removed. Also the body of the SLURM cleanup job."""
+    if keep or not ckpt.exists():
+        return False
     if all(run_state(run_dir(exp, r.run_id))[0] == "done" for r in dependants):
         shutil.rmtree(ckpt, ignore_errors=True)
         log.info("removed checkpoint %s (all %d dependants done)", ckpt, len(dependants))
+        return True
+    return False
+
+
+def _cleanup(grid: GridSpec, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
+    remove_checkpoint(grid.keep_checkpoints, exp, ckpt, dependants)
 
 
 def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
-    """Wait while another worker trains this stage, then train it if needed: 'trained' | 'done' | 'failed'."""
-    while is_claimed(stage_dir(exp_dir, stage.stage_id)):
-        time.sleep(2)
+    """Train the stage if needed: 'trained' | 'done' | 'failed' | 'busy' (another live worker holds it;
+    nothing waits for it, so no job holds a GPU while another trains)."""
     if stage_ready(Path(exp_dir), stage.stage_id, Path(ckpt)):
         return "done"
+    if is_claimed(stage_dir(exp_dir, stage.stage_id)):
+        return "busy"
     state = do_stage(stage, exp_dir, ckpt, progress)
     return "trained" if state == "done" else state
+
+
+def fail_run(run: RunSpec, exp_dir: str, ckpt: str | None) -> str:
+    """Record a dependant of a failed stage as failed with the stage's error, without starting it:
+    'failed' | 'skipped' (done) | 'busy'."""
+    return _isolated(f"run {run.run_id}", _fail_run, run, exp_dir, ckpt)
+
+
+def _fail_run(run: RunSpec, exp_dir: str, ckpt: str | None) -> str:
+    exp = Path(exp_dir)
+    folder = run_dir(exp, run.run_id)
+    if run_state(folder)[0] == "done":
+        return "skipped"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    try:
+        with run_log(folder):
+            error = stage_missing(exp, run.stage.stage_id, ckpt)
+            log.error("run %s not started: %s", run.run_id, error)
+            write_config(folder, run.to_dict())
+            result = RunResult(run.run_id, run.to_dict(), "failed", error=f"RuntimeError: {error}")
+            write_result(folder, _complete(result, run, None, now()))
+        return "failed"
+    finally:
+        claim.release()
 
 
 def _dependants(grid: GridSpec) -> dict[str, list[RunSpec]]:
@@ -426,12 +465,21 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
     all_runs = _dependants(grid)
     work = [(None, free)] + [(sid, runs) for sid, runs in by_stage.items()]
     for stage_id, runs in work:
+        job = do_run  # or fail_run: a failed stage's runs are recorded failed, not started
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), progress) == "trained"
+            stage_state = stage_job(stage, str(exp), str(ckpt[stage_id]), progress)
+            counts["stages_trained"] += stage_state == "trained"
             bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
+            if stage_state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
+                counts["busy"] += len(runs)
+                continue
+            job = fail_run if stage_state == "failed" else do_run
         for run in runs:
-            state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, progress)
+            folder = str(ckpt[stage_id]) if stage_id else None
+            state = (
+                do_run(run, str(exp), folder, progress) if job is do_run else fail_run(run, str(exp), folder)
+            )
             counts["ran"] += int(state in ("done", "failed"))
             counts["busy"] += int(state == "busy")
             if state in ("done", "failed"):
@@ -488,10 +536,13 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                 if what == "stage":
                     counts["stages_trained"] += state == "trained"
                     bar.stage_finished(item, stage_seconds(exp, item))
-                    if not stopped:  # failed stages too: their runs record the stage's error
+                    if state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
+                        counts["busy"] += len(by_stage[item])
+                    elif not stopped:  # a failed stage's runs are recorded failed, not started
+                        job = fail_run if state == "failed" else do_run
                         pending.update(
                             {
-                                pool.submit(do_run, r, str(exp), str(ckpt[item])): ("run", r)
+                                pool.submit(job, r, str(exp), str(ckpt[item])): ("run", r)
                                 for r in by_stage[item]
                             }
                         )
@@ -512,131 +563,3 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                         if other.cancel():
                             pending.pop(other)
     return {**counts, **({"stopped": 1} if stopped else {})}
-
-
-# -------------------------------------------------------------------------------------- slurm
-
-
-def _slurm_executor(grid: GridSpec, exp: Path, dependency: str | None = None):
-    import submitit
-
-    opts = grid.executor.slurm
-    ex = submitit.AutoExecutor(
-        folder=exp / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=opts.max_requeue
-    )
-    params: dict[str, Any] = {
-        "timeout_min": opts.timeout_min,
-        "cpus_per_task": opts.cpus_per_task,
-        "slurm_array_parallelism": opts.array_parallelism,
-        "name": f"xitt-{grid.experiment}",
-    }
-    if opts.gpus_per_node:
-        params["gpus_per_node"] = opts.gpus_per_node
-    if opts.mem_gb:
-        params["mem_gb"] = opts.mem_gb
-    for key in ("partition", "account", "qos", "constraint"):
-        if getattr(opts, key):
-            params[f"slurm_{key}"] = getattr(opts, key)
-    if opts.setup:
-        params["slurm_setup"] = list(opts.setup)
-    extra = dict(opts.additional_parameters)
-    if dependency:
-        extra.update(dependency=dependency, kill_on_invalid_dep="yes")
-    if extra:
-        params["slurm_additional_parameters"] = extra
-    ex.update_parameters(**params)
-    return ex
-
-
-class SlurmJob(Checkpointable):
-    """A stage or run as a SLURM job. On preemption or timeout submitit calls ``checkpoint``, whose
-    default requeues the job with the same arguments; the requeued job takes over its own claim
-    (same SLURM job id) and redoes the stage or run from the start."""
-
-    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None) -> str:
-        _console(True)
-        if what == "stage":
-            return stage_job(spec, exp_dir, ckpt)
-        return do_run(spec, exp_dir, ckpt)
-
-
-def _run_slurm(*, grid, exp, stages, ckpt, todo, fail_fast, bar) -> dict:
-    """Submit the DAG: an array of stages, per stage an array of its runs (afterok), an array of none runs."""
-    if fail_fast:
-        log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
-    free, by_stage = _groups(stages, todo)
-    stage_of, job = {s.stage_id: s for s in stages}, SlurmJob()
-    (exp / "slurm").mkdir(parents=True, exist_ok=True)
-    sids = list(by_stage)
-    stage_jobs = (
-        _slurm_executor(grid, exp).map_array(
-            job,
-            ["stage"] * len(sids),
-            [stage_of[s] for s in sids],
-            [str(exp)] * len(sids),
-            [str(ckpt[s]) for s in sids],
-        )
-        if sids
-        else []
-    )
-    run_jobs = []
-    for sid, sjob in zip(sids, stage_jobs):
-        runs = by_stage[sid]
-        ex = _slurm_executor(grid, exp, dependency=f"afterok:{sjob.job_id}")
-        run_jobs += list(
-            zip(
-                runs,
-                ex.map_array(
-                    job,
-                    ["run"] * len(runs),
-                    runs,
-                    [str(exp)] * len(runs),
-                    [str(ckpt[sid])] * len(runs),
-                ),
-            )
-        )
-    if free:
-        run_jobs += list(
-            zip(
-                free,
-                _slurm_executor(grid, exp).map_array(
-                    job,
-                    ["run"] * len(free),
-                    free,
-                    [str(exp)] * len(free),
-                    [None] * len(free),
-                ),
-            )
-        )
-    log.info(
-        "submitted %d stage job(s) and %d run job(s); logs under %s",
-        len(stage_jobs),
-        len(run_jobs),
-        exp / "slurm",
-    )
-    counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
-    for sid, sjob in zip(sids, stage_jobs):
-        counts["stages_trained"] += _job_state(sjob, sid) == "trained"
-        bar.stage_finished(sid, stage_seconds(exp, sid))
-    all_runs = _dependants(grid)
-    for run, rjob in run_jobs:
-        state = _job_state(rjob, run.run_id)
-        counts["ran"] += state in ("done", "failed")
-        if state in ("done", "failed"):
-            bar.update(state, run.run_id, run_seconds(exp, run.run_id))
-    for sid in sids:
-        _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
-    return counts
-
-
-def _job_state(job, name: str) -> str:
-    try:
-        return job.result()
-    except Exception as err:
-        log.error(
-            "SLURM job %s (%s) did not finish: %s",
-            job.job_id,
-            name,
-            str(err).splitlines()[0] if str(err) else err,
-        )
-        return "failed"
