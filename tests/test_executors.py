@@ -91,7 +91,8 @@ def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder,
     assert summary["ran"] == 2 and summary["stages_trained"] == 1 and summary["runs"] == 2
     assert {p: p.stat().st_mtime_ns for p in first} == first
     assert execute(grid2, exp_dir=tmp_path, progress=False)["ran"] == 0
-    assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # keep_checkpoints
+    stage_id = expand_grid(grid2)[0][0].stage_id
+    assert len(list(checkpoint_path(grid2, tmp_path, stage_id).parent.iterdir())) == 2  # keep_checkpoints
 
 
 def test_bad_data_stops_before_training_and_a_failing_run_does_not_stop_the_others(
@@ -363,3 +364,25 @@ def test_a_failed_stage_records_its_runs_failed_without_starting_them(
         result = read_result(run_dir(tmp_path, run.run_id))
         assert result.status == "failed"
         assert result.error.endswith("is not available: RuntimeError: the stage's data is broken")
+
+
+def test_plan_prints_the_peak_disk_of_the_stage_checkpoints(tiny_encoder, tiny_data, tmp_path):
+    from xitt.run.disk import describe_disk, folder_bytes, human
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2])
+    stages = expand_grid(grid)[0]
+    line = describe_disk(grid, stages, tmp_path, {})  # local, one worker: one checkpoint at a time
+    assert (
+        f"peak {human(folder_bytes(tiny_encoder))} " in line
+        and "(1 at once, one at a time)" in line
+        and "(folder)" in line
+    )
+    slurm = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], executor={"kind": "slurm"})
+    line = describe_disk(slurm, stages, tmp_path, {stages[0].stage_id: "done"})
+    assert "(1 at once, pending stages train first)" in line  # the done stage's checkpoint is gone
+    kept = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], keep_checkpoints=True)
+    execute(kept, exp_dir=tmp_path, progress=False)
+    ckpt = checkpoint_path(kept, tmp_path, stages[0].stage_id)
+    line = describe_disk(kept, stages, tmp_path, {s.stage_id: "done" for s in stages})
+    assert f"peak {human(2 * folder_bytes(ckpt))} " in line and "(2 at once, kept)" in line
+    assert "(measured)" in line and str(ckpt.parent) in line

@@ -14,13 +14,14 @@ the hub is switched off for the runs), then runs what is not done yet:
 Idempotent: finished runs and stages are skipped; failed, corrupt or half-written ones re-run;
 an O_EXCL claim per folder keeps two workers off the same run. A failing run records its error
 (traceback in ``train.log``, last line in ``result.json``) and the others go on unless
-``fail_fast``. Stage checkpoints live in ``grid.checkpoint_dir/<stage_id>`` or
-``<exp_dir>/checkpoints/<stage_id>``.
+``fail_fast``. Stage checkpoints live in ``grid.checkpoint_dir/<stage_id>``, by default outside the
+repository (``checkpoint_path``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -60,17 +61,25 @@ from xitt.train.checkpoint import missing_files
 
 log = logging.getLogger("xitt")
 HEARTBEAT_S = 600
+DEFAULT_CHECKPOINT_DIR = "~/.cache/xitt/checkpoints"
 
 
 # ------------------------------------------------------------------------------ helpers on disk
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
-    """Where stage ``stage_id`` keeps its checkpoint; never inside a stage or run folder, whose files the
+    """Where stage ``stage_id`` keeps its checkpoint: ``<checkpoint_dir>/<stage_id>`` when the grid sets
+    ``checkpoint_dir``, else ``<XITT_CHECKPOINT_DIR or ~/.cache/xitt/checkpoints>/<exp name>-<hash of the
+    experiment folder>/<stage_id>``: outside the repository (a stage checkpoint of XLM-R large is ~2.2 GB)
+    and apart for every experiment folder. Never inside a stage or run folder, whose files the
     checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
-    folder = Path(base).resolve() if base else Path(exp_dir).resolve() / "checkpoints"
     exp = Path(exp_dir).resolve()
+    if base:
+        folder = Path(base).expanduser().resolve()
+    else:
+        root = Path(os.environ.get("XITT_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR).expanduser().resolve()
+        folder = root / f"{exp.name}-{hashlib.sha1(str(exp).encode()).hexdigest()[:8]}"
     if folder.is_relative_to(exp) and not folder.is_relative_to(exp / "checkpoints"):
         raise SpecError(
             f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
