@@ -386,3 +386,45 @@ def test_plan_prints_the_peak_disk_of_the_stage_checkpoints(tiny_encoder, tiny_d
     line = describe_disk(kept, stages, tmp_path, {s.stage_id: "done" for s in stages})
     assert f"peak {human(2 * folder_bytes(ckpt))} " in line and "(2 at once, kept)" in line
     assert "(measured)" in line and str(ckpt.parent) in line
+
+
+def test_a_cuda_oom_halves_the_micro_batch_and_doubles_accumulation(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    """A simulated GPU with room for 8 training examples per forward: a stage and a run asked for
+    micro-batches of 16 finish with 8 x 2, the same optimizer steps, under their own ids."""
+    import torch
+
+    import xitt.train.heads
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], train={"epochs": 1, "batch_size": 16})
+    execute(grid, exp_dir=tmp_path / "roomy", progress=False)
+    real = xitt.train.heads.Head.forward
+    sizes = []
+
+    def small_gpu(self, encoder, batch):
+        sizes.append(len(batch["input_ids"]))
+        if self.training and len(batch["input_ids"]) > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return real(self, encoder, batch)
+
+    monkeypatch.setattr(xitt.train.heads.Head, "forward", small_gpu)
+    summary = execute(grid, exp_dir=tmp_path / "small", progress=False)
+    assert summary["done"] == 2 and summary["failed"] == 0 and 16 in sizes
+    stage, runs = expand_grid(grid)[0][0], expand_grid(grid)[1]
+    record = json.loads((tmp_path / "small" / "stages" / stage.stage_id / "stage.json").read_text())
+    assert record["memory"] == {
+        "oom_retries": 1,
+        "batch_size": {"tiny_nli": 8},
+        "grad_accum": {"tiny_nli": 2},
+        "eval_batch_size": {"tiny_nli": stage.train["tiny_nli"].eval_batch_size // 2},
+    }
+    assert record["spec"]["train"]["tiny_nli"]["batch_size"] == 16  # the grid's setting, as asked
+    for run in runs:
+        small = read_result(run_dir(tmp_path / "small", run.run_id))
+        roomy = read_result(run_dir(tmp_path / "roomy", run.run_id))
+        assert small.run_id == run.run_id and small.spec["target_train"]["batch_size"] == 16
+        assert small.extra["memory"]["batch_size"] == {"tiny_cls": 8}
+        assert small.extra["memory"]["grad_accum"] == {"tiny_cls": 2}
+        assert small.extra["steps"] == roomy.extra["steps"]  # same effective batch, same steps
+        assert "memory" not in roomy.extra

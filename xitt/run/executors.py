@@ -36,6 +36,7 @@ from typing import Any
 
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
+from xitt.run.memory import retry_on_oom
 from xitt.run.progress import GridProgress, interactive, not_detail
 from xitt.run.store import (
     Claim,
@@ -173,7 +174,16 @@ def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
             try:
                 from xitt.train.chain import train_stage
 
-                record = train_stage(stage, ckpt_dir, progress=progress)
+                record, memory = retry_on_oom(
+                    lambda cfgs: train_stage(
+                        dataclasses.replace(stage, train=cfgs), ckpt_dir, progress=progress
+                    ),
+                    stage.train,
+                    f"stage {stage.stage_id}",
+                )  # the record names the stage as the grid asked for it, and what memory allowed
+                record = dataclasses.replace(
+                    record, stage_id=stage.stage_id, spec=dataclasses.asdict(stage), memory=memory
+                )
             except Exception as err:
                 log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
                 record = StageRecord(
@@ -220,7 +230,18 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                     encoder_path = str(ckpt)
                 from xitt.train.chain import run_target
 
-                result = run_target(run, encoder_path, out_dir=folder, progress=progress)
+                result, memory = retry_on_oom(
+                    lambda cfgs: run_target(
+                        dataclasses.replace(run, target_train=cfgs[run.target]),
+                        encoder_path,
+                        out_dir=folder,
+                        progress=progress,
+                    ),
+                    {run.target: run.target_train},
+                    f"run {run.run_id}",
+                )  # the result names the run as the grid asked for it, and what memory allowed
+                extra = {**result.extra, **({"memory": memory} if memory else {})}
+                result = dataclasses.replace(result, run_id=run.run_id, spec=run.to_dict(), extra=extra)
                 log.info("run %s: done %s", run.run_id, json.dumps(result.scores))
             except Exception as err:
                 log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
@@ -256,6 +277,7 @@ def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, starte
             "stage_dev_scores": dict(stage.dev_scores) if stage else {},
             "steps": result.extra.get("steps"),
             "best_step": result.extra.get("best_step"),
+            **({"memory": result.extra["memory"]} if "memory" in result.extra else {}),
         },
         **_provenance(),
     )

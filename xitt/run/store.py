@@ -122,6 +122,7 @@ class StageRecord:
     error: str | None = None
     started: str = ""
     finished: str = ""
+    memory: Mapping[str, Any] = field(default_factory=dict)  # what an OOM retry used (xitt/run/memory.py)
 
     def to_json(self) -> str:
         data = {k: v for k, v in dataclasses.asdict(self).items() if not (k == "error" and v is None)}
