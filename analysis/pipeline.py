@@ -101,22 +101,8 @@ def analyze(
     (True, 4)
     """
     v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
-    prim = v.scores
-    caveats = list(v.warnings)
-    if not (prim["intermediate"] == NONE).any():
-        raise ValueError(
-            f"these scores have no '{NONE}' runs, the no-intermediate baseline every gain is measured "
-            f"against, so there is no contrast to estimate. Train the baseline (add {NONE} to the grid's "
-            "intermediates and `xitt run` again); meanwhile `xitt report` shows the descriptive score tables."
-        )
-    delta = effects.deltas(prim)
-    fams = sorted(set(delta["intermediate_family"]))
-    for fam in (a, b):
-        if fam not in fams:
-            raise ValueError(
-                f"no intermediate task of family '{fam}' has a paired 'none' baseline; families "
-                f"with deltas: {fams}. Choose a and b among them (e.g. --a nli --b qa)."
-            )
+    prim, caveats = v.scores, list(v.warnings)
+    delta = _deltas(prim, a, b)
     synthetic = bool(synthetic or is_synthetic(prim))
     des = bootstrap.design(delta, a, b)
     boot = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
@@ -155,15 +141,36 @@ def analyze(
         by_method, wins, a=a, b=b, level=level, n_tasks=n_tasks, n_targets=len(des.targets)
     )
     settings = {
-        "seed": seed,
-        "n_boot": n_boot,
-        "level": level,
-        "allow_incomplete": allow_incomplete,
-        "a": a,
-        "b": b,
+        **{
+            "seed": seed,
+            "n_boot": n_boot,
+            "level": level,
+            "allow_incomplete": allow_incomplete,
+            "a": a,
+            "b": b,
+        },
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__},
     }
     return Analysis(experiment, synthetic, answer, caveats, frames, settings, a=a, b=b, level=level)
+
+
+def _deltas(prim: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """effects.deltas, after checking that there is a baseline and that a and b have deltas."""
+    if not (prim["intermediate"] == NONE).any():
+        raise ValueError(
+            f"these scores have no '{NONE}' runs, the no-intermediate baseline every gain is measured "
+            f"against, so there is no contrast to estimate. Train the baseline (add {NONE} to the grid's "
+            "intermediates and `xitt run` again); meanwhile `xitt report` shows the descriptive score tables."
+        )
+    delta = effects.deltas(prim)
+    fams = sorted(set(delta["intermediate_family"]))
+    for fam in (a, b):
+        if fam not in fams:
+            raise ValueError(
+                f"no intermediate task of family '{fam}' has a paired '{NONE}' baseline; families "
+                f"with deltas: {fams}. Choose a and b among them (e.g. --a nli --b qa)."
+            )
+    return delta
 
 
 def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:

@@ -211,3 +211,41 @@ def test_missing_data_is_grouped_by_task_with_each_fix_once(tmp_path):
     assert text.count("xitt synth --out") == 1 and text.count("once online") == 1
     synth_fix = next(line for line in lines if "xitt synth" in line)
     assert "synth_xnli" in synth_fix and "online" not in synth_fix
+
+
+def test_runs_of_extra_seeds_are_seen_with_the_same_option(exp, capsys):
+    """`xitt run --seeds 4` trains runs outside the grid's seeds; status and collect see them when
+    given the same --seeds (or --set), and not otherwise."""
+    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.store import RunResult, run_dir, write_result
+
+    (exp / "scores.csv").unlink()
+    grid = load_grid(exp)
+    _, runs = expand_grid(grid, seeds=[4])
+    for spec in runs:
+        languages = grid.languages[spec.target]
+        metric = "accuracy" if spec.target == "xnli" else "em_f1"
+        write_result(
+            run_dir(exp, spec.run_id),
+            RunResult(
+                spec.run_id,
+                spec.to_dict(),
+                "done",
+                scores={lang: {metric: 60.0} for lang in languages},
+                primary_metric=metric,
+            ),
+        )
+    assert main(["status", str(exp)]) == 0
+    assert "0 done" in capsys.readouterr().out
+    assert main(["status", str(exp), "--seeds", "4"]) == 0
+    assert f"{len(runs)} done" in capsys.readouterr().out
+    assert main(["collect", str(exp), "--set", "seeds=[4]"]) == 0
+    assert (exp / "scores.csv").is_file()
+
+
+def test_report_layout_two_sets_wide_tables_across_both_columns(exp, capsys):
+    assert main(["report", str(exp), "--n-boot", "100", "--no-pdf", "--layout", "two"]) == 0
+    assert "--layout two" in capsys.readouterr().out
+    main_table = (exp / "report" / "tables" / "main_table.tex").read_text()
+    assert "\\begin{table*}" in main_table and "\\label{tab:exp-main-table}" in main_table
+    assert "\\begin{table}" in (exp / "report" / "tables" / "language_wins.tex").read_text()

@@ -137,3 +137,13 @@ def test_latex_escape_is_single_pass_and_handles_symbols():
 def test_latex_lines_keeps_layout():
     out = fmt.latex_lines("a:\n  b_c: 1\n\nd")
     assert out.split("\\\\\n") == ["a:", r"\ \ b\_c:\ 1", r"\mbox{}", "d"]
+
+
+def test_code_spans_in_messages_are_set_as_typed():
+    # issue 13: `--out` came out as an en dash and backticks as curly quotes, so commands failed
+    assert fmt.latex_escape("run `xitt synth --out D` now") == r"run \texttt{xitt\ synth\ -{}-{}out\ D} now"
+    assert (
+        fmt.latex_code("a 'b' \"c\"")
+        == r"a\ \textquotesingle{}b\textquotesingle{}\ \textquotedbl{}c\textquotedbl{}"
+    )
+    assert fmt.latex_escape("lone ` tick") == r"lone ` tick"

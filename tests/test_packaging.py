@@ -1,6 +1,7 @@
 """A normal (non-editable) install works outside the checkout: the wheel carries the task YAMLs and the
 report templates, and `xitt report` renders the committed demo from it."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def test_a_built_wheel_renders_the_demo_report(tmp_path):
     (site / "deps.pth").write_text(f"{deps}\n")
     python = env_dir / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, cwd=tmp_path)
+    # Nothing may reach the checkout: no PYTHONPATH (a developer's worktree setting) in the new venv.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     exp = tmp_path / "demo"
     shutil.copytree(ROOT / "runs" / "demo", exp, ignore=shutil.ignore_patterns("report", "analysis"))
     where = subprocess.run(
@@ -52,10 +55,11 @@ def test_a_built_wheel_renders_the_demo_report(tmp_path):
         text=True,
         cwd=tmp_path,
         check=True,
+        env=env,
     ).stdout.split()
     assert all(path.startswith(str(site)) for path in where), where
     proc = subprocess.run(
-        [env_dir / "bin" / "xitt", "report", str(exp)], capture_output=True, text=True, cwd=tmp_path
+        [env_dir / "bin" / "xitt", "report", str(exp)], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (exp / "report" / "report.html").stat().st_size > 10_000

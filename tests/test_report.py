@@ -155,7 +155,7 @@ def test_pdf_failure_names_the_error(tmp_path):
     (tmp_path / "report.tex").write_text(
         "\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}"
     )
-    with pytest.raises(RuntimeError, match="Undefined control sequence"):
+    with pytest.raises(report.PdfError, match="Undefined control sequence"):
         report.compile_pdf(tmp_path)
 
 
@@ -236,3 +236,41 @@ def test_every_frame_is_read_under_its_contract_name():
         "variance_components",
         "seed_plan",
     } <= keys
+
+
+def test_a_small_heatmap_keeps_the_colour_bar_label_clear_of_the_synthetic_tag(monkeypatch):
+    """One target, 2 x 3 cells: the colour-bar label used to run past the figure into the tag."""
+    from analysis.report import report_figures
+
+    scores = simulate_scores(
+        np.random.default_rng(1), families={"nli": 1, "qa": 1}, n_targets=1, n_languages=3, encoder="synth-x"
+    )
+    analysis = analyze(scores, rng=np.random.default_rng(1), n_boot=100)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    boxes = []
+    render = report_figures._render
+
+    def spy(fig, synthetic):
+        out = render(fig, synthetic)  # adds the tag, saves, closes
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        bar = fig.axes[-1]
+        label = bar.xaxis.label if bar.xaxis.label.get_text() else bar.yaxis.label
+        boxes.append(
+            (
+                label.get_text(),
+                label.get_window_extent(renderer),
+                fig._suptitle.get_window_extent(renderer),
+                fig.bbox,
+            )
+        )
+        return out
+
+    monkeypatch.setattr(report_figures, "_render", spy)
+    figures = report_figures.make_figures(analysis)
+    text, label, tag, page = boxes[list(figures).index("heatmap")]
+    assert "points" in text  # the colour bar's label
+    assert not label.overlaps(tag)
+    assert page.x0 - 1 <= label.x0 and label.x1 <= page.x1 + 1  # inside the figure's width

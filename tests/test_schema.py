@@ -4,6 +4,7 @@ import pytest
 from xitt.schema import (
     SCORE_COLUMNS,
     SchemaError,
+    atomic_write_bytes,
     atomic_write_text,
     read_scores,
     validate_scores,
@@ -80,6 +81,16 @@ def test_unreadable_scores_file(tmp_path):
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "f.txt"
     atomic_write_text(path, "old")
-    with pytest.raises(TypeError):
-        atomic_write_text(path, None)
+    with pytest.raises(TypeError):  # fails inside the write: the temp file must go, the old file stay
+        atomic_write_bytes(path, "text where bytes belong")
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_writes_replace_a_symlink_instead_of_writing_through_it(tmp_path):
+    """A symlinked report.html once overwrote the link's target."""
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    atomic_write_text(link, "<html>")
+    assert target.read_text() == "keep me" and not link.is_symlink() and link.read_text() == "<html>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -79,14 +80,14 @@ def cmd_tasks(args) -> int:
 
 def cmd_plan(args) -> int:
     from xitt.data.loaders import resolve_data_dir
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import check_baseline, expand_grid, load_grid, record_tasks_path
     from xitt.run.plan import describe_plan
 
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
-    _check_baseline(grid, args.no_baseline)
+    check_baseline(grid, allowed=args.no_baseline)
     stages, runs = expand_grid(grid, seeds=parse_seeds(args.seeds))
-    _record_tasks_path(grid, exp)
+    _note_tasks_path(record_tasks_path(grid, exp), exp)
     data_dir = resolve_data_dir(args.data_dir, grid.data_dir)
     print(describe_plan(grid, stages, runs, exp, full=args.full, data_dir=data_dir))
     from xitt.grid.settings import describe_settings
@@ -115,52 +116,27 @@ def cmd_prepare(args) -> int:
     return 0
 
 
-def _check_baseline(grid, allowed: bool) -> None:
-    """A grid without the ``none`` intermediate has no deltas: stop before planning or training."""
-    from xitt.schema import NONE
-
-    if allowed or any(i.name == NONE for i in grid.intermediates):
-        return
-    raise SpecError(
-        f"the grid {grid.path} has no '{NONE}' intermediate, the no-intermediate baseline every gain is "
-        f"measured against: without it `xitt analyze` cannot compare families. Add {NONE} to "
-        "intermediates (intermediates: [none, ...]), or pass --no-baseline to train anyway (the report "
-        "then shows the descriptive score tables only)."
-    )
-
-
-def _record_tasks_path(grid, exp: Path) -> None:
-    """Custom tasks found through XITT_TASKS_PATH: write their folders into the grid as
-    ``tasks_path:`` so that status, collect and report find them without the variable."""
-    from xitt.tasks import registry, task_dirs
-
-    builtin = task_dirs()[0].resolve()
-    reg = registry()
-    used = {t for i in grid.intermediates for t in i.tasks} | set(grid.targets)
-    folders = sorted({str(Path(reg.tasks[t].file).parent) for t in used if t in reg.tasks})
-    custom = [f for f in folders if Path(f).resolve() != builtin]
-    grid_file = exp / "grid.yaml"
-    if not custom or grid.tasks_path or not grid_file.is_file():
-        return
-    text = grid_file.read_text(encoding="utf-8")
-    grid_file.write_text(text.rstrip("\n") + f"\ntasks_path: [{', '.join(custom)}]\n", encoding="utf-8")
-    print(
-        f"note: recorded tasks_path: [{', '.join(custom)}] in {grid_file} (custom task files)",
-        file=sys.stderr,
-    )
+def _note_tasks_path(folders: list[str], exp: Path) -> None:
+    if folders:
+        print(f"note: recorded tasks_path: [{', '.join(folders)}] in {exp / 'grid.yaml'}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import check_baseline, expand_grid, load_grid, record_tasks_path
 
     if args.offline:
         os.environ["XITT_OFFLINE"] = "1"
     exp = experiment_dir(args.grid)
     grid = load_grid(args.grid, args.set)
-    _check_baseline(grid, args.no_baseline)
+    check_baseline(grid, allowed=args.no_baseline)
     seeds = parse_seeds(args.seeds)
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
-    _record_tasks_path(grid, exp)
+    if (args.executor or grid.executor.kind) == "slurm" and shutil.which("sbatch") is None:
+        raise SpecError(
+            "--executor slurm (or the grid's executor.kind) needs a SLURM cluster, but sbatch is not on "
+            "PATH here. Run `xitt run` on the cluster's login node, or use --executor local."
+        )
+    _note_tasks_path(record_tasks_path(grid, exp), exp)
     if grid.synthetic:
         print("note: this experiment runs on SYNTHETIC data (the offline demo benchmark).", file=sys.stderr)
     from xitt.run.executors import execute
@@ -249,7 +225,7 @@ def cmd_collect(args) -> int:
             f"none of the {len(status)} runs of {exp} is done: nothing to collect, no scores.csv written. "
             f"`xitt status {exp}` shows where they stand; `xitt run {exp}` trains them."
         )
-    out = write_scores(scores, Path(args.out) if args.out else exp / "scores.csv")
+    out = write_scores(scores, _out_file(args.out) if args.out else exp / "scores.csv")
     left_out = status[status.state != "done"]
     if len(left_out):
         print(
@@ -265,6 +241,14 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def _out_file(text: str) -> Path:
+    """--out must name a file: a folder there would be replaced by nothing useful."""
+    path = Path(text)
+    if path.is_dir():
+        raise SpecError(f"--out {text} is a folder; give a file path such as {path / 'scores.csv'}.")
+    return path
+
+
 def cmd_import(args) -> int:
     from xitt.importers import import_csv, import_jiant
     from xitt.schema import write_scores
@@ -273,7 +257,7 @@ def cmd_import(args) -> int:
         scores = import_jiant(Path(args.source), pattern=args.pattern, scale=args.scale)
     else:
         scores = import_csv(Path(args.source), scale=args.scale)
-    out = write_scores(scores, args.out)
+    out = write_scores(scores, _out_file(args.out))
     print(f"wrote {out}: {len(scores)} rows")
     return 0
 
@@ -328,11 +312,19 @@ def report_folder(exp: Path, a: str, b: str) -> Path:
     return exp / "report" if (a, b) == ("nli", "qa") else exp / f"report-{a}-vs-{b}"
 
 
+def _check_contrast(args) -> None:
+    if args.a == args.b:
+        raise SpecError(
+            f"--a and --b are both {args.a!r}: a contrast needs two families, e.g. --a nli --b qa."
+        )
+
+
 def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
     """analyze() on runs/<exp>/scores.csv with the command's options; its frames written under
     contrast_folder(). Scores without the ``none`` baseline give describe() when
     ``descriptive_ok`` (the report's score tables), an error otherwise. Returns (analysis,
     written paths, display names)."""
+    _check_contrast(args)
     import numpy as np
 
     from analysis.pipeline import analyze, describe
@@ -483,19 +475,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xitt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def grid_cmd(name, func, help_, arg="grid"):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
-        p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]",
-        )
-        p.set_defaults(func=func)
-        return p
+    _add_runner_commands(sub)
+    _add_analysis_commands(sub)
+    p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
+    p.set_defaults(func=cmd_synth)
+    synth.add_arguments(p)
 
+    p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
+    p.add_argument(
+        "--part",
+        choices=["analysis", "runner", "gpu", "all"],
+        default="all",
+        help="which benchmarks (default: all; gpu needs a CUDA device)",
+    )
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _grid_command(sub, name, func, help_, arg="grid"):
+    """A subcommand that reads a grid: the experiment argument and --set."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument(arg, help="runs/<exp>, runs/<exp>/grid.yaml or an experiment name")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a grid value, e.g. --set train.lr=1e-5 --set seeds=[1,2]",
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_runner_commands(sub) -> None:
+    """tasks, plan, run, status, collect, import."""
     p = sub.add_parser("tasks", help="list the declared tasks by family and role")
     p.add_argument("--validate", action="store_true", help="check the task files; exit 1 on problems")
     p.add_argument(
@@ -505,18 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_help = "the data cache (prepared copies + local inputs); also XITT_DATA_DIR; default ~/.cache/xitt"
     no_baseline = "plan/train a grid without the 'none' baseline (analyze then has no deltas to compare)"
-    p = grid_cmd("plan", cmd_plan, "show the DAG of stages and runs, GPU-hours, what is done and prepared")
+    p = _grid_command(
+        sub, "plan", cmd_plan, "show the DAG of stages and runs, GPU-hours, what is done and prepared"
+    )
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--full", action="store_true", help="list every run id")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
 
-    p = grid_cmd("prepare", cmd_prepare, "resolve, verify and cache every data split of a grid (no training)")
+    p = _grid_command(
+        sub, "prepare", cmd_prepare, "resolve, verify and cache every data split of a grid (no training)"
+    )
     p.add_argument("--seeds", help="only these seeds, e.g. 4,5")
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--offline", action="store_true", help="never contact the hub: check the cache only")
 
-    p = grid_cmd("run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
+    p = _grid_command(sub, "run", cmd_run, "train and evaluate every run of a grid (idempotent, resumable)")
     p.add_argument("--seeds", help="only these seeds, e.g. --seeds 4,5 to add seeds to a finished grid")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: the grid's executor.kind")
     p.add_argument(
@@ -541,13 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-candidates", type=int, default=1000, help="Mewsli-X: pool entities per language")
     p.set_defaults(func=cmd_convert)
 
-    p = grid_cmd(
-        "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
+    p = _grid_command(
+        sub, "status", cmd_status, "done / running / failed / pending runs of an experiment", arg="experiment"
     )
     p.add_argument("--seeds", help=same)
 
-    p = grid_cmd(
-        "collect", cmd_collect, "gather result.json files into runs/<exp>/scores.csv", arg="experiment"
+    p = _grid_command(
+        sub, "collect", cmd_collect, "gather result.json files into runs/<exp>/scores.csv", arg="experiment"
     )
     p.add_argument("--seeds", help=same)
     p.add_argument(
@@ -576,6 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=None, help="multiply scores (e.g. 100 for fractions)")
     p.set_defaults(func=cmd_import)
 
+
+def _add_analysis_commands(sub) -> None:
+    """analyze and report."""
     for name, func, help_ in (
         ("analyze", cmd_analyze, "answer NLI vs QA: mixed model, bootstrap, tests, seed plan"),
         ("report", cmd_report, "write runs/<exp>/report/ (HTML, LaTeX, PDF, figures)"),
@@ -623,20 +643,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help="also write the formatted tables as Markdown and/or CSV under report/tables/",
             )
 
-    p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
-    p.set_defaults(func=cmd_synth)
-    synth.add_arguments(p)
-
-    p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
-    p.add_argument(
-        "--part",
-        choices=["analysis", "runner", "gpu", "all"],
-        default="all",
-        help="which benchmarks (default: all; gpu needs a CUDA device)",
-    )
-    p.set_defaults(func=cmd_bench)
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -647,11 +653,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except USER_ERRORS as err:
+    except KeyboardInterrupt:  # claims are released on the way out (context managers, finally blocks)
+        print(
+            f"xitt {args.command}: interrupted; finished runs are kept, run it again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (*USER_ERRORS, OSError) as err:
         if os.environ.get("XITT_DEBUG"):
             raise
-        print(f"xitt {args.command}: error: {err}\n(set XITT_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"xitt {args.command}: error: {_error_text(err)}\n(set XITT_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 2
+
+
+def _error_text(err: BaseException) -> str:
+    """One paragraph without control characters; a file-system error names its file and what to check."""
+    if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.filename:
+        return _plain(
+            f"cannot use {err.filename}: {err.strerror or err}. Check that it is a writable file path."
+        )
+    return "\n".join(_plain(line) for line in str(err).splitlines())
 
 
 if __name__ == "__main__":

@@ -113,26 +113,33 @@ def import_jiant(folder: Path, *, pattern: str, scale: float | None = None) -> p
             raise SchemaError(f"{file}: folder '{rel}' does not match --pattern {pattern!r}.")
         names = match.groupdict()
         try:
-            metrics = json.loads(file.read_text())
-        except json.JSONDecodeError as err:
+            metrics = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise SchemaError(f"{file} is not valid JSON: {err}") from err
+        if not isinstance(metrics, dict):
+            raise SchemaError(
+                f"{file} holds a {type(metrics).__name__}, not jiant's mapping of '<target>_<language>' to "
+                '{"metrics": {"major": ..., "minor": {...}}}; is it a jiant val_metrics.json?'
+            )
         for key, entry in metrics.items():
             if key == "aggregated" or not isinstance(entry, dict) or "_" not in key:
                 continue
             target, language = key.split("_")[0], key.split("_")[1]
             if target != names["target"]:
                 continue
-            values = {"major": (entry.get("metrics") or {}).get("major")}
-            values.update(
-                {
-                    k: v
-                    for k, v in ((entry.get("metrics") or {}).get("minor") or {}).items()
-                    if isinstance(v, (int, float))
-                }
-            )
+            block = entry.get("metrics") or {}
+            minor = block.get("minor") or {} if isinstance(block, dict) else {}
+            if not isinstance(block, dict) or not isinstance(minor, dict):
+                raise SchemaError(
+                    f"{file}: '{key}' has metrics {block!r}; jiant writes a mapping with 'major'."
+                )
+            values = {"major": block.get("major")}
+            values.update({k: v for k, v in minor.items() if isinstance(v, (int, float))})
             for metric, value in values.items():
                 if value is None:
                     continue
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise SchemaError(f"{file}: '{key}' {metric} is {value!r}, not a number.")
                 rows.append(
                     {
                         **{k: names[k] for k in ("encoder", "intermediate", "target", "seed")},
@@ -145,4 +152,9 @@ def import_jiant(folder: Path, *, pattern: str, scale: float | None = None) -> p
     if not rows:
         raise SchemaError(f"no '<target>_<language>' metrics matching the folder names found under {folder}.")
     frame = pd.DataFrame(rows)
+    if scale is None and frame["score"].max() > 100.0:
+        raise SchemaError(
+            f"the metrics under {folder} reach {frame['score'].max() / 100:g}: they are percentages already, "
+            "not jiant's fractions; pass --scale 1."
+        )
     return validate_scores(_fill_from_registry(frame), source=str(folder))

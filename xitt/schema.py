@@ -202,7 +202,15 @@ def read_csv_lines(path: str | os.PathLike) -> pd.DataFrame:
     blank lines are skipped but counted), so that errors can name the line an editor shows."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except pd.errors.EmptyDataError:
+        raise SchemaError(
+            f"{path} is empty: a scores CSV starts with a header line ({', '.join(SCORE_COLUMNS)})."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise SchemaError(
+            f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8."
+        ) from None
+    except pd.errors.ParserError as err:
         raise SchemaError(f"{path} is not a readable CSV: {err}") from err
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     blank = (frame == "").all(axis=1) if len(frame.columns) else pd.Series(False, index=frame.index)
@@ -219,16 +227,22 @@ def write_scores(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder, fsync and rename.
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
-    Readers see the old file or the new one, never a half-written one.
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
+
+    Readers see the old file or the new one, never a half-written one; a symlink at ``path`` is
+    replaced, never written through (a linked report.html once overwrote the link's target).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)

@@ -3,8 +3,9 @@
 The rules, applied everywhere:
 
 1. **Decimals from the uncertainty.** A number with a CI gets the decimals that show the CI's
-   width with two significant digits (width 3.2 -> 1 decimal, 0.045 -> 3, 25 -> 0); a
-   'mean ± sd' cell those of its sd, between 1 and 2. Bounded to [0, MAX_DECIMALS].
+   width with two significant digits (width 3.2 -> 1 decimal, 0.045 -> 3, 25 -> 0); 'mean ± sd'
+   cells those of the sd, between 1 and 2 (the main table uses its median sd for every cell, so
+   scores and their Δ line up across the table). Bounded to [0, MAX_DECIMALS].
 2. **One precision per column.** All numbers in a column share its decimals: those of the
    narrowest uncertainty in the column (:func:`column_decimals`), so no row shows fewer digits
    than its CI justifies and the column lines up. Rows without a CI in that column (a
@@ -274,9 +275,19 @@ def latex_escape(value: Any) -> str:
     """Escape a user string for LaTeX text mode: ``_ % & # $ { } ~ ^ \\`` (and < > |) plus the symbols
     this module emits (−, ±, –, Δ, ×, ...). Characters beyond Latin-1 that pdflatex cannot typeset
     (e.g. CJK) are transliterated when possible, else replaced by '?', so a task name never breaks
-    the build.
+    the build. A span in backticks (a command in a message, `xitt synth --out D`) is set as code
+    (:func:`latex_code` in ``\\texttt``), so that it copies back from the PDF as typed.
     """
-    text = "" if value is None else str(value)
+    parts = _CODE_SPAN.split("" if value is None else str(value))
+    return "".join(
+        r"\texttt{" + latex_code(p) + "}" if i % 2 else _escape_text(p) for i, p in enumerate(parts)
+    )
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _escape_text(text: str) -> str:
     text = _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
     return "".join(_latin(ch) for ch in text)
 
@@ -290,7 +301,7 @@ def latex_code(text: Any) -> str:
     """One line of code for a typewriter block: escaped, hyphens kept apart, straight quotes and
     backticks, spaces kept as control spaces."""
     line = "" if text is None else str(text)
-    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else latex_escape(ch)) for ch in line)
+    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else _escape_text(ch)) for ch in line)
 
 
 def latex_lines(text: Any) -> str:

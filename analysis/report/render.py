@@ -35,6 +35,7 @@ from analysis.report.formatting import latex_escape, latex_lines
 from analysis.report.names import Names
 from analysis.report.provenance import provenance_blocks
 from analysis.report.report_figures import Figure, make_figures
+from xitt.schema import atomic_write_bytes, atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 AUX_SUFFIXES = (".aux", ".log", ".out", ".toc")
@@ -81,6 +82,11 @@ class ReportContext:
     @property
     def tables(self) -> list[T.Table]:
         return [b for s in self.sections for b in s.blocks if isinstance(b, T.Table)]
+
+    @property
+    def label_prefix(self) -> str:
+        """What every \\label starts with: the experiment, so that two reports can share a paper."""
+        return T.slug(self.experiment or "xitt").replace("_", "-")
 
     @property
     def figures(self) -> list[Figure]:
@@ -151,9 +157,8 @@ def build_context(
         caveats=list(analysis.caveats),
         sections=[s for s in sections if s.blocks or s.id == "answer"],
     )
-    prefix = T.slug(analysis.experiment or "xitt").replace("_", "-")
     for table in ctx.tables:
-        table.label = f"{prefix}-{table.key.replace('_', '-')}"
+        table.label = f"{ctx.label_prefix}-{table.key.replace('_', '-')}"
         layout.place(table, layout_name)
         layout.place_html(table)
     for kind in (ctx.tables, ctx.figures):
@@ -204,12 +209,18 @@ def render_tex(ctx: ReportContext) -> tuple[str, dict[str, str]]:
     return env.get_template("report.tex.j2").render(ctx=ctx), tables
 
 
+class PdfError(ValueError):
+    """pdflatex could not compile the report: one message with the first LaTeX error and the log's path
+    (the HTML and the tables are written already)."""
+
+
 def compile_pdf(outdir: Path, tex_name: str = "report.tex") -> Path:
     """Run pdflatex two times (three when the TOC shifted page numbers); remove aux files on success.
 
-    Raises RuntimeError with the first LaTeX error and the log path when compilation fails.
+    Raises PdfError with the first LaTeX error and the log path when compilation fails.
     """
-    cmd = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex_name]
+    # -no-shell-escape: escaping user strings is not the only defence against \write18
+    cmd = ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", tex_name]
     stem = Path(tex_name).stem
     toc = outdir / f"{stem}.toc"
     toc.unlink(missing_ok=True)
@@ -223,7 +234,7 @@ def compile_pdf(outdir: Path, tex_name: str = "report.tex") -> Path:
         if proc.returncode != 0:
             lines = proc.stdout.splitlines()
             first = next((i for i, line in enumerate(lines) if line.startswith("!")), max(len(lines) - 15, 0))
-            raise RuntimeError(
+            raise PdfError(
                 f"pdflatex failed on {outdir / tex_name}:\n"
                 + "\n".join(lines[first : first + 12])
                 + f"\nFull log: {outdir / (stem + '.log')}. The HTML report was written; "
@@ -276,16 +287,16 @@ def build_report(
     for fig in figs.values():
         for ext, data in (("png", fig.png), ("pdf", fig.pdf)):
             path = outdir / "figures" / f"{fig.name}.{ext}"
-            path.write_bytes(data)
+            atomic_write_bytes(path, data)
             written[f"figures/{fig.name}.{ext}"] = path
     main_tex, tables = render_tex(ctx)
     for key, text in tables.items():
         path = outdir / "tables" / f"{key}.tex"
-        path.write_text(text, encoding="utf-8")
+        atomic_write_text(path, text)
         written[f"tables/{key}"] = path
     written.update(write_tables(ctx.tables, outdir / "tables", formats))
-    (outdir / "report.tex").write_text(main_tex, encoding="utf-8")
-    (outdir / "report.html").write_text(render_html(ctx), encoding="utf-8")
+    atomic_write_text(outdir / "report.tex", main_tex)
+    atomic_write_text(outdir / "report.html", render_html(ctx))
     written["tex"], written["html"] = outdir / "report.tex", outdir / "report.html"
     if pdf and shutil.which("pdflatex"):
         written["pdf"] = compile_pdf(outdir)

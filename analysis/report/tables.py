@@ -177,18 +177,21 @@ def main_tables(analysis, opts: Options) -> list[Table]:
         ]
         order = [i for i in intermediate_order(analysis) if i in set(sub["intermediate"].astype(str))]
         rows, rules = _main_rows(sub, order, targets, opts)
+        has_delta = bool(sub["delta"].notna().any())
         marks = (
             "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (two-sided t-test over "
             "languages of the seed-mean \u0394), Holm-corrected across the table's cells."
+            if has_delta
+            else "No 'none' baseline in these scores: no \u0394 and no tests."
         )
+        below = ", \u0394 vs the no-intermediate baseline below" if has_delta else ""
         enc_txt = f" Encoder: {opts.names(enc)}." if len(encoders) > 1 else ""
         tables.append(
             Table(
                 "main_table" if len(encoders) == 1 else f"main_table_{slug(enc)}",
                 caption(
                     "Target-task scores (0\u2013100) by intermediate task: mean \u00b1 sd over "
-                    "seeds, \u0394 vs the no-intermediate baseline below; best per column in "
-                    f"bold (all cells that read the same).{enc_txt}",
+                    f"seeds{below}; best per column in bold (all cells that read the same).{enc_txt}",
                     opts,
                 ),
                 ["intermediate", "family", *[opts.names(t) for t in targets]],

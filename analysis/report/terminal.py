@@ -20,6 +20,8 @@ TITLES = {
     "seed_plan": "seed plan: expected 95% CI half-width (points); floor = with infinitely many seeds and languages",
 }
 
+SHORT = {"tasks per family": "tasks", "languages": "langs", "CI half-width": "half-width"}
+
 
 def _rich(table: T.Table, title: str):
     from rich.table import Table
@@ -63,6 +65,7 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
     plan = T.seed_plan_table(analysis, opts)
     if plan is not None:
         plan.rows = plan.rows[:12]  # the CSV under analysis/ has all of them
+        plan.columns = [SHORT.get(c, c) for c in plan.columns]  # one line per design in 80 columns
         console.print(_rich(plan, TITLES["seed_plan"]))
     if analysis.caveats:
         console.print("[bold]Caveats[/bold]")

@@ -30,7 +30,7 @@ import yaml
 
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
 from xitt.schema import NONE, did_you_mean, name_problem
-from xitt.tasks import SUITES, Registry, TaskError, registry
+from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
 
 GRID_KEYS = (
     "experiment",
@@ -577,6 +577,11 @@ def _languages(
     for target in targets:
         declared = reg.get(target).languages_for(suite)
         chosen = raw.get(target, list(declared))
+        if not isinstance(chosen, list):
+            raise SpecError(
+                f"languages.{target} must be a list of language codes, e.g. {{{target}: [{declared[0]}]}}; "
+                f"got {chosen!r}."
+            )
         bad = [lang for lang in chosen if lang not in declared]
         if bad:
             raise SpecError(
@@ -813,3 +818,32 @@ def expand_grid(
                         )
                     )
     return list(stages.values()), runs
+
+
+def check_baseline(grid: GridSpec, *, allowed: bool = False) -> None:
+    """A grid without the ``none`` intermediate has no deltas: stop before planning or training."""
+    if allowed or any(i.name == NONE for i in grid.intermediates):
+        return
+    raise SpecError(
+        f"the grid {grid.path} has no '{NONE}' intermediate, the no-intermediate baseline every gain is "
+        f"measured against: without it `xitt analyze` cannot compare families. Add {NONE} to "
+        "intermediates (intermediates: [none, ...]), or pass --no-baseline to train anyway (the report "
+        "then shows the descriptive score tables only)."
+    )
+
+
+def record_tasks_path(grid: GridSpec, exp: Path) -> list[str]:
+    """Custom tasks found through XITT_TASKS_PATH: write their folders into the grid as
+    ``tasks_path:`` so that status, collect and report find them without the variable. Returns
+    the folders written (none when the grid already records them or uses built-in tasks only)."""
+    builtin = task_dirs()[0].resolve()
+    reg = registry()
+    used = {t for i in grid.intermediates for t in i.tasks} | set(grid.targets)
+    folders = sorted({str(Path(reg.tasks[t].file).parent) for t in used if t in reg.tasks})
+    custom = [f for f in folders if Path(f).resolve() != builtin]
+    grid_file = exp / "grid.yaml"
+    if not custom or grid.tasks_path or not grid_file.is_file():
+        return []
+    text = grid_file.read_text(encoding="utf-8")
+    grid_file.write_text(text.rstrip("\n") + f"\ntasks_path: [{', '.join(custom)}]\n", encoding="utf-8")
+    return custom
