@@ -53,9 +53,9 @@ class SlurmJob(Checkpointable):
     (same SLURM job id) and redoes the stage or run from the start."""
 
     def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None, runs: Sequence[RunSpec] = ()) -> str:
-        from xitt.run import executors as ex
+        from xitt.run import jobs as ex
 
-        ex._console(True)
+        ex.console(True)
         if what == "stage":
             return _stage(spec, exp_dir, ckpt, runs)
         if what == "cleanup":
@@ -65,7 +65,7 @@ class SlurmJob(Checkpointable):
 
 def _stage(stage: StageSpec, exp_dir: str, ckpt: str, runs: Sequence[RunSpec]) -> str:
     """Train the stage; on failure record its runs failed and raise, so that afterok never holds."""
-    from xitt.run import executors as ex
+    from xitt.run import jobs as ex
 
     state = ex.stage_job(stage, exp_dir, ckpt)
     if state == "busy":
@@ -159,9 +159,19 @@ def live_jobs(exp: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     known = json.loads(path.read_text())
-    out = subprocess.run(
-        ["squeue", "-h", "-u", getpass.getuser(), "-o", "%i %T"], capture_output=True, text=True, check=True
-    ).stdout
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-u", getpass.getuser(), "-o", "%i %T"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        detail = (getattr(err, "stderr", "") or str(err)).strip()
+        raise RuntimeError(
+            f"squeue failed ({detail}): cannot tell which jobs of {path} are still queued, so nothing "
+            "was submitted. Fix SLURM access, or delete that file to submit every pending job again."
+        ) from err
     states = dict(line.split() for line in out.splitlines() if line.strip())
     return {key: jid for key, jid in known.items() if states.get(jid, "COMPLETED") not in ENDED}
 
