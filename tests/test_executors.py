@@ -428,3 +428,31 @@ def test_a_cuda_oom_halves_the_micro_batch_and_doubles_accumulation(
         assert small.extra["memory"]["grad_accum"] == {"tiny_cls": 2}
         assert small.extra["steps"] == roomy.extra["steps"]  # same effective batch, same steps
         assert "memory" not in roomy.extra
+
+
+def test_the_pool_records_a_failed_stages_runs_failed_without_starting_them(
+    tiny_encoder, tiny_data, tmp_path
+):
+    """The stage cannot save its checkpoint (checkpoint_dir is a file), in spawned pool workers."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the checkpoints should go\n")
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], checkpoint_dir=str(blocker))
+    summary = execute(grid, exp_dir=tmp_path / "exp", progress=False, workers=2)
+    assert summary["done"] == 1 and summary["failed"] == 1 and summary["stages_trained"] == 0
+    staged = next(r for r in expand_grid(grid)[1] if r.stage is not None)
+    log = (run_dir(tmp_path / "exp", staged.run_id) / "train.log").read_text()
+    assert "not started: intermediate stage" in log and ": start" not in log
+
+
+def test_a_stage_another_worker_trains_is_not_waited_for(tiny_encoder, tiny_data, tmp_path):
+    """Its runs are left for the next `xitt run` (busy) instead of a worker waiting on the claim."""
+    from xitt.run.store import Claim, stage_dir
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"])
+    stage = expand_grid(grid)[0][0]
+    claim = Claim(stage_dir(tmp_path, stage.stage_id))
+    assert claim.acquire()  # a live worker (this process) trains it
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["done"] == 1 and summary["busy"] == 1 and summary["stages_trained"] == 0
+    claim.release()
+    assert execute(grid, exp_dir=tmp_path, progress=False)["done"] == 2
