@@ -79,11 +79,12 @@ SETS = [
 
 
 @pytest.mark.slow
-def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("recipe", ["phang2020", "xtreme-r"])  # the shipped grid's, and XTREME-R's
+def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, capsys, recipe):
     for name in ("XITT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     encoder = build_tiny_xlmr(tmp_path / "tiny-xlmr")
-    sets = [f"encoders=[{{name: tiny-xlmr, path: {encoder}}}]", *SETS]
+    sets = [f"encoders=[{{name: tiny-xlmr, path: {encoder}}}]", f"recipe={recipe}", *SETS]
     args = [x for s in sets for x in ("--set", s)]
     data = tmp_path / "cache"
     xtremer_files.convert_all(data, tmp_path / "downloads", registry())
@@ -114,3 +115,6 @@ def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, ca
     assert tydiqa.data["tydiqa/test-bn"]["sources"][0]["config"] == "tydiqa"
     assert tydiqa.data["anli/train-en"]["rows"] > 0  # the stage's entries travel into the run's result
     assert by_target["xnli"].extra["steps"] > 0
+    if recipe == "xtreme-r":  # SIQA before COPA; LAReQA ranked against the shared pool
+        assert "siqa/train-en" in by_target["xcopa"].data_fingerprints
+        assert any(k.startswith("lareqa/xquad-r-") for k in by_target["lareqa"].data_fingerprints)

@@ -257,3 +257,21 @@ def test_warmup_steps_win_over_the_ratio():
         schedule.optimizer.step()
         schedule.step()
     assert factors == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 94 / 95])
+
+
+def test_a_cost_table_for_a_usual_encoder_survives_replacing_the_encoders():
+    doc = grid_doc(cost={"xlmr-large": {"target": {"xnli": 2.0}}}, encoders=["some/other-encoder"])
+    assert parse_grid(doc).gpu_hours("target", "xnli", "other-encoder") is None
+    with pytest.raises(SpecError, match="unknown key 'xlmr-larg' in cost"):
+        parse_grid(grid_doc(cost={"xlmr-larg": {"target": {"xnli": 2.0}}}))
+
+
+def test_plan_names_encoders_the_recipe_has_no_values_for(tmp_path, capsys):
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    doc = grid_doc(recipe="xtreme-r", encoders=[XLMR, {"name": "mine", "path": "org/my-encoder"}])
+    (folder / "grid.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["plan", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "recipe xtreme-r has no encoder-specific values for: mine " in out
+    assert re.search(r"mine\s+tatoeba\s+target\s+max_length=512\[R\] retrieval_layer=-1\[D\]", out)

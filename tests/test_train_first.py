@@ -95,30 +95,49 @@ def test_siqa_rows_map_their_labels_to_choice_indices():
     assert example["choices"] == ["a", "b", "c"] and example["label"] == 1
 
 
+DOC = {
+    "encoders": ["xlm-roberta-large"],
+    "intermediates": ["none"],
+    "targets": ["xcopa"],
+    "languages": {"xcopa": ["et"]},
+    "seeds": [1],
+    "recipe": "xtreme-r",
+}
+
+
+def test_the_first_task_is_prepared_with_the_targets_data():
+    # `xitt prepare` / `xitt run` check and cache every split before training: SIQA's too
+    from xitt.data.prepare import needs_of
+    from xitt.tasks import registry
+
+    stages, runs = expand_grid(parse_grid(DOC))
+    needs = {(t.name, split, lang) for t, split, lang in needs_of(stages, runs, registry())}
+    assert {("siqa", "train", "en"), ("siqa", "dev", "en"), ("xcopa", "test", "et")} <= needs
+    plain = expand_grid(parse_grid({k: v for k, v in DOC.items() if k != "recipe"}))
+    assert not any(t.name == "siqa" for t, _, _ in needs_of(*plain, registry()))
+
+
 def test_a_missing_first_task_fails_before_any_compute(tmp_path):
     from xitt.data.loaders import DataError
     from xitt.data.prepare import needs_of, prepare
     from xitt.tasks import registry
 
-    doc = {
-        "encoders": ["xlm-roberta-large"],
-        "intermediates": ["none"],
-        "targets": ["xcopa"],
-        "languages": {"xcopa": ["et"]},
-        "seeds": [1],
-        "recipe": "xtreme-r",
-    }
-    g = parse_grid(doc)
-    stages, runs = expand_grid(g)
-    for split, lang in (("train", "en"), ("dev", "en"), ("test", "et")):  # XCOPA itself is there
-        (tmp_path / "xcopa").mkdir(exist_ok=True)
-        (tmp_path / "xcopa" / f"{split}-{lang}.jsonl").write_text("")
+    stages, runs = expand_grid(parse_grid(DOC))
     needs = needs_of(stages, runs, registry())
-    assert {(t.name, split, lang) for t, split, lang in needs} >= {
-        ("siqa", "train", "en"),
-        ("siqa", "dev", "en"),
-    }
     with pytest.raises(
         DataError, match=r"(?s)2 data split\(s\).*task 'siqa' train-en: not prepared.*siqa' dev-en"
     ):
         prepare([n for n in needs if n[0].name == "siqa"], tmp_path, offline=True)
+
+
+def test_xcopa_reads_its_question_as_run_xcopa_writes_it():
+    # google-research/xtreme third_party/run_xcopa.py: first segment f"{premise} What was the {question}?"
+    # for xcopa, f"{context} {question}" for siqa; xitt's multiple-choice head joins context + " " + question
+    from xitt.tasks import registry
+    from xitt.train.chain import with_question_template
+
+    examples = [{"context": "The man fell.", "question": "cause", "choices": ["a", "b"], "label": 0}]
+    out = with_question_template(registry().get("xcopa"), examples)
+    assert f"{out[0]['context']} {out[0]['question']}" == "The man fell. What was the cause?"
+    assert examples[0]["question"] == "cause"  # the loaded examples are not changed
+    assert with_question_template(registry().get("siqa"), examples) is examples

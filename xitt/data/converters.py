@@ -103,7 +103,8 @@ def convert_mewslix(
 
 
 def convert_lareqa(src: Path, data_dir: Path, languages: Sequence[str]) -> dict[str, int]:
-    """XQuAD-R <lang>.json -> lareqa/test-<lang>.tsv; returns lines per language."""
+    """XQuAD-R <lang>.json -> lareqa/test-<lang>.tsv (and a copy of the file in lareqa/xquad-r/ for
+    the shared pool); returns lines per language."""
     written = {}
     for lang in languages:
         path = Path(src) / "xquad-r" / f"{lang}.json"
@@ -124,6 +125,10 @@ def convert_lareqa(src: Path, data_dir: Path, languages: Sequence[str]) -> dict[
                 rows += [("", s) for s in sentences if s not in used]
                 used.update(sentences)
         written[lang] = _write_tsv(Path(data_dir) / "lareqa" / f"test-{lang}.tsv", rows)
+        # the original file too: candidate_pool 'shared' (xitt.train.pool) ranks against all languages
+        keep = Path(data_dir) / "lareqa" / "xquad-r" / f"{lang}.json"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(path.read_bytes())
     return written
 
 

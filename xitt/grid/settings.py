@@ -6,6 +6,7 @@ every recipe value (repository@commit:path).
 
 from __future__ import annotations
 
+from xitt.grid.recipes import encoder_key
 from xitt.grid.spec import TRAIN_KEYS, GridSpec
 from xitt.tasks import NONE, Registry
 
@@ -63,12 +64,7 @@ def describe_settings(grid: GridSpec, reg: Registry, *, full: bool = False) -> s
             ):
                 uncovered.add(task)
     if recipe is not None:
-        if uncovered:
-            lines.append(
-                f"  recipe {recipe.name} has no entry for: {', '.join(sorted(uncovered))} "
-                "(their values come from the task YAML and the recipe's role defaults)"
-            )
-        lines.append("  sources: " + "; ".join(f"{a} = {s}" for a, s in recipe.sources.items()))
+        lines += _recipe_notes(grid, uncovered)
         if full:
             lines += _recipe_sources(grid, reg)
     return "\n".join(lines)
@@ -84,3 +80,23 @@ def _recipe_sources(grid: GridSpec, reg: Registry) -> list[str]:
                     cite = grid.recipe.cite(block.source_of(key))
                     out.append(f"    {enc} {task} {key}={value}  <- {label}: {cite}")
     return out
+
+
+def _recipe_notes(grid: GridSpec, uncovered: set[str]) -> list[str]:
+    """What the recipe leaves to other layers: tasks without an entry, encoders without values; sources."""
+    recipe, tasks = grid.recipe, dict(grid_tasks(grid))
+    lines = []
+    if uncovered:
+        lines.append(
+            f"  recipe {recipe.name} has no entry for: {', '.join(sorted(uncovered))} "
+            "(their values come from the task YAML and the recipe's role defaults)"
+        )
+    tables = [e.encoders for t, e in recipe.tasks.items() if t in tasks and e.encoders]
+    unknown = [enc for enc, path in grid.encoders if not any(encoder_key(path, table) for table in tables)]
+    if tables and unknown:
+        lines.append(
+            f"  recipe {recipe.name} has no encoder-specific values for: {', '.join(unknown)} (keyed by hub "
+            "id, e.g. xlm-roberta-large; per-encoder settings such as retrieval_layer keep the values above)"
+        )
+    lines.append("  sources: " + "; ".join(f"{a} = {s}" for a, s in recipe.sources.items()))
+    return lines

@@ -639,7 +639,9 @@ def _cost(raw: Any, encoders: Sequence[tuple[str, str]]) -> dict[str, dict]:
     """``cost``: {intermediate, target} tables for every encoder and/or one such pair per encoder
     short name (``cost: {mbert: {intermediate: ..., target: ...}}``), which wins for that encoder."""
     raw = raw or {}
-    names = [n for n, _ in encoders]
+    # the grid's encoders and the usual short names (a grid whose encoders are replaced with --set
+    # keeps its cost table valid)
+    names = list(dict.fromkeys([n for n, _ in encoders] + list(ENCODER_ALIASES.values())))
     _check_keys(raw, [*COST_KEYS, *names], "cost (keys: intermediate, target, or an encoder's short name)")
     out: dict[str, dict] = _cost_tables({k: v for k, v in raw.items() if k in COST_KEYS}, "cost")
     for name in names:

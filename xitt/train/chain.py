@@ -162,8 +162,19 @@ def features_for(
                 np.random.default_rng(0).choice(len(examples), cfg.max_train_examples, replace=False)
             )
             examples = [examples[i] for i in keep]
-        _FEATURES[key] = (examples, featurize(task.kind, examples, tokenizer, cfg, labels), fp)
+        feats = featurize(task.kind, with_question_template(task, examples), tokenizer, cfg, labels)
+        _FEATURES[key] = (examples, feats, fp)
     return _FEATURES[key]
+
+
+def with_question_template(task: Task, examples: list[dict]) -> list[dict]:
+    """Multiple choice: the question written as the task's ``fields.question_template`` says
+    (XCOPA: "What was the {question}?", so that the first segment reads "<premise> What was the
+    cause?" as in XTREME's run_xcopa.py); the examples unchanged without a template."""
+    template = task.fields.get("question_template") if task.kind == "multiple_choice" else None
+    if not template:
+        return examples
+    return [{**e, "question": template.format(question=e["question"])} for e in examples]
 
 
 # ---------------------------------------------------------------------------------- the loop

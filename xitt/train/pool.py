@@ -6,7 +6,8 @@ parallel versions in every language (google-research/xtreme third_party/utils_la
 load_data and mean_avg_prec_at_k, third_party/evaluate_retrieval.py task lareqa):
 
 * data: XQuAD-R, one SQuAD-format JSON per language with ``sentence_breaks`` per paragraph,
-  read from ``<data_dir>/lareqa/xquad-r/<lang>.json`` (the layout of XTREME's download script);
+  read from ``<data_dir>/lareqa/xquad-r/<lang>.json`` (``xitt convert lareqa`` keeps them there;
+  they are not among the manifest-checked prepared copies);
 * a candidate is a sentence of a paragraph, identified by (language, paragraph number, sentence
   position) and encoded as sentence + paragraph text; every sentence of every paragraph is a
   candidate, not only the answers;
@@ -90,9 +91,9 @@ def read_xquad_r(data_dir: Path, languages: Sequence[str], task: str = "lareqa")
     missing = [lang for lang in languages if not (folder / f"{lang}.json").is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{task}: candidate_pool 'shared' reads XQuAD-R from {folder}/<lang>.json (XTREME's "
-            f"download layout); missing {', '.join(missing)}. Point --data-dir at the folder that holds "
-            f"{task}/xquad-r/, or set task_train.{task}.candidate_pool: language."
+            f"{task}: candidate_pool 'shared' reads XQuAD-R from {folder}/<lang>.json; missing "
+            f"{', '.join(missing)}. Run `xitt convert lareqa <download>/lareqa --data-dir <data_dir>` (it "
+            f"keeps the XQuAD-R files there), or set task_train.{task}.candidate_pool: language."
         )
     return {lang: json.loads((folder / f"{lang}.json").read_text(encoding="utf-8")) for lang in languages}
 
