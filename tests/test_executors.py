@@ -456,3 +456,29 @@ def test_a_stage_another_worker_trains_is_not_waited_for(tiny_encoder, tiny_data
     assert summary["done"] == 1 and summary["busy"] == 1 and summary["stages_trained"] == 0
     claim.release()
     assert execute(grid, exp_dir=tmp_path, progress=False)["done"] == 2
+
+
+@pytest.mark.parametrize(
+    "squeue, claimed",
+    [
+        ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", False),  # purged
+        ("exit 0", False),  # ended: squeue lists only queued and running jobs (slurm 22.05, measured)
+        ("echo RUNNING", True),
+        (None, True),  # no squeue here: only the claim's age counts
+    ],
+)
+def test_a_claim_of_a_slurm_job_that_ended_on_another_node_is_stale(tmp_path, monkeypatch, squeue, claimed):
+    """A cancelled stage job on another node once blocked its stage for STALE_AFTER_S (6 h)."""
+    from xitt.run.store import is_claimed
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if squeue is not None:
+        (bin_dir / "squeue").write_text(f'#!/bin/sh\n[ "$3" = 4242 ] || exit 2\n{squeue}\n')
+        (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    folder = tmp_path / "stage"
+    folder.mkdir()
+    (folder / "claim").write_text(json.dumps({"host": "gpu-node-7", "pid": 1, "slurm_job_id": "4242"}))
+    assert is_claimed(folder) is claimed
