@@ -1,5 +1,6 @@
 """The SLURM executor for real: a single-node Slurm cluster (../shared/slurm), a tiny grid through submitit."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -153,3 +154,60 @@ def test_a_failed_stage_starts_none_of_its_runs_on_slurm(slurm_cluster, tiny_enc
     assert acct[jobs[f"stage:{staged.stage.stage_id}"]]["state"] == "FAILED"
     run_job = acct[jobs[f"run:{staged.run_id}"]]
     assert run_job["state"] == "CANCELLED" and run_job["start"] in ("None", "Unknown"), run_job
+
+
+def fake_slurm(folder: Path, monkeypatch) -> Path:
+    """sbatch that keeps each job script and answers as sbatch does; squeue that lists every kept job
+    as RUNNING. Enough to read what xitt submits, without a cluster."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        f"n=$(ls {folder}/job-*.sh 2>/dev/null | wc -l); n=$((n + 100))\n"
+        f'cp "$1" {folder}/job-$n.sh\necho "Submitted batch job $n"\n'
+    )
+    (bin_dir / "squeue").write_text(
+        f'#!/bin/sh\nfor f in {folder}/job-*.sh; do n=${{f##*job-}}; echo "${{n%.sh}} RUNNING"; done\n'
+    )
+    for tool in ("sbatch", "squeue"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return folder
+
+
+def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitted(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    import re
+
+    from xitt.grid.spec import expand_grid
+    from xitt.run import slurm
+
+    (tmp_path / "sbatch").mkdir()
+    scripts = fake_slurm(tmp_path / "sbatch", monkeypatch)
+    grid = slurm_grid(tiny_encoder, tiny_data, seeds=[1, 2])
+    options = dataclasses.replace(grid.executor.slurm, max_jobs=2, gpus_per_node=1)
+    grid = dataclasses.replace(grid, executor=dataclasses.replace(grid.executor, slurm=options))
+    stages, runs = expand_grid(grid)
+    exp = tmp_path / "exp"
+    ckpt = {s.stage_id: tmp_path / "ckpt" / s.stage_id for s in stages}
+    deps = {s.stage_id: [r for r in runs if r.stage and r.stage.stage_id == s.stage_id] for s in stages}
+    sub = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)
+    assert len(sub.jobs) == 8  # 2 stages, 2 none runs, 2 staged runs, 2 cleanups
+    heads = {
+        key: dict(re.findall(r"#SBATCH --([\w-]+)=(\S+)", (scripts / f"job-{job.job_id}.sh").read_text()))
+        for key, job in sub.jobs.items()
+    }
+    slotted = [h for k, h in heads.items() if not k.startswith("cleanup:")]
+    assert sorted(h["job-name"] for h in slotted) == ["xitt-slurm-0"] * 3 + ["xitt-slurm-1"] * 3
+    assert all(h["dependency"].endswith("singleton") and h["kill-on-invalid-dep"] == "yes" for h in slotted)
+    assert all(h["gpus-per-node"] == "1" for h in slotted)
+    for stage in stages:
+        stage_job = sub.jobs[f"stage:{stage.stage_id}"].job_id
+        (run,) = deps[stage.stage_id]
+        assert heads[f"run:{run.run_id}"]["dependency"] == f"afterok:{stage_job},singleton"
+        cleanup = heads[f"cleanup:{stage.stage_id}"]
+        assert cleanup["dependency"] == f"afterany:{sub.jobs[f'run:{run.run_id}'].job_id}:{stage_job}"
+        assert "gpus-per-node" not in cleanup and cleanup["cpus-per-task"] == "1"
+    again = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)  # squeue lists all 8 as running
+    assert not again.jobs and len(again.live) == 8

@@ -83,7 +83,9 @@ def _stage(stage: StageSpec, exp_dir: str, ckpt: str, runs: Sequence[RunSpec]) -
 # ---------------------------------------------------------------------------------- submission
 
 
-def _executor(grid: GridSpec, exp: Path):
+def _executor(grid: GridSpec, exp: Path, cleanup: bool = False):
+    """A submitit executor for the grid's stage and run jobs, or for its cleanup jobs (1 CPU, 1 GB,
+    no GPU, 10 minutes)."""
     import submitit
 
     opts = grid.executor.slurm
@@ -95,6 +97,8 @@ def _executor(grid: GridSpec, exp: Path):
         params["gpus_per_node"] = opts.gpus_per_node
     if opts.mem_gb:
         params["mem_gb"] = opts.mem_gb
+    if cleanup:
+        params = {"timeout_min": 10, "cpus_per_task": 1, "mem_gb": 1}
     for key in ("partition", "account", "qos", "constraint"):
         if getattr(opts, key):
             params[f"slurm_{key}"] = getattr(opts, key)
@@ -108,7 +112,8 @@ class Submitter:
     """Submits single jobs with a slot (singleton name) and dependencies; records every job id."""
 
     def __init__(self, grid: GridSpec, exp: Path, live: dict[str, str]):
-        self.grid, self.exp, self.ex, self.job = grid, exp, _executor(grid, exp), SlurmJob()
+        self.grid, self.exp, self.job = grid, exp, SlurmJob()
+        self.ex, self.cleanup_ex = _executor(grid, exp), _executor(grid, exp, cleanup=True)
         self.jobs: dict[str, Any] = {}  # key -> submitit job (new ones)
         self.live = dict(live)  # key -> job id of a pending/running job of an earlier `xitt run`
         self.slot = 0
@@ -122,28 +127,17 @@ class Submitter:
         opts = self.grid.executor.slurm
         deps = [f"{kind}:{':'.join(after)}"] if after else []
         extra = dict(opts.additional_parameters)
+        ex = self.ex
         if key.startswith("cleanup:"):  # tiny: no GPU, no slot
-            name, size = (
-                f"xitt-{self.grid.experiment}-cleanup",
-                dict(gpus_per_node=0, cpus_per_task=1, mem_gb=1),
-            )
+            name, ex = f"xitt-{self.grid.experiment}-cleanup", self.cleanup_ex
         else:
-            name, size = f"xitt-{self.grid.experiment}-{self.slot % opts.max_jobs}", {}
+            name = f"xitt-{self.grid.experiment}-{self.slot % opts.max_jobs}"
             self.slot += 1
             deps.append("singleton")
         if deps:
             extra.update(dependency=",".join(deps), kill_on_invalid_dep="yes")
-        base = {
-            k: v
-            for k, v in (
-                ("gpus_per_node", opts.gpus_per_node),
-                ("cpus_per_task", opts.cpus_per_task),
-                ("mem_gb", opts.mem_gb),
-            )
-            if v
-        }
-        self.ex.update_parameters(name=name, slurm_additional_parameters=extra, **{**base, **size})
-        self.jobs[key] = self.ex.submit(self.job, *args)
+        ex.update_parameters(name=name, slurm_additional_parameters=extra)
+        self.jobs[key] = ex.submit(self.job, *args)
 
     def save(self) -> None:
         ids = {**self.live, **{k: j.job_id for k, j in self.jobs.items()}}
