@@ -97,6 +97,23 @@ def prepare_data(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir:
     os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
+def _tidy(grid: GridSpec, exp: Path, stages, runs, todo, ckpt: dict[str, Path]) -> None:
+    """Clear what dead workers left behind before anything runs.
+
+    A worker killed between writing its result and releasing its claim leaves a done folder that
+    looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
+    died before its clean-up leaves a checkpoint no later run would ever remove."""
+    pending_ids = {r.run_id for r in todo}
+    for run in runs:
+        if run.run_id not in pending_ids:
+            Claim(run_dir(exp, run.run_id)).clear_if_stale()
+    all_runs = _dependants(grid)
+    for stage in stages:
+        if done_stage(exp, stage.stage_id) is not None:
+            Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
+
+
 def execute(
     grid: GridSpec,
     *,
@@ -126,18 +143,7 @@ def execute(
     todo_stages = [
         s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])
     ]
-    # A worker killed between writing its result and releasing its claim leaves a done folder
-    # that looks claimed; nothing visits done folders again, so clear such claims here.
-    pending_ids = {r.run_id for r in todo}
-    for run in runs:
-        if run.run_id not in pending_ids:
-            Claim(run_dir(exp, run.run_id)).clear_if_stale()
-    all_runs = _dependants(grid)
-    for stage in stages:
-        if done_stage(exp, stage.stage_id) is not None:
-            Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
-        # left behind when a worker died before its clean-up: no later run would ever remove it
-        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
+    _tidy(grid, exp, stages, runs, todo, ckpt)
     check_encoders(grid)
     console(progress)
     prepare_data(todo_stages, todo, ddir, offline)
