@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 # `make test` runs the fast suite; `make test SLOW=1` adds the slow tests (what CI runs).
 MARKERS := $(if $(SLOW),not gpu,not slow and not gpu)
 
-.PHONY: install report test demo grid bench gpu-check
+.PHONY: install report test demo grid bench calibrate gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ grid: $(STAMP)
 
 bench: $(STAMP)
 	$(XITT) bench
+
+calibrate: $(STAMP)
+	$(XITT) calibrate --out runs/calibration.csv
 
 # The tiny chain in bf16 and fp16 on a CUDA device, and examples/s against transformers.Trainer;
 # without a GPU both steps say they were skipped.

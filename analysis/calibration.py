@@ -186,6 +186,97 @@ def _summarise(name: str, stratum: str, res: np.ndarray, effect: float, alpha: f
     }
 
 
+# The README's calibration table (`xitt calibrate` / `make calibrate`): every scenario has
+# stage, run and baseline-run seed noise (sd 0.5 each) besides the per-language noise.
+# 8 languages, so that the sign flip and Wilcoxon over languages can reach p < 0.05 at all.
+SCENARIOS = {
+    "null, 3 vs 3 tasks": dict(families={"nli": 3, "qa": 3}, sd_intermediate=0.5, n_languages=8),
+    "null, 2 vs 4 tasks": dict(families={"nli": 2, "qa": 4}, sd_intermediate=0.5, n_languages=8),
+    "null, singular design (no task variance), 2 vs 4": dict(
+        families={"nli": 2, "qa": 4}, sd_intermediate=0.0, n_languages=8
+    ),
+    "effect +2, 4 vs 4 tasks, 10 % cells missing": dict(
+        families={"nli": 4, "qa": 4}, sd_intermediate=1.0, effect=2.0, missing=0.1, n_languages=8
+    ),
+}
+
+
+def report_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.05) -> dict[str, Method]:
+    """Every row of the report's contrast table as a calibration method: the headline, the
+    task-bounded t-test, the family permutation (family question), sign flip and Wilcoxon (these
+    tasks: their null is the tasks' own contrast, so only the singular design tests it), and the
+    design model with its uncapped Satterthwaite df and with z, for comparison."""
+    from analysis import contrast, effects, significance
+
+    plug = contrast.calibration_methods(level_a, level_b, level=1 - alpha)
+
+    def task_t(scores, rng):
+        row = H.task_bounded_test(H.task_means(scores, level_a, level_b), level_a, level_b, level=1 - alpha)
+        return row["ci_low"], row["ci_high"], row["p_value"]
+
+    def wilcoxon(delta, rng):
+        weights = effects.language_weights(delta, level_a, level_b)["estimate"]
+        return np.nan, np.nan, significance.wilcoxon_test(weights)["p_value"]
+
+    return {
+        **default_methods(level_a, level_b, alpha=alpha),
+        "task_t_test": task_t,
+        "family_permutation": on_deltas(plug["family_permutation"]),
+        "sign_flip": on_deltas(plug["sign_flip"]),
+        "wilcoxon": on_deltas(wilcoxon),
+    }
+
+
+def marks_calibration(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> dict:
+    """The main table's marks under the null (every cell's true delta 0, stage / run / baseline-run
+    seed noise sd 1): share of cells with p < alpha and of grids with any Holm-adjusted p < alpha.
+    Returns {"cell_rejection", "holm_fwer", "n_cells", "n_grids"}."""
+    from analysis.significance import delta_vs_none
+    from analysis.simulate import simulate_deltas
+
+    null = dict(sd_intermediate=0.0, sd_target=0.0, sd_language=0.0, family_effects={"nli": 0.0, "qa": 0.0})
+    cells = hits = fwer = 0
+    for _ in range(n_grids):
+        d = simulate_deltas(rng, n_languages=8, sd_stage=1.0, sd_run=1.0, sd_baseline_run=1.0, **null)
+        out = delta_vs_none(d)
+        cells, hits = cells + len(out), hits + int((out["p_value"] < alpha).sum())
+        fwer += bool((out["p_adj"] < alpha).any())
+    return {"cell_rejection": hits / cells, "holm_fwer": fwer / n_grids, "n_cells": cells, "n_grids": n_grids}
+
+
+def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, plus the
+    main-table marks. Returns scenario + CALIBRATION_COLUMNS (the marks as method "main-table
+    marks" with rejection_rate = per-cell rate and, in stratum "Holm family-wise", the FWER)."""
+    parts = []
+    for name, knobs in SCENARIOS.items():
+        knobs = dict(knobs)
+        effect = knobs.pop("effect", 0.0)
+        table = calibrate(
+            rng, n_grids=n_grids, effect=effect, alpha=alpha, methods=report_methods(alpha=alpha), **knobs
+        )
+        parts.append(table.assign(scenario=name))
+    marks = marks_calibration(rng, n_grids=n_grids, alpha=alpha)
+    for stratum, rate, n in (
+        ("per cell", marks["cell_rejection"], marks["n_cells"]),
+        ("Holm family-wise", marks["holm_fwer"], n_grids),
+    ):
+        row = _summarise("main-table marks", stratum, np.array([[np.nan, np.nan, np.nan]]), 0.0, alpha)
+        row.update(
+            rejection_rate=rate,
+            rejection_mc_se=float(np.sqrt(rate * (1 - rate) / n)),
+            n_grids=n_grids,
+            n_failed=0,
+        )
+        parts.append(
+            pd.DataFrame([row]).assign(
+                scenario="null, run-level seed noise (3 targets x 8 languages x 3 seeds)"
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    return out[["scenario", *CALIBRATION_COLUMNS]]
+
+
 _R_BENCH = """
 suppressMessages({library(lme4); library(lmerTest)})
 d <- read.csv(commandArgs(TRUE)[1])

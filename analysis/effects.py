@@ -73,14 +73,18 @@ def main_table(scores: pd.DataFrame) -> pd.DataFrame:
 
     Per run the language mean (XTREME style); then mean, sd over seeds and n (seeds). ``delta`` is
     the mean minus the ``none`` row's mean for the same encoder and target (NaN for ``none``).
+    ``avg`` is the XTREME average over the encoder's complete target set only: a seed enters it
+    only when it has a run for every target of that encoder (else a missing run would average a
+    seed over other targets than the ``none`` row: issue 12 saw -4.26 where both targets showed
+    +0.7); its n counts those seeds and ``complete`` is False when a seed was left out (or, with
+    no complete seed, when the avg falls back to the mean of the per-target means).
     Rows are ordered encoder, family (none first), intermediate, target with "avg" last.
-    Returns encoder, intermediate, intermediate_family, target, mean, sd, n, delta.
+    Returns encoder, intermediate, intermediate_family, target, mean, sd, n, delta, complete.
     """
     per = target_scores(scores)
-    avg = xtreme_average(scores).assign(target=AVG)
-    both = pd.concat([per, avg], ignore_index=True)
     keys = ["encoder", "intermediate", "intermediate_family", "target"]
-    out = both.groupby(keys, sort=False)["score"].agg(mean="mean", sd="std", n="size").reset_index()
+    out = per.groupby(keys, sort=False)["score"].agg(mean="mean", sd="std", n="size").reset_index()
+    out = pd.concat([out.assign(complete=True), _avg_rows(per, out)], ignore_index=True)
     base = out[out["intermediate"] == NONE].set_index(["encoder", "target"])["mean"]
     ref = pd.Series(list(zip(out["encoder"], out["target"]))).map(base.to_dict())
     out["delta"] = np.where(out["intermediate"] == NONE, np.nan, out["mean"].to_numpy() - ref.to_numpy(float))
@@ -92,7 +96,47 @@ def main_table(scores: pd.DataFrame) -> pd.DataFrame:
     )
     out = out.sort_values(["encoder", "_f", "intermediate", "_t"]).drop(columns=["_f", "_t"])
     out["n"] = out["n"].astype(float)
-    return out.reset_index(drop=True)
+    out["complete"] = out["complete"].astype(bool)
+    cols = [
+        "encoder",
+        "intermediate",
+        "intermediate_family",
+        "target",
+        "mean",
+        "sd",
+        "n",
+        "delta",
+        "complete",
+    ]
+    return out[cols].reset_index(drop=True)
+
+
+def _avg_rows(per: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """The "avg" rows of :func:`main_table` from per-run language means ``per`` and the per-target
+    cells (mean over seeds): XTREME average over the complete seeds, see main_table."""
+    targets = per.groupby("encoder")["target"].nunique()
+    keys = ["encoder", "intermediate", "intermediate_family"]
+    seed = per.groupby([*keys, "seed"], sort=False)["score"].agg(score="mean", n_targets="size").reset_index()
+    seed["full"] = seed["n_targets"].to_numpy() == seed["encoder"].map(targets).to_numpy()
+    rows = []
+    for key, grp in seed.groupby(keys, sort=False):
+        full = grp.loc[grp["full"], "score"]
+        if len(full):
+            mean, sd, n = float(full.mean()), float(full.std()) if len(full) > 1 else np.nan, len(full)
+        else:  # no seed has every target: the mean of the available per-target means, flagged
+            sub = cells[(cells[keys] == pd.Series(key, index=keys)).all(axis=1)]
+            mean, sd, n = float(sub["mean"].mean()), np.nan, 0
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "target": AVG,
+                "mean": mean,
+                "sd": sd,
+                "n": n,
+                "complete": bool(grp["full"].all()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def deltas(scores: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Input is a scores frame in the ``xitt.schema`` contract (one row per run x langu
 :func:`validate` keeps the primary-metric rows, reports which cells of the
 encoder x intermediate x target x language x seed grid are missing (an error unless
 ``allow_incomplete``), and lists degenerate runs (score 0 or at/below chance), which it
-excludes with a warning that names them -- never silently.
+excludes with a warning that names them -- never silently. A metric whose scores all lie within
+[0, 1] gets a warning too (:func:`scale_warnings`): the contract's scale is 0-100.
 """
 
 from __future__ import annotations
@@ -110,6 +111,24 @@ def degenerate_runs(prim: pd.DataFrame, chance: Mapping[str, float] | None = Non
     return runs.loc[zero | at_chance, cols].reset_index(drop=True)
 
 
+def scale_warnings(frame: pd.DataFrame) -> list[str]:
+    """One sentence per metric whose finite scores all lie within [0, 1] (and are not all 0):
+    scores.csv is on the 0-100 scale, so such a metric was most likely written as fractions and
+    every difference would be read as a hundredth of a point (a 0-1 table was reported as
+    "-0.03 points" without a word). Input columns: metric, score."""
+    out = []
+    for metric, scores in frame.groupby("metric", sort=True)["score"]:
+        values = scores[np.isfinite(scores.to_numpy(float))]
+        if len(values) and values.between(0, 1).all() and values.max() > 0:
+            out.append(
+                f"all {len(values)} scores of metric '{metric}' lie within [0, 1], but xitt expects the "
+                "0-100 scale: if they are fractions, every difference in points is 100 times too small. "
+                "Chance levels are not applied. Multiply the scores by 100 (`xitt import --scale 100`, "
+                "or rewrite scores.csv) and rerun."
+            )
+    return out
+
+
 def _describe_cells(missing: pd.DataFrame, limit: int = 20) -> str:
     rows = [
         f"{r.encoder}/{r.intermediate}/{r.target}/{r.language}/seed {r.seed}"
@@ -151,7 +170,8 @@ def validate(
     if prim.empty:
         raise SchemaError("the scores table has no rows; run `xitt collect` or check the path.")
     cov, missing = coverage(prim)
-    warnings: list[str] = []
+    fractions = scale_warnings(frame)
+    warnings = list(fractions)
     if len(missing):
         text = (
             f"{len(missing)} of {int(cov.n_expected.sum())} encoder x intermediate x target x language x seed "
@@ -163,7 +183,8 @@ def validate(
                 "(`--allow-incomplete`) to analyse the cells that are there."
             )
         warnings.append(text + " They are left out of every paired comparison.")
-    degen = degenerate_runs(prim, chance)
+    # Chance levels are on the 0-100 scale: against fractions every run would count as degenerate.
+    degen = degenerate_runs(prim, {} if fractions else chance)
     if len(degen):
         listed = "; ".join(
             f"{r.run_id} ({r.reason}, mean {r.mean_score:.1f})" for r in degen.head(20).itertuples()

@@ -18,7 +18,7 @@ Decisions written down here:
   as a fixed stratum that shares the resampled tasks, languages and seeds); the mixed model
   gets every row (its module decides how to add encoder). Per-encoder answers: run the analysis
   on each encoder's rows.
-* Per target: :func:`analysis.contrast.per_target_frame`, a t over the target's languages for both
+* Per target: :func:`analysis.contrast.per_target_frame`, a t over seeds for both
   its CI and its p, adjusted across targets.
 * "a beats b in k of N languages": one-sided t-test per language over seeds of the seed-level
   contrast (pooled over targets, :func:`analysis.significance.per_language_frame`), combined by
@@ -86,8 +86,15 @@ def analyze(
     experiment: str = "",
     seed: int | None = None,
     synthetic: bool = False,
+    keep_degenerate: bool = False,
+    encoder: str | None = None,
 ) -> Analysis:
     """Run every analysis step on a scores frame (the scores.csv contract) and collect the results.
+
+    ``keep_degenerate`` keeps runs at 0 or at chance (default: excluded and listed, see
+    :func:`analysis.load.validate`); ``encoder`` analyses that encoder's rows only. With several
+    encoders the ``encoders`` frame holds each encoder's answer and the encoder x family
+    interaction (:func:`analysis.headline.encoder_answers`).
 
     Returns an :class:`analysis.result.Analysis`; its ``frames`` (:class:`analysis.result.Frames`)
     document their columns. ``synthetic``: the grid says so (names starting with "synth" mark
@@ -100,23 +107,28 @@ def analyze(
     >>> res.synthetic, res.answer.n_languages
     (True, 4)
     """
-    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance)
+    if encoder is not None:
+        known = sorted(scores["encoder"].astype(str).unique())
+        if encoder not in known:
+            raise ValueError(f"--encoder {encoder!r} is not in the scores; encoders: {known}")
+        scores = scores[scores["encoder"].astype(str) == encoder]
+    v = validate(scores, allow_incomplete=allow_incomplete, chance=chance, keep_degenerate=keep_degenerate)
     prim, caveats = v.scores, list(v.warnings)
     delta = _deltas(prim, a, b)
     synthetic = bool(synthetic or is_synthetic(prim))
     des = bootstrap.design(delta, a, b)
     boot = bootstrap.hierarchical_bootstrap(delta, rng=rng, a=a, b=b, n_boot=n_boot, level=level)
-    mixed_row, fit = contrast.mixed_row(prim, a, b, level, caveats)
+    head_rows, fit = contrast.mixed_row(prim, a, b, level, caveats)
     rows, extra = contrast.robustness_rows(delta, boot, a, b, rng)
-    by_method = pd.DataFrame([mixed_row, *rows])[contrast.CONTRAST_COLUMNS]
+    by_method = pd.DataFrame([*head_rows, *rows])[contrast.CONTRAST_COLUMNS]
     per_language = significance.per_language_frame(delta, a, b)
     pooled = per_language.loc[per_language["target"] == "all", "p_value"].dropna()
     wins = significance.partial_conjunction(pooled) if len(pooled) else Frames.empty("language_wins")
     variance, plan = _seed_frames(fit, prim, a, b, caveats)
     per_target = contrast.per_target_frame(delta, a, b, level)
     aso = significance.aso_frame(delta, a, b, rng=rng)
-    if len(aso) and aso["warning"].iloc[0]:
-        caveats.append(aso["warning"].iloc[0])
+    if aso.empty:
+        caveats.append("ASO (these tasks, seeds as units) is left out: it needs >= 6 seeds per family.")
     n_tasks = (int(des.is_a.sum()), int((~des.is_a).sum()))
     _design_caveats(caveats, n_tasks, extra["family_permutation"], a, b, delta, synthetic)
     frames = Frames(
@@ -136,6 +148,7 @@ def analyze(
         seed_plan=plan,
         aso=aso,
         effect_sizes=significance.effect_size_frame(delta, a, b),
+        encoders=_encoder_frame(prim, a, b, level, caveats),
     )
     answer = contrast.headline(
         by_method, wins, a=a, b=b, level=level, n_tasks=n_tasks, n_targets=len(des.targets)
@@ -146,12 +159,25 @@ def analyze(
             "n_boot": n_boot,
             "level": level,
             "allow_incomplete": allow_incomplete,
+            "keep_degenerate": keep_degenerate,
+            "encoder": encoder,
             "a": a,
             "b": b,
         },
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__},
     }
     return Analysis(experiment, synthetic, answer, caveats, frames, settings, a=a, b=b, level=level)
+
+
+def _encoder_frame(prim, a: str, b: str, level: float, caveats: list[str]) -> pd.DataFrame:
+    """headline.encoder_answers with several encoders; empty (documented columns) with one."""
+    if prim["encoder"].nunique() < 2:
+        return Frames.empty("encoders")
+    try:
+        return headline.encoder_answers(prim, a=a, b=b, level=level)
+    except (ValueError, KeyError, np.linalg.LinAlgError) as err:
+        caveats.append(f"Per-encoder answers unavailable: {err}")
+        return Frames.empty("encoders")
 
 
 def _deltas(prim: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
@@ -188,8 +214,8 @@ def _design_caveats(caveats, n_tasks, fp, a, b, delta, synthetic) -> None:
     )
     if delta["encoder"].nunique() > 1:
         caveats.append(
-            f"{delta['encoder'].nunique()} encoders are averaged with equal weight; analyse each "
-            "encoder's rows separately for per-encoder answers."
+            f"{delta['encoder'].nunique()} encoders are averaged with equal weight; the encoders table "
+            "gives each encoder's answer and the encoder x family interaction (--encoder analyses one)."
         )
     if synthetic:
         caveats.insert(

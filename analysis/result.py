@@ -124,6 +124,13 @@ class Frames:
         "comparison", "epsilon", "eps_min", "n_a", "n_b", "warning", doc="almost stochastic order over seeds"
     )
     effect_sizes: pd.DataFrame = _frame("target", "measure", "estimate", doc="standardised effect sizes")
+    encoders: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["encoder", "method", *RESULT, "n", "note"]),
+        metadata={
+            "columns": ("encoder", "method", *RESULT, "n", "note"),
+            "doc": "per-encoder answers, 'all', and the encoder x family interaction (several encoders)",
+        },
+    )
 
     def __post_init__(self):
         for f in fields(self):

@@ -118,3 +118,31 @@ def test_headline_covers_a_real_effect():
     t = _rows(table).loc["all"]
     assert 0.93 <= t["coverage"] <= 0.99
     assert t["rejection_rate"] > 0.5  # power
+
+
+def test_calibration_table_covers_every_report_row_and_the_marks():
+    from analysis.calibration import SCENARIOS, calibration_table
+
+    table = calibration_table(np.random.default_rng(0), n_grids=2)
+    assert set(table["scenario"]) >= set(SCENARIOS)
+    methods = set(table["method"])
+    assert {
+        "headline",
+        "task_t_test",
+        "family_permutation",
+        "sign_flip",
+        "wilcoxon",
+        "main-table marks",
+    } <= methods
+    marks = table[table["method"] == "main-table marks"].set_index("stratum")
+    assert set(marks.index) == {"per cell", "Holm family-wise"}
+
+
+def test_cli_calibrate(tmp_path, capsys):
+    from xitt.cli import main
+
+    assert main(["calibrate", "--grids", "0"]) == 2
+    out = tmp_path / "cal.csv"
+    assert main(["calibrate", "--grids", "1", "--out", str(out)]) == 0
+    assert "headline" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) > 10

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import effects
@@ -85,3 +86,32 @@ def test_language_weights_sum_to_the_overall_contrast(scores):
     assert g["estimate"].sum() == pytest.approx(0.5)
     by = effects.contrast_by(d, ["target", "seed"])
     assert set(by.round(6)["estimate"]) == {2.0, -1.0}
+
+
+def test_avg_uses_complete_target_sets_only():
+    """One intermediate run missing (target xnli, seed 2): both per-target deltas are +0.7, and so
+    must be the avg (issue 12: averaging each seed over whatever targets exist gave -4.26)."""
+    rows = []
+    for inter, fam, gain in (("none", "none", 0.0), ("mnli", "nli", 0.7)):
+        for target, level in (("xnli", 80.0), ("panx", 40.0)):
+            for seed in (1, 2, 3):
+                if inter == "mnli" and target == "xnli" and seed == 2:
+                    continue
+                for lang in ("de", "sw"):
+                    rows.append(
+                        dict(
+                            encoder="e",
+                            intermediate=inter,
+                            intermediate_family=fam,
+                            target=target,
+                            target_family="x",
+                            language=lang,
+                            seed=seed,
+                            score=level + gain + 0.1 * seed,
+                        )
+                    )
+    table = effects.main_table(pd.DataFrame(rows)).set_index(["intermediate", "target"])
+    assert table.loc[("mnli", "xnli"), "delta"] == pytest.approx(0.7 - 0.1 * (1 + 3) / 2 + 0.1 * 2, abs=0.2)
+    avg = table.loc[("mnli", "avg")]
+    assert avg["delta"] == pytest.approx(0.7, abs=0.11) and avg["n"] == 2 and not avg["complete"]
+    assert table.loc[("none", "avg"), "complete"] and table.loc[("none", "avg"), "n"] == 3

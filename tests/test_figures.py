@@ -1,5 +1,7 @@
 """Each plot returns an Axes with labelled axes, draws into a given Axes, and names missing columns."""
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -96,3 +98,31 @@ def test_delta_units_and_heatmap_centred_at_zero():
 def test_family_colours_are_stable_and_none_is_grey():
     colours = F.family_colours(["none", "nli", "qa", "nli"])
     assert colours == {"none": F.NONE_GREY, "nli": F.OKABE_ITO[0], "qa": F.OKABE_ITO[1]}
+
+
+HINDI, TAMIL = "\u0939\u093f\u0928\u094d\u0926\u0940", "\u0ba4\u0bae\u0bbf\u0bb4\u0bcd"
+HOSTILE = ["$x^$", "$\\frac{a}{$", "t" * 5000, HINDI, TAMIL, "a\x1b[2Jb", "[/bold]"]
+
+
+def test_hostile_names_render_literally_and_distinctly():
+    # issue 16: '$...$' broke mathtext, a 5000-character name overflowed the heatmap, Hindi and
+    # Tamil names drew as the same boxes
+    labels = [F.label(n) for n in HOSTILE]
+    assert len(set(labels)) == len(labels)
+    assert all(len(x) <= F.MAX_LABEL + 1 for x in labels)  # + the backslash of an escaped '$'
+    assert labels[0] == r"\$x^\$" and "\x1b" not in labels[5]
+    assert all(ord(ch) in F._glyphs() for x in labels for ch in x)
+    heat = pd.DataFrame(
+        {
+            "intermediate": HOSTILE,
+            "language": ["de"] * len(HOSTILE),
+            "estimate": np.arange(len(HOSTILE), dtype=float),
+        }
+    )
+    ax = F.plot_delta_heatmap(heat, title=HOSTILE[2])
+    ax.figure.savefig(io.BytesIO(), format="png")  # a real render: mathtext parses every label here
+    width_in = ax.figure.get_tightbbox().width
+    assert width_in < F.TWO_COLUMN  # the 5000-character name no longer widens the figure
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(shown) == sorted(labels)
+    plt.close(ax.figure)

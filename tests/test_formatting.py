@@ -130,7 +130,8 @@ def test_latex_escape_is_single_pass_and_handles_symbols():
     assert fmt.latex_escape("squad_v2 & a#b 100%") == r"squad\_v2 \& a\#b 100\%"
     assert fmt.latex_escape("\u22121.2 \u00b1 0.3") == r"\ensuremath{-}1.2 \ensuremath{\pm} 0.3"
     assert fmt.latex_escape("caf\u00e9") == "caf\u00e9"  # Latin-1 is typeset by T1 + utf8
-    assert fmt.latex_escape("\u4e2d\u6587") == "??"  # pdflatex cannot typeset CJK: replaced, never a crash
+    # pdflatex cannot typeset CJK: replaced with a stable suffix of the original, never a crash
+    assert fmt.latex_escape("\u4e2d\u6587") == "??(94d8)"
     assert fmt.latex_escape(None) == ""
 
 
@@ -147,3 +148,31 @@ def test_code_spans_in_messages_are_set_as_typed():
         == r"a\ \textquotesingle{}b\textquotesingle{}\ \textquotedbl{}c\textquotedbl{}"
     )
     assert fmt.latex_escape("lone ` tick") == r"lone ` tick"
+
+
+def test_leading_bracket_or_star_is_not_an_argument_of_the_previous_row_end():
+    # issue 16: '[5pt]hidden' printed 'hidden' (read as \\[5pt]); '[/bold]' stopped pdflatex
+    assert fmt.latex_escape("[5pt]hidden") == "{}[5pt]hidden"
+    assert fmt.latex_escape(" *x") == "{} *x"
+    assert fmt.latex_escape("a[1]") == "a[1]"
+    assert fmt.latex_lines("[a, b]\nc").split("\\\\\n")[0] == "{}[a,\\ b]"
+
+
+def test_control_characters_are_removed():
+    assert fmt.latex_escape("a\x1b[2Jb\x00c\nd\u202ee") == "a[2Jbc de"
+    assert fmt.latex_code("x\x07y") == "xy"
+
+
+def test_non_latin_names_stay_distinct_and_stable():
+    hindi, tamil = "\u0939\u093f\u0928\u094d\u0926\u0940", "\u0ba4\u0bae\u0bbf\u0bb4\u0bcd"
+    out = {fmt.latex_escape(n) for n in (hindi, tamil, "\u4e2d\u6587", "\u65e5\u672c")}
+    assert len(out) == 4 and all(o.isascii() for o in out)
+    assert fmt.latex_escape(hindi) == "hindii(aa80)"  # read from the Unicode names, hash suffix
+    assert fmt.latex_escape("\u0151 \u2212") == r"o \ensuremath{-}"  # accents dropped, symbols still mapped
+
+
+def test_long_words_may_break_across_lines():
+    out = fmt.latex_escape("cells of " + "a_b" * 20 + " are missing")
+    assert out.count(r"\allowbreak{}") == 2 and out.startswith("cells of a\\_b")
+    assert out.replace(r"\allowbreak{}", "") == fmt.latex_escape("cells of ") + r"a\_b" * 20 + " are missing"
+    assert r"\allowbreak" not in fmt.latex_escape("short words only")

@@ -169,3 +169,67 @@ def test_analyze_singular_demo_like_grid_is_task_bounded():
     assert set(res.frames.variance_components["component"]) >= {"stage", "run", "baseline_run"}
     plan = res.frames.seed_plan
     assert (plan.loc[plan["design"].str.startswith("observed"), "df"] == 4).all()
+
+
+def test_robustness_rows_are_split_by_scope():
+    from analysis.pipeline import analyze
+    from analysis.report.tables import Options, contrast_table
+
+    s = simulate_scores(np.random.default_rng(2), families={"nli": 3, "qa": 3}, encoder="synth-x")
+    res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
+    scope = res.frames.contrast.set_index("method")["scope"]
+    assert scope[["mixed", "task_t_test", "family_permutation"]].eq("family").all()
+    assert scope[["sign_flip", "wilcoxon"]].eq("these tasks").all()
+    # 3 tasks per family: the task bootstrap does not hold its level, so it is not offered as a test
+    assert scope[["bootstrap_percentile", "bootstrap_bca"]].eq("not calibrated").all()
+    table = contrast_table(res, Options(synthetic=True))
+    first = [row[0].text for row in table.rows]
+    assert first[0] == "family question" and "BCa bootstrap" not in first
+    assert "these tasks only" in first and "do not generalise" in table.caption
+    assert "not calibrated for this design" in table.caption
+    assert res.frames.aso.empty and any("ASO" in c and ">= 6 seeds" in c for c in res.caveats)
+
+
+def test_aso_only_with_enough_seeds():
+    from analysis import significance as S
+    from analysis.simulate import simulate_deltas
+
+    few = simulate_deltas(np.random.default_rng(0), n_seeds=3)
+    many = simulate_deltas(np.random.default_rng(0), n_seeds=6)
+    assert S.aso_frame(few, "nli", "qa", rng=np.random.default_rng(1)).empty
+    assert len(S.aso_frame(many, "nli", "qa", rng=np.random.default_rng(1))) == 2
+
+
+def test_analyze_several_encoders_gives_per_encoder_answers_and_encoder_flag():
+    from analysis.pipeline import analyze
+
+    rng = np.random.default_rng(4)
+    s = pd.concat(
+        [simulate_scores(rng, encoder=f"synth-{e}", families={"nli": 3, "qa": 3}) for e in ("a", "b")],
+        ignore_index=True,
+    )
+    res = analyze(s, rng=np.random.default_rng(1), n_boot=200)
+    enc = res.frames.encoders.set_index("encoder")
+    assert list(enc.index) == ["synth-a", "synth-b", "all", "synth-b - synth-a"]
+    assert enc.loc["all", "estimate"] == pytest.approx(res.answer.estimate)
+    one = analyze(s, rng=np.random.default_rng(1), n_boot=200, encoder="synth-b")
+    assert one.answer.estimate == pytest.approx(enc.loc["synth-b", "estimate"])
+    assert one.frames.encoders.empty and one.settings["encoder"] == "synth-b"
+    with pytest.raises(ValueError, match="encoders: \\['synth-a', 'synth-b'\\]"):
+        analyze(s, rng=np.random.default_rng(1), encoder="synth-c")
+
+
+def test_cli_encoder_and_keep_degenerate_flags(tmp_path, capsys):
+    import shutil
+
+    from xitt.cli import main
+
+    exp = tmp_path / "demo"
+    shutil.copytree(
+        Path(__file__).parents[1] / "runs" / "demo", exp, ignore=shutil.ignore_patterns("report", "analysis")
+    )
+    assert main(["analyze", str(exp), "--encoder", "nope", "--n-boot", "50"]) == 2
+    assert "is not in the scores" in capsys.readouterr().err
+    assert main(["analyze", str(exp), "--keep-degenerate", "--n-boot", "50"]) == 0
+    settings = json.loads(next((exp / "analysis").rglob("settings.json")).read_text())
+    assert settings["keep_degenerate"] is True

@@ -54,7 +54,7 @@ def test_seqeval_matches_seqeval_library_on_random_tags(tags):
     rng = np.random.default_rng(0)
     gold = [list(rng.choice(tags, size=int(rng.integers(1, 12)))) for _ in range(60)]
     pred = [[t if rng.random() < 0.7 else str(rng.choice(tags)) for t in s] for s in gold]
-    ours = m.seqeval_scores(pred, gold)
+    ours = m.seqeval_scores(pred, gold, scheme="seqeval")
     assert ours["f1"] == approx(100 * f1_score(gold, pred))
     assert ours["precision"] == approx(100 * precision_score(gold, pred))
     assert ours["recall"] == approx(100 * recall_score(gold, pred))
@@ -73,7 +73,7 @@ def test_seqeval_on_udpos_tags_mirrors_xtreme():
     assert not caught  # seqeval's "not a NE tag" warnings are silenced
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert m.seqeval_f1(pred, gold) == approx(100 * f1_score(gold, pred))
+        assert m.seqeval_scores(pred, gold, scheme="seqeval")["f1"] == approx(100 * f1_score(gold, pred))
     # Alternating tags are single-token chunks, so then it equals token accuracy.
     assert m.seqeval_f1([["DET", "NOUN", "VERB"]], [["DET", "NOUN", "ADJ"]]) == approx(200 / 3)
 
@@ -326,3 +326,93 @@ def test_evaluate_returns_exactly_the_declared_columns():
 def test_evaluate_unknown_metric_suggests():
     with pytest.raises(KeyError, match="Did you mean 'accuracy'"):
         m.evaluate("acuracy", predictions=[1], references=[1])
+
+
+# Fixtures from seqeval 0.0.12, the version XTREME's evaluate.py ran (chakki-works/seqeval, tag
+# v0.0.12, seqeval/metrics/sequence_labeling.py: f1_score / precision_score / recall_score of
+# (gold, pred), times 100): the numbers below are what that file returns on these inputs.
+XTREME_2020 = {
+    "udpos": (
+        [
+            ["PRON", "VERB", "SCONJ", "DET", "NOUN", "NOUN", "PUNCT"],
+            ["CCONJ", "ADJ", "NOUN", "SYM", "NUM", "X"],
+        ],
+        [
+            ["PRON", "VERB", "CCONJ", "DET", "NOUN", "PROPN", "PUNCT"],
+            ["SCONJ", "ADJ", "NOUN", "SYM", "NUM", "NOUN"],
+        ],
+        (64.0, 61.538461538, 66.666666667),
+    ),
+    "udpos_runs": (
+        [["ADP", "DET", "NOUN", "ADV", "AUX", "VERB", "INTJ", "INTJ", "PUNCT"]],
+        [["ADP", "DET", "NOUN", "ADV", "VERB", "VERB", "INTJ", "PART", "PUNCT"]],
+        (62.5, 62.5, 62.5),
+    ),
+    "panx": (
+        [["B-PER", "I-PER", "O", "B-LOC", "O"], ["B-ORG", "I-ORG", "I-ORG", "O"]],
+        [["B-PER", "I-PER", "O", "B-ORG", "O"], ["B-ORG", "I-ORG", "O", "O"]],
+        (100 / 3, 100 / 3, 100 / 3),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(XTREME_2020))
+def test_default_scoring_is_the_official_scorers_seqeval_0_0_12(name):
+    gold, pred, (f1, precision, recall) = XTREME_2020[name]
+    out = m.seqeval_scores(pred, gold)
+    assert (
+        out["f1"] == approx(f1) and out["precision"] == approx(precision) and out["recall"] == approx(recall)
+    )
+    assert m.evaluate("f1_seqeval", predictions=pred, references=gold)["f1"] == approx(f1)
+
+
+def test_newer_seqeval_is_selectable_and_differs_on_udpos():
+    gold, pred, (f1, _, _) = XTREME_2020["udpos"]
+    newer = m.seqeval_scores(pred, gold, scheme="seqeval")["f1"]
+    # seqeval >= 1.2 reads SCONJ and CCONJ as one type CONJ: the swapped conjunctions "match"
+    assert newer == approx(250 / 3) and newer != approx(f1)
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        m.seqeval_scores(pred, gold, scheme="conll")
+
+
+def test_xtreme_chunks_rules():
+    # S-initial tags are one-token chunks; runs of another tag merge; sentences never share a chunk
+    assert m.xtreme_chunks([["SYM", "SYM", "NOUN", "NOUN"], ["NOUN"]]) == {
+        ("SYM", 0, 0),
+        ("SYM", 1, 1),
+        ("NOUN", 2, 3),
+        ("NOUN", 5, 5),
+    }
+
+
+def _xtreme_results(value_of):
+    out = {}
+    for task, langs in m.XTREME_LANGUAGES.items():
+        out[task] = {lg: value_of(task, i) for i, lg in enumerate(langs)}
+    return out
+
+
+def test_xtreme_score_as_the_official_evaluate_py():
+    # google-research/xtreme evaluate.py: task = mean over its official languages of its metric
+    # ((EM + F1) / 2 for QA); groups = mean of their tasks; all_task only with all nine tasks.
+    def value(task, i):
+        if task in ("xquad", "mlqa", "tydiqa"):
+            return {"exact_match": 50.0, "f1": 70.0}
+        if task in ("panx", "udpos", "bucc2018"):
+            return {"f1": 80.0 + (i % 2), "precision": 0.0, "recall": 0.0}
+        return {"accuracy": 90.0}
+
+    res = _xtreme_results(value)
+    res["xnli"]["xx"] = {"accuracy": 0.0}  # not an official language: ignored
+    out = m.xtreme_score(res)
+    n = len(m.XTREME_LANGUAGES["udpos"])  # 33: 17 even (80) + 16 odd (81)
+    assert out["tasks"]["udpos"] == approx((17 * 80 + 16 * 81) / n)
+    assert out["tasks"]["xquad"] == approx(60.0) and out["tasks"]["xnli"] == approx(90.0)
+    assert out["groups"]["qa"] == approx(60.0) and out["groups"]["classification"] == approx(90.0)
+    assert out["all_task"] == approx(sum(out["tasks"].values()) / 9)
+    del res["tatoeba"]
+    partial = m.xtreme_score(res)
+    assert partial["all_task"] is None and "retrieval" not in partial["groups"] and "qa" in partial["groups"]
+    del res["xnli"]["sw"]
+    with pytest.raises(ValueError, match="xnli lacks official language"):
+        m.xtreme_score(res)

@@ -360,6 +360,8 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
         experiment=exp.name,
         seed=args.seed,
         synthetic=synthetic,
+        keep_degenerate=args.keep_degenerate,
+        encoder=args.encoder,
     )
     names = _display_names(scores, grid)
     return result, write_frames(result, contrast_folder(exp, args.a, args.b)), names
@@ -423,6 +425,27 @@ def cmd_synth(args) -> int:
     return synth.run(args) or 0
 
 
+def cmd_calibrate(args) -> int:
+    """Coverage, null rejection and power of every row the report prints, by simulation."""
+    import numpy as np
+
+    from analysis.calibration import calibration_table
+
+    if args.grids < 1:
+        print(f"xitt calibrate: error: --grids must be >= 1; got {args.grids}", file=sys.stderr)
+        return 2
+    table = calibration_table(np.random.default_rng(args.seed), n_grids=args.grids)
+    shown = table[
+        ["scenario", "method", "stratum", "coverage", "rejection_rate", "n_grids", "mc_se", "mean_width"]
+    ]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     if args.part in ("analysis", "all"):
         from analysis.bench import main as analysis_bench
@@ -480,6 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="build the offline synthetic benchmark and its tiny encoder")
     p.set_defaults(func=cmd_synth)
     synth.add_arguments(p)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="simulate grids with run-level seed noise and singular designs: coverage, null rejection "
+        "and power of every row the report prints",
+    )
+    p.add_argument("--grids", type=int, default=500, help="grids per scenario (default: 500)")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    p.add_argument("--out", default="", help="also write the table as CSV to this path")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="speed benchmarks (results are printed, nothing is asserted)")
     p.add_argument(
@@ -625,6 +658,17 @@ def _add_analysis_commands(sub) -> None:
             "--allow-incomplete",
             action="store_true",
             help="analyse a grid with missing cells (they are listed as a caveat) instead of stopping",
+        )
+        p.add_argument(
+            "--keep-degenerate",
+            action="store_true",
+            help="keep runs at 0 or at chance level in the analysis (default: excluded; listed either way)",
+        )
+        p.add_argument(
+            "--encoder",
+            default=None,
+            help="analyse one encoder's runs only (default: all encoders, equal weights, plus per-encoder "
+            "answers and the encoder x family interaction)",
         )
         p.set_defaults(func=func)
         if name == "report":

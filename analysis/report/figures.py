@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+import functools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
-from analysis.report.formatting import fmt_num
+from analysis.report.formatting import fmt_num, shorten, strip_controls, transliterate
 
 ONE_COLUMN = 3.3  # inches, ACL/NeurIPS one-column width
 TWO_COLUMN = 6.8  # inches, full text width
@@ -28,6 +30,24 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 NONE_GREY = "#7F7F7F"
 DIVERGING = "PuOr"
 DELTA_UNIT = "points, 0\u2013100 scale"
+MAX_LABEL = 32  # characters of a name on an axis or a legend; the hash suffix is that of the table form
+
+
+@functools.lru_cache(maxsize=1)
+def _glyphs() -> frozenset[int]:
+    """Code points of the sans-serif font matplotlib uses (DejaVu Sans: Latin, Greek, Cyrillic...)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+
+
+def label(value, limit: int = MAX_LABEL) -> str:
+    """A name as matplotlib text: control characters removed, cut to ``limit`` characters
+    (formatting.shorten), letters the font lacks read in Latin with a hash suffix (Hindi and Tamil
+    names drew as identical boxes), and '$' literal (mathtext failed on a name with '$...$')."""
+    text = shorten(strip_controls(str(value)), limit)
+    return transliterate(text, lambda ch: ord(ch) in _glyphs()).replace("$", r"\$")
 
 
 def family_colours(families) -> dict[str, str]:
@@ -81,9 +101,9 @@ def plot_forest(frame: pd.DataFrame, *, ax=None, a: str = "NLI", b: str = "QA"):
             color=OKABE_ITO[1] if s else OKABE_ITO[0],
             markerfacecolor=(OKABE_ITO[1] if s else OKABE_ITO[0]) if ex else "white",
         )
-    ax.set_yticks(y, [str(v) for v in frame["label"]])
+    ax.set_yticks(y, [label(v) for v in frame["label"]])
     ax.set_ylim(-0.7, len(frame) - 0.3)
-    ax.set_xlabel(f"{a} \u2212 {b} \u0394 score ({DELTA_UNIT})")
+    ax.set_xlabel(f"{label(a)} \u2212 {label(b)} \u0394 score ({DELTA_UNIT})")
     ax.set_ylabel("target task")
     ax.grid(axis="x", color="0.9", lw=0.6)
     ax.set_axisbelow(True)
@@ -121,13 +141,13 @@ def plot_delta_heatmap(
         values, cmap=DIVERGING, norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto", interpolation="nearest"
     )
     ax.set_xticks(
-        range(grid.shape[1]), [str(c) for c in grid.columns], rotation=90 if grid.shape[1] > 12 else 0
+        range(grid.shape[1]), [label(c) for c in grid.columns], rotation=90 if grid.shape[1] > 12 else 0
     )
-    ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
+    ax.set_yticks(range(grid.shape[0]), [label(r) for r in grid.index])
     ax.set_xlabel("target language")
     ax.set_ylabel("intermediate task")
     if title:
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(label(title, 2 * MAX_LABEL), fontsize="medium")
     if values.size <= 80 and grid.shape[1] <= 6:  # room for a 7 pt number in each cell
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
@@ -157,7 +177,7 @@ def plot_variance_components(frame: pd.DataFrame, *, ax=None):
     data = frame.sort_values("variance")
     y = np.arange(len(data))
     ax.barh(y, data["variance"].to_numpy(float), color=OKABE_ITO[0], height=0.6)
-    ax.set_yticks(y, [str(c) for c in data["component"]])
+    ax.set_yticks(y, [label(c) for c in data["component"]])
     if "share" in data:
         for yi, v, s in zip(y, data["variance"], data["share"]):
             if np.isfinite(s):
@@ -195,11 +215,11 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
         ax.scatter(sd, y + jitter.uniform(-0.18, 0.18, len(sd)), s=8, alpha=0.6, color=colours[fam], lw=0)
         if len(sd):
             ax.plot([np.median(sd)] * 2, [y - 0.3, y + 0.3], color="black", lw=1.2)
-    ax.set_yticks(range(len(order))[::-1], order)
+    ax.set_yticks(range(len(order))[::-1], [label(o) for o in order])
     ax.set_xlabel(f"sd over seeds ({DELTA_UNIT.split(',')[0]})")
     ax.set_ylabel("intermediate task")
     ax.set_xlim(left=0)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=f) for f in fams]
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f], label=label(f)) for f in fams]
     ax.legend(
         handles=handles,
         fontsize=7,

@@ -36,6 +36,7 @@ The rules, applied everywhere:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import unicodedata
@@ -263,33 +264,134 @@ _LATEX_SPECIALS = {
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in sorted(_LATEX_SPECIALS, key=len, reverse=True)))
 
 
-def _latin(ch: str) -> str:
-    """Keep characters pdflatex's T1/utf8 set-up can print (Latin-1); transliterate or replace the rest."""
-    if ord(ch) < 256:
-        return ch
-    base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    return base or "?"
+def _romanize(ch: str) -> str:
+    """A letter's Latin reading from its Unicode name ('DEVANAGARI LETTER HA' -> 'ha', 'TAMIL VOWEL
+    SIGN I' -> 'i', 'HANGUL SYLLABLE HAN' -> 'han'); '' for a sign without one (virama), '?' for a
+    character whose name gives no reading (CJK ideographs)."""
+    name = unicodedata.name(ch, "")
+    match = re.search(r"\b(?:LETTER|SYLLABLE|VOWEL SIGN|CHARACTER) (.+)$", name)
+    if match:
+        word = match.group(1).split()[-1].lower()
+        return word.capitalize() if "CAPITAL" in name else word
+    return "" if unicodedata.category(ch).startswith("M") else "?"
+
+
+def _latin_run(run: str) -> str:
+    """A run of characters beyond Latin-1, which pdflatex's T1/utf8 set-up cannot typeset: accented
+    letters lose their accent ('\u0151' -> 'o'); other scripts are read from their Unicode names and get
+    a stable 4-hex suffix of the original run (a BLAKE2s hash), so that two names in scripts the PDF
+    cannot show stay distinct there (Hindi 'hindii(aa80)', Tamil 'tamilll(b9f7)', CJK '??(94d8)').
+    A vowel sign or virama after a consonant replaces the consonant's inherent 'a' (Brahmic
+    scripts: 'ha' + 'i' -> 'hi'). The HTML report keeps the real characters."""
+    out, lost = [], False
+    for ch in run:
+        base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+        if not base:
+            lost, base = True, _romanize(ch)
+            name = unicodedata.name(ch, "")
+            if ("VOWEL SIGN" in name or "VIRAMA" in name) and out and len(out[-1]) > 1:
+                out[-1] = out[-1].removesuffix("a")
+        out.append(base)
+    if not lost:
+        return "".join(out)
+    return "".join(out) + "(" + hashlib.blake2s(run.encode(), digest_size=2).hexdigest() + ")"
+
+
+def _latex_typeable(ch: str) -> bool:
+    """Latin-1 (T1 + utf8) or a symbol of _LATEX_SPECIALS."""
+    return ord(ch) < 256 or ch in _LATEX_SPECIALS
+
+
+# Control and format characters (NUL, ESC, bidi overrides, zero-width joiners...): removed, never typeset.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` with tabs and line breaks as spaces and other control and format characters removed."""
+    return _INVISIBLE.sub("", re.sub(r"[\t\n\r]", " ", text))
+
+
+def transliterate(text: str, typeable) -> str:
+    """``text`` with each run of characters for which ``typeable(ch)`` is False read in Latin
+    (:func:`_latin_run`): for an output (a PDF, a figure font) that cannot show them."""
+    out, run = [], []
+    for ch in text:
+        if typeable(ch):
+            out.append(_latin_run("".join(run)) if run else "")
+            run = []
+            out.append(ch)
+        else:
+            run.append(ch)
+    return "".join(out) + (_latin_run("".join(run)) if run else "")
+
+
+MAX_NAME = 60  # characters of a name in a table cell (method names run to 54)
+
+
+def shorten(text: Any, limit: int = MAX_NAME) -> str:
+    """A name cut to ``limit`` characters with an ellipsis and a stable 4-hex hash of the whole
+    name, so that two long names with one prefix stay distinct; shorter text as it is. The
+    provenance section keeps the full names (a 5000-character task name overflowed the heatmap).
+
+    >>> shorten("a" * 50, 12)
+    'aaaaa…(17a9)'
+    """
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    suffix = "(" + hashlib.blake2s(text.encode(), digest_size=2).hexdigest() + ")"
+    return text[: max(limit - len(suffix) - 1, 1)].rstrip() + "…" + suffix
+
+
+def drop_invisible(value: Any) -> Any:
+    """A string without control and format characters (tabs and line breaks kept); other values
+    as they are. The HTML report's finalize: an ESC or NUL in a task name is not valid HTML."""
+    return _INVISIBLE.sub("", value) if isinstance(value, str) else value
+
+
+def _protect_start(text: str) -> str:
+    """'{}' before a leading '[' or '*' (after optional spaces): after a table row's ``\\\\`` they
+    would be read as its optional argument or star ('[5pt]hidden' printed 'hidden'; '[/bold]' stopped
+    pdflatex)."""
+    return "{}" + text if text.lstrip()[:1] in ("[", "*") else text
 
 
 def latex_escape(value: Any) -> str:
     """Escape a user string for LaTeX text mode: ``_ % & # $ { } ~ ^ \\`` (and < > |) plus the symbols
-    this module emits (−, ±, –, Δ, ×, ...). Characters beyond Latin-1 that pdflatex cannot typeset
-    (e.g. CJK) are transliterated when possible, else replaced by '?', so a task name never breaks
-    the build. A span in backticks (a command in a message, `xitt synth --out D`) is set as code
-    (:func:`latex_code` in ``\\texttt``), so that it copies back from the PDF as typed.
+    this module emits (−, ±, –, Δ, ×, ...). Control characters are removed (line breaks become
+    spaces); a leading '[' or '*' is protected (:func:`_protect_start`); characters beyond Latin-1
+    that pdflatex cannot typeset are transliterated (:func:`_latin_run`), so a task name never
+    breaks the build and distinct names stay distinct. A span in backticks (a command in a
+    message, `xitt synth --out D`) is set as code (:func:`latex_code` in ``\\texttt``), so that it
+    copies back from the PDF as typed.
     """
-    parts = _CODE_SPAN.split("" if value is None else str(value))
-    return "".join(
-        r"\texttt{" + latex_code(p) + "}" if i % 2 else _escape_text(p) for i, p in enumerate(parts)
+    parts = _CODE_SPAN.split(strip_controls("" if value is None else str(value)))
+    return _protect_start(
+        "".join(r"\texttt{" + latex_code(p) + "}" if i % 2 else _breakable(p) for i, p in enumerate(parts))
     )
 
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
+_LONG_WORD = re.compile(r"(\S{40,})")
+
+
+def _breakable(text: str) -> str:
+    """:func:`_escape_text` with an ``\\allowbreak`` every 20 characters of a word of 40 or more
+    (a long name quoted in a caveat ran off the page: TeX breaks lines only at spaces)."""
+    parts = _LONG_WORD.split(text)
+    return "".join(
+        r"\allowbreak{}".join(_escape_text(p[i : i + 20]) for i in range(0, len(p), 20))
+        if k % 2
+        else _escape_text(p)
+        for k, p in enumerate(parts)
+    )
+
+
 def _escape_text(text: str) -> str:
     text = _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
-    return "".join(_latin(ch) for ch in text)
+    return transliterate(text, _latex_typeable)
 
 
 # Characters that text mode typesets as something else: '--' becomes an en dash, quotes curl.
@@ -300,8 +402,11 @@ _LATEX_CODE = {"-": "-{}", "'": r"\textquotesingle{}", "`": r"\textasciigrave{}"
 def latex_code(text: Any) -> str:
     """One line of code for a typewriter block: escaped, hyphens kept apart, straight quotes and
     backticks, spaces kept as control spaces."""
-    line = "" if text is None else str(text)
-    return "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else _escape_text(ch)) for ch in line)
+    line = strip_controls("" if text is None else str(text))
+    line = transliterate(line, _latex_typeable)
+    return _protect_start(
+        "".join(_LATEX_CODE.get(ch) or ("\\ " if ch == " " else _escape_text(ch)) for ch in line)
+    )
 
 
 def latex_lines(text: Any) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 METHODS = {
     "mixed": "mixed model of the replication units, Satterthwaite df",
     "task_bounded": "t-test over per-task means",
+    "task_t_test": "t-test over per-task means",
     "no_inference": "one task per family: no CI or p-value is possible",
     "bootstrap_percentile": "percentile bootstrap",
     "bootstrap_bca": "BCa bootstrap",
@@ -23,8 +24,7 @@ METHODS = {
     "wilcoxon": "Wilcoxon (languages)",
     "family_permutation": "family permutation (tasks)",
     "bonferroni": "Bonferroni",
-    "fisher": "Fisher",
-    "t over languages": "t over languages",
+    "t over seeds": "t over seeds",
 }
 
 # Family ids -> names in text; other families are shown as their id.

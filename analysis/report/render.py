@@ -31,7 +31,7 @@ import jinja2
 from analysis.report import layout
 from analysis.report import tables as T
 from analysis.report.answer import answer_block
-from analysis.report.formatting import latex_escape, latex_lines
+from analysis.report.formatting import MAX_NAME, drop_invisible, latex_escape, latex_lines, shorten
 from analysis.report.names import Names
 from analysis.report.provenance import provenance_blocks
 from analysis.report.report_figures import Figure, make_figures
@@ -134,6 +134,35 @@ def _sections(analysis, figures: dict[str, Figure], provenance: dict, opts: T.Op
     ]
 
 
+def _shorten_names(sections: list[Section]) -> list[str]:
+    """Cut every table cell and header longer than MAX_NAME characters (only names are: numbers
+    and CIs are shorter) with formatting.shorten, except in the provenance key/value tables (paths,
+    versions); returns the full texts that were cut, in order."""
+    cut: dict[str, None] = {}
+
+    def short(text: str) -> str:
+        if len(text) > MAX_NAME:
+            cut[text] = None
+        return shorten(text)
+
+    for table in (b for s in sections for b in s.blocks if isinstance(b, T.Table)):
+        if table.key.startswith("prov"):
+            continue
+        table.columns = [short(str(c)) for c in table.columns]
+        for cell in (c for row in table.rows for c in row):
+            cell.text, cell.sub = short(cell.text), short(cell.sub)
+    return list(cut)
+
+
+def _full_names(cut: list[str], width: int = 72) -> T.Text:
+    """The provenance block that keeps each shortened name whole: its short form, then the name
+    in lines of ``width`` characters."""
+    lines = []
+    for full in cut:
+        lines += [shorten(full) + ":", *("  " + full[i : i + width] for i in range(0, len(full), width))]
+    return T.Text("names shortened in tables and figures", "\n".join(lines), pre=True)
+
+
 def build_context(
     analysis,
     figures: dict[str, Figure] | None = None,
@@ -148,6 +177,9 @@ def build_context(
     opts = T.Options(synthetic=analysis.synthetic, names=names or Names())
     answer = answer_block(analysis, opts.names)
     sections = _sections(analysis, figures or {}, provenance or {}, opts)
+    cut = _shorten_names(sections)
+    if cut:
+        sections[-1].blocks.append(_full_names(cut))
     ctx = ReportContext(
         title=f"{answer['a_label']} vs {answer['b_label']} intermediate-task training: "
         f"{analysis.experiment or 'report'}",
@@ -172,6 +204,7 @@ def _html_env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
+        finalize=drop_invisible,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -278,25 +311,28 @@ def build_report(
     if unknown:
         raise ValueError(f"unknown table format(s) {unknown}; choose among {list(TABLE_FORMATS)}")
     outdir = Path(outdir)
+    # Everything is rendered before anything is removed or written: a failure leaves the previous
+    # report as it was (a figure error once left empty figures/ and tables/ folders behind).
+    figs = make_figures(analysis, names or Names())
+    ctx = build_context(analysis, figs, provenance, names=names, layout_name=layout_name)
+    main_tex, tables = render_tex(ctx)
+    html = render_html(ctx)
     remove_stale(outdir)
     (outdir / "tables").mkdir(parents=True, exist_ok=True)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
-    figs = make_figures(analysis, names or Names())
-    ctx = build_context(analysis, figs, provenance, names=names, layout_name=layout_name)
     written: dict[str, Path] = {}
     for fig in figs.values():
         for ext, data in (("png", fig.png), ("pdf", fig.pdf)):
             path = outdir / "figures" / f"{fig.name}.{ext}"
             atomic_write_bytes(path, data)
             written[f"figures/{fig.name}.{ext}"] = path
-    main_tex, tables = render_tex(ctx)
     for key, text in tables.items():
         path = outdir / "tables" / f"{key}.tex"
         atomic_write_text(path, text)
         written[f"tables/{key}"] = path
     written.update(write_tables(ctx.tables, outdir / "tables", formats))
     atomic_write_text(outdir / "report.tex", main_tex)
-    atomic_write_text(outdir / "report.html", render_html(ctx))
+    atomic_write_text(outdir / "report.html", html)
     written["tex"], written["html"] = outdir / "report.tex", outdir / "report.html"
     if pdf and shutil.which("pdflatex"):
         written["pdf"] = compile_pdf(outdir)

@@ -101,23 +101,49 @@ def _level(analysis) -> str:
 
 
 # --- the answer ------------------------------------------------------------------------------
+SCOPE_HEADERS = {"family": "family question", "these tasks": "these tasks only"}
+SCOPE_NOTE = (
+    " Rows under 'family question' treat the intermediate tasks as random units; rows under 'these "
+    "tasks only' hold the tasks fixed (languages or seeds as units) and do not generalise to other "
+    "tasks of the families."
+)
+
+
 def contrast_table(analysis, opts: Options) -> Table | None:
-    """Input: ``contrast`` (method, estimate, ci_low, ci_high, df, p_value); one row per method."""
+    """Input: ``contrast`` (method, estimate, ci_low, ci_high, df, p_value, scope); rows grouped by
+    scope under a header row each (SCOPE_HEADERS); methods not calibrated for this design (scope
+    "not calibrated") are left out and named in the caption."""
     f = analysis.frames.contrast
     if f.empty:
         return None
     a, b = _labels(analysis, opts)
-    estimates = fmt.estimate_ci_column(f["estimate"], f["ci_low"], f["ci_high"], sign=True)
-    rows = [
-        [Cell(opts.names(r["method"])), Cell(est), Cell(fmt.fmt_df(r["df"])), Cell(fmt.fmt_p(r["p_value"]))]
-        for est, (_, r) in zip(estimates, f.iterrows())
-    ]
+    scope = f["scope"] if "scope" in f else pd.Series("family", index=f.index)
+    estimates = pd.Series(
+        fmt.estimate_ci_column(f["estimate"], f["ci_low"], f["ci_high"], sign=True), index=f.index
+    )
+    rows = []
+    for key, header in SCOPE_HEADERS.items():
+        part = f[scope == key]
+        if part.empty:
+            continue
+        rows.append([Cell(header, bold=True), Cell(""), Cell(""), Cell("")])
+        rows += [
+            [
+                Cell(opts.names(r["method"])),
+                Cell(estimates[i]),
+                Cell(fmt.fmt_df(r["df"])),
+                Cell(fmt.fmt_p(r["p_value"])),
+            ]
+            for i, r in part.iterrows()
+        ]
+    left_out = [opts.names(m) for m in f.loc[~scope.isin(list(SCOPE_HEADERS)), "method"]]
+    dropped = f" Not shown (not calibrated for this design): {', '.join(left_out)}." if left_out else ""
     return Table(
         "contrast",
         caption(
             f"{a} \u2212 {b} contrast of \u0394 vs none (points) by method: estimate "
             f"[{_level(analysis)} CI], degrees of freedom and two-sided p. Rows without a CI or p "
-            "come from methods that give only the other.",
+            f"come from methods that give only the other.{SCOPE_NOTE}{dropped}",
             opts,
         ),
         ["method", f"{a} \u2212 {b} [CI]", "df", "p"],
@@ -153,7 +179,10 @@ def _main_rows(sub: pd.DataFrame, order: list[str], targets: list[str], opts: Op
                 row.append(Cell(fmt.DASH))
                 continue
             delta = "\u0394 " + fmt.fmt_num(r["delta"], d, sign=True) if fmt.finite(r["delta"]) else ""
-            row.append(Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"])))
+            partial = "" if bool(r.get("complete", True)) else f" \u2020n={int(r['n'])}"
+            row.append(
+                Cell(fmt.fmt_mean_sd(r["mean"], r["sd"], d), delta + fmt.sig_marks(r["p_adj"]) + partial)
+            )
         rows.append(row)
     for j in range(2, 2 + len(targets)):  # rule 7: every cell that reads as the best
         for i in fmt.best_cells([row[j].text.split(" ")[0] for row in rows]):
@@ -180,10 +209,14 @@ def main_tables(analysis, opts: Options) -> list[Table]:
         has_delta = bool(sub["delta"].notna().any())
         marks = (
             "Marks: * p < 0.05, ** p < 0.01, *** p < 0.001 for \u0394 vs none (two-sided t-test over "
-            "languages of the seed-mean \u0394), Holm-corrected across the table's cells."
+            "seeds of the run-level \u0394: the run is the unit), Holm-corrected across the table's cells."
             if has_delta
             else "No 'none' baseline in these scores: no \u0394 and no tests."
         )
+        if "complete" in sub and not sub["complete"].all():
+            marks += (
+                " \u2020 avg over the n seeds that have every target (a seed with a missing run is left out)."
+            )
         below = ", \u0394 vs the no-intermediate baseline below" if has_delta else ""
         enc_txt = f" Encoder: {opts.names(enc)}." if len(encoders) > 1 else ""
         tables.append(
@@ -231,8 +264,9 @@ def per_target_table(analysis, opts: Options) -> Table | None:
         "per_target",
         caption(
             f"{a} \u2212 {b} contrast per target task (points). The estimate, its {_level(analysis)} CI, "
-            f"df and the two-sided p all come from one method, a {method} (one-sample t-test of the "
-            "per-language contrast; languages are the units, the intermediate tasks fixed). p Holm and "
+            f"df and the two-sided p all come from one method, a {method} (one-sample t-test of each "
+            "seed's contrast averaged over the target's languages: the seed is the unit, since a seed's "
+            "runs are shared by all its languages; the intermediate tasks fixed). p Holm and "
             f"p BH are adjusted across the targets; Holm p < 0.05 in bold. Wins: languages where {a} "
             f"beats {b}.",
             opts,

@@ -15,7 +15,7 @@ from analysis.report.names import Names
 
 TITLES = {
     "contrast": "{a} \u2212 {b} contrast by method (points)",
-    "per_target": "per target: one t over languages for CI and p; p adjusted across targets",
+    "per_target": "per target: one t over seeds for CI and p; p adjusted across targets",
     "language_wins": "languages where {a} beats {b} (partial conjunction)",
     "seed_plan": "seed plan: expected 95% CI half-width (points); floor = with infinitely many seeds and languages",
 }
@@ -60,7 +60,8 @@ def render_summary(analysis, console=None, names: Names | None = None) -> None:
             else "not shown better (eps_min >= 0.5)"
         )
         console.print(
-            f"ASO {escape(str(r['comparison']))} across seeds: eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
+            f"ASO (these tasks, seeds as units) {escape(str(r['comparison']))}: "
+            f"eps_min = {fmt.fmt_num(r['eps_min'], 2)}, {verdict}"
         )
     plan = T.seed_plan_table(analysis, opts)
     if plan is not None:

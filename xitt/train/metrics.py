@@ -45,21 +45,68 @@ def _check_parallel(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
 
 
 # ----------------------------------------------------------------------------- tagging
+SEQEVAL_SCHEMES = ("xtreme", "seqeval")
+
+
+def _chunk_ends(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """seqeval 0.0.12's end-of-chunk rule (what XTREME's evaluate.py ran in 2020)."""
+    return (
+        prev_tag in ("E", "S")
+        or (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
+        or (prev_tag not in ("O", ".") and prev_type != type_)
+    )
+
+
+def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
+    """seqeval 0.0.12's start-of-chunk rule."""
+    return (
+        tag in ("B", "S")
+        or (prev_tag in ("E", "S", "O") and tag in ("E", "I"))
+        or (tag not in ("O", ".") and prev_type != type_)
+    )
+
+
+def xtreme_chunks(sentences: Sequence[Sequence[str]]) -> set[tuple[str, int, int]]:
+    """Chunks (type, start, end) as seqeval 0.0.12 finds them, the version XTREME's evaluate.py
+    ran (chakki-works/seqeval, tag v0.0.12, seqeval/metrics/sequence_labeling.py, get_entities):
+    the sentences are joined with an ``O`` after each; a label's first character is its chunk tag
+    and the part after the last ``-`` its type (``B-PER`` -> B, PER; UD-POS ``SCONJ`` -> S, SCONJ,
+    ``NOUN`` -> N, NOUN). So ``NOUN NOUN`` is one chunk, and a tag starting with S (SCONJ, SYM) is
+    a chunk of its own."""
+    flat = [label for sentence in sentences for label in [*sentence, "O"]]
+    chunks, prev_tag, prev_type, begin = set(), "O", "", 0
+    for i, label in enumerate([*flat, "O"]):
+        tag, type_ = label[0], label.split("-")[-1]
+        if _chunk_ends(prev_tag, tag, prev_type, type_):
+            chunks.add((prev_type, begin, i - 1))
+        if _chunk_starts(prev_tag, tag, prev_type, type_):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return chunks
+
+
+def _prf(gold: set, pred: set) -> dict[str, float]:
+    correct = len(gold & pred)
+    p = correct / len(pred) if pred else 0.0
+    r = correct / len(gold) if gold else 0.0
+    f = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return {"f1": 100.0 * f, "precision": 100.0 * p, "recall": 100.0 * r}
+
+
 def seqeval_scores(
-    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
+    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], *, scheme: str = "xtreme"
 ) -> dict[str, float]:
-    """Entity-level ``f1``, ``precision``, ``recall`` from ``seqeval.metrics`` (default IOB2 mode).
+    """Entity-level micro ``f1``, ``precision``, ``recall`` (0-100) as XTREME scores PAN-X and UD-POS.
 
-    XTREME scores both PAN-X (IOB2 tags) and UD-POS with seqeval's ``f1_score``. UD-POS tags carry
-    no B-/I- prefix, so seqeval reads the first character as the chunk tag and the rest as the
-    type: a run of identical tags (``NOUN NOUN``) is one chunk and must match as a whole, so the
-    UD-POS "F1" is a span F1 over runs of equal tags, not token accuracy. We mirror that exactly
-    (same library call) and silence seqeval's "seems not to be NE tag" warnings. One known
-    difference between seqeval versions: 1.x (which we require) gives SCONJ and CCONJ the same
-    type ``CONJ``, whereas seqeval 0.0.12 (XTREME 2020) kept them apart.
+    ``scheme="xtreme"`` (default): the chunks of seqeval 0.0.12, the version the official scorer
+    ran (:func:`xtreme_chunks`). ``scheme="seqeval"``: the installed seqeval (>= 1.2, default
+    mode), which differs on labels without a B-/I- prefix: it reads the first character as the
+    tag and the rest as the type, so UD-POS ``SCONJ`` and ``CCONJ`` become one type ``CONJ`` and
+    chunk boundaries move (issue 12 measured 77.23 vs the official 80.00 on its cases). PAN-X's
+    IOB2 tags score the same under both.
     """
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
+    if scheme not in SEQEVAL_SCHEMES:
+        raise ValueError(f"scheme must be one of {SEQEVAL_SCHEMES}; got {scheme!r}")
     _check_parallel(predictions, references, "predictions", "references")
     for i, (p, g) in enumerate(zip(predictions, references)):
         if len(p) != len(g):
@@ -68,6 +115,10 @@ def seqeval_scores(
                 "predict one tag per gold token (first sub-token of each word)."
             )
     pred, gold = [list(s) for s in predictions], [list(s) for s in references]
+    if scheme == "xtreme":
+        return _prf(xtreme_chunks(gold), xtreme_chunks(pred))
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-IOB tags (UD-POS) and zero-division warnings
         return {
@@ -441,6 +492,71 @@ def _tatoeba(src_embeddings, tgt_embeddings):
 
 def _map_at_20(ranked, relevant):
     return {"map_at_20": mean_average_precision_at_k(ranked, relevant, k=20)}
+
+
+# ----------------------------------------------------------------------------- XTREME score
+# google-research/xtreme, evaluate.py (TASK2LANGS, GROUP2TASK, evaluate): each task's score is the
+# plain mean over its official languages of (EM + F1) / 2 for QA, F1 for tagging and BUCC,
+# accuracy otherwise; a group's score is the mean of its tasks' scores, shown only when every task
+# of the group is present; the overall score only when all nine are.
+XTREME_LANGUAGES = {
+    "pawsx": "de en es fr ja ko zh".split(),
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
+    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
+    "yo my zh kk tr et fi hu".split(),
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi "
+    "yo zh".split(),
+    "bucc2018": "de fr ru zh".split(),
+    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh "
+    "kk tr et fi hu".split(),
+    "xquad": "en es de el ru tr ar vi th zh hi".split(),
+    "mlqa": "en es de ar hi vi zh".split(),
+    "tydiqa": "en ar bn fi id ko ru sw te".split(),
+}
+XTREME_GROUPS = {
+    "classification": ("pawsx", "xnli"),
+    "tagging": ("udpos", "panx"),
+    "qa": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("bucc2018", "tatoeba"),
+}
+
+
+def _task_metric(task: str, metrics: Mapping[str, float]) -> float:
+    if task in XTREME_GROUPS["qa"]:
+        return (metrics["exact_match"] + metrics["f1"]) / 2
+    return metrics["f1"] if "f1" in metrics else metrics["accuracy"]
+
+
+def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict:
+    """The XTREME scores as the official evaluate.py computes them.
+
+    ``results``: task (XTREME id: pawsx, xnli, panx, udpos, bucc2018, tatoeba, xquad, mlqa,
+    tydiqa) -> language -> {metric: value} (``exact_match`` and ``f1`` for QA, ``f1`` for tagging
+    and BUCC, ``accuracy`` otherwise; 0-100). Languages outside a task's official list are
+    ignored; a missing official language is an error (the official script cannot score without
+    it). Returns {"tasks": {task: score}, "groups": {group: score} (complete groups only),
+    "all_task": score or None (all nine tasks only)}.
+    """
+    tasks = {}
+    for task, by_lang in results.items():
+        if task not in XTREME_LANGUAGES:
+            raise KeyError(f"unknown XTREME task {task!r}; known: {list(XTREME_LANGUAGES)}")
+        missing = [lg for lg in XTREME_LANGUAGES[task] if lg not in by_lang]
+        if missing:
+            raise ValueError(f"{task} lacks official language(s) {missing}; XTREME averages over all of them")
+        values = [_task_metric(task, by_lang[lg]) for lg in XTREME_LANGUAGES[task]]
+        tasks[task] = sum(values) / len(values)
+    groups = {
+        g: sum(tasks[t] for t in members) / len(members)
+        for g, members in XTREME_GROUPS.items()
+        if all(t in tasks for t in members)
+    }
+    complete = set(tasks) == set(XTREME_LANGUAGES)
+    return {
+        "tasks": tasks,
+        "groups": groups,
+        "all_task": sum(tasks.values()) / len(tasks) if complete else None,
+    }
 
 
 # Named functions, not lambdas, so that the registry pickles (process pools, submitit).
