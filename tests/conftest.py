@@ -23,6 +23,12 @@ def _tiny_texts() -> list[str]:
     return texts
 
 
+@pytest.fixture(autouse=True)
+def _checkpoints_in_tmp(tmp_path_factory, monkeypatch):
+    """Stage checkpoints default to ~/.cache/xitt/checkpoints; tests keep theirs in pytest's tmp."""
+    monkeypatch.setenv("XITT_CHECKPOINT_DIR", str(tmp_path_factory.getbasetemp() / "checkpoints"))
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A copy of the tiny fixture tasks' data: `xitt prepare` writes its cache (prepared/) into the

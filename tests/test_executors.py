@@ -91,7 +91,8 @@ def test_new_seeds_run_only_new_chains_and_checkpoints_can_be_kept(tiny_encoder,
     assert summary["ran"] == 2 and summary["stages_trained"] == 1 and summary["runs"] == 2
     assert {p: p.stat().st_mtime_ns for p in first} == first
     assert execute(grid2, exp_dir=tmp_path, progress=False)["ran"] == 0
-    assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # keep_checkpoints
+    stage_id = expand_grid(grid2)[0][0].stage_id
+    assert len(list(checkpoint_path(grid2, tmp_path, stage_id).parent.iterdir())) == 2  # keep_checkpoints
 
 
 def test_bad_data_stops_before_training_and_a_failing_run_does_not_stop_the_others(
@@ -333,3 +334,151 @@ def test_a_damaged_checkpoint_is_retrained_and_leftovers_are_removed(tiny_encode
         == 0
     )
     assert not ckpt.exists()
+
+
+def test_a_failed_stage_records_its_runs_failed_without_starting_them(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    """A failed stage once 'ran' each of its dependants only to record the failure (on SLURM: a GPU
+    job each). Now its runs are recorded failed with the stage's error and never started."""
+    import xitt.train.chain
+
+    started = []
+    real = xitt.train.chain.run_target
+
+    def counting(run, *args, **kwargs):
+        started.append(run.run_id)
+        return real(run, *args, **kwargs)
+
+    def broken_stage(*args, **kwargs):
+        raise RuntimeError("the stage's data is broken")
+
+    monkeypatch.setattr(xitt.train.chain, "run_target", counting)
+    monkeypatch.setattr(xitt.train.chain, "train_stage", broken_stage)
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls", "tiny_ner"])
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["done"] == 2 and summary["failed"] == 2 and summary["stages_trained"] == 0
+    runs = expand_grid(grid)[1]
+    assert sorted(started) == sorted(r.run_id for r in runs if r.stage is None)
+    for run in (r for r in runs if r.stage is not None):
+        result = read_result(run_dir(tmp_path, run.run_id))
+        assert result.status == "failed"
+        assert result.error.endswith("is not available: RuntimeError: the stage's data is broken")
+
+
+def test_plan_prints_the_peak_disk_of_the_stage_checkpoints(tiny_encoder, tiny_data, tmp_path):
+    from xitt.run.disk import describe_disk, folder_bytes, human
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2])
+    stages = expand_grid(grid)[0]
+    line = describe_disk(grid, stages, tmp_path, {})  # local, one worker: one checkpoint at a time
+    assert (
+        f"peak {human(folder_bytes(tiny_encoder))} " in line
+        and "(1 at once, one at a time)" in line
+        and "(folder)" in line
+    )
+    slurm = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], executor={"kind": "slurm"})
+    line = describe_disk(slurm, stages, tmp_path, {stages[0].stage_id: "done"})
+    assert "(1 at once, pending stages train first)" in line  # the done stage's checkpoint is gone
+    kept = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], keep_checkpoints=True)
+    execute(kept, exp_dir=tmp_path, progress=False)
+    ckpt = checkpoint_path(kept, tmp_path, stages[0].stage_id)
+    line = describe_disk(kept, stages, tmp_path, {s.stage_id: "done" for s in stages})
+    assert f"peak {human(2 * folder_bytes(ckpt))} " in line and "(2 at once, kept)" in line
+    assert "(measured)" in line and str(ckpt.parent) in line
+
+
+def test_a_cuda_oom_halves_the_micro_batch_and_doubles_accumulation(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    """A simulated GPU with room for 8 training examples per forward: a stage and a run asked for
+    micro-batches of 16 finish with 8 x 2, the same optimizer steps, under their own ids."""
+    import torch
+
+    import xitt.train.heads
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], train={"epochs": 1, "batch_size": 16})
+    execute(grid, exp_dir=tmp_path / "roomy", progress=False)
+    real = xitt.train.heads.Head.forward
+    sizes = []
+
+    def small_gpu(self, encoder, batch):
+        sizes.append(len(batch["input_ids"]))
+        if self.training and len(batch["input_ids"]) > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return real(self, encoder, batch)
+
+    monkeypatch.setattr(xitt.train.heads.Head, "forward", small_gpu)
+    summary = execute(grid, exp_dir=tmp_path / "small", progress=False)
+    assert summary["done"] == 2 and summary["failed"] == 0 and 16 in sizes
+    stage, runs = expand_grid(grid)[0][0], expand_grid(grid)[1]
+    record = json.loads((tmp_path / "small" / "stages" / stage.stage_id / "stage.json").read_text())
+    assert record["memory"] == {
+        "oom_retries": 1,
+        "batch_size": {"tiny_nli": 8},
+        "grad_accum": {"tiny_nli": 2},
+        "eval_batch_size": {"tiny_nli": stage.train["tiny_nli"].eval_batch_size // 2},
+    }
+    assert record["spec"]["train"]["tiny_nli"]["batch_size"] == 16  # the grid's setting, as asked
+    for run in runs:
+        small = read_result(run_dir(tmp_path / "small", run.run_id))
+        roomy = read_result(run_dir(tmp_path / "roomy", run.run_id))
+        assert small.run_id == run.run_id and small.spec["target_train"]["batch_size"] == 16
+        assert small.extra["memory"]["batch_size"] == {"tiny_cls": 8}
+        assert small.extra["memory"]["grad_accum"] == {"tiny_cls": 2}
+        assert small.extra["steps"] == roomy.extra["steps"]  # same effective batch, same steps
+        assert "memory" not in roomy.extra
+
+
+def test_the_pool_records_a_failed_stages_runs_failed_without_starting_them(
+    tiny_encoder, tiny_data, tmp_path
+):
+    """The stage cannot save its checkpoint (checkpoint_dir is a file), in spawned pool workers."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the checkpoints should go\n")
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], checkpoint_dir=str(blocker))
+    summary = execute(grid, exp_dir=tmp_path / "exp", progress=False, workers=2)
+    assert summary["done"] == 1 and summary["failed"] == 1 and summary["stages_trained"] == 0
+    staged = next(r for r in expand_grid(grid)[1] if r.stage is not None)
+    log = (run_dir(tmp_path / "exp", staged.run_id) / "train.log").read_text()
+    assert "not started: intermediate stage" in log and ": start" not in log
+
+
+def test_a_stage_another_worker_trains_is_not_waited_for(tiny_encoder, tiny_data, tmp_path):
+    """Its runs are left for the next `xitt run` (busy) instead of a worker waiting on the claim."""
+    from xitt.run.store import Claim, stage_dir
+
+    grid = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"])
+    stage = expand_grid(grid)[0][0]
+    claim = Claim(stage_dir(tmp_path, stage.stage_id))
+    assert claim.acquire()  # a live worker (this process) trains it
+    summary = execute(grid, exp_dir=tmp_path, progress=False)
+    assert summary["done"] == 1 and summary["busy"] == 1 and summary["stages_trained"] == 0
+    claim.release()
+    assert execute(grid, exp_dir=tmp_path, progress=False)["done"] == 2
+
+
+@pytest.mark.parametrize(
+    "squeue, claimed",
+    [
+        ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", False),  # purged
+        ("exit 0", False),  # ended: squeue lists only queued and running jobs (slurm 22.05, measured)
+        ("echo RUNNING", True),
+        (None, True),  # no squeue here: only the claim's age counts
+    ],
+)
+def test_a_claim_of_a_slurm_job_that_ended_on_another_node_is_stale(tmp_path, monkeypatch, squeue, claimed):
+    """A cancelled stage job on another node once blocked its stage for STALE_AFTER_S (6 h)."""
+    from xitt.run.store import is_claimed
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if squeue is not None:
+        (bin_dir / "squeue").write_text(f'#!/bin/sh\n[ "$3" = 4242 ] || exit 2\n{squeue}\n')
+        (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    folder = tmp_path / "stage"
+    folder.mkdir()
+    (folder / "claim").write_text(json.dumps({"host": "gpu-node-7", "pid": 1, "slurm_job_id": "4242"}))
+    assert is_claimed(folder) is claimed

@@ -1,5 +1,7 @@
 """The SLURM executor for real: a single-node Slurm cluster (../shared/slurm), a tiny grid through submitit."""
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -61,13 +63,11 @@ def slurm_cluster(tmp_path_factory):
             os.environ["SLURM_CONF"] = old
 
 
-@pytest.mark.slow
-def test_tiny_grid_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
-    from xitt.grid.spec import expand_grid, parse_grid
-    from xitt.run.executors import execute
-    from xitt.run.store import read_result, run_dir
+def slurm_grid(tiny_encoder, tiny_data, **extra):
+    from xitt.grid.spec import parse_grid
 
-    grid = parse_grid(
+    slurm = {"partition": "debug", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10}
+    return parse_grid(
         {
             "experiment": "slurm",
             "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
@@ -76,24 +76,138 @@ def test_tiny_grid_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
             "seeds": [1],
             "data_dir": str(tiny_data),
             "train": {"epochs": 1},
-            "executor": {
-                "kind": "slurm",
-                "slurm": {
-                    "partition": "debug",
-                    "gpus_per_node": 0,
-                    "cpus_per_task": 1,
-                    "mem_gb": 1,
-                    "timeout_min": 10,
-                },
-            },
+            "executor": {"kind": "slurm", "slurm": {**slurm, "max_jobs": 1}},
+            **extra,
         }
     )
+
+
+def sacct(ids) -> dict[str, dict[str, str]]:
+    """JobID -> {State, Start, End} from the cluster's accounting (slurmdbd)."""
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", "JobID,JobName,State,Start,End"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split("|") for line in out.splitlines() if line]
+    return {r[0]: {"name": r[1], "state": r[2].split()[0], "start": r[3], "end": r[4]} for r in rows}
+
+
+def jobs_of(exp) -> dict[str, str]:
+    return json.loads((exp / "slurm" / "jobs.json").read_text())
+
+
+@pytest.mark.slow
+def test_tiny_grid_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
+    """One stage, its run and a none run under max_jobs: 1; a second `xitt run` while they are queued
+    submits nothing; the stage checkpoint is removed by a cleanup job once its run is done."""
+    from xitt.grid.spec import expand_grid
+    from xitt.run.executors import execute
+    from xitt.run.store import read_result, run_dir
+
+    ckpts = tmp_path / "ckpt"
+    grid = slurm_grid(tiny_encoder, tiny_data, checkpoint_dir=str(ckpts))
     exp = tmp_path / "exp"
-    summary = execute(grid, exp_dir=exp, progress=False)
-    assert summary["done"] == 2 and summary["failed"] == 0 and summary["stages_trained"] == 1
-    assert summary["submitted"] == 3  # 1 stage job + 1 dependent run + 1 none run
+    first = execute(grid, exp_dir=exp, progress=False, wait=False)
+    assert first["submitted"] == 4  # stage, its run, the none run, the stage's cleanup
+    ids = list(jobs_of(exp).values())
+    subprocess.run(["scontrol", "hold", ",".join(ids)], capture_output=True)  # running ones refuse: fine
+    again = execute(grid, exp_dir=exp, progress=False, wait=False)
+    assert again["submitted"] == 0 and again["queued"] >= 3, again
+    subprocess.run(["scontrol", "release", ",".join(ids)], capture_output=True, check=True)
+    summary = execute(grid, exp_dir=exp, progress=False)  # waits for the queued jobs, submits none
+    assert summary["submitted"] == 0 and summary["done"] == 2 and summary["failed"] == 0, summary
+    assert summary["stages_trained"] == 1 and summary["checkpoints_removed"] == 1
+    assert ckpts.is_dir() and not any(ckpts.iterdir()), "the cleanup job removed the stage checkpoint"
     for run in expand_grid(grid)[1]:
         result = read_result(run_dir(exp, run.run_id))
         assert result.status == "done" and set(result.scores) == {"en", "de"}
-    assert list((exp / "slurm").iterdir()), "submitit logs live under <exp>/slurm/"
-    assert execute(grid, exp_dir=exp, progress=False)["ran"] == 0
+    jobs = jobs_of(exp)
+    acct = sacct(jobs.values())
+    slots = sorted(
+        (acct[j]["start"], acct[j]["end"]) for k, j in jobs.items() if not k.startswith("cleanup:")
+    )
+    assert len(slots) == 3 and all(a[1] <= b[0] for a, b in zip(slots, slots[1:])), f"max_jobs 1: {slots}"
+    assert execute(grid, exp_dir=exp, progress=False)["submitted"] == 0
+
+
+@pytest.mark.slow
+def test_a_failed_stage_starts_none_of_its_runs_on_slurm(slurm_cluster, tiny_encoder, tiny_data, tmp_path):
+    """The stage cannot save its checkpoint (checkpoint_dir is a file): its job fails, SLURM cancels the
+    dependent run without starting it (afterok + kill_on_invalid_dep), the run records the stage's error."""
+    from xitt.grid.spec import expand_grid
+    from xitt.run.executors import execute
+    from xitt.run.store import read_result, run_dir
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the checkpoints should go\n")
+    grid = slurm_grid(tiny_encoder, tiny_data, checkpoint_dir=str(blocker))
+    exp = tmp_path / "exp"
+    summary = execute(grid, exp_dir=exp, progress=False)
+    assert summary["done"] == 1 and summary["failed"] == 1 and summary["stages_trained"] == 0, summary
+    staged = next(r for r in expand_grid(grid)[1] if r.stage is not None)
+    result = read_result(run_dir(exp, staged.run_id))
+    assert result.status == "failed" and f"stage {staged.stage.stage_id} is not available" in result.error
+    jobs = jobs_of(exp)
+    acct = sacct(jobs.values())
+    assert acct[jobs[f"stage:{staged.stage.stage_id}"]]["state"] == "FAILED"
+    run_job = acct[jobs[f"run:{staged.run_id}"]]
+    assert run_job["state"] == "CANCELLED" and run_job["start"] in ("None", "Unknown"), run_job
+
+
+def fake_slurm(folder: Path, monkeypatch) -> Path:
+    """sbatch that keeps each job script and answers as sbatch does; squeue that lists every kept job
+    as RUNNING. Enough to read what xitt submits, without a cluster."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        f"n=$(ls {folder}/job-*.sh 2>/dev/null | wc -l); n=$((n + 100))\n"
+        f'cp "$1" {folder}/job-$n.sh\necho "Submitted batch job $n"\n'
+    )
+    (bin_dir / "squeue").write_text(
+        f'#!/bin/sh\nfor f in {folder}/job-*.sh; do n=${{f##*job-}}; echo "${{n%.sh}} RUNNING"; done\n'
+    )
+    for tool in ("sbatch", "squeue"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return folder
+
+
+def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitted(
+    tiny_encoder, tiny_data, tmp_path, monkeypatch
+):
+    import re
+
+    from xitt.grid.spec import expand_grid
+    from xitt.run import slurm
+
+    (tmp_path / "sbatch").mkdir()
+    scripts = fake_slurm(tmp_path / "sbatch", monkeypatch)
+    grid = slurm_grid(tiny_encoder, tiny_data, seeds=[1, 2])
+    options = dataclasses.replace(grid.executor.slurm, max_jobs=2, gpus_per_node=1)
+    grid = dataclasses.replace(grid, executor=dataclasses.replace(grid.executor, slurm=options))
+    stages, runs = expand_grid(grid)
+    exp = tmp_path / "exp"
+    ckpt = {s.stage_id: tmp_path / "ckpt" / s.stage_id for s in stages}
+    deps = {s.stage_id: [r for r in runs if r.stage and r.stage.stage_id == s.stage_id] for s in stages}
+    sub = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)
+    assert len(sub.jobs) == 8  # 2 stages, 2 none runs, 2 staged runs, 2 cleanups
+    heads = {
+        key: dict(re.findall(r"#SBATCH --([\w-]+)=(\S+)", (scripts / f"job-{job.job_id}.sh").read_text()))
+        for key, job in sub.jobs.items()
+    }
+    slotted = [h for k, h in heads.items() if not k.startswith("cleanup:")]
+    assert sorted(h["job-name"] for h in slotted) == ["xitt-slurm-0"] * 3 + ["xitt-slurm-1"] * 3
+    assert all(h["dependency"].endswith("singleton") and h["kill-on-invalid-dep"] == "yes" for h in slotted)
+    assert all(h["gpus-per-node"] == "1" for h in slotted)
+    for stage in stages:
+        stage_job = sub.jobs[f"stage:{stage.stage_id}"].job_id
+        (run,) = deps[stage.stage_id]
+        assert heads[f"run:{run.run_id}"]["dependency"] == f"afterok:{stage_job},singleton"
+        cleanup = heads[f"cleanup:{stage.stage_id}"]
+        assert cleanup["dependency"] == f"afterany:{sub.jobs[f'run:{run.run_id}'].job_id}:{stage_job}"
+        assert "gpus-per-node" not in cleanup and cleanup["cpus-per-task"] == "1"
+    again = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)  # squeue lists all 8 as running
+    assert not again.jobs and len(again.live) == 8

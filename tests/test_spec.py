@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -206,11 +207,16 @@ def test_set_train_to_a_number_is_a_clear_error():
 
 
 @pytest.mark.parametrize("inside", ["", "stages", "some_run", "stages/x"])
-def test_checkpoints_never_land_in_stage_or_run_folders(tmp_path, inside):
+def test_checkpoints_never_land_in_stage_or_run_folders(tmp_path, inside, monkeypatch):
     from xitt.run.executors import checkpoint_path
+
+    monkeypatch.delenv("XITT_CHECKPOINT_DIR")
 
     exp = tmp_path / "exp"
     with pytest.raises(SpecError, match="checkpoint_dir .* among the experiment's run or stage folders"):
         checkpoint_path(str(exp / inside), exp, "stage1")
-    assert checkpoint_path(None, exp, "s1") == (exp / "checkpoints" / "s1").resolve()
+    default = checkpoint_path(None, exp, "s1")  # outside the repository, one folder per experiment folder
+    assert default.parent.parent == Path("~/.cache/xitt/checkpoints").expanduser().resolve()
+    assert default.name == "s1" and default.parent.name.startswith("exp-")
+    assert checkpoint_path(None, tmp_path / "other" / "exp", "s1") != default
     assert checkpoint_path(str(tmp_path / "ckpt"), exp, "s1") == (tmp_path / "ckpt" / "s1").resolve()

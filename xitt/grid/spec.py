@@ -60,7 +60,7 @@ SLURM_KEYS = (
     "cpus_per_task",
     "mem_gb",
     "timeout_min",
-    "array_parallelism",
+    "max_jobs",
     "account",
     "qos",
     "constraint",
@@ -337,7 +337,7 @@ class SlurmOptions:
     cpus_per_task: int = 8
     mem_gb: int = 32
     timeout_min: int = 24 * 60
-    array_parallelism: int = 32
+    max_jobs: int = 32  # concurrent SLURM jobs of the whole grid (xitt/run/slurm.py)
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
@@ -601,6 +601,11 @@ def _executor(raw: Any) -> ExecutorSpec:
     if kind not in ("local", "slurm"):
         raise SpecError(f"executor.kind must be 'local' or 'slurm', got {kind!r}.")
     slurm_raw = dict(raw.get("slurm") or {})
+    if "array_parallelism" in slurm_raw:
+        raise SpecError(
+            "executor.slurm.array_parallelism is gone: it limited each job array on its own (a grid "
+            "has ~92). Use executor.slurm.max_jobs, one limit on concurrent jobs for the whole grid."
+        )
     _check_keys(slurm_raw, SLURM_KEYS, "executor.slurm")
     hints = get_type_hints(SlurmOptions)
     simple = {k: v for k, v in slurm_raw.items() if k not in ("additional_parameters", "setup")}
@@ -613,6 +618,8 @@ def _executor(raw: Any) -> ExecutorSpec:
         additional_parameters=dict(slurm_raw.get("additional_parameters") or {}),
         setup=tuple(slurm_raw.get("setup") or ()),
     )
+    if slurm.max_jobs < 1:
+        raise SpecError("executor.slurm.max_jobs must be at least 1.")
     workers = _coerce(int, raw.get("workers", 1), "executor.workers")
     if workers < 1:
         raise SpecError("executor.workers must be at least 1.")

@@ -7,252 +7,71 @@ the hub is switched off for the runs), then runs what is not done yet:
 * ``local`` (default): sequentially, stage by stage (a stage, then all its target runs, then its
   checkpoint is removed unless ``keep_checkpoints``), or with ``workers > 1`` on a small process
   pool that submits a stage's runs as soon as the stage is done;
-* ``slurm``: submitit job arrays per DAG level (one array of stages, one array of dependent runs
-  per stage with ``afterok`` on that stage's task, one array of ``none`` runs), requeued on
-  preemption/timeout (the jobs are ``Checkpointable``; a requeued job takes over its own claim).
+* ``slurm``: one job per stage and per run, runs ``afterok`` on their stage, at most
+  ``max_jobs`` at once, a cleanup job per stage checkpoint, queued jobs recognised on a re-run
+  (``xitt/run/slurm.py``); requeued on preemption/timeout (a requeued job takes over its own claim).
+
+The job bodies (train a stage, a run; record a failed stage's runs) are in ``xitt/run/jobs.py``;
+a failed stage's runs are recorded failed with its error and never started.
 
 Idempotent: finished runs and stages are skipped; failed, corrupt or half-written ones re-run;
 an O_EXCL claim per folder keeps two workers off the same run. A failing run records its error
 (traceback in ``train.log``, last line in ``result.json``) and the others go on unless
-``fail_fast``. Stage checkpoints live in ``grid.checkpoint_dir/<stage_id>`` or
-``<exp_dir>/checkpoints/<stage_id>``.
+``fail_fast``. Stage checkpoints live in ``grid.checkpoint_dir/<stage_id>``, by default outside the
+repository (``checkpoint_path``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import logging
 import os
-import shutil
-import sys
-import threading
-import time
-import traceback
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from submitit.helpers import Checkpointable
 
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
-from xitt.run.progress import GridProgress, interactive, not_detail
+from xitt.run.jobs import console, do_run, fail_run, remove_checkpoint, stage_job
+from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
-    CorruptResult,
-    RunResult,
-    StageRecord,
     done_stage,
-    is_claimed,
-    now,
-    read_stage,
     run_dir,
     run_seconds,
     run_state,
     stage_dir,
     stage_ready,
     stage_seconds,
-    write_config,
-    write_result,
-    write_stage,
 )
 from xitt.tasks import registry
-from xitt.train.checkpoint import missing_files
 
 log = logging.getLogger("xitt")
-HEARTBEAT_S = 600
+DEFAULT_CHECKPOINT_DIR = "~/.cache/xitt/checkpoints"
 
 
 # ------------------------------------------------------------------------------ helpers on disk
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
-    """Where stage ``stage_id`` keeps its checkpoint; never inside a stage or run folder, whose files the
+    """Where stage ``stage_id`` keeps its checkpoint: ``<checkpoint_dir>/<stage_id>`` when the grid sets
+    ``checkpoint_dir``, else ``<XITT_CHECKPOINT_DIR or ~/.cache/xitt/checkpoints>/<exp name>-<hash of the
+    experiment folder>/<stage_id>``: outside the repository (a stage checkpoint of XLM-R large is ~2.2 GB)
+    and apart for every experiment folder. Never inside a stage or run folder, whose files the
     checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
-    folder = Path(base).resolve() if base else Path(exp_dir).resolve() / "checkpoints"
     exp = Path(exp_dir).resolve()
+    if base:
+        folder = Path(base).expanduser().resolve()
+    else:
+        root = Path(os.environ.get("XITT_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR).expanduser().resolve()
+        folder = root / f"{exp.name}-{hashlib.sha1(str(exp).encode()).hexdigest()[:8]}"
     if folder.is_relative_to(exp) and not folder.is_relative_to(exp / "checkpoints"):
         raise SpecError(
             f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
             f"use a folder of its own, e.g. {exp / 'checkpoints'} or one outside the experiment."
         )
     return folder / stage_id
-
-
-@contextmanager
-def run_log(folder: Path):
-    """Send the ``xitt`` logger to ``folder/train.log`` (appending: a re-run keeps the old attempt's log)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(folder / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-
-
-@contextmanager
-def heartbeat(claim: Claim):
-    """Touch the claim every HEARTBEAT_S so that a long stage never looks stale to other workers."""
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(HEARTBEAT_S):
-            claim.touch()
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-
-
-def _provenance() -> dict[str, Any]:
-    from xitt.run.provenance import device_name, git_sha, package_versions
-
-    return {"packages": package_versions(), "git_sha": git_sha(), "device": device_name()}
-
-
-# --------------------------------------------------------------------------------- job bodies
-
-
-def _isolated(what: str, work, *args) -> str:
-    """``work(*args)``, but a folder that cannot be claimed or written (permissions, a full disk) fails
-    this one stage or run, with a logged reason, instead of aborting the whole grid."""
-    try:
-        return work(*args)
-    except OSError as err:
-        log.error(
-            "%s: its folder cannot be claimed or written (%s: %s); the grid goes on",
-            what,
-            type(err).__name__,
-            err,
-        )
-        return "failed"
-
-
-def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
-    """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
-    return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
-
-
-def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
-    exp, ckpt_dir = Path(exp_dir), Path(ckpt)
-    folder = stage_dir(exp, stage.stage_id)
-    if stage_ready(exp, stage.stage_id, ckpt_dir):
-        return "done"
-    claim = Claim(folder)
-    if not claim.acquire():
-        return "busy"
-    started = now()
-    try:
-        with run_log(folder), heartbeat(claim):
-            log.info(
-                "stage %s: training %s on %s (seed %d)",
-                stage.stage_id,
-                stage.encoder,
-                "+".join(stage.intermediate_tasks),
-                stage.seed,
-            )
-            write_config(
-                folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)}
-            )
-            try:
-                from xitt.train.chain import train_stage
-
-                record = train_stage(stage, ckpt_dir, progress=progress)
-            except Exception as err:
-                log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
-                record = StageRecord(
-                    stage.stage_id, dataclasses.asdict(stage), "failed", error=f"{type(err).__name__}: {err}"
-                )
-            record = dataclasses.replace(
-                record,
-                task_versions=dict(stage.task_versions),
-                started=started,
-                finished=now(),
-                **_provenance(),
-            )
-            write_stage(exp, record)
-        return record.status
-    finally:
-        claim.release()
-
-
-def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
-    """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
-    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
-
-
-def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
-    exp = Path(exp_dir)
-    folder = run_dir(exp, run.run_id)
-    if run_state(folder)[0] == "done":
-        return "skipped"
-    claim = Claim(folder)
-    if not claim.acquire():
-        return "busy"
-    started, stage = now(), None
-    try:
-        with run_log(folder), heartbeat(claim):
-            shutil.rmtree(folder / "predictions", ignore_errors=True)
-            write_config(folder, run.to_dict())
-            log.info("run %s: start", run.run_id, extra={"detail": True})
-            try:
-                encoder_path = run.encoder_path
-                if run.stage is not None:
-                    stage = done_stage(exp, run.stage.stage_id)
-                    if stage is None or missing_files(ckpt):
-                        raise RuntimeError(_stage_missing(exp, run.stage.stage_id, ckpt))
-                    encoder_path = str(ckpt)
-                from xitt.train.chain import run_target
-
-                result = run_target(run, encoder_path, out_dir=folder, progress=progress)
-                log.info("run %s: done %s", run.run_id, json.dumps(result.scores))
-            except Exception as err:
-                log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
-                result = RunResult(run.run_id, run.to_dict(), "failed", error=f"{type(err).__name__}: {err}")
-            write_result(folder, _complete(result, run, stage, started))
-        return result.status
-    finally:
-        claim.release()
-
-
-def _stage_missing(exp: Path, stage_id: str, ckpt: str | None) -> str:
-    try:
-        record = read_stage(exp, stage_id)
-    except CorruptResult as err:
-        return f"intermediate stage {stage_id} is not available: {err}"
-    why = (record.error if record else None) or f"no trained checkpoint at {ckpt}"
-    return f"intermediate stage {stage_id} is not available: {why}"
-
-
-def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, started: str) -> RunResult:
-    """The chain's RunResult with what only the executor knows: the stage it built on, provenance, times."""
-    wall = {"intermediate": float(stage.wall_time if stage else 0.0), **result.wall_time}
-    return dataclasses.replace(
-        result,
-        wall_time=wall if run.stage else dict(result.wall_time),
-        task_versions={run.target: run.target_version, **(stage.task_versions if stage else {})},
-        data_fingerprints={**(stage.data_fingerprints if stage else {}), **result.data_fingerprints},
-        data={**(stage.data if stage else {}), **result.data},
-        started=started,
-        finished=now(),
-        extra={
-            "stage_id": run.stage.stage_id if run.stage else None,
-            "stage_dev_scores": dict(stage.dev_scores) if stage else {},
-            "steps": result.extra.get("steps"),
-            "best_step": result.extra.get("best_step"),
-        },
-        **_provenance(),
-    )
 
 
 # ----------------------------------------------------------------------------------- planning
@@ -278,18 +97,21 @@ def prepare_data(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir:
     os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
-def _console(progress: bool) -> None:
-    """Log lines on stderr: INFO lines (stages, finished runs; not steps or dev scores, which go to
-    train.log) when stderr is not a TTY (no bars there), warnings otherwise."""
-    if not progress or any(getattr(h, "_xitt_console", False) for h in log.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING if interactive() else logging.INFO)
-    handler.setFormatter(logging.Formatter("[xitt] %(message)s"))
-    handler.addFilter(not_detail)
-    handler._xitt_console = True
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+def _tidy(grid: GridSpec, exp: Path, stages, runs, todo, ckpt: dict[str, Path]) -> None:
+    """Clear what dead workers left behind before anything runs.
+
+    A worker killed between writing its result and releasing its claim leaves a done folder that
+    looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
+    died before its clean-up leaves a checkpoint no later run would ever remove."""
+    pending_ids = {r.run_id for r in todo}
+    for run in runs:
+        if run.run_id not in pending_ids:
+            Claim(run_dir(exp, run.run_id)).clear_if_stale()
+    all_runs = _dependants(grid)
+    for stage in stages:
+        if done_stage(exp, stage.stage_id) is not None:
+            Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
 
 
 def execute(
@@ -302,9 +124,12 @@ def execute(
     fail_fast: bool = False,
     data_dir: str | None = None,
     progress: bool = True,
+    wait: bool = True,
 ) -> dict:
     """Run every pending stage and run of ``grid`` into ``exp_dir``; returns counts
-    {runs, done, failed, skipped, ran, stages_trained, busy}."""
+    {runs, done, failed, skipped, ran, stages_trained, busy}; on SLURM also submitted, queued (jobs of an
+    earlier call still pending or running) and checkpoints_removed, or only submitted and queued when
+    not ``wait``ing for the jobs."""
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
@@ -318,20 +143,9 @@ def execute(
     todo_stages = [
         s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])
     ]
-    # A worker killed between writing its result and releasing its claim leaves a done folder
-    # that looks claimed; nothing visits done folders again, so clear such claims here.
-    pending_ids = {r.run_id for r in todo}
-    for run in runs:
-        if run.run_id not in pending_ids:
-            Claim(run_dir(exp, run.run_id)).clear_if_stale()
-    all_runs = _dependants(grid)
-    for stage in stages:
-        if done_stage(exp, stage.stage_id) is not None:
-            Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
-        # left behind when a worker died before its clean-up: no later run would ever remove it
-        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
+    _tidy(grid, exp, stages, runs, todo, ckpt)
     check_encoders(grid)
-    _console(progress)
+    console(progress)
     prepare_data(todo_stages, todo, ddir, offline)
     kind = executor or grid.executor.kind
     workers = workers or grid.executor.workers
@@ -354,7 +168,12 @@ def execute(
         bar=bar,
     )
     if kind == "slurm":
-        counts = _run_slurm(**ctx)
+        from xitt.run import slurm
+
+        if fail_fast:
+            log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
+        sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid))
+        counts = slurm.wait(sub, bar) if wait else {"submitted": len(sub.jobs), "queued": len(sub.live)}
     elif kind == "local":
         counts = _run_local(workers=workers, progress=progress, **ctx)
     else:
@@ -373,22 +192,7 @@ def execute(
 
 
 def _cleanup(grid: GridSpec, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
-    """Remove a stage checkpoint once all its dependants are done (unless keep_checkpoints)."""
-    if grid.keep_checkpoints or not ckpt.exists():
-        return
-    if all(run_state(run_dir(exp, r.run_id))[0] == "done" for r in dependants):
-        shutil.rmtree(ckpt, ignore_errors=True)
-        log.info("removed checkpoint %s (all %d dependants done)", ckpt, len(dependants))
-
-
-def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
-    """Wait while another worker trains this stage, then train it if needed: 'trained' | 'done' | 'failed'."""
-    while is_claimed(stage_dir(exp_dir, stage.stage_id)):
-        time.sleep(2)
-    if stage_ready(Path(exp_dir), stage.stage_id, Path(ckpt)):
-        return "done"
-    state = do_stage(stage, exp_dir, ckpt, progress)
-    return "trained" if state == "done" else state
+    remove_checkpoint(grid.keep_checkpoints, exp, ckpt, dependants)
 
 
 def _dependants(grid: GridSpec) -> dict[str, list[RunSpec]]:
@@ -426,12 +230,21 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
     all_runs = _dependants(grid)
     work = [(None, free)] + [(sid, runs) for sid, runs in by_stage.items()]
     for stage_id, runs in work:
+        job = do_run  # or fail_run: a failed stage's runs are recorded failed, not started
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
-            counts["stages_trained"] += stage_job(stage, str(exp), str(ckpt[stage_id]), progress) == "trained"
+            stage_state = stage_job(stage, str(exp), str(ckpt[stage_id]), progress)
+            counts["stages_trained"] += stage_state == "trained"
             bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
+            if stage_state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
+                counts["busy"] += len(runs)
+                continue
+            job = fail_run if stage_state == "failed" else do_run
         for run in runs:
-            state = do_run(run, str(exp), str(ckpt[stage_id]) if stage_id else None, progress)
+            folder = str(ckpt[stage_id]) if stage_id else None
+            state = (
+                do_run(run, str(exp), folder, progress) if job is do_run else fail_run(run, str(exp), folder)
+            )
             counts["ran"] += int(state in ("done", "failed"))
             counts["busy"] += int(state == "busy")
             if state in ("done", "failed"):
@@ -488,10 +301,13 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                 if what == "stage":
                     counts["stages_trained"] += state == "trained"
                     bar.stage_finished(item, stage_seconds(exp, item))
-                    if not stopped:  # failed stages too: their runs record the stage's error
+                    if state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
+                        counts["busy"] += len(by_stage[item])
+                    elif not stopped:  # a failed stage's runs are recorded failed, not started
+                        job = fail_run if state == "failed" else do_run
                         pending.update(
                             {
-                                pool.submit(do_run, r, str(exp), str(ckpt[item])): ("run", r)
+                                pool.submit(job, r, str(exp), str(ckpt[item])): ("run", r)
                                 for r in by_stage[item]
                             }
                         )
@@ -512,131 +328,3 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                         if other.cancel():
                             pending.pop(other)
     return {**counts, **({"stopped": 1} if stopped else {})}
-
-
-# -------------------------------------------------------------------------------------- slurm
-
-
-def _slurm_executor(grid: GridSpec, exp: Path, dependency: str | None = None):
-    import submitit
-
-    opts = grid.executor.slurm
-    ex = submitit.AutoExecutor(
-        folder=exp / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=opts.max_requeue
-    )
-    params: dict[str, Any] = {
-        "timeout_min": opts.timeout_min,
-        "cpus_per_task": opts.cpus_per_task,
-        "slurm_array_parallelism": opts.array_parallelism,
-        "name": f"xitt-{grid.experiment}",
-    }
-    if opts.gpus_per_node:
-        params["gpus_per_node"] = opts.gpus_per_node
-    if opts.mem_gb:
-        params["mem_gb"] = opts.mem_gb
-    for key in ("partition", "account", "qos", "constraint"):
-        if getattr(opts, key):
-            params[f"slurm_{key}"] = getattr(opts, key)
-    if opts.setup:
-        params["slurm_setup"] = list(opts.setup)
-    extra = dict(opts.additional_parameters)
-    if dependency:
-        extra.update(dependency=dependency, kill_on_invalid_dep="yes")
-    if extra:
-        params["slurm_additional_parameters"] = extra
-    ex.update_parameters(**params)
-    return ex
-
-
-class SlurmJob(Checkpointable):
-    """A stage or run as a SLURM job. On preemption or timeout submitit calls ``checkpoint``, whose
-    default requeues the job with the same arguments; the requeued job takes over its own claim
-    (same SLURM job id) and redoes the stage or run from the start."""
-
-    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None) -> str:
-        _console(True)
-        if what == "stage":
-            return stage_job(spec, exp_dir, ckpt)
-        return do_run(spec, exp_dir, ckpt)
-
-
-def _run_slurm(*, grid, exp, stages, ckpt, todo, fail_fast, bar) -> dict:
-    """Submit the DAG: an array of stages, per stage an array of its runs (afterok), an array of none runs."""
-    if fail_fast:
-        log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
-    free, by_stage = _groups(stages, todo)
-    stage_of, job = {s.stage_id: s for s in stages}, SlurmJob()
-    (exp / "slurm").mkdir(parents=True, exist_ok=True)
-    sids = list(by_stage)
-    stage_jobs = (
-        _slurm_executor(grid, exp).map_array(
-            job,
-            ["stage"] * len(sids),
-            [stage_of[s] for s in sids],
-            [str(exp)] * len(sids),
-            [str(ckpt[s]) for s in sids],
-        )
-        if sids
-        else []
-    )
-    run_jobs = []
-    for sid, sjob in zip(sids, stage_jobs):
-        runs = by_stage[sid]
-        ex = _slurm_executor(grid, exp, dependency=f"afterok:{sjob.job_id}")
-        run_jobs += list(
-            zip(
-                runs,
-                ex.map_array(
-                    job,
-                    ["run"] * len(runs),
-                    runs,
-                    [str(exp)] * len(runs),
-                    [str(ckpt[sid])] * len(runs),
-                ),
-            )
-        )
-    if free:
-        run_jobs += list(
-            zip(
-                free,
-                _slurm_executor(grid, exp).map_array(
-                    job,
-                    ["run"] * len(free),
-                    free,
-                    [str(exp)] * len(free),
-                    [None] * len(free),
-                ),
-            )
-        )
-    log.info(
-        "submitted %d stage job(s) and %d run job(s); logs under %s",
-        len(stage_jobs),
-        len(run_jobs),
-        exp / "slurm",
-    )
-    counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(stage_jobs) + len(run_jobs)}
-    for sid, sjob in zip(sids, stage_jobs):
-        counts["stages_trained"] += _job_state(sjob, sid) == "trained"
-        bar.stage_finished(sid, stage_seconds(exp, sid))
-    all_runs = _dependants(grid)
-    for run, rjob in run_jobs:
-        state = _job_state(rjob, run.run_id)
-        counts["ran"] += state in ("done", "failed")
-        if state in ("done", "failed"):
-            bar.update(state, run.run_id, run_seconds(exp, run.run_id))
-    for sid in sids:
-        _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
-    return counts
-
-
-def _job_state(job, name: str) -> str:
-    try:
-        return job.result()
-    except Exception as err:
-        log.error(
-            "SLURM job %s (%s) did not finish: %s",
-            job.job_id,
-            name,
-            str(err).splitlines()[0] if str(err) else err,
-        )
-        return "failed"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
 from xitt.run.cost import describe_hours, grid_hours
+from xitt.run.disk import describe_disk
 from xitt.run.provenance import git_sha
 from xitt.run.store import read_result, run_dir, stage_state, status_frame
 
@@ -47,6 +48,8 @@ def describe_plan(
     if data_dir is not None:
         lines.append(_data_line(stages, runs, data_dir))
     lines.append(describe_hours(*grid_hours(grid, stages, runs, exp_dir, stage_states, run_state)))
+    if stages:
+        lines.append(describe_disk(grid, stages, exp_dir, stage_states))
     lines.append("")
     lines.append(
         f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total"

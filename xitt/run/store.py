@@ -29,6 +29,7 @@ import dataclasses
 import json
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class StageRecord:
     error: str | None = None
     started: str = ""
     finished: str = ""
+    memory: Mapping[str, Any] = field(default_factory=dict)  # what an OOM retry used (xitt/run/memory.py)
 
     def to_json(self) -> str:
         data = {k: v for k, v in dataclasses.asdict(self).items() if not (k == "error" and v is None)}
@@ -337,7 +339,31 @@ def _claim_is_stale(info: Mapping[str, Any], mtime: float) -> bool:
         return True  # our own job, requeued after preemption
     if info.get("host") == socket.gethostname() and not _owner_alive(info):
         return True
+    if info.get("slurm_job_id") and _slurm_job_ended(str(info["slurm_job_id"])):
+        return True  # a cancelled or failed job on another node: no need to wait STALE_AFTER_S
     return time.time() - mtime > STALE_AFTER_S
+
+
+def _slurm_job_ended(job_id: str) -> bool:
+    """True when squeue no longer lists ``job_id`` as queued or running (an unknown id is an error,
+    a finished one is not listed); False when squeue cannot be asked (then only the age counts)."""
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if out.returncode:
+        return "Invalid job id" in out.stderr
+    return out.stdout.strip() in (
+        "",
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+    )
 
 
 class Claim:

@@ -1,0 +1,304 @@
+"""The bodies of the jobs of a grid: train a stage, train + evaluate a run, record a failed stage's
+runs, remove a stage checkpoint. The same functions run in ``xitt run`` itself (local), in pool workers
+and in SLURM jobs (``xitt/run/slurm.py``); ``xitt/run/executors.py`` decides what runs where.
+
+None raises for a failed stage or run: each records ``failed`` with its error (traceback in
+``train.log``, last line in ``stage.json`` / ``result.json``). An O_EXCL claim per folder keeps two
+workers off the same stage or run; nothing waits on another worker's claim ('busy' instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from xitt.grid.spec import RunSpec, StageSpec
+from xitt.run.memory import retry_on_oom
+from xitt.run.progress import interactive, not_detail
+from xitt.run.store import (
+    Claim,
+    CorruptResult,
+    RunResult,
+    StageRecord,
+    done_stage,
+    is_claimed,
+    now,
+    read_stage,
+    run_dir,
+    run_state,
+    stage_dir,
+    stage_ready,
+    write_config,
+    write_result,
+    write_stage,
+)
+from xitt.train.checkpoint import missing_files
+
+log = logging.getLogger("xitt")
+HEARTBEAT_S = 600
+
+
+@contextmanager
+def run_log(folder: Path):
+    """Send the ``xitt`` logger to ``folder/train.log`` (appending: a re-run keeps the old attempt's log)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def heartbeat(claim: Claim):
+    """Touch the claim every HEARTBEAT_S so that a long stage never looks stale to other workers."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            claim.touch()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _provenance() -> dict[str, Any]:
+    from xitt.run.provenance import device_name, git_sha, package_versions
+
+    return {"packages": package_versions(), "git_sha": git_sha(), "device": device_name()}
+
+
+# --------------------------------------------------------------------------------- job bodies
+
+
+def _isolated(what: str, work, *args) -> str:
+    """``work(*args)``, but a folder that cannot be claimed or written (permissions, a full disk) fails
+    this one stage or run, with a logged reason, instead of aborting the whole grid."""
+    try:
+        return work(*args)
+    except OSError as err:
+        log.error(
+            "%s: its folder cannot be claimed or written (%s: %s); the grid goes on",
+            what,
+            type(err).__name__,
+            err,
+        )
+        return "failed"
+
+
+def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
+    """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
+
+
+def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
+    exp, ckpt_dir = Path(exp_dir), Path(ckpt)
+    folder = stage_dir(exp, stage.stage_id)
+    if stage_ready(exp, stage.stage_id, ckpt_dir):
+        return "done"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    started = now()
+    try:
+        with run_log(folder), heartbeat(claim):
+            log.info(
+                "stage %s: training %s on %s (seed %d)",
+                stage.stage_id,
+                stage.encoder,
+                "+".join(stage.intermediate_tasks),
+                stage.seed,
+            )
+            write_config(
+                folder, {**dataclasses.asdict(stage), "stage_id": stage.stage_id, "checkpoint": str(ckpt_dir)}
+            )
+            try:
+                from xitt.train.chain import train_stage
+
+                record, memory = retry_on_oom(
+                    lambda cfgs: train_stage(
+                        dataclasses.replace(stage, train=cfgs), ckpt_dir, progress=progress
+                    ),
+                    stage.train,
+                    f"stage {stage.stage_id}",
+                )  # the record names the stage as the grid asked for it, and what memory allowed
+                record = dataclasses.replace(
+                    record, stage_id=stage.stage_id, spec=dataclasses.asdict(stage), memory=memory
+                )
+            except Exception as err:
+                log.error("stage %s failed:\n%s", stage.stage_id, traceback.format_exc())
+                record = StageRecord(
+                    stage.stage_id, dataclasses.asdict(stage), "failed", error=f"{type(err).__name__}: {err}"
+                )
+            record = dataclasses.replace(
+                record,
+                task_versions=dict(stage.task_versions),
+                started=started,
+                finished=now(),
+                **_provenance(),
+            )
+            write_stage(exp, record)
+        return record.status
+    finally:
+        claim.release()
+
+
+def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
+    """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+
+
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
+    exp = Path(exp_dir)
+    folder = run_dir(exp, run.run_id)
+    if run_state(folder)[0] == "done":
+        return "skipped"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    started, stage = now(), None
+    try:
+        with run_log(folder), heartbeat(claim):
+            shutil.rmtree(folder / "predictions", ignore_errors=True)
+            write_config(folder, run.to_dict())
+            log.info("run %s: start", run.run_id, extra={"detail": True})
+            try:
+                encoder_path = run.encoder_path
+                if run.stage is not None:
+                    stage = done_stage(exp, run.stage.stage_id)
+                    if stage is None or missing_files(ckpt):
+                        raise RuntimeError(stage_missing(exp, run.stage.stage_id, ckpt))
+                    encoder_path = str(ckpt)
+                from xitt.train.chain import run_target
+
+                result, memory = retry_on_oom(
+                    lambda cfgs: run_target(
+                        dataclasses.replace(run, target_train=cfgs[run.target]),
+                        encoder_path,
+                        out_dir=folder,
+                        progress=progress,
+                    ),
+                    {run.target: run.target_train},
+                    f"run {run.run_id}",
+                )  # the result names the run as the grid asked for it, and what memory allowed
+                extra = {**result.extra, **({"memory": memory} if memory else {})}
+                result = dataclasses.replace(result, run_id=run.run_id, spec=run.to_dict(), extra=extra)
+                log.info("run %s: done %s", run.run_id, json.dumps(result.scores))
+            except Exception as err:
+                log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
+                result = RunResult(run.run_id, run.to_dict(), "failed", error=f"{type(err).__name__}: {err}")
+            write_result(folder, _complete(result, run, stage, started))
+        return result.status
+    finally:
+        claim.release()
+
+
+def stage_missing(exp: Path, stage_id: str, ckpt: str | None) -> str:
+    try:
+        record = read_stage(exp, stage_id)
+    except CorruptResult as err:
+        return f"intermediate stage {stage_id} is not available: {err}"
+    why = (record.error if record else None) or f"no trained checkpoint at {ckpt}"
+    return f"intermediate stage {stage_id} is not available: {why}"
+
+
+def _complete(result: RunResult, run: RunSpec, stage: StageRecord | None, started: str) -> RunResult:
+    """The chain's RunResult with what only the executor knows: the stage it built on, provenance, times."""
+    wall = {"intermediate": float(stage.wall_time if stage else 0.0), **result.wall_time}
+    return dataclasses.replace(
+        result,
+        wall_time=wall if run.stage else dict(result.wall_time),
+        task_versions={run.target: run.target_version, **(stage.task_versions if stage else {})},
+        data_fingerprints={**(stage.data_fingerprints if stage else {}), **result.data_fingerprints},
+        data={**(stage.data if stage else {}), **result.data},
+        started=started,
+        finished=now(),
+        extra={
+            "stage_id": run.stage.stage_id if run.stage else None,
+            "stage_dev_scores": dict(stage.dev_scores) if stage else {},
+            "steps": result.extra.get("steps"),
+            "best_step": result.extra.get("best_step"),
+            **({"memory": result.extra["memory"]} if "memory" in result.extra else {}),
+        },
+        **_provenance(),
+    )
+
+
+def console(progress: bool) -> None:
+    """Log lines on stderr: INFO lines (stages, finished runs; not steps or dev scores, which go to
+    train.log) when stderr is not a TTY (no bars there), warnings otherwise."""
+    if not progress or any(getattr(h, "_xitt_console", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING if interactive() else logging.INFO)
+    handler.setFormatter(logging.Formatter("[xitt] %(message)s"))
+    handler.addFilter(not_detail)
+    handler._xitt_console = True
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def remove_checkpoint(keep: bool, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> bool:
+    """Remove a stage checkpoint once all its dependants (every seed of the grid) are done, unless
+    ``keep``; True when it was removed. Also the body of the SLURM cleanup job."""
+    if keep or not ckpt.exists():
+        return False
+    if all(run_state(run_dir(exp, r.run_id))[0] == "done" for r in dependants):
+        shutil.rmtree(ckpt, ignore_errors=True)
+        log.info("removed checkpoint %s (all %d dependants done)", ckpt, len(dependants))
+        return True
+    return False
+
+
+def stage_job(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
+    """Train the stage if needed: 'trained' | 'done' | 'failed' | 'busy' (another live worker holds it;
+    nothing waits for it, so no job holds a GPU while another trains)."""
+    if stage_ready(Path(exp_dir), stage.stage_id, Path(ckpt)):
+        return "done"
+    if is_claimed(stage_dir(exp_dir, stage.stage_id)):
+        return "busy"
+    state = do_stage(stage, exp_dir, ckpt, progress)
+    return "trained" if state == "done" else state
+
+
+def fail_run(run: RunSpec, exp_dir: str, ckpt: str | None) -> str:
+    """Record a dependant of a failed stage as failed with the stage's error, without starting it:
+    'failed' | 'skipped' (done) | 'busy'."""
+    return _isolated(f"run {run.run_id}", _fail_run, run, exp_dir, ckpt)
+
+
+def _fail_run(run: RunSpec, exp_dir: str, ckpt: str | None) -> str:
+    exp = Path(exp_dir)
+    folder = run_dir(exp, run.run_id)
+    if run_state(folder)[0] == "done":
+        return "skipped"
+    claim = Claim(folder)
+    if not claim.acquire():
+        return "busy"
+    try:
+        with run_log(folder):
+            error = stage_missing(exp, run.stage.stage_id, ckpt)
+            log.error("run %s not started: %s", run.run_id, error)
+            write_config(folder, run.to_dict())
+            result = RunResult(run.run_id, run.to_dict(), "failed", error=f"RuntimeError: {error}")
+            write_result(folder, _complete(result, run, None, now()))
+        return "failed"
+    finally:
+        claim.release()
