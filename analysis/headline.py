@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import mixed
+from analysis import effects, mixed
 from xitt.schema import NONE
 
 RANDOM = ("intermediate", "language", "language_gain", "stage", "run", "baseline_run")
@@ -162,12 +162,7 @@ def task_means(scores: pd.DataFrame, a: str = "nli", b: str = "qa") -> pd.DataFr
     base = scores.loc[scores["intermediate"] == NONE, pair + ["score"]].rename(columns={"score": "_base"})
     delta = scores[scores["intermediate_family"].isin([a, b])].merge(base, on=pair)
     delta["delta"] = delta["score"] - delta["_base"]
-    cell = delta.groupby(["intermediate", "intermediate_family", "encoder", "target", "language"])[
-        "delta"
-    ].mean()
-    per_t = cell.groupby(["intermediate", "intermediate_family", "encoder", "target"]).mean()
-    per_e = per_t.groupby(["intermediate", "intermediate_family", "encoder"]).mean()
-    return per_e.groupby(["intermediate", "intermediate_family"]).mean().rename("estimate").reset_index()
+    return effects.task_effects(delta)
 
 
 def task_bounded_test(
