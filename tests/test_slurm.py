@@ -153,7 +153,12 @@ def test_a_failed_stage_starts_none_of_its_runs_on_slurm(slurm_cluster, tiny_enc
     acct = sacct(jobs.values())
     assert acct[jobs[f"stage:{staged.stage.stage_id}"]]["state"] == "FAILED"
     run_job = acct[jobs[f"run:{staged.run_id}"]]
-    assert run_job["state"] == "CANCELLED" and run_job["start"] in ("None", "Unknown"), run_job
+    # Cancelled while pending: sacct shows no start, or (Slurm 22.05, under load) start = end = the
+    # cancel time; either way the job wrote no output, so it never ran.
+    assert run_job["state"] == "CANCELLED", run_job
+    assert run_job["start"] in ("None", "Unknown", run_job["end"]), run_job
+    job_id = jobs[f"run:{staged.run_id}"]
+    assert not list((exp / "slurm").glob(f"{job_id}/*_log.out")), "the cancelled run job produced output"
 
 
 def fake_slurm(folder: Path, monkeypatch) -> Path:
