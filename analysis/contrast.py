@@ -25,16 +25,10 @@ from analysis import bootstrap, effects, significance
 from analysis import headline as headline_rule
 from analysis.result import Answer
 
+# The headline's columns (method ... n, note) with the bootstrap's Monte-Carlo errors before the note
+# and the row's scope after it.
 CONTRAST_COLUMNS = [
-    "method",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "se",
-    "df",
-    "statistic",
-    "p_value",
-    "n",
+    *(c for c in headline_rule.HEADLINE_COLUMNS if c != "note"),
     "mc_error_low",
     "mc_error_high",
     "note",
