@@ -247,7 +247,7 @@ def test_warmup_steps_win_over_the_ratio():
     # XTREME's train_qa.sh passes --warmup_steps 500 (an absolute count), not a proportion
     import torch
 
-    from xitt.train.chain import make_optimizer
+    from xitt.train.fit import make_optimizer
 
     module = torch.nn.Linear(2, 2)
     _, schedule = make_optimizer([module], TrainConfig(warmup_steps=5, warmup_ratio=0.5), total=100)

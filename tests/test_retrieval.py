@@ -40,7 +40,7 @@ def xtreme_embeddings(model, tokenizer, sentences, num_layers, specific_layer, p
 def test_layer_pooling_picks_the_documented_layer(tiny_encoder, hub_id, task, depth, nlayer, layer, pool):
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from xitt.train.chain import embed
+    from xitt.train.retrieval import embed
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
     torch.manual_seed(0)

@@ -20,6 +20,14 @@ def train():
     return train
 
 
+@pytest.fixture
+def fit():
+    """xitt.train.fit (imports torch), loaded when a test runs."""
+    from xitt.train import fit
+
+    return fit
+
+
 def _grid(encoder, tiny_data, **extra):
     doc = {
         "encoders": [{"name": "tiny", "path": str(encoder)}],
@@ -36,10 +44,10 @@ def _scores(out):
     return json.dumps(out.scores, sort_keys=True) + json.dumps(out.dev_scores, sort_keys=True)
 
 
-def test_epoch_batches_cover_everything_once_and_group_by_length(train):
+def test_epoch_batches_cover_everything_once_and_group_by_length(fit):
     feats = [{"input_ids": [0] * n} for n in np.random.default_rng(0).integers(1, 30, size=50)]
-    a = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
-    b = train.epoch_batches(feats, 8, np.random.default_rng(1), True)
+    a = fit.epoch_batches(feats, 8, np.random.default_rng(1), True)
+    b = fit.epoch_batches(feats, 8, np.random.default_rng(1), True)
     assert a == b and sorted(i for batch in a for i in batch) == list(range(50))
     assert all(len(batch) == 8 for batch in a if batch is not a[-1]) or sum(map(len, a)) == 50
     for batch in a:  # sorted by length inside a batch
@@ -174,7 +182,7 @@ def test_eval_every_keeps_the_best_dev_checkpoint_and_subsampling(train, tiny_en
     assert out.extra["steps"] == 8 and out.extra["best_step"] in (3, 6, 8)
 
 
-def test_a_non_finite_loss_fails_the_run_as_diverged(train, tiny_encoder, tiny_data, monkeypatch):
+def test_a_non_finite_loss_fails_the_run_as_diverged(train, fit, tiny_encoder, tiny_data, monkeypatch):
     """lr: .inf once produced a run recorded as done; a non-finite loss must fail it, never finish it."""
     from xitt.train.heads import Head
 
@@ -186,7 +194,7 @@ def test_a_non_finite_loss_fails_the_run_as_diverged(train, tiny_encoder, tiny_d
 
     monkeypatch.setattr(Head, "forward", nan_loss)
     run = next(r for r in expand_grid(_grid(tiny_encoder, tiny_data))[1] if r.stage is None)
-    with pytest.raises(train.Diverged, match="diverged.*lower train.lr"):
+    with pytest.raises(fit.Diverged, match="diverged.*lower train.lr"):
         train.run_target(run, str(tiny_encoder), progress=False)
 
 
@@ -206,11 +214,11 @@ def test_patience_stops_after_evaluations_without_improvement(train, tiny_encode
         _grid(tiny_encoder, tiny_data, train={"patience": 3, "select_on": "last"})
 
 
-def test_loss_watch_reads_the_loss_only_at_checks_and_counts_non_finite_runs(train):
+def test_loss_watch_reads_the_loss_only_at_checks_and_counts_non_finite_runs(fit):
     import torch
 
     nan = float("nan")
-    watch = train.LossWatch(2, "t", 1e-3)
+    watch = fit.LossWatch(2, "t", 1e-3)
     for value in (1.0, nan, 3.0):
         watch.add(torch.tensor(value))
     watch.check(3)  # one non-finite loss: allowed (fp16's scaler skips the odd step)
@@ -220,11 +228,11 @@ def test_loss_watch_reads_the_loss_only_at_checks_and_counts_non_finite_runs(tra
     watch.check(5)  # two in a row: still allowed
     watch.add(torch.tensor(float("inf")))  # the run continues across the check: three in a row
     watch.add(torch.tensor(1.0))
-    with pytest.raises(train.Diverged, match="loss is inf at step 6 "):
+    with pytest.raises(fit.Diverged, match="loss is inf at step 6 "):
         watch.check(7)
-    strict = train.LossWatch(0, "t", 1e-3)
+    strict = fit.LossWatch(0, "t", 1e-3)
     strict.add(torch.tensor(0.5))
     strict.add(torch.tensor(nan))
     strict.add(torch.tensor(0.5))
-    with pytest.raises(train.Diverged, match="at step 9 .diverged.; lower train.lr .now 0.001"):
+    with pytest.raises(fit.Diverged, match="at step 9 .diverged.; lower train.lr .now 0.001"):
         strict.check(10)

@@ -1,6 +1,6 @@
 """Training and evaluation throughput of xitt's loop, paired with ``transformers.Trainer``.
 
-``throughput`` times ``xitt.train.chain.fit`` and ``Trainer.train`` on the same encoder folder,
+``throughput`` times ``xitt.train.fit.fit`` and ``Trainer.train`` on the same encoder folder,
 data (tiny_cls's training set repeated), batch size, length grouping, optimiser settings, steps
 and thread count, ``repeats`` times, interleaved (xitt then Trainer, then the other way round),
 so that load on a shared machine hits both alike. Each repeat starts from freshly loaded weights;
@@ -27,15 +27,15 @@ from pathlib import Path
 def _training_data(encoder: Path, data_dir: Path, repeat: int, overrides: dict):
     from transformers import AutoTokenizer
 
+    from xitt.data import loaders as xdata
     from xitt.grid.spec import make_train_config
     from xitt.tasks import registry
-    from xitt.train import chain as train
     from xitt.train.heads import featurize
 
     task = registry().get("tiny_cls")
     cfg = make_train_config(task.hparams, {"select_on": "last", **overrides})
     tokenizer = AutoTokenizer.from_pretrained(encoder)
-    examples, _ = train.xdata.load_split(task, "train", "en", data_dir)
+    examples, _ = xdata.load_split(task, "train", "en", data_dir)
     examples = examples * repeat
     return task, cfg, tokenizer, examples, featurize("classification", examples, tokenizer, cfg)
 
@@ -44,16 +44,18 @@ def _time_xitt(encoder: Path, task, cfg, tokenizer, examples, feats, device: str
     import torch
 
     from xitt.train import chain as train
+    from xitt.train.fit import fit
     from xitt.train.heads import Head
+    from xitt.train.predict import TaskData
 
     model, _ = train.load_encoder(str(encoder))
     train.set_seed(0)
     head = Head("classification", model.config.hidden_size, 2)
     model.to(device)
     head.to(device)
-    td = train.TaskData(task, cfg, list(task.labels), feats, examples[:16], feats[:16])
+    td = TaskData(task, cfg, list(task.labels), feats, examples[:16], feats[:16])
     start = time.perf_counter()
-    train.fit(
+    fit(
         model,
         {"cls": head},
         {"cls": td},
@@ -185,10 +187,12 @@ def eval_throughput(
     depend on the weights). Returns target -> {languages, examples, seconds, ex_per_s}."""
     import torch
 
+    from xitt.data import loaders as xdata
     from xitt.grid.spec import make_train_config
     from xitt.tasks import registry
     from xitt.train import chain as train
     from xitt.train.heads import Head, featurize, num_outputs
+    from xitt.train.predict import TaskData, evaluate_split
 
     model, tokenizer = train.load_encoder(str(encoder))
     model.to(device)
@@ -199,15 +203,15 @@ def eval_throughput(
         labels = train.task_labels(task, data_dir)
         train.set_seed(0)
         head = Head(task.kind, model.config.hidden_size, num_outputs(task.kind, labels)).to(device)
-        td = train.TaskData(task, cfg, labels, [], [], [])
+        td = TaskData(task, cfg, labels, [], [], [])
         splits = []
         for lang in task.languages:
-            examples, _ = train.xdata.load_split(task, "test", lang, data_dir)
+            examples, _ = xdata.load_split(task, "test", lang, data_dir)
             examples = examples * repeat
             splits.append((lang, examples, featurize(task.kind, examples, tokenizer, cfg, labels)))
         start = time.perf_counter()
         for lang, examples, feats in splits:
-            train.evaluate_split(
+            evaluate_split(
                 model, head, td, examples, feats, lang, tokenizer.pad_token_id, torch.device(device)
             )
         if device == "cuda":

@@ -3,24 +3,9 @@
     encoder --train_stage--> checkpoint (encoder only) --run_target--> English target training
             --> zero-shot evaluation in every target language --> scores
 
-Both share ``fit``, a plain PyTorch loop: AdamW, linear warmup + linear decay, gradient
-accumulation, max grad norm, epochs or max_steps, English-dev evaluation to keep the best
-checkpoint (``select_on``), bf16/fp16 autocast on CUDA only, dynamic padding and length-grouped
-batches. One seed drives data order (a numpy Generator), head init and dropout (torch's RNG,
-seeded right before the head is built): with a fixed thread count the same seed gives
-bit-identical scores.
-
-Per-step overhead is kept off the host (``xitt bench`` pairs the loop with transformers.Trainer):
-the loss stays on the device and is read every ``CHECK_EVERY`` steps, before each dev evaluation
-and at the end (``LossWatch``; a non-finite loss still fails the run); torch's fused AdamW, as the
-Trainer uses; modules switched to train mode once per epoch and after evaluations; batches padded
-in numpy; evaluation under ``torch.inference_mode``; the best weights copied into one kept CPU
-copy, only when the dev score improved.
-
-Multi-task intermediates: one fresh head per task on the shared encoder; every epoch is all
-tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
-optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
-its own batch size and max length.
+Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
+``xitt.train.retrieval``. This module also loads encoders and featurised splits (cached by
+fingerprint) and writes per-example predictions.
 """
 
 from __future__ import annotations
@@ -31,15 +16,12 @@ import gzip
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -47,60 +29,19 @@ import torch
 from xitt.data import cache as data_cache
 from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
-from xitt.run.progress import StageBar
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
 from xitt.train.checkpoint import write_manifest
-from xitt.train.heads import Head, collate, decode, feature_length, featurize, num_outputs
-from xitt.train.metrics import METRICS, MLQA_LANGUAGES, evaluate
+from xitt.train.fit import fit
+from xitt.train.heads import Head, featurize, num_outputs
+from xitt.train.metrics import METRICS
+from xitt.train.predict import TaskData, evaluate_split
+from xitt.train.retrieval import evaluate_retrieval
 
 log = logging.getLogger("xitt")
 
 
 # ------------------------------------------------------------------------------ loading, caching
-
-# With fp16 the loss scaler skips overflowing steps by design; this many in a row is divergence.
-DIVERGED_FP16_STEPS = 50
-
-
-class Diverged(RuntimeError):
-    """The training loss became non-finite: the run fails (it is never recorded as done)."""
-
-
-# The loss is read on the host (a device sync) only every this many steps, before each dev
-# evaluation and at the end: a diverged run stops at most this many steps late, never finishes.
-CHECK_EVERY = 50
-
-
-class LossWatch:
-    """The training losses kept on the device: ``add(loss)`` each optimiser step (no host sync, no
-    device op), ``check(step)`` reads the pending ones back in one sync, sets ``last`` (their mean
-    over the finite ones, for the progress bar and log) and raises ``Diverged`` at the step where
-    more than ``allowed`` non-finite losses came in a row (0 in fp32/bf16; with fp16 the loss
-    scaler skips the odd overflowing step)."""
-
-    def __init__(self, allowed: int, desc: str, lr: float):
-        self.allowed, self.desc, self.lr = allowed, desc, lr
-        self.last, self.run, self.pending = float("nan"), 0, []
-
-    def add(self, loss: torch.Tensor) -> None:
-        self.pending.append(loss.detach())
-
-    def check(self, step: int) -> None:
-        if not self.pending:
-            return
-        values = torch.stack(self.pending).float().tolist()
-        self.pending = []
-        finite = [v for v in values if math.isfinite(v)]
-        if finite:
-            self.last = math.fsum(finite) / len(finite)
-        for at, value in enumerate(values, start=step - len(values) + 1):
-            self.run = 0 if math.isfinite(value) else self.run + 1
-            if self.run > self.allowed:
-                raise Diverged(
-                    f"{self.desc}: the training loss is {value} at step {at} (diverged); lower "
-                    f"train.lr (now {self.lr:g}) or check the data."
-                )
 
 
 def set_seed(seed: int) -> None:
@@ -218,243 +159,6 @@ def with_question_template(task: Task, examples: list[dict]) -> list[dict]:
     if not template:
         return examples
     return [{**e, "question": template.format(question=e["question"])} for e in examples]
-
-
-# ---------------------------------------------------------------------------------- the loop
-
-
-@dataclass
-class TaskData:
-    task: Task
-    cfg: TrainConfig
-    labels: list[str] | None
-    train: list[dict]
-    dev_examples: list[dict]
-    dev: list[dict]
-
-
-def epoch_batches(
-    features: Sequence[dict], batch_size: int, rng: np.random.Generator, group_by_length: bool
-) -> list[list[int]]:
-    """Shuffled batches of feature indices; length-grouped (sorted inside mega-batches of 50 batches)."""
-    order = rng.permutation(len(features))
-    if group_by_length:
-        mega = batch_size * 50
-        order = np.concatenate(
-            [
-                sorted(order[i : i + mega], key=lambda j: -feature_length(features[j]))
-                for i in range(0, len(order), mega)
-            ]
-        ).astype(int)
-    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def autocast(device: torch.device, precision: str):
-    if device.type != "cuda" or precision == "fp32":
-        return torch.autocast("cpu", enabled=False)
-    if precision == "fp16":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(
-        "cuda", dtype=torch.bfloat16, enabled=precision == "bf16" or torch.cuda.is_bf16_supported()
-    )
-
-
-@torch.inference_mode()
-def predict(
-    encoder, head: Head, features: Sequence[dict], cfg: TrainConfig, pad_id: int, device
-) -> list[np.ndarray]:
-    """Unpadded logits per feature, in the order of ``features`` (batches sorted by length for speed)."""
-    encoder.eval()
-    head.eval()
-    order = sorted(range(len(features)), key=lambda i: feature_length(features[i]))
-    out: list[Any] = [None] * len(features)
-    for start in range(0, len(order), cfg.eval_batch_size):
-        idx = order[start : start + cfg.eval_batch_size]
-        batch = {k: v.to(device) for k, v in collate([features[i] for i in idx], pad_id).items()}
-        with autocast(device, cfg.precision):
-            _, logits = head(encoder, batch)
-        logits = logits.float().cpu().numpy()
-        for row, i in zip(logits, idx):
-            out[i] = row[: feature_length(features[i])] if head.kind in ("tagging", "span_qa") else row
-    return out
-
-
-def score(task: Task, predictions, references, language: str) -> dict[str, float]:
-    """The task's metric columns (0-100); token accuracy for tagging tasks scored by accuracy (CCG)."""
-    if task.kind == "tagging" and task.metric == "accuracy":
-        predictions = [t for s in predictions for t in s]
-        references = [t for s in references for t in s]
-    if task.metric == "mlqa_em_f1":
-        lang = language if language in MLQA_LANGUAGES else "en"
-        return evaluate("mlqa_em_f1", predictions=predictions, references=references, language=lang)
-    return evaluate(task.metric, predictions=predictions, references=references)
-
-
-def evaluate_split(encoder, head, td: TaskData, examples, features, language, pad_id, device):
-    """(scores, predictions, references) of one split."""
-    logits = predict(encoder, head, features, td.cfg, pad_id, device)
-    allow_null = td.task.kind == "span_qa" and any(not ex["answers"] for ex in td.dev_examples)
-    preds, refs = decode(td.task.kind, examples, features, logits, td.cfg, td.labels, allow_null=allow_null)
-    return score(td.task, preds, refs, language), preds, refs
-
-
-def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
-    """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
-    ``warmup_ratio`` of the steps) and linear decay to 0."""
-
-    def no_decay(name: str) -> bool:
-        return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
-
-    named = [(n, p) for m in modules for n, p in m.named_parameters()]
-    groups = [
-        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
-    ]
-    # torch's fused AdamW kernel on CPU and CUDA (transformers.Trainer's default optimizer since
-    # torch 2.8): at BERT-base size the per-tensor loop took 0.3-0.6 s of a ~2 s CPU step; it
-    # rounds differently from the per-tensor loop (scores of runs before this change differ in
-    # the last bits). Elsewhere the foreach path (one kernel per op over all tensors).
-    devices = {p.device.type for _, p in named}
-    fast = {"fused": True} if devices in ({"cpu"}, {"cuda"}) else {"foreach": True}
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, **fast)
-    warmup = cfg.warmup_steps if cfg.warmup_steps > 0 else int(cfg.warmup_ratio * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
-    )
-    return optimizer, schedule
-
-
-def dev_scores(
-    encoder, heads: dict[str, Head], tasks: dict[str, TaskData], pad_id: int, device
-) -> dict[str, float]:
-    """English-dev scores as {"<task>.<metric>": value} plus "selection" = mean primary metric over tasks."""
-    out = {
-        name: evaluate_split(
-            encoder, heads[name], td, td.dev_examples, td.dev, td.task.train_language, pad_id, device
-        )[0]
-        for name, td in tasks.items()
-    }
-    flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
-    flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
-    return flat
-
-
-def keep_state(modules: Sequence[torch.nn.Module], kept: list[dict] | None) -> list[dict]:
-    """A CPU copy of the modules' state dicts (a second copy of XLM-R large must not sit in GPU
-    memory); later calls copy into ``kept`` in place instead of allocating it again."""
-    if kept is None:
-        return [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
-    with torch.no_grad():
-        for m, state in zip(modules, kept):
-            for k, v in m.state_dict().items():
-                state[k].copy_(v)
-    return kept
-
-
-def fit(
-    encoder,
-    heads: dict[str, Head],
-    tasks: dict[str, TaskData],
-    *,
-    seed: int,
-    pad_id: int,
-    device,
-    desc: str,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
-
-    With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
-    over the tasks) are restored at the end; with ``patience`` > 0 training stops after that many
-    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals).
-    """
-    cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
-    rng = np.random.default_rng(seed)
-    modules = [encoder, *heads.values()]
-    params = [p for m in modules for p in m.parameters()]
-    per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
-    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
-    optimizer, schedule = make_optimizer(modules, cfg, total)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
-
-    def dev_eval() -> dict[str, float]:
-        flat = dev_scores(encoder, heads, tasks, pad_id, device)
-        log.info(
-            "%s: step %d dev %s",
-            desc,
-            step,
-            json.dumps({k: round(v, 2) for k, v in flat.items()}),
-            extra={"detail": True},
-        )
-        return flat
-
-    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
-    # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
-    watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
-    stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
-
-    def checkpoint_eval() -> bool:
-        """Evaluate on English dev, keep the best weights; True when patience has run out."""
-        nonlocal best, best_state, best_step, dev, stale
-        dev = dev_eval()
-        if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
-            best, best_step, stale = dev, step, 0
-            best_state = keep_state(modules, best_state)
-        else:
-            stale += 1
-        return 0 < cfg.patience <= stale
-
-    with StageBar(total, desc, progress) as bar:
-        while step < total and not stopped:
-            plan = [
-                (name, b)
-                for name, td in tasks.items()
-                for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
-            ]
-            plan = [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
-            for module in modules:
-                module.train()
-            for name, idx in plan:
-                batch = {
-                    k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()
-                }
-                with autocast(device, cfg.precision):
-                    loss, _ = heads[name](encoder, batch)
-                loss = loss / cfg.grad_accum
-                (scaler.scale(loss) if scaler else loss).backward()
-                micro += 1
-                if micro % cfg.grad_accum:
-                    continue
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                scaler.step(optimizer) if scaler else optimizer.step()
-                if scaler:
-                    scaler.update()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                watch.add(loss.detach() * cfg.grad_accum)
-                if step % CHECK_EVERY == 0 or step >= total:
-                    watch.check(step)
-                bar.step(watch.last)
-                if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
-                    watch.check(step)
-                    stopped = checkpoint_eval()
-                    for module in modules:
-                        module.train()
-                if step >= total or stopped:
-                    break
-            if not stopped and (step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
-                watch.check(step)
-                stopped = checkpoint_eval()  # once per epoch, and always at the end
-    if best_state is not None:
-        for module, state in zip(modules, best_state):
-            module.load_state_dict(state)
-        dev = best
-    return {"dev": dev, "steps": step, "best_step": best_step if best is not None else step}
 
 
 # --------------------------------------------------------------------------------- the stages
@@ -669,105 +373,3 @@ def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
         else:
             for i, (p, r) in enumerate(zip(preds, refs)):
                 fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")
-
-
-# ---------------------------------------------------------------------------------- retrieval
-
-
-@torch.inference_mode()
-def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
-    """Pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
-    0 = embeddings, k = output of layer k, -1 = last layer), one row per sentence, in input order.
-
-    ``cfg.retrieval_pool``: "mean" over all tokens of the sentence, [CLS] and [SEP] included, or
-    "cls", the first token (XTREME's evaluate_retrieval.py: mean_pool_embedding over the attention
-    mask, --pool_skip_special_token off by default; cls_pool_embedding takes position 0).
-    """
-    encoder.eval()
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), cfg.eval_batch_size):
-        idx = order[start : start + cfg.eval_batch_size]
-        enc = tokenizer(
-            [sentences[i] for i in idx],
-            truncation=True,
-            max_length=cfg.max_length,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
-        with autocast(device, cfg.precision):
-            states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
-        if cfg.retrieval_pool == "cls":
-            out[idx] = states[:, 0].float().cpu().numpy()
-            continue
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        out[idx] = ((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
-    return out
-
-
-def _retrieval_inputs(encoder, tokenizer, rows, cfg, device) -> dict[str, Any]:
-    src = [i for i, r in enumerate(rows) if r["src"]]
-    tgt = [i for i, r in enumerate(rows) if r["tgt"]]
-    return {
-        "src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device),
-        "src_ids": src,
-        "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device),
-        "tgt_ids": tgt,
-        "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]],
-    }
-
-
-def evaluate_retrieval(
-    encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig, data_dir: Path | None, device
-) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """XTREME's retrieval evaluation of the encoder itself (no training): language -> metric columns.
-
-    Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
-    threshold tuned on the dev (sample) split; mAP@20 (Mewsli-X/LAReQA-style): every English
-    sentence ranked by cosine for each query, the aligned one relevant.
-    """
-    from xitt.train.metrics import mine_bucc_candidates
-
-    if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
-        return _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device)
-    scores, prints = {}, {}
-    for lang in languages:
-        rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
-        x = _retrieval_inputs(encoder, tokenizer, rows, cfg, device)
-        if task.metric == "tatoeba_accuracy":
-            scores[lang] = evaluate(task.metric, src_embeddings=x["src"], tgt_embeddings=x["tgt"])
-        elif task.metric == "map_at_20":
-
-            def unit(m):
-                return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-
-            sim = unit(x["src"]) @ unit(x["tgt"]).T
-            ranked = [[x["tgt_ids"][j] for j in np.argsort(-row, kind="stable")[:20]] for row in sim]
-            scores[lang] = evaluate(task.metric, ranked=ranked, relevant=[[i] for i in x["src_ids"]])
-        else:
-            sample_rows, prints[f"{task.name}/dev-{lang}"] = xdata.load_split(task, "dev", lang, data_dir)
-            s = _retrieval_inputs(encoder, tokenizer, sample_rows, cfg, device)
-            scores[lang] = evaluate(
-                task.metric,
-                gold=x["gold"],
-                sample_gold=s["gold"],
-                sample_candidates=mine_bucc_candidates(s["src"], s["tgt"], s["src_ids"], s["tgt_ids"]),
-                candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
-            )
-    return scores, prints
-
-
-def _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device):
-    """LAReQA as XTREME-R ranks it: every question against one pool of all languages' candidates."""
-    from xitt.train.pool import build_shared_pool, read_xquad_r, shared_pool_scores
-
-    if data_dir is None:
-        raise FileNotFoundError(
-            f"{task.name}: candidate_pool 'shared' needs local XQuAD-R files; pass --data-dir (or "
-            "XITT_DATA_DIR) pointing at the folder that holds lareqa/xquad-r/<lang>.json."
-        )
-    files = read_xquad_r(Path(data_dir), languages, task.name)
-    digest = hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-    pool = build_shared_pool(files)
-    scores = shared_pool_scores(pool, lambda texts: embed(encoder, tokenizer, texts, cfg, device))
-    return scores, {f"{task.name}/xquad-r-{'+'.join(languages)}": digest}

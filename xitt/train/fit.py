@@ -1,0 +1,241 @@
+"""``fit``: the training loop shared by intermediate stages and target runs.
+
+A plain PyTorch loop: AdamW, linear warmup + linear decay, gradient accumulation, max grad norm,
+epochs or max_steps, English-dev evaluation to keep the best checkpoint (``select_on``),
+bf16/fp16 autocast on CUDA only, dynamic padding and length-grouped batches. One seed drives data
+order (a numpy Generator), head init and dropout (torch's RNG, seeded by the caller right before
+the head is built): with a fixed thread count the same seed gives bit-identical scores.
+
+Per-step overhead is kept off the host (``xitt bench`` pairs the loop with transformers.Trainer):
+the loss stays on the device and is read every ``CHECK_EVERY`` steps, before each dev evaluation
+and at the end (``LossWatch``; a non-finite loss still fails the run); torch's fused AdamW, as the
+Trainer uses; modules switched to train mode once per epoch and after evaluations; batches padded
+in numpy; evaluation under ``torch.inference_mode``; the best weights copied into one kept CPU
+copy, only when the dev score improved.
+
+Multi-task intermediates: one fresh head per task on the shared encoder; every epoch is all
+tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
+optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
+its own batch size and max length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from xitt.grid.spec import TrainConfig
+from xitt.run.progress import StageBar
+from xitt.train.heads import Head, collate, feature_length
+from xitt.train.predict import TaskData, autocast, dev_scores
+
+log = logging.getLogger("xitt")
+
+# With fp16 the loss scaler skips overflowing steps by design; this many in a row is divergence.
+DIVERGED_FP16_STEPS = 50
+
+
+class Diverged(RuntimeError):
+    """The training loss became non-finite: the run fails (it is never recorded as done)."""
+
+
+# The loss is read on the host (a device sync) only every this many steps, before each dev
+# evaluation and at the end: a diverged run stops at most this many steps late, never finishes.
+CHECK_EVERY = 50
+
+
+class LossWatch:
+    """The training losses kept on the device: ``add(loss)`` each optimiser step (no host sync, no
+    device op), ``check(step)`` reads the pending ones back in one sync, sets ``last`` (their mean
+    over the finite ones, for the progress bar and log) and raises ``Diverged`` at the step where
+    more than ``allowed`` non-finite losses came in a row (0 in fp32/bf16; with fp16 the loss
+    scaler skips the odd overflowing step)."""
+
+    def __init__(self, allowed: int, desc: str, lr: float):
+        self.allowed, self.desc, self.lr = allowed, desc, lr
+        self.last, self.run, self.pending = float("nan"), 0, []
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.pending.append(loss.detach())
+
+    def check(self, step: int) -> None:
+        if not self.pending:
+            return
+        values = torch.stack(self.pending).float().tolist()
+        self.pending = []
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            self.last = math.fsum(finite) / len(finite)
+        for at, value in enumerate(values, start=step - len(values) + 1):
+            self.run = 0 if math.isfinite(value) else self.run + 1
+            if self.run > self.allowed:
+                raise Diverged(
+                    f"{self.desc}: the training loss is {value} at step {at} (diverged); lower "
+                    f"train.lr (now {self.lr:g}) or check the data."
+                )
+
+
+def epoch_batches(
+    features: Sequence[dict], batch_size: int, rng: np.random.Generator, group_by_length: bool
+) -> list[list[int]]:
+    """Shuffled batches of feature indices; length-grouped (sorted inside mega-batches of 50 batches)."""
+    order = rng.permutation(len(features))
+    if group_by_length:
+        mega = batch_size * 50
+        order = np.concatenate(
+            [
+                sorted(order[i : i + mega], key=lambda j: -feature_length(features[j]))
+                for i in range(0, len(order), mega)
+            ]
+        ).astype(int)
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
+    """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
+    ``warmup_ratio`` of the steps) and linear decay to 0."""
+
+    def no_decay(name: str) -> bool:
+        return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    groups = [
+        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
+    ]
+    # torch's fused AdamW kernel on CPU and CUDA (transformers.Trainer's default optimizer since
+    # torch 2.8): at BERT-base size the per-tensor loop took 0.3-0.6 s of a ~2 s CPU step; it
+    # rounds differently from the per-tensor loop (scores of runs before this change differ in
+    # the last bits). Elsewhere the foreach path (one kernel per op over all tensors).
+    devices = {p.device.type for _, p in named}
+    fast = {"fused": True} if devices in ({"cpu"}, {"cuda"}) else {"foreach": True}
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, **fast)
+    warmup = cfg.warmup_steps if cfg.warmup_steps > 0 else int(cfg.warmup_ratio * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: s / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
+    )
+    return optimizer, schedule
+
+
+def keep_state(modules: Sequence[torch.nn.Module], kept: list[dict] | None) -> list[dict]:
+    """A CPU copy of the modules' state dicts (a second copy of XLM-R large must not sit in GPU
+    memory); later calls copy into ``kept`` in place instead of allocating it again."""
+    if kept is None:
+        return [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
+    with torch.no_grad():
+        for m, state in zip(modules, kept):
+            for k, v in m.state_dict().items():
+                state[k].copy_(v)
+    return kept
+
+
+def fit(
+    encoder,
+    heads: dict[str, Head],
+    tasks: dict[str, TaskData],
+    *,
+    seed: int,
+    pad_id: int,
+    device,
+    desc: str,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
+
+    With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
+    over the tasks) are restored at the end; with ``patience`` > 0 training stops after that many
+    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals).
+    """
+    cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
+    rng = np.random.default_rng(seed)
+    modules = [encoder, *heads.values()]
+    params = [p for m in modules for p in m.parameters()]
+    per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
+    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
+    optimizer, schedule = make_optimizer(modules, cfg, total)
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
+
+    def dev_eval() -> dict[str, float]:
+        flat = dev_scores(encoder, heads, tasks, pad_id, device)
+        log.info(
+            "%s: step %d dev %s",
+            desc,
+            step,
+            json.dumps({k: round(v, 2) for k, v in flat.items()}),
+            extra={"detail": True},
+        )
+        return flat
+
+    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
+    # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
+    watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
+    stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
+
+    def checkpoint_eval() -> bool:
+        """Evaluate on English dev, keep the best weights; True when patience has run out."""
+        nonlocal best, best_state, best_step, dev, stale
+        dev = dev_eval()
+        if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
+            best, best_step, stale = dev, step, 0
+            best_state = keep_state(modules, best_state)
+        else:
+            stale += 1
+        return 0 < cfg.patience <= stale
+
+    with StageBar(total, desc, progress) as bar:
+        while step < total and not stopped:
+            plan = [
+                (name, b)
+                for name, td in tasks.items()
+                for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+            ]
+            plan = [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
+            for module in modules:
+                module.train()
+            for name, idx in plan:
+                batch = {
+                    k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()
+                }
+                with autocast(device, cfg.precision):
+                    loss, _ = heads[name](encoder, batch)
+                loss = loss / cfg.grad_accum
+                (scaler.scale(loss) if scaler else loss).backward()
+                micro += 1
+                if micro % cfg.grad_accum:
+                    continue
+                if scaler:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                scaler.step(optimizer) if scaler else optimizer.step()
+                if scaler:
+                    scaler.update()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                watch.add(loss.detach() * cfg.grad_accum)
+                if step % CHECK_EVERY == 0 or step >= total:
+                    watch.check(step)
+                bar.step(watch.last)
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
+                    watch.check(step)
+                    stopped = checkpoint_eval()
+                    for module in modules:
+                        module.train()
+                if step >= total or stopped:
+                    break
+            if not stopped and (step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
+                watch.check(step)
+                stopped = checkpoint_eval()  # once per epoch, and always at the end
+    if best_state is not None:
+        for module, state in zip(modules, best_state):
+            module.load_state_dict(state)
+        dev = best
+    return {"dev": dev, "steps": step, "best_step": best_step if best is not None else step}

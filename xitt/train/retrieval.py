@@ -1,0 +1,119 @@
+"""Retrieval targets (Tatoeba, BUCC, Mewsli-X/LAReQA-style mAP@20): the encoder itself is
+evaluated, with no target training; ``embed`` pools the hidden states of the recipe's layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xitt.data import loaders as xdata
+from xitt.grid.spec import TrainConfig
+from xitt.tasks import Task
+from xitt.train.metrics import evaluate
+from xitt.train.predict import autocast
+
+
+@torch.inference_mode()
+def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device) -> np.ndarray:
+    """Pooled hidden states of layer ``cfg.retrieval_layer`` (an index into ``hidden_states``:
+    0 = embeddings, k = output of layer k, -1 = last layer), one row per sentence, in input order.
+
+    ``cfg.retrieval_pool``: "mean" over all tokens of the sentence, [CLS] and [SEP] included, or
+    "cls", the first token (XTREME's evaluate_retrieval.py: mean_pool_embedding over the attention
+    mask, --pool_skip_special_token off by default; cls_pool_embedding takes position 0).
+    """
+    encoder.eval()
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
+    for start in range(0, len(order), cfg.eval_batch_size):
+        idx = order[start : start + cfg.eval_batch_size]
+        enc = tokenizer(
+            [sentences[i] for i in idx],
+            truncation=True,
+            max_length=cfg.max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
+        with autocast(device, cfg.precision):
+            states = encoder(**enc, output_hidden_states=True).hidden_states[cfg.retrieval_layer]
+        if cfg.retrieval_pool == "cls":
+            out[idx] = states[:, 0].float().cpu().numpy()
+            continue
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        out[idx] = ((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
+    return out
+
+
+def _retrieval_inputs(encoder, tokenizer, rows, cfg, device) -> dict[str, Any]:
+    src = [i for i, r in enumerate(rows) if r["src"]]
+    tgt = [i for i, r in enumerate(rows) if r["tgt"]]
+    return {
+        "src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device),
+        "src_ids": src,
+        "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device),
+        "tgt_ids": tgt,
+        "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]],
+    }
+
+
+def evaluate_retrieval(
+    encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig, data_dir: Path | None, device
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """XTREME's retrieval evaluation of the encoder itself (no training): language -> metric columns.
+
+    Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
+    threshold tuned on the dev (sample) split; mAP@20 (Mewsli-X/LAReQA-style): every English
+    sentence ranked by cosine for each query, the aligned one relevant.
+    """
+    from xitt.train.metrics import mine_bucc_candidates
+
+    if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
+        return _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device)
+    scores, prints = {}, {}
+    for lang in languages:
+        rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
+        x = _retrieval_inputs(encoder, tokenizer, rows, cfg, device)
+        if task.metric == "tatoeba_accuracy":
+            scores[lang] = evaluate(task.metric, src_embeddings=x["src"], tgt_embeddings=x["tgt"])
+        elif task.metric == "map_at_20":
+
+            def unit(m):
+                return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+            sim = unit(x["src"]) @ unit(x["tgt"]).T
+            ranked = [[x["tgt_ids"][j] for j in np.argsort(-row, kind="stable")[:20]] for row in sim]
+            scores[lang] = evaluate(task.metric, ranked=ranked, relevant=[[i] for i in x["src_ids"]])
+        else:
+            sample_rows, prints[f"{task.name}/dev-{lang}"] = xdata.load_split(task, "dev", lang, data_dir)
+            s = _retrieval_inputs(encoder, tokenizer, sample_rows, cfg, device)
+            scores[lang] = evaluate(
+                task.metric,
+                gold=x["gold"],
+                sample_gold=s["gold"],
+                sample_candidates=mine_bucc_candidates(s["src"], s["tgt"], s["src_ids"], s["tgt_ids"]),
+                candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
+            )
+    return scores, prints
+
+
+def _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device):
+    """LAReQA as XTREME-R ranks it: every question against one pool of all languages' candidates."""
+    from xitt.train.pool import build_shared_pool, read_xquad_r, shared_pool_scores
+
+    if data_dir is None:
+        raise FileNotFoundError(
+            f"{task.name}: candidate_pool 'shared' needs local XQuAD-R files; pass --data-dir (or "
+            "XITT_DATA_DIR) pointing at the folder that holds lareqa/xquad-r/<lang>.json."
+        )
+    files = read_xquad_r(Path(data_dir), languages, task.name)
+    digest = hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    pool = build_shared_pool(files)
+    scores = shared_pool_scores(pool, lambda texts: embed(encoder, tokenizer, texts, cfg, device))
+    return scores, {f"{task.name}/xquad-r-{'+'.join(languages)}": digest}
