@@ -46,8 +46,8 @@ def requested() -> int | None:
 
 @contextmanager
 def catch_preemption(forward: Callable[[int], None] | None = None) -> Iterator[None]:
-    """SIGTERM/SIGUSR2 set ``requested()`` while inside (the flag is cleared on entering the outermost
-    one); ``forward(signum)`` passes it on (a pool's workers). The previous handlers come back on
+    """SIGTERM/SIGUSR2 set ``requested()`` while inside (cleared when the outermost one is left);
+    ``forward(signum)`` passes it on (a pool's workers). The previous handlers come back on
     exit. Only the main thread can install handlers: elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -70,6 +70,8 @@ def catch_preemption(forward: Callable[[int], None] | None = None) -> Iterator[N
         yield
     finally:
         _state["depth"] -= 1
+        if _state["depth"] == 0:
+            _state["signum"] = None
         for sig, old in previous.items():
             signal.signal(sig, old)
 
