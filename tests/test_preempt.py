@@ -52,24 +52,29 @@ def _manifest(folder):
     return json.loads((folder / "resume.json").read_text())
 
 
-def test_stage_stopped_by_sigterm_resumes_bit_identical(tiny_encoder, tiny_data, tmp_path, interrupt, caplog):
+@pytest.mark.parametrize("select_on", ["last", "dev"])  # last: the weights after resuming are the answer
+def test_stage_stopped_by_sigterm_resumes_bit_identical(
+    tiny_encoder, tiny_data, tmp_path, interrupt, caplog, select_on
+):
     from xitt.train.chain import train_stage
 
-    stage = expand_grid(_grid(tiny_encoder, tiny_data))[0][0]
+    stage = expand_grid(_grid(tiny_encoder, tiny_data, select_on=select_on))[0][0]
     clean = train_stage(stage, tmp_path / "clean", progress=False)
     resume = tmp_path / "resume"
-    # 15 steps of 2 micro-batches, 5 steps an epoch, dev evaluated (one forward) after steps 3, 6, ...:
-    # forward 17 is micro-batch 15, the first half of step 8, in the middle of epoch 2.
+    # 15 steps of 2 micro-batches, 5 steps an epoch; with select_on: dev, dev is evaluated (one forward)
+    # after steps 3, 6, ...: forward 17 is micro-batch 15 (dev) or 17 (last), the first half of step
+    # 8 or 9, in the middle of epoch 2.
     interrupt(17, signal.SIGTERM)
     with catch_preemption(), pytest.raises(Preempted) as stopped:
         train_stage(stage, tmp_path / "ckpt", progress=False, resume=resume)
     assert stopped.value.signum == signal.SIGTERM and requested() is None  # the flag ends with its context
-    assert _manifest(resume)["step"] == 8 and _manifest(resume)["phase"] == "stage"  # after that step
+    at = 8 if select_on == "dev" else 9
+    assert _manifest(resume)["step"] == at and _manifest(resume)["phase"] == "stage"  # after that step
     assert not (tmp_path / "ckpt").exists()
     interrupt(10**9, signal.SIGTERM)  # disarmed
     with caplog.at_level("INFO", logger="xitt"):
         again = train_stage(stage, tmp_path / "ckpt", progress=False, resume=resume)
-    assert "resumed at step 8 of 15" in caplog.text
+    assert f"resumed at step {at} of 15" in caplog.text
     assert (again.dev_scores, again.steps, again.best_step) == (
         clean.dev_scores,
         clean.steps,
