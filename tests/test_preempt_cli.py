@@ -90,3 +90,40 @@ def test_sigterm_then_sigusr2_then_run_again_gives_the_uninterrupted_scores(
     clean_scores, clean_dev = _outcome(reference, load_grid(reference / "grid.yaml"))
     assert len(scores) == len(clean_scores) > 0 and scores.equals(clean_scores)
     assert dev == clean_dev
+
+
+@pytest.mark.slow
+def test_pool_workers_save_their_states_on_sigterm_to_xitt_run(tiny_encoder, tiny_data, tmp_path):
+    """`--workers 2`: a SIGTERM to `xitt run` alone reaches the workers training the `none` run and the
+    stage; each saves its state; the next `xitt run` (serial) ends with the uninterrupted scores."""
+    exp = tmp_path / "pool"
+    grid_file = _write_grid(exp, tiny_encoder, tiny_data)
+    grid = load_grid(grid_file)
+    stages, runs = expand_grid(grid)
+    none_run = next(r for r in runs if r.stage is None)
+    resume = checkpoint_root(grid, exp) / "resume"
+    cmd = [sys.executable, "-m", "xitt.cli", "run", str(grid_file), "--offline", "--quiet"]
+    deadline = time.time() + 180
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    states = [resume / none_run.run_id / "resume.json", resume / stages[0].stage_id / "resume.json"]
+    while not all(s.exists() for s in states) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "`xitt run --workers 2` ended before both workers saved a state"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert all(s.exists() for s in states) and not list(exp.glob("*/result.json"))
+    assert not list(exp.glob("*/claim")) and not list(exp.glob("stages/*/claim"))
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not resume.exists()
+    for folder in (run_dir(exp, none_run.run_id), exp / "stages" / stages[0].stage_id):
+        assert "resumed at step" in (folder / "train.log").read_text()
+    reference = tmp_path / "reference"
+    _write_grid(reference, tiny_encoder, tiny_data)
+    execute(load_grid(reference / "grid.yaml"), exp_dir=reference, progress=False)
+    assert _outcome(exp, grid)[1] == _outcome(reference, load_grid(reference / "grid.yaml"))[1]
+    assert _outcome(exp, grid)[0].equals(_outcome(reference, load_grid(reference / "grid.yaml"))[0])
