@@ -192,3 +192,39 @@ def test_preempted_pickles_and_resume_every_min_is_checked():
     assert not isinstance(err, Exception)  # no `except Exception` records a preempted run failed
     with pytest.raises(SpecError, match="resume_every_min"):
         _grid("enc", "data", resume_every_min=-1)
+
+
+def test_a_slurm_job_saves_then_requeues_through_submitit_and_the_requeued_job_resumes(
+    tiny_encoder, tiny_data, tmp_path, interrupt
+):
+    """SlurmJob as submitit runs it: submitit's USR2 handler (checkpoint, `scontrol requeue`, exit) is
+    installed; USR2 mid-training saves the state first, then that handler runs; the requeued job
+    (the same call again) resumes and records the uninterrupted scores."""
+    from xitt.run.jobs import do_run
+    from xitt.run.slurm import SlurmJob
+    from xitt.run.store import read_result, run_dir
+
+    run = next(r for r in expand_grid(_grid(tiny_encoder, tiny_data, select_on="last"))[1] if r.stage is None)
+    do_run(run, str(tmp_path / "clean"), None)
+    requeued = []
+
+    def submitit_handler(signum, frame):  # what submitit's checkpoint_and_try_requeue ends with
+        requeued.append(signum)
+        raise SystemExit(-1)
+
+    old = signal.signal(signal.SIGUSR2, submitit_handler)
+    try:
+        calls = interrupt(9, signal.SIGUSR2)
+        with pytest.raises(SystemExit):
+            SlurmJob()("run", run, str(tmp_path / "exp"), None, (), str(tmp_path / "root"))
+        assert requeued == [signal.SIGUSR2] and calls["n"] == 10  # the step was finished, then saved
+        assert (tmp_path / "root" / "resume" / run.run_id / "state.pt").exists()
+        assert not (run_dir(tmp_path / "exp", run.run_id) / "result.json").exists()
+        interrupt(10**9, signal.SIGUSR2)
+        assert SlurmJob()("run", run, str(tmp_path / "exp"), None, (), str(tmp_path / "root")) == "done"
+        assert signal.getsignal(signal.SIGUSR2) is submitit_handler
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    resumed, clean = (read_result(run_dir(tmp_path / e, run.run_id)) for e in ("exp", "clean"))
+    assert resumed.scores == clean.scores and resumed.dev_scores == clean.dev_scores
+    assert not (tmp_path / "root" / "resume").exists()
