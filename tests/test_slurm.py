@@ -217,3 +217,36 @@ def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitt
         assert "gpus-per-node" not in cleanup and cleanup["cpus-per-task"] == "1"
     again = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)  # squeue lists all 8 as running
     assert not again.jobs and len(again.live) == 8
+
+
+def test_no_wait_submits_and_returns(tiny_encoder, tiny_data, tmp_path, monkeypatch, capsys):
+    """`xitt run --no-wait` on SLURM: the jobs are submitted and recorded, nothing waits for them; a second
+    call submits none again. Locally --no-wait is a mistake, said before anything runs."""
+    import yaml
+
+    from xitt.cli import main
+
+    (tmp_path / "sbatch").mkdir()
+    scripts = fake_slurm(tmp_path / "sbatch", monkeypatch)
+    exp = tmp_path / "nowait"
+    exp.mkdir()
+    slurm = {"partition": "debug", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10}
+    doc = {
+        "experiment": "nowait",
+        "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+        "intermediates": ["none", "tiny_nli"],
+        "targets": ["tiny_cls"],
+        "seeds": [1],
+        "data_dir": str(tiny_data),
+        "executor": {"kind": "slurm", "slurm": slurm},
+    }
+    (exp / "grid.yaml").write_text(yaml.safe_dump(doc))
+    cmd = ["run", str(exp / "grid.yaml"), "--offline", "--quiet", "--no-wait"]
+    assert main(cmd) == 0
+    out = capsys.readouterr()
+    assert "submitted=4 queued=0" in out.out and "xitt status" in out.err
+    assert len(jobs_of(exp)) == 4 and len(list(scripts.glob("job-*.sh"))) == 4
+    assert main(cmd) == 0 and "submitted=0 queued=4" in capsys.readouterr().out  # squeue: all running
+    assert main([*cmd, "--executor", "local"]) == 2
+    assert "--no-wait applies to the slurm executor only" in capsys.readouterr().err
+    assert len(list(scripts.glob("job-*.sh"))) == 4
