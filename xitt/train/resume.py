@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ class Resume:
         try:
             tensors = torch.load(Path(self.folder) / STATE, map_location="cpu", weights_only=True)
             meta = json.loads(tensors.pop("meta"))
-        except (OSError, RuntimeError, ValueError, KeyError) as err:
+        except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as err:
             log.warning("resume state in %s is unreadable (%s); ignored", self.folder, err)
             return None
         if meta.get("fingerprint") != self.fingerprint or meta.get("phase") != self.phase:
