@@ -33,7 +33,14 @@ from pathlib import Path
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
 from xitt.run.jobs import console, do_run, fail_run, remove_checkpoint, stage_job
-from xitt.run.preempt import Preempted, catch_preemption, requested, stop_if_requested
+from xitt.run.preempt import (
+    Preempted,
+    catch_preemption,
+    clear_resume,
+    requested,
+    resume_folder,
+    stop_if_requested,
+)
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -108,15 +115,18 @@ def _tidy(grid: GridSpec, exp: Path, stages, runs, todo, ckpt: dict[str, Path]) 
 
     A worker killed between writing its result and releasing its claim leaves a done folder that
     looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
-    died before its clean-up leaves a checkpoint no later run would ever remove."""
-    pending_ids = {r.run_id for r in todo}
+    died before its clean-up leaves a checkpoint no later run would ever remove, and one killed
+    after its result but before deleting its resume state leaves that state."""
+    pending_ids, root = {r.run_id for r in todo}, checkpoint_root(grid, exp)
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+            clear_resume(resume_folder(root, run.run_id))
     all_runs = _dependants(grid)
     for stage in stages:
         if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+            clear_resume(resume_folder(root, stage.stage_id))
         _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
 
 
