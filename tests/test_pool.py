@@ -149,6 +149,7 @@ def test_a_lareqa_run_ranks_against_the_shared_pool(tiny_encoder, tmp_path):
             "languages": {"lareqa": LANGS},
             "seeds": [1],
             "recipe": "xtreme-r",
+            "task_train": {"lareqa": {"retrieval_training": "none"}},  # the pool only (tests/test_dual.py trains)
             "data_dir": str(tmp_path),
         }
     )

@@ -115,6 +115,10 @@ class TrainConfig:
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
     train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
     patience: int = 0  # > 0: stop after this many dev evaluations without a better one (select_on: dev)
+    retrieval_training: str = (
+        "none"  # retrieval targets: "none" (the encoder as is) | "dual" (xitt.train.dual)
+    )
+    max_query_length: int = 0  # dual encoder: query tokens (0 = max_length, which bounds the candidates)
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_RANGES.items():
@@ -162,6 +166,7 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "eval_every": (0, 10_000_000),
     "retrieval_layer": (-64, 64),
     "num_threads": (0, 1024),
+    "max_query_length": (0, 8192),
 }
 TRAIN_RANGE_NOTES = {
     "epochs": "0 only together with max_steps > 0",
@@ -173,6 +178,7 @@ TRAIN_RANGE_NOTES = {
     "num_threads": "0 = torch's default",
     "patience": "0 = no early stopping",
     "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
+    "max_query_length": "0 = max_length",
 }
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 CHOICES = {
@@ -180,6 +186,7 @@ CHOICES = {
     "long_sentences": ("truncate", "chunk"),
     "retrieval_pool": ("mean", "cls"),
     "candidate_pool": ("language", "shared"),
+    "retrieval_training": ("none", "dual"),
 }
 # Fields added after runs were published (runs/demo): a run id hashes them only when they differ
 # from their default, so that existing ids stay valid.
@@ -191,6 +198,8 @@ ADDED_FIELDS = (
     "candidate_pool",
     "train_first",
     "patience",
+    "retrieval_training",
+    "max_query_length",
 )
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
@@ -727,6 +736,7 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
         for _, enc_path in grid.encoders:
             _check_train_first(name, grid.train_config(name, reg, enc_path), reg)
+            _check_dual(name, grid.train_config(name, reg, enc_path), reg)
     return grid
 
 
@@ -739,6 +749,17 @@ def _check_train_first(name: str, cfg: TrainConfig, reg: Registry) -> None:
         raise SpecError(
             f"train_first of '{name}' is '{first.name}', a {first.kind} task; it must be another task of "
             f"the same kind as '{name}' ({task.kind}), which must train on its own data."
+        )
+
+
+def _check_dual(name: str, cfg: TrainConfig, reg: Registry) -> None:
+    """``retrieval_training: dual`` only for a task that declares its dual-encoder training data."""
+    task = reg.get(name)
+    if cfg.retrieval_training == "dual" and not task.dual_encoder:
+        raise SpecError(
+            f"retrieval_training of '{name}' is 'dual', but '{name}' declares no dual_encoder training "
+            f"data in {task.file or 'its task file'}; dual-encoder fine-tuning exists for "
+            f"{', '.join(t.name for t in reg.tasks.values() if t.dual_encoder) or 'no task'}. Set it to 'none'."
         )
 
 
