@@ -759,7 +759,7 @@ def _check_dual(name: str, cfg: TrainConfig, reg: Registry) -> None:
         raise SpecError(
             f"retrieval_training of '{name}' is 'dual', but '{name}' declares no dual_encoder training "
             f"data in {task.file or 'its task file'}; dual-encoder fine-tuning exists for "
-            f"{', '.join(t.name for t in reg.tasks.values() if t.dual_encoder) or 'no task'}. Set it to 'none'."
+            f"{', '.join(sorted(t.name for t in reg.tasks.values() if t.dual_encoder)) or 'no task'}. Set it to 'none'."
         )
 
 
