@@ -150,10 +150,10 @@ def test_a_dual_encoder_run_trains_and_beats_no_fine_tuning(tmp_path):
     and its mAP@20 on the shared pool is above the same encoder's before fine-tuning."""
     from xitt.grid.spec import expand_grid, parse_grid
     from xitt.synth.tiny import build_encoder, build_tokenizer
+    from xitt.tasks import registry
     from xitt.train import chain
     from xitt.train.dual import encode_texts
     from xitt.train.retrieval import evaluate_retrieval
-    from xitt.tasks import registry
 
     torch.set_num_threads(1)
     tokenizer = build_tokenizer(_toy_data(tmp_path / "data"))

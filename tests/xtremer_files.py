@@ -3,9 +3,10 @@
 Formats: Mewsli-X ``wikinews_mentions-test.jsonl`` / ``candidate_set_entities.jsonl`` /
 ``wikipedia_pairs-{train,dev}.jsonl`` (google-research/xtreme@838c13b69daafb9328785d16caae2711e4012123
 third_party/utils_mewslix.py: ContextualMentions, Entity, MentionEntityPair; file names from
-scripts/download_data.sh download_mewslix); XQuAD-R ``xquad-r/<lang>.json`` (google-research-datasets/lareqa xquad-r/de.json:
-SQuAD JSON plus ``sentences`` and ``sentence_breaks`` per paragraph); CCGbank ``data/AUTO/<sec>/*.auto``
-(one ``ID=`` line, then one derivation whose leaves read ``(<L category POS POS word category>)``).
+scripts/download_data.sh download_mewslix); XQuAD-R ``xquad-r/<lang>.json``
+(google-research-datasets/lareqa xquad-r/de.json: SQuAD JSON plus ``sentences`` and
+``sentence_breaks`` per paragraph); CCGbank ``data/AUTO/<sec>/*.auto`` (one ``ID=`` line, then
+one derivation whose leaves read ``(<L category POS POS word category>)``).
 """
 
 from __future__ import annotations
