@@ -753,14 +753,23 @@ def _check_train_first(name: str, cfg: TrainConfig, reg: Registry) -> None:
 
 
 def _check_dual(name: str, cfg: TrainConfig, reg: Registry) -> None:
-    """``retrieval_training: dual`` only for a task that declares its dual-encoder training data."""
+    """``retrieval_training: dual`` only for a retrieval task that declares its dual-encoder training
+    data (other kinds train their own head and ignore it)."""
     task = reg.get(name)
-    if cfg.retrieval_training == "dual" and not task.dual_encoder:
+    if cfg.retrieval_training == "dual" and task.kind == "retrieval" and not task.dual_encoder:
         raise SpecError(
             f"retrieval_training of '{name}' is 'dual', but '{name}' declares no dual_encoder training "
             f"data in {task.file or 'its task file'}; dual-encoder fine-tuning exists for "
-            f"{', '.join(sorted(t.name for t in reg.tasks.values() if t.dual_encoder)) or 'no task'}. Set it to 'none'."
+            f"{', '.join(sorted(t.name for t in reg.tasks.values() if t.dual_encoder)) or 'no task'}. Set "
+            f"task_train.{name}.retrieval_training: none."
         )
+    spec = task.dual_encoder
+    if cfg.retrieval_training == "dual" and task.kind == "retrieval":
+        if spec.get("train") not in reg.tasks or spec.get("pairs") not in ("aligned", "answer_sentence"):
+            raise SpecError(
+                f"{task.file}: {name}.dual_encoder must be {{train: <a known task>, pairs: aligned | "
+                f"answer_sentence}}, not {dict(spec)}.{did_you_mean(str(spec.get('train')), list(reg.tasks))}"
+            )
 
 
 def _recipe(raw: Any) -> Recipe | None:
