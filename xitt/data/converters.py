@@ -17,7 +17,7 @@ the formats of xitt/data/loaders.py; ``xitt prepare`` then verifies and caches t
   shared pool XTREME-R ranks every language's mentions against (``candidate_pool: shared``);
   ``train-en.tsv`` / ``dev-en.tsv`` from the English Wikipedia pairs (mention <TAB> description),
   the dual encoder's training data (xitt.train.dual), when those files are there.
-* LAReQA (scripts/download_lareqa_data.sh -> ``xquad-r/<lang>.json``, SQuAD JSON with
+* LAReQA (scripts/download_data.sh download_lareqa -> ``xquad-r/<lang>.json``, SQuAD JSON with
   ``sentences`` and ``sentence_breaks`` per paragraph; google-research-datasets/lareqa). One line
   per question: question <TAB> the sentence that contains its answer; every other sentence of the
   language as a line with an empty left side.
@@ -169,7 +169,9 @@ def convert_lareqa(src: Path, data_dir: Path, languages: Sequence[str]) -> dict[
         if not path.is_file():
             path = Path(src) / f"{lang}.json"
         if not path.is_file():
-            raise DataError(f"{path} does not exist; run XTREME-R's scripts/download_lareqa_data.sh first.")
+            raise DataError(
+                f"{path} does not exist; run XTREME-R's scripts/download_data.sh (download_lareqa) first."
+            )
         doc = json.loads(path.read_text(encoding="utf-8"))
         rows, used = [], set()
         for article in doc["data"]:

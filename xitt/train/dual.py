@@ -141,8 +141,15 @@ def collate_pairs(features: Sequence[dict], pad_id: int) -> dict[str, dict[str, 
 def in_batch_loss(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``scale * queries @ candidates.T`` with the diagonal as the classes
     (BertForRetrieval.forward); inputs are (B, d) unit vectors."""
-    logits = scale * queries @ candidates.T
-    return nn.functional.cross_entropy(logits.float(), torch.arange(len(queries), device=logits.device))
+    logits = _scores(queries, candidates, scale)
+    return nn.functional.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
+
+
+def _scores(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    # in fp32 even under bf16/fp16 autocast: at a scale of 100, bf16's 8-bit mantissa would round
+    # the logits to steps of 0.5, i.e. cosine differences below 0.005 would vanish
+    with torch.autocast(queries.device.type, enabled=False):
+        return scale.float() * queries.float() @ candidates.float().T
 
 
 class DualEncoder(nn.Module):
@@ -161,7 +168,7 @@ class DualEncoder(nn.Module):
 
     def forward(self, encoder, batch) -> tuple[torch.Tensor, torch.Tensor]:
         q, c = self.encode(encoder, batch["query"]), self.encode(encoder, batch["candidate"])
-        return in_batch_loss(q, c, self.logit_scale), self.logit_scale * q @ c.T
+        return in_batch_loss(q, c, self.logit_scale), _scores(q, c, self.logit_scale).detach()
 
 
 def train_dual(
