@@ -242,3 +242,40 @@ def test_a_lareqa_dual_run_trains_on_squad_and_ranks_the_shared_pool(tiny_encode
     # epoch, grad_accum 4, 3 epochs -> max(1, ceil(3 * 1 / 4)) = 1 optimiser step
     assert out.extra["steps"] == 1 and "squad_v1/train-en" in out.data_fingerprints
     assert set(out.scores) == set(LANGS) and all(0 < s["map_at_20"] <= 100 for s in out.scores.values())
+
+
+@pytest.mark.parametrize(
+    ("recipe", "training", "pool"), [("xtreme-r", "dual", "shared"), ("phang2020", "none", "language")]
+)
+def test_recipes_decide_the_protocol_and_plan_shows_it(recipe, training, pool):
+    """xtreme-r fine-tunes and ranks against the shared pools; phang2020 (jiant has neither task)
+    evaluates the encoder as it is, one pool per language; `xitt plan` prints the choice."""
+    from xitt.grid.settings import describe_settings
+    from xitt.grid.spec import parse_grid
+    from xitt.tasks import registry
+
+    reg = registry()
+    grid = parse_grid(
+        {
+            "encoders": ["bert-base-multilingual-cased", "xlm-roberta-large"],
+            "intermediates": ["none"],
+            "targets": ["mewslix", "lareqa"],
+            "seeds": [1],
+            "recipe": recipe,
+        }
+    )
+    for task in ("mewslix", "lareqa"):
+        cfg = grid.train_config(task, reg, "bert-base-multilingual-cased")
+        assert (cfg.retrieval_training, cfg.candidate_pool) == (training, pool)
+    text = describe_settings(grid, reg)
+    assert (f"retrieval_training={training}[R]" in text) == (recipe == "xtreme-r")
+    if recipe == "xtreme-r":  # train_mewslix.sh / train_lareqa.sh values, per encoder
+        mewslix = grid.train_config("mewslix", reg, "xlm-roberta-large")
+        assert (mewslix.lr, mewslix.batch_size, mewslix.grad_accum, mewslix.epochs) == (1e-5, 8, 4, 2)
+        lareqa = grid.train_config("lareqa", reg, "bert-base-multilingual-cased")
+        assert (lareqa.max_length, lareqa.max_query_length, lareqa.batch_size, lareqa.lr) == (
+            256,
+            96,
+            4,
+            2e-5,
+        )
