@@ -55,20 +55,29 @@ from xitt.train.predict import autocast
 # processors/sb_sed.py's first rule: a break after . ? ! (and closing quotes/brackets) and space,
 # before an upper-case letter or digit (optionally after an opening quote or bracket) ...
 _BREAK = re.compile(r"[.?!][)'\"\u201d]*(?=\s+[\['\"(\u201c]?[A-Z0-9])")
-# ... except after the titles, abbreviations, months and initials it lists.
-_NO_BREAK = re.compile(
-    r"(?:^|[^\w.])(?:Mrs?|Ms|Dr|Prof|Fr|Rev|Msgr|Sta?|Lt|Gen|Col|Maj|Adm|Capt|Sgt|Rep|Gov|Sen|Pres"
-    r"|e\.g|i\.?e|vs?|pp?|cf|a\.k\.a|approx|app|es[pt]|tr|Jan|Aug|Oct|Nov|Dec|Mt|Ft|[A-Z])\.$"
+# ... except after the titles, abbreviations, months and Mt/Ft it lists ...
+_ABBREVIATION = re.compile(
+    r"\b(?:Mrs?|Ms|Dr|Prof|Fr|Rev|Msgr|Sta?|Lt|Gen|Col|Maj|Adm|Capt|Sgt|Rep|Gov|Sen|Pres"
+    r"|e\.g|i\.?e|vs?|pp?|cf|a\.k\.a|approx|app|es[pt]|tr|Jan|Aug|Oct|Nov|Dec|Mt|Ft)\.$"
 )
+# ... and after initials ("J.", "U.S.") when a capitalised word follows.
+_INITIALS = re.compile(r"\b[A-Z]\.(?:[A-Z]\.)?$")
+_CAPITALISED = re.compile(r"\s+\"?[A-Z][a-z]")
+
+
+def _keeps_together(text: str, end: int) -> bool:
+    """No sentence break after ``text[:end]`` (which ends in "."): an abbreviation or initials."""
+    before = text[max(0, end - 10) : end]
+    if _ABBREVIATION.search(before):
+        return True
+    return bool(_INITIALS.search(before)) and bool(_CAPITALISED.match(text, end))
 
 
 def sentence_breaks(text: str) -> list[tuple[int, int]]:
     """(start, end) character spans of the sentences of a paragraph, leading/trailing space excluded."""
     spans, start = [], 0
     for match in _BREAK.finditer(text):
-        if match.group().startswith(".") and _NO_BREAK.search(
-            text[max(0, match.start() - 10) : match.start() + 1]
-        ):
+        if match.group() == "." and _keeps_together(text, match.end()):
             continue
         spans.append((start, match.end()))
         start = match.end()
