@@ -26,9 +26,10 @@ Evaluation: ``xitt.train.retrieval.evaluate_retrieval`` with these encodings (th
 ``inference=True`` in BertForRetrieval), for the shared pools of xitt.train.pool.
 
 Differences kept: SQuAD sentences are split by ``sentence_breaks`` below, which follows the first
-rule and the abbreviation exceptions of XTREME-R's processors/sb_sed.py but not its ~20
-SQuAD-specific patches; the answer-text check of processors/lareqa.py (a handful of SQuAD
-questions) is not repeated; XTREME-R lower-cases XLM-R's input (--do_lower_case), xitt does not.
+rule and the abbreviation and initials exceptions of XTREME-R's processors/sb_sed.py but not its
+~20 SQuAD-specific patches (tests/test_dual.py replays those rules); the answer-text check of
+processors/lareqa.py (a handful of SQuAD questions) is not repeated; XTREME-R lower-cases XLM-R's
+input (--do_lower_case), xitt does not.
 """
 
 from __future__ import annotations
