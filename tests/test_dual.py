@@ -314,3 +314,25 @@ def test_recipes_decide_the_protocol_and_plan_shows_it(recipe, training, pool):
             4,
             2e-5,
         )
+
+
+def test_a_missing_shared_pool_fails_before_training(tiny_encoder, tmp_path, monkeypatch):
+    from xitt.grid.spec import expand_grid, parse_grid
+    from xitt.train import chain, dual
+
+    (tmp_path / "mewslix").mkdir()
+    (tmp_path / "mewslix" / "train-en.tsv").write_text("w0\te0 thing\n")
+    monkeypatch.setattr(dual, "train_dual", lambda *a, **k: pytest.fail("trained before reading the pool"))
+    grid = parse_grid(
+        {
+            "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+            "intermediates": ["none"],
+            "targets": ["mewslix"],
+            "languages": {"mewslix": ["en"]},
+            "seeds": [1],
+            "recipe": "xtreme-r",
+            "data_dir": str(tmp_path),
+        }
+    )
+    with pytest.raises(FileNotFoundError, match="entities.tsv, mentions-en.tsv. Run `xitt convert mewslix"):
+        chain.run_target(expand_grid(grid)[1][0], str(tiny_encoder), progress=False)

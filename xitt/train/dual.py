@@ -51,7 +51,9 @@ from xitt.run.progress import StageBar
 from xitt.tasks import Registry, Task
 from xitt.train.fit import CHECK_EVERY, DIVERGED_FP16_STEPS, LossWatch, epoch_batches, make_optimizer
 from xitt.train.heads import _pad
+from xitt.train.pool import shared_pool_for
 from xitt.train.predict import autocast
+from xitt.train.retrieval import evaluate_retrieval
 
 # processors/sb_sed.py's first rule: a break after . ? ! (and closing quotes/brackets) and space,
 # before an upper-case letter or digit (optionally after an opening quote or bracket) ...
@@ -265,9 +267,9 @@ def run_dual(
     """Fine-tune the dual encoder on the task's English pairs, then rank as XTREME-R does.
 
     Returns {scores: {language: {metric: value}}, prints: fingerprints, steps, wall_time}."""
-    from xitt.train.retrieval import evaluate_retrieval
-
     t0 = time.time()
+    # the shared pool is read (and its files checked) before anything trains
+    shared = shared_pool_for(task, languages, data_dir) if cfg.candidate_pool == "shared" else None
     pairs, prints = training_pairs(task, cfg, reg, data_dir)
     if not pairs:
         raise ValueError(
@@ -293,7 +295,9 @@ def run_dual(
         lambda texts: encode_texts(encoder, tokenizer, texts, query_length, cfg, device),
         lambda texts: encode_texts(encoder, tokenizer, texts, cfg.max_length, cfg, device),
     )
-    scores, more = evaluate_retrieval(encoder, tokenizer, task, languages, cfg, data_dir, device, encoders)
+    scores, more = evaluate_retrieval(
+        encoder, tokenizer, task, languages, cfg, data_dir, device, encoders, shared
+    )
     return {
         "scores": scores,
         "prints": {**prints, **more},

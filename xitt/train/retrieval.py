@@ -75,14 +75,16 @@ def evaluate_retrieval(
     data_dir: Path | None,
     device,
     encoders: tuple[Encode, Encode] | None = None,
+    shared=None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """XTREME's retrieval evaluation of the encoder: language -> metric columns.
 
     Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
     threshold tuned on the dev (sample) split; mAP@20: with ``candidate_pool: language`` every
     candidate of the language ranked by cosine for each query, the aligned one relevant; with
-    ``shared`` one pool of all languages (xitt.train.pool). ``encoders`` (query, candidate) replace
-    the pooled hidden states (``embed``) of the encoder.
+    ``shared`` one pool of all languages (xitt.train.pool; ``shared``: that pool and its
+    fingerprints, when already read). ``encoders`` (query, candidate) replace the pooled hidden
+    states (``embed``) of the encoder.
     """
     from xitt.train.metrics import mine_bucc_candidates
 
@@ -93,7 +95,7 @@ def evaluate_retrieval(
     if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
         from xitt.train.pool import shared_pool_for, shared_pool_scores
 
-        pool, prints = shared_pool_for(task, languages, data_dir)
+        pool, prints = shared or shared_pool_for(task, languages, data_dir)
         return shared_pool_scores(pool, encode_src, encode_candidates=encode_tgt), prints
     scores, prints = {}, {}
     for lang in languages:
