@@ -20,7 +20,7 @@ load_data and mean_avg_prec_at_k, third_party/evaluate_retrieval.py task lareqa)
   read from ``<data_dir>/lareqa/xquad-r/<lang>.json`` (``xitt convert lareqa`` keeps them there;
   they are not among the manifest-checked prepared copies);
 * a candidate is a sentence of a paragraph, identified by (language, paragraph number, sentence
-  position) and encoded as sentence + paragraph text; every sentence of every paragraph is a
+  position) and encoded as sentence + paragraph text, newlines removed; every sentence of every paragraph is a
   candidate, not only the answers;
 * a question's relevant candidates are those whose sentence is the answer sentence of a question
   with the same id (``xling_id``) in any language; a question whose answer start lies in no
@@ -66,7 +66,8 @@ def _paragraph_candidates(
         uid = (lang, para_no, pos)
         if uid not in seen:
             seen[uid] = len(pool.candidate_texts)
-            pool.candidate_texts.append(context[start:end] + context)
+            # evaluate_retrieval.py: (candidate.sentence + candidate.context).replace("\n", "")
+            pool.candidate_texts.append((context[start:end] + context).replace("\n", ""))
             pool.candidate_languages.append(lang)
         indices.append(seen[uid])
     return indices
