@@ -4,8 +4,9 @@
             --> zero-shot evaluation in every target language --> scores
 
 Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
-``xitt.train.retrieval``. This module also loads encoders and featurised splits (cached by
-fingerprint) and writes per-example predictions.
+``xitt.train.retrieval``, or with ``retrieval_training: dual`` to ``xitt.train.dual``. This
+module also loads encoders and featurised splits (cached by fingerprint) and writes per-example
+predictions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
 from xitt.train.checkpoint import write_manifest
+from xitt.train.dual import run_dual
 from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
@@ -289,6 +291,32 @@ def run_target(
     encoder, tokenizer = load_encoder(encoder_path)
     # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
     base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
+    if not task.trains_on_target and cfg.retrieval_training == "dual":  # XTREME-R's Mewsli-X, LAReQA
+        set_seed(run.seed)
+        out = run_dual(
+            encoder,
+            tokenizer,
+            task,
+            cfg,
+            languages=run.languages,
+            seed=run.seed,
+            data_dir=data_dir,
+            device=device,
+            reg=reg,
+            desc=f"{run.intermediate}->{run.target} s{run.seed}",
+            progress=progress,
+        )
+        return RunResult(
+            run.run_id,
+            run.to_dict(),
+            "done",
+            scores=out["scores"],
+            primary_metric=METRICS[task.metric].primary,
+            wall_time=out["wall_time"],
+            data_fingerprints={**base, **out["prints"]},
+            data=data_cache.entries(data_dir, out["prints"]),
+            extra={"steps": out["steps"], "best_step": out["steps"]},
+        )
     if not task.trains_on_target:
         scores, prints = evaluate_retrieval(
             encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
