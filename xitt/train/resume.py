@@ -77,6 +77,7 @@ class Resume:
     identity: dict
     phase: str = "train"
     carry: dict = field(default_factory=dict)
+    warned: bool = field(default=False, repr=False)  # a foreign state is logged once
 
     @property
     def fingerprint(self) -> str:
@@ -90,6 +91,9 @@ class Resume:
         except (OSError, ValueError):
             return None
         if manifest.get("fingerprint") != self.fingerprint:
+            if self.warned:
+                return None
+            self.warned = True
             log.warning(
                 "resume state in %s belongs to other settings or data (%s); ignored, training starts "
                 "from step 0",
