@@ -115,6 +115,9 @@ class TrainConfig:
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
     train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
     patience: int = 0  # > 0: stop after this many dev evaluations without a better one (select_on: dev)
+    # Minutes between mid-training resume saves (xitt/train/resume.py); 0 = none (a SIGTERM or
+    # SIGUSR2 still saves one). How often a run saves never changes what it computes: not in run ids.
+    resume_every_min: float = 30.0
     retrieval_training: str = (
         "none"  # retrieval targets: "none" (the encoder as is) | "dual" (xitt.train.dual)
     )
@@ -166,6 +169,7 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "eval_every": (0, 10_000_000),
     "retrieval_layer": (-64, 64),
     "num_threads": (0, 1024),
+    "resume_every_min": (0.0, 10_080.0),
     "max_query_length": (0, 8192),
 }
 TRAIN_RANGE_NOTES = {
@@ -177,6 +181,7 @@ TRAIN_RANGE_NOTES = {
     "warmup_ratio": "a fraction of the training steps",
     "num_threads": "0 = torch's default",
     "patience": "0 = no early stopping",
+    "resume_every_min": "minutes between resume saves; 0 = only on SIGTERM/SIGUSR2; at most a week",
     "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
     "max_query_length": "0 = max_length",
 }
@@ -201,12 +206,19 @@ ADDED_FIELDS = (
     "retrieval_training",
     "max_query_length",
 )
+# Settings that never change what a run computes: left out of run and stage ids whatever their value.
+NOT_IDENTITY = ("resume_every_min",)
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def train_key(cfg: TrainConfig) -> dict:
-    """The settings of ``cfg`` that identify a run (all fields, minus added ones at their default)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ADDED_FIELDS or v != _DEFAULTS[k]}
+    """The settings of ``cfg`` that identify a run (all fields, minus added ones at their default and
+    NOT_IDENTITY)."""
+    return {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in NOT_IDENTITY and (k not in ADDED_FIELDS or v != _DEFAULTS[k])
+    }
 
 
 def _coerce(kind: Any, value: Any, where: str) -> Any:

@@ -38,6 +38,7 @@ from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
 from xitt.train.predict import TaskData, evaluate_split
+from xitt.train.resume import Resume
 from xitt.train.retrieval import evaluate_retrieval
 
 log = logging.getLogger("xitt")
@@ -194,9 +195,10 @@ def train_stage(
     *,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> StageRecord:
     """Intermediate training of one (encoder, intermediate, seed) on the data in ``stage.data_dir``;
-    saves the ENCODER ONLY to ``checkpoint``.
+    saves the ENCODER ONLY to ``checkpoint``. ``resume``: the folder of its mid-training resume state.
 
     Returns a done StageRecord with dev_scores, steps, best_step, wall_time, data_fingerprints (the
     base encoder's under "encoder") and checkpoint; the executor adds provenance and times.
@@ -227,6 +229,7 @@ def train_stage(
         device=device,
         desc=f"{stage.intermediate} s{stage.seed}",
         progress=progress,
+        resume=Resume(Path(resume), {"id": stage.stage_id, "data": prints}, "stage") if resume else None,
     )
     save_encoder(encoder, tokenizer, Path(checkpoint))
     return StageRecord(
@@ -265,6 +268,7 @@ def run_target(
     out_dir: Path | None = None,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> RunResult:
     """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
     language of ``run``.
@@ -275,7 +279,8 @@ def run_target(
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
-    itself (see ``evaluate_retrieval``).
+    itself (see ``evaluate_retrieval``). ``resume``: the folder of its mid-training resume state (a
+    state of the target's training skips ``train_first``: the state holds its weights and dev scores).
     """
     reg = reg or registry()
     data_dir = Path(run.data_dir) if run.data_dir else None
@@ -333,9 +338,14 @@ def run_target(
     encoder.to(device)
     head.to(device)
     first_dev = {}
-    if cfg.train_first:  # XTREME-R's XCOPA: SIQA first, then COPA, one model and head throughout
-        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
-        prints.update(first_prints)
+    first, first_prints = (
+        _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir) if cfg.train_first else (None, {})
+    )
+    prints.update(first_prints)
+    res = Resume(Path(resume), {"id": run.run_id, "data": prints}, "target") if resume else None
+    if first is not None and (
+        res is None or res.saved_phase() != "target"
+    ):  # XTREME-R's XCOPA: SIQA, then COPA
         out = fit(
             encoder,
             {first.task.name: head},
@@ -345,8 +355,11 @@ def run_target(
             device=device,
             desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
             progress=progress,
+            resume=dataclasses.replace(res, phase="first") if res else None,
         )
         first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
+    if res is not None:
+        res.carry = {"first_dev": first_dev}  # a resumed state brings back its own
     fitted = fit(
         encoder,
         {task.name: head},
@@ -356,7 +369,9 @@ def run_target(
         device=device,
         desc=f"{run.intermediate}->{run.target} s{run.seed}",
         progress=progress,
+        resume=res,
     )
+    first_dev = res.carry["first_dev"] if res is not None else first_dev
     t1 = time.time()
     scores = {}
     for lang in run.languages:  # zero-shot: test sets only, no target-language tuning
