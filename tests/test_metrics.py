@@ -111,10 +111,34 @@ def test_squad_no_answer_and_missing_predictions():
     assert m.squad_em_f1({"q": "x"}, {"q": []})["f1"] == approx(0.0)
     with pytest.raises(ValueError, match="1 questions have no prediction"):
         m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]})
-    # allow_missing: the official script's behaviour (missing scores 0, still counted).
-    assert m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]}, allow_missing=True)["em"] == approx(50.0)
     with pytest.raises(ValueError, match="no gold question"):
         m.squad_em_f1({"a": "x", "z": "y"}, {"a": ["x"]})
+
+
+@pytest.mark.parametrize("scorer", ["squad", "mlqa"])
+def test_qa_official_reading_of_outside_files(scorer, capsys):
+    # The official scripts' evaluate(dataset, predictions) (google-research/xtreme
+    # third_party/evaluate_squad.py = SQuAD v1.1 evaluate-v1.1.py, and third_party/evaluate_mlqa.py):
+    # the loop runs over the gold qas only; `total += 1` for each, and a qa id not in predictions
+    # prints "Unanswered question <id> will receive score 0." to stderr and `continue`s; a
+    # prediction id that no qa has is never read. normalize_answer's white_space_fix
+    # (' '.join(text.split())) makes surrounding whitespace irrelevant.
+    # Gold q1 "Denver Broncos", q2 "1990", q3 "the cat"; predictions: q1 padded with
+    # whitespace (exact), q3 wrong ("dog"), q2 unanswered, "zz" unknown.
+    # EM = (1 + 0 + 0) / 3; F1 = (1 + 0 + 0) / 3 -> 33.33 each.
+    gold = {"q1": ["Denver Broncos"], "q2": ["1990"], "q3": ["the cat"]}
+    preds = {"q1": "  Denver   Broncos\n", "q3": "dog", "zz": "1990"}
+    score = (
+        m.squad_em_f1(preds, gold, official=True)
+        if scorer == "squad"
+        else m.mlqa_em_f1(preds, gold, "en", official=True)
+    )
+    assert score["em"] == approx(100 / 3) and score["f1"] == approx(100 / 3)
+    assert capsys.readouterr().err == "Unanswered question q2 will receive score 0.\n"
+    # The runner's reading (the default) stays strict: its own predictions cover every id.
+    with pytest.raises(ValueError, match="have no gold question"):
+        m.squad_em_f1(preds, gold)
+    assert m.squad_em_f1({"q1": " denver broncos "}, {"q1": ["Denver Broncos"]})["em"] == approx(100.0)
 
 
 def test_qa_score():

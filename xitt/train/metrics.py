@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import string
+import sys
 import unicodedata
 import warnings
 from collections import Counter
@@ -199,22 +200,33 @@ def _qa_em_f1(
     predictions: Mapping[Hashable, str],
     gold: Mapping[Hashable, Sequence[str]],
     normalize: Callable[[str], str],
-    allow_missing: bool,
+    official: bool,
 ) -> dict[str, float]:
+    """EM / F1 over the gold questions. ``official=False`` (xitt's own runner): predictions must
+    cover exactly the gold ids, else ValueError. ``official=True`` (files from outside): the
+    official scripts' reading -- google-research/xtreme third_party/evaluate_squad.py (the SQuAD
+    v1.1 ``evaluate``) and third_party/evaluate_mlqa.py loop over the gold questions only, so a
+    prediction id no gold question has is never looked at, and a gold question without a
+    prediction prints "Unanswered question <id> will receive score 0." to stderr and counts 0 in
+    the denominator ``total``. Whitespace around an answer never matters in either mode: both
+    normalisations collapse it (``white_space_fix``)."""
     if not gold:
         raise ValueError("gold is empty; pass {question_id: [answer texts]} for every question.")
-    extra = [q for q in predictions if q not in gold]
     missing = [q for q in gold if q not in predictions]
-    if extra:
-        raise ValueError(
-            f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
-            "are predictions and gold from the same language/split?"
-        )
-    if missing and not allow_missing:
-        raise ValueError(
-            f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict "
-            "every question or pass allow_missing=True to score them 0 as the official script does."
-        )
+    if not official:
+        extra = [q for q in predictions if q not in gold]
+        if extra:
+            raise ValueError(
+                f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
+                "are predictions and gold from the same language/split?"
+            )
+        if missing:
+            raise ValueError(
+                f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict every "
+                "question, or pass official=True to score them 0 as the official scripts do."
+            )
+    for qid in missing:
+        print(f"Unanswered question {qid} will receive score 0.", file=sys.stderr)
     em = f1 = 0.0
     for qid, answers in gold.items():
         if qid not in predictions:
@@ -236,15 +248,17 @@ def squad_em_f1(
     predictions: Mapping[Hashable, str],
     gold: Mapping[Hashable, Sequence[str]],
     *,
-    allow_missing: bool = False,
+    official: bool = False,
 ) -> dict[str, float]:
     """SQuAD v1.1 exact match and token F1, max over gold answers (XQuAD, TyDiQA-GoldP).
 
     ``predictions``: question id -> answer text; ``gold``: question id -> list of answer texts
     (an empty list means "no answer": only the prediction "" scores 1). Returns ``em``, ``f1`` and
-    ``em_f1`` = (em + f1) / 2, all 0-100, averaged over every gold question.
+    ``em_f1`` = (em + f1) / 2, all 0-100, averaged over every gold question. ``official=True``
+    reads as the official script (unanswered questions score 0, unknown prediction ids are
+    ignored; see :func:`_qa_em_f1`); the default is strict.
     """
-    return _qa_em_f1(predictions, gold, _squad_normalize, allow_missing)
+    return _qa_em_f1(predictions, gold, _squad_normalize, official)
 
 
 def mlqa_em_f1(
@@ -252,7 +266,7 @@ def mlqa_em_f1(
     gold: Mapping[Hashable, Sequence[str]],
     language: str,
     *,
-    allow_missing: bool = False,
+    official: bool = False,
 ) -> dict[str, float]:
     """MLQA's official EM/F1 with its language-specific normalisation (``language`` = the answer
     language: en, es, de, vi, ar, hi, zh). Same inputs and returned columns as :func:`squad_em_f1`.
@@ -266,7 +280,7 @@ def mlqa_em_f1(
             f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {language!r}; "
             "score other languages with squad_em_f1 as XTREME does for XQuAD/TyDiQA."
         )
-    return _qa_em_f1(predictions, gold, lambda s: _mlqa_normalize(s, language), allow_missing)
+    return _qa_em_f1(predictions, gold, lambda s: _mlqa_normalize(s, language), official)
 
 
 def qa_score(em: float, f1: float) -> float:
