@@ -440,3 +440,43 @@ def test_xtreme_score_as_the_official_evaluate_py():
     del res["xnli"]["sw"]
     with pytest.raises(ValueError, match="xnli lacks official language"):
         m.xtreme_score(res)
+
+
+def test_xtreme_r_score_as_the_official_evaluate_py_with_xtreme_r():
+    # google-research/xtreme 838c13b6 evaluate.py, --xtreme_version xtreme-r: XTREME_R_TASK2LANGS
+    # (10 tasks; panx 48, udpos 38, tatoeba 41, xquad 12 languages, lareqa none listed),
+    # XTREME_R_GROUP2TASK (xcopa in "classification" and "multi_choice"), avg_metric = (EM+F1)/2
+    # for QA, else f1, else accuracy, else map@20; all_task = mean of the ten task scores.
+    assert [len(m.XTREME_R_LANGUAGES[t]) for t in ("panx", "udpos", "tatoeba", "xquad")] == [48, 38, 41, 12]
+    values = {
+        "xnli": {"accuracy": 80.0},
+        "xcopa": {"accuracy": 60.0},
+        "panx": {"f1": 70.0, "precision": 0.0},
+        "udpos": {"f1": 74.0},
+        "xquad": {"exact_match": 60.0, "f1": 76.0},  # 68
+        "mlqa": {"exact_match": 50.0, "f1": 70.0},  # 60
+        "tydiqa": {"exact_match": 40.0, "f1": 56.0},  # 48
+        "tatoeba": {"accuracy": 66.0},
+        "mewslix": {"map@20": 30.0},
+    }
+    res = {t: {lg: v for lg in m.XTREME_R_LANGUAGES[t]} for t, v in values.items()}
+    res["mewslix"]["ar"] = {"map@20": 41.0}  # 11 languages: (10 * 30 + 41) / 11 = 31
+    res["lareqa"] = {"de": {"map_at_20": 20.0}, "en": {"map_at_20": 30.0}}  # given languages: 25
+    out = m.xtreme_score(res, version="xtreme-r")
+    assert out["tasks"]["mewslix"] == approx(31.0) and out["tasks"]["lareqa"] == approx(25.0)
+    # Hand-computed: classification (80 + 60) / 2 = 70; tagging 72; qa (68 + 60 + 48) / 3 = 58.667;
+    # retrieval (66 + 31) / 2 = 48.5; multi_choice 60; all_task = (80 + 60 + 70 + 74 + 68 + 60 + 48
+    # + 66 + 31 + 25) / 10 = 58.2.
+    assert out["groups"] == approx(
+        {"classification": 70.0, "tagging": 72.0, "qa": 176 / 3, "retrieval": 48.5, "multi_choice": 60.0}
+    )
+    assert out["all_task"] == approx(58.2)
+    del res["lareqa"]
+    assert m.xtreme_score(res, version="xtreme-r")["all_task"] is None
+    with pytest.raises(KeyError, match="unknown xtreme-r task 'pawsx'"):
+        m.xtreme_score({"pawsx": {}}, version="xtreme-r")
+    del res["xquad"]["ro"]  # an XTREME-R language XTREME did not have
+    with pytest.raises(ValueError, match=r"xquad lacks official language\(s\) \['ro'\]"):
+        m.xtreme_score(res, version="xtreme-r")
+    with pytest.raises(ValueError, match="version must be one of"):
+        m.xtreme_score(res, version="xtreme-x")
