@@ -227,27 +227,11 @@ def report_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 
     }
 
 
-def marks_calibration(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> dict:
-    """The main table's marks under the null (every cell's true delta 0, stage / run / baseline-run
-    seed noise sd 1): share of cells with p < alpha and of grids with any Holm-adjusted p < alpha.
-    Returns {"cell_rejection", "holm_fwer", "n_cells", "n_grids"}."""
-    from analysis.significance import delta_vs_none
-    from analysis.simulate import simulate_deltas
-
-    null = dict(sd_intermediate=0.0, sd_target=0.0, sd_language=0.0, family_effects={"nli": 0.0, "qa": 0.0})
-    cells = hits = fwer = 0
-    for _ in range(n_grids):
-        d = simulate_deltas(rng, n_languages=8, sd_stage=1.0, sd_run=1.0, sd_baseline_run=1.0, **null)
-        out = delta_vs_none(d)
-        cells, hits = cells + len(out), hits + int((out["p_value"] < alpha).sum())
-        fwer += bool((out["p_adj"] < alpha).any())
-    return {"cell_rejection": hits / cells, "holm_fwer": fwer / n_grids, "n_cells": cells, "n_grids": n_grids}
-
-
 def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
-    """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, plus the
-    main-table marks. Returns scenario + CALIBRATION_COLUMNS (the marks as method "main-table
-    marks" with rejection_rate = per-cell rate and, in stratum "Holm family-wise", the FWER)."""
+    """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, then the
+    rows beyond the family contrast (:func:`analysis.calibration_rows.rows_table`: the main-table
+    marks, "k of N languages", the encoder x family interaction). Returns scenario +
+    CALIBRATION_COLUMNS."""
     parts = []
     for name, knobs in SCENARIOS.items():
         knobs = dict(knobs)
@@ -256,23 +240,9 @@ def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: fl
             rng, n_grids=n_grids, effect=effect, alpha=alpha, methods=report_methods(alpha=alpha), **knobs
         )
         parts.append(table.assign(scenario=name))
-    marks = marks_calibration(rng, n_grids=n_grids, alpha=alpha)
-    for stratum, rate, n in (
-        ("per cell", marks["cell_rejection"], marks["n_cells"]),
-        ("Holm family-wise", marks["holm_fwer"], n_grids),
-    ):
-        row = _summarise("main-table marks", stratum, np.array([[np.nan, np.nan, np.nan]]), 0.0, alpha)
-        row.update(
-            rejection_rate=rate,
-            rejection_mc_se=float(np.sqrt(rate * (1 - rate) / n)),
-            n_grids=n_grids,
-            n_failed=0,
-        )
-        parts.append(
-            pd.DataFrame([row]).assign(
-                scenario="null, run-level seed noise (3 targets x 8 languages x 3 seeds)"
-            )
-        )
+    from analysis.calibration_rows import rows_table
+
+    parts.append(rows_table(rng, n_grids=n_grids, alpha=alpha))
     out = pd.concat(parts, ignore_index=True)
     return out[["scenario", *CALIBRATION_COLUMNS]]
 

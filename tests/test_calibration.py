@@ -135,7 +135,16 @@ def test_calibration_table_covers_every_report_row_and_the_marks():
         "main-table marks",
     } <= methods
     marks = table[table["method"] == "main-table marks"].set_index("stratum")
-    assert set(marks.index) == {"per cell", "Holm family-wise"}
+    assert set(marks.index) == {"per cell", "per cell at alpha / 18 (Holm's first step)", "Holm family-wise"}
+    assert marks.loc["Holm family-wise", "n_grids"] == 8  # the marks run on 4 x n_grids grids
+    wins = table[table["method"] == "k of N languages"]
+    assert wins["scenario"].nunique() == 3 and set(wins["stratum"]) == {
+        "k >= 1 claimed",
+        "k / N",
+        "one language, uncorrected",
+    }
+    inter = table[table["method"] == "encoder x family interaction"]
+    assert inter["effect"].tolist() == [0.0, 2.0] and inter["coverage"].notna().all()
 
 
 def test_cli_calibrate(tmp_path, capsys):
