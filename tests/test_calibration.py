@@ -16,7 +16,12 @@ def test_calibrate_small_and_reproducible():
     one = calibrate(np.random.default_rng(5), n_grids=8, families={"nli": 3, "qa": 3}, n_languages=3)
     two = calibrate(np.random.default_rng(5), n_grids=8, families={"nli": 3, "qa": 3}, n_languages=3)
     assert list(one.columns) == list(CALIBRATION_COLUMNS)
-    assert list(dict.fromkeys(one["method"])) == ["headline", "mixed_design", "mixed_z"]
+    assert list(dict.fromkeys(one["method"])) == [
+        "headline",
+        "headline_larger_se_t",
+        "mixed_design",
+        "mixed_z",
+    ]
     pd.testing.assert_frame_equal(one, two)
     overall = one[one["stratum"] == "all"].set_index("method")
     assert (overall["n_grids"] == 8).all() and (overall["n_failed"] == 0).all()
