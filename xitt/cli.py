@@ -226,6 +226,13 @@ def cmd_collect(args) -> int:
             f"`xitt status {exp}` shows where they stand; `xitt run {exp}` trains them."
         )
     out = write_scores(scores, _out_file(args.out) if args.out else exp / "scores.csv")
+    if not args.out:  # the example-level and English-dev files sit beside the experiment's scores.csv
+        from xitt.run.examples import collect_extras, write_extras
+        from xitt.tasks import registry
+
+        done = status.loc[status.state == "done", "run_id"]
+        for path in write_extras(exp, *collect_extras(exp, done, registry())):
+            print(f"wrote {path}")
     left_out = status[status.state != "done"]
     if len(left_out):
         print(
