@@ -64,7 +64,8 @@ def _seed_values(gains: pd.DataFrame, chosen: pd.DataFrame, seeds) -> pd.Series:
     return per.loc[per["size"] == n_targets, "mean"]
 
 
-def _t_row(encoder: str, method: str, values: np.ndarray, level: float, note: str) -> dict:
+def seed_t_row(encoder: str, method: str, values: np.ndarray, level: float, note: str) -> dict:
+    """An ORACLE_COLUMNS row: mean of the per-seed ``values`` with its t interval over seeds."""
     n = values.size
     mean = float(values.mean()) if n else np.nan
     se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
@@ -103,7 +104,7 @@ def _criterion(gains: pd.DataFrame, dev: pd.DataFrame | None, seeds) -> tuple[pd
 def _cross_fit(gains, dev, encoder, method, level) -> tuple[dict, list[pd.DataFrame]]:
     seeds = sorted(gains["seed"].unique())
     if len(seeds) < 2:
-        return _t_row(encoder, method, np.array([]), level, "needs at least 2 seeds"), []
+        return seed_t_row(encoder, method, np.array([]), level, "needs at least 2 seeds"), []
     values, choices, fallback = [], [], []
     for fold, (select, report) in enumerate([_halves(seeds), _halves(seeds)[::-1]]):
         crit, fb = _criterion(gains, dev, select)
@@ -114,7 +115,7 @@ def _cross_fit(gains, dev, encoder, method, level) -> tuple[dict, list[pd.DataFr
     note = "chosen on one half of the seeds, reported on the other (cross-fitted)"
     if fallback:
         note += f"; chosen on test gains where no dev scores exist: {', '.join(sorted(set(fallback)))}"
-    return _t_row(encoder, method, pd.concat(values).to_numpy(float), level, note), choices
+    return seed_t_row(encoder, method, pd.concat(values).to_numpy(float), level, note), choices
 
 
 def oracle_frame(
@@ -141,7 +142,7 @@ def oracle_frame(
         chosen = _choose(g.rename(columns={"gain": "value"}))
         naive = _seed_values(g, chosen, g["seed"].unique()).to_numpy(float)
         rows.append(
-            _t_row(encoder, NAIVE, naive, level, "chosen and reported on the same test runs: biased up")
+            seed_t_row(encoder, NAIVE, naive, level, "chosen and reported on the same test runs: biased up")
         )
         choices.append(chosen.assign(method=NAIVE, fold=0))
         for method, d in ((HELD_OUT, None), (DEV, dev)):
