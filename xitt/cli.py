@@ -353,7 +353,7 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
 
     from analysis.pipeline import analyze, describe
     from analysis.report.export import write_frames
-    from xitt.schema import NONE, read_scores
+    from xitt.schema import DEV_SCORES_FILE, EXAMPLES_FILE, NONE, read_examples, read_scores
 
     scores = read_scores(exp / "scores.csv")
     grid = _grid_of(exp)
@@ -386,6 +386,9 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
         synthetic=synthetic,
         keep_degenerate=args.keep_degenerate,
         encoder=args.encoder,
+        # `xitt collect` writes these beside scores.csv (runs saved with save_predictions: true)
+        dev_scores=read_scores(exp / DEV_SCORES_FILE) if (exp / DEV_SCORES_FILE).is_file() else None,
+        examples=read_examples(exp / EXAMPLES_FILE) if (exp / EXAMPLES_FILE).is_file() else None,
     )
     names = _display_names(scores, grid)
     return result, write_frames(result, contrast_folder(exp, args.a, args.b)), names
