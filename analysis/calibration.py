@@ -246,7 +246,8 @@ def marks_calibration(rng: np.random.Generator, *, n_grids: int = 500, alpha: fl
 
 def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
     """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, plus the
-    main-table marks. Returns scenario + CALIBRATION_COLUMNS (the marks as method "main-table
+    main-table marks and :func:`analysis.calibration_paper.paper_calibration` (oracle, multi-bootstrap;
+    the only rows with a ``bias``). Returns scenario + CALIBRATION_COLUMNS + bias (the marks as method "main-table
     marks" with rejection_rate = per-cell rate and, in stratum "Holm family-wise", the FWER)."""
     parts = []
     for name, knobs in SCENARIOS.items():
@@ -273,8 +274,10 @@ def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: fl
                 scenario="null, run-level seed noise (3 targets x 8 languages x 3 seeds)"
             )
         )
-    out = pd.concat(parts, ignore_index=True)
-    return out[["scenario", *CALIBRATION_COLUMNS]]
+    from analysis.calibration_paper import paper_calibration  # oracle and multi-bootstrap rows, with bias
+
+    out = pd.concat([*parts, paper_calibration(rng, n_grids=n_grids, alpha=alpha)], ignore_index=True)
+    return out[["scenario", *CALIBRATION_COLUMNS, "bias"]]
 
 
 _R_BENCH = """

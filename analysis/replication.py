@@ -98,7 +98,7 @@ def _claim_values(claim: dict, gains: pd.DataFrame, names: dict, variants: set) 
         strongest, weakest = avg[others].mean().idxmax(), avg[named].mean().idxmin()
         return avg[weakest] - avg[strongest], f"{weakest} vs {strongest}"
     if kind == "target_order":
-        picked = [t for r in claim["targets"] for t in names[r]]
+        picked = [t for r in claim["targets"] for t in names.get(r) or []]
         versus = [t for r in claim.get("versus", []) for t in names[r]] or [
             t for t in targets if t not in picked
         ]
@@ -152,6 +152,8 @@ def replication_frame(
         names = {r: resolve(claims["roles"][r], inters, synthetic) for r in claim.get("needs", [])}
         names.update({r: resolve(claims["roles"][r], targets, synthetic) for r in on_targets})
         missing = [r for r, n in names.items() if not n]
+        if any(names[r] for r in claim.get("targets", [])):  # some of the named targets are enough
+            missing = [r for r in missing if r not in claim.get("targets", [])]
         if missing:
             rows.append(_row(claim, conditions=f"not in the grid: {', '.join(missing)}"))
             continue

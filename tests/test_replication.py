@@ -83,3 +83,9 @@ def test_the_claims_file_ships_in_the_wheel():
     root = Path(__file__).resolve().parents[1]
     assert '"analysis" = ["data/*.yaml"]' in (root / "pyproject.toml").read_text()
     assert (root / "analysis" / "data" / "phang2020_claims.yaml").is_file()
+
+
+def test_a_target_claim_uses_the_named_targets_the_grid_has():
+    # The grid has Tatoeba but no BUCC (as XTREME-R): claim 3 compares Tatoeba with the other targets.
+    table = replication_frame(_delta(PAPER_LIKE), synthetic=False).set_index("claim")
+    assert table.loc["3", "verdict"] != "not testable" and "tatoeba" in table.loc["3", "conditions"]

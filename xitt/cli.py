@@ -463,7 +463,17 @@ def cmd_calibrate(args) -> int:
         return 2
     table = calibration_table(np.random.default_rng(args.seed), n_grids=args.grids)
     shown = table[
-        ["scenario", "method", "stratum", "coverage", "rejection_rate", "n_grids", "mc_se", "mean_width"]
+        [
+            "scenario",
+            "method",
+            "stratum",
+            "coverage",
+            "rejection_rate",
+            "n_grids",
+            "mc_se",
+            "mean_width",
+            "bias",
+        ]
     ]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
