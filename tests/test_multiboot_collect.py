@@ -93,3 +93,36 @@ def test_full_sample_gives_back_the_recorded_score(target, tiny_encoder, tiny_da
     assert read_examples(written[0]).equals(
         examples.sort_values(["run_id", "language", "example"]).reset_index(drop=True)
     )
+
+
+def test_xitt_collect_writes_the_examples_and_dev_files(tiny_encoder, tiny_data, tmp_path, capsys):
+    import yaml
+
+    from xitt.cli import main
+    from xitt.grid.spec import load_grid
+    from xitt.train import chain
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    doc = {
+        "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+        "intermediates": ["none"],
+        "targets": ["tiny_cls", "tiny_tatoeba"],
+        "seeds": [1],
+        "data_dir": str(tiny_data),
+        "save_predictions": True,
+        "train": {"max_steps": 2},
+    }
+    (exp / "grid.yaml").write_text(yaml.safe_dump(doc))
+    for run in expand_grid(load_grid(exp))[1]:
+        folder = run_dir(exp, run.run_id)
+        write_result(folder, chain.run_target(run, str(tiny_encoder), out_dir=folder, progress=False))
+    assert main(["collect", str(exp)]) == 0
+    out = capsys.readouterr().out
+    assert "examples.csv.gz" in out and "dev_scores.csv" in out
+    examples = read_examples(exp / "examples.csv.gz")
+    assert examples["run_id"].str.contains("tiny_cls").all()  # the retrieval target saves no predictions
+    scores = pd.read_csv(exp / "scores.csv")
+    cls = scores[scores["run_id"].str.contains("tiny_cls") & scores["primary"]].set_index("language")["score"]
+    ratio = examples.groupby("language").apply(lambda g: 100 * g["numerator"].sum() / g["denominator"].sum())
+    assert np.allclose(ratio.sort_index(), cls.sort_index())
