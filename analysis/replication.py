@@ -133,14 +133,15 @@ def _row(claim: dict, **values) -> dict:
 def replication_frame(
     delta: pd.DataFrame, *, synthetic: bool, claims: dict | None = None, level: float = 0.95
 ) -> pd.DataFrame:
-    """One row per claim of the claims file (REPLICATION_COLUMNS), for the first encoder of
-    ``delta`` whose name sorts first (the paper's numbers are for XLM-R large: analyse that
-    encoder with ``--encoder`` to compare like with like).
+    """One row per claim of the claims file (REPLICATION_COLUMNS), for one encoder: the paper's
+    (XLM-R large: the file's ``encoder`` role) when the grid has it, else the first by name (the
+    ``conditions`` column names it; ``--encoder`` analyses another).
 
     ``delta``: :func:`analysis.effects.deltas`. ``synthetic``: use the stand-ins and mark the rows.
     """
     claims = claims or load_claims()
-    encoder = sorted(delta["encoder"].unique())[0]
+    encoders = sorted(delta["encoder"].unique())
+    encoder = (resolve(claims["roles"].get("encoder", {}), encoders, False) or encoders)[0]
     gains = run_gains(delta[(delta["encoder"] == encoder) & (delta["intermediate"] != NONE)])
     inters, targets = gains["intermediate"].unique(), gains["target"].unique()
     variants = {

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import effects
@@ -89,3 +90,13 @@ def test_a_target_claim_uses_the_named_targets_the_grid_has():
     # The grid has Tatoeba but no BUCC (as XTREME-R): claim 3 compares Tatoeba with the other targets.
     table = replication_frame(_delta(PAPER_LIKE), synthetic=False).set_index("claim")
     assert table.loc["3", "verdict"] != "not testable" and "tatoeba" in table.loc["3", "conditions"]
+
+
+def test_the_paper_encoder_is_preferred():
+    d = _delta(PAPER_LIKE)
+    both = pd.concat(
+        [d.assign(encoder="bert-base-multilingual-cased"), d.assign(encoder="xlm-roberta-large")]
+    )
+    table = replication_frame(both, synthetic=False)
+    assert table["conditions"].str.startswith("xlm-roberta-large").any()
+    assert not table["conditions"].str.contains("bert-base").any()
