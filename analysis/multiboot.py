@@ -104,6 +104,9 @@ def multiboot_draws(
     """
     if paired_seeds and a.n_seeds != b.n_seeds:
         raise ValueError(f"paired seeds need as many seeds on both sides; got {a.n_seeds} and {b.n_seeds}.")
+    shapes = [x.shape[1] for x in a.numerator], [x.shape[1] for x in b.numerator]
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"the two conditions have different test sets (examples per language {shapes}).")
     full_a, full_b = _run_scores(a, [None] * len(a.numerator)), _run_scores(b, [None] * len(b.numerator))
     out = {k: np.empty(n_boot) for k in ("joint", "seeds", "examples")}
     uniform_a, uniform_b = np.full(a.n_seeds, 1.0 / a.n_seeds), np.full(b.n_seeds, 1.0 / b.n_seeds)

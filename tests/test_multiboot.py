@@ -65,6 +65,8 @@ def test_same_generator_same_interval_and_paired_needs_equal_seeds():
     assert one == two
     with pytest.raises(ValueError, match="paired seeds"):
         multiboot(a, _cond(rng.binomial(1, 0.5, (2, 100))), rng=rng)
+    with pytest.raises(ValueError, match="different test sets"):
+        multiboot(a, _cond(rng.binomial(1, 0.5, (3, 99))), rng=rng)
     assert np.isfinite(multiboot(a, _cond(rng.binomial(1, 0.5, (2, 100))), rng=rng, paired_seeds=False)["se"])
 
 
