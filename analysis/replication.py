@@ -105,7 +105,8 @@ def _claim_values(claim: dict, gains: pd.DataFrame, names: dict, variants: set) 
         if not versus:
             return pd.Series(dtype=float), ", ".join(picked)
         by_target = gains.groupby(["target", "seed"])["gain"].mean().unstack("target")
-        return by_target[picked].mean(axis=1) - by_target[versus].mean(axis=1), f"{picked} vs {versus}"
+        label = f"{', '.join(picked)} vs {', '.join(versus)}"
+        return by_target[picked].mean(axis=1) - by_target[versus].mean(axis=1), label
     plain = [i for i in inters if i not in variants]
     pairs, diffs = [], []
     for variant in names[claim["needs"][0]]:

@@ -115,16 +115,11 @@ def replication_blocks(analysis, opts: Options) -> list:
         rows,
         align="llrrl",
     )
-    rules = sorted(set(f["rule"]))
+    by_rule = f.groupby("rule", sort=False)["claim"].agg(lambda c: ", ".join(map(str, c)))
+    rules = "; ".join(f"{claims}: {rule}" for rule, claims in by_rule.items())
     used = "; ".join(f"{r['claim']}: {r['conditions']}" for _, r in f.iterrows() if r["conditions"])
-    blocks = [
-        table,
-        Text(
-            "rules",
-            "Verdict rules: " + " | ".join(rules) + ". Not testable: a needed "
-            "condition or target is not in the grid, or fewer than 2 seeds.",
-        ),
-    ]
+    not_testable = "Not testable: a needed condition or target is not in the grid, or fewer than 2 seeds."
+    blocks = [table, Text("rules", f"Verdict rules. {rules}. {not_testable}")]
     if used:
         blocks.append(Text("conditions used", used))
     if synthetic:
