@@ -88,9 +88,12 @@ def _claim_values(claim: dict, gains: pd.DataFrame, names: dict, variants: set) 
     targets = sorted(gains["target"].unique())
     inters = sorted(gains["intermediate"].unique())
     avg = _seed_avg(gains, targets).unstack("intermediate")
+    inters = [i for i in inters if i in avg]  # intermediates with a seed that has every target
     kind = claim["kind"]
     if kind == "top":
         named = [names[r][0] for r in claim["needs"]]
+        if not set(named) <= set(inters):
+            return pd.Series(dtype=float), ", ".join(named)
         pool = inters if claim.get("among") == "all" else [i for i in inters if i not in variants]
         others = [i for i in pool if i not in named]
         if not others:
@@ -109,10 +112,12 @@ def _claim_values(claim: dict, gains: pd.DataFrame, names: dict, variants: set) 
         return by_target[picked].mean(axis=1) - by_target[versus].mean(axis=1), label
     plain = [i for i in inters if i not in variants]
     pairs, diffs = [], []
-    for variant in names[claim["needs"][0]]:
+    for variant in [v for v in names[claim["needs"][0]] if v in inters]:
         base = max((p for p in plain if p in variant), key=len, default=None)
         diffs.append((avg[base] if base else avg[plain].mean(axis=1)) - avg[variant])
         pairs.append(f"{base or 'mean of plain'} vs {variant}")
+    if not diffs:
+        return pd.Series(dtype=float), ", ".join(names[claim["needs"][0]])
     return pd.concat(diffs, axis=1).mean(axis=1), "; ".join(pairs)
 
 
@@ -170,7 +175,8 @@ def _estimate(claim, gains, delta, names, variants, level, encoder) -> dict:
     if kind in ("gain", "oracle"):
         if kind == "gain":
             cond = names[claim["needs"][0]][0]
-            values = _seed_avg(gains, sorted(gains["target"].unique())).loc[cond]
+            avg = _seed_avg(gains, sorted(gains["target"].unique())).unstack("intermediate")
+            values = avg[cond].dropna() if cond in avg else pd.Series(dtype=float)  # no complete seed: none
             stats_row = seed_t_row("", "", values.to_numpy(float), level, "")
         else:
             cond = "best per target, held-out seeds"

@@ -100,3 +100,11 @@ def test_the_paper_encoder_is_preferred():
     table = replication_frame(both, synthetic=False)
     assert table["conditions"].str.startswith("xlm-roberta-large").any()
     assert not table["conditions"].str.contains("bert-base").any()
+
+
+def test_a_condition_without_a_complete_seed_is_not_testable_not_an_error():
+    d = _delta(PAPER_LIKE, drop=("multi",))  # the grid of the first test: 1b is consistent there
+    d = d[~((d["intermediate"] == "squad_v2") & (d["target"] == "xnli"))]  # squad never has every target
+    table = replication_frame(d, synthetic=False).set_index("claim")
+    assert table.loc["1a", "verdict"] == "not testable" and table.loc["1d", "verdict"] == "not testable"
+    assert table.loc["1b", "verdict"] == "consistent"
