@@ -253,8 +253,9 @@ def report_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 
 def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
     """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, then the
     rows beyond the family contrast (:func:`analysis.calibration_rows.rows_table`: the main-table
-    marks, "k of N languages", the encoder x family interaction). Returns scenario +
-    CALIBRATION_COLUMNS."""
+    marks, "k of N languages", the encoder x family interaction) and
+    :func:`analysis.calibration_paper.paper_calibration` (oracle, multi-bootstrap; the only rows
+    with a ``bias``). Returns scenario + CALIBRATION_COLUMNS + bias."""
     parts = []
     for name, knobs in SCENARIOS.items():
         knobs = dict(knobs)
@@ -263,11 +264,13 @@ def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: fl
             rng, n_grids=n_grids, effect=effect, alpha=alpha, methods=report_methods(alpha=alpha), **knobs
         )
         parts.append(table.assign(scenario=name))
+    from analysis.calibration_paper import paper_calibration  # oracle and multi-bootstrap rows, with bias
     from analysis.calibration_rows import rows_table
 
     parts.append(rows_table(rng, n_grids=n_grids, alpha=alpha))
+    parts.append(paper_calibration(rng, n_grids=n_grids, alpha=alpha))
     out = pd.concat(parts, ignore_index=True)
-    return out[["scenario", *CALIBRATION_COLUMNS]]
+    return out[["scenario", *CALIBRATION_COLUMNS, "bias"]]
 
 
 _R_BENCH = """
