@@ -17,6 +17,10 @@ Multi-task intermediates: one fresh head per task on the shared encoder; every e
 tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
 optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
 its own batch size and max length.
+
+An unlabelled objective (``unlabelled`` set: xitt.train.mlm.MlmData, the MLM of MLM-mixed
+intermediates) is one more task whose batches come from its own ``epoch_batches`` and which
+is never scored on English dev.
 """
 
 from __future__ import annotations
@@ -98,6 +102,13 @@ def epoch_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def task_epoch(td, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch of a task's batches: an unlabelled objective draws its own (xitt.train.mlm)."""
+    if getattr(td, "unlabelled", False):
+        return td.epoch_batches(rng)
+    return epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+
+
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
     """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
     ``warmup_ratio`` of the steps) and linear decay to 0."""
@@ -105,7 +116,8 @@ def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: 
     def no_decay(name: str) -> bool:
         return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
 
-    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    # each parameter once: an MLM head's output layer is the encoder's tied word embeddings
+    named = list({id(p): (n, p) for m in modules for n, p in m.named_parameters()}.values())
     groups = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -157,14 +169,18 @@ def fit(
     cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
     modules = [encoder, *heads.values()]
-    params = [p for m in modules for p in m.parameters()]
-    per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
+    params = list(dict.fromkeys(p for m in modules for p in m.parameters()))
+    per_epoch = sum(
+        td.batches if getattr(td, "unlabelled", False) else math.ceil(len(td.train) / td.cfg.batch_size)
+        for td in tasks.values()
+    )
+    labelled = {n: td for n, td in tasks.items() if not getattr(td, "unlabelled", False)}
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
     optimizer, schedule = make_optimizer(modules, cfg, total)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
 
     def dev_eval() -> dict[str, float]:
-        flat = dev_scores(encoder, heads, tasks, pad_id, device)
+        flat = dev_scores(encoder, heads, labelled, pad_id, device)
         log.info(
             "%s: step %d dev %s",
             desc,
@@ -192,11 +208,7 @@ def fit(
 
     with StageBar(total, desc, progress) as bar:
         while step < total and not stopped:
-            plan = [
-                (name, b)
-                for name, td in tasks.items()
-                for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
-            ]
+            plan = [(name, b) for name, td in tasks.items() for b in task_epoch(td, rng)]
             plan = [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
             for module in modules:
                 module.train()
