@@ -33,6 +33,7 @@ from pathlib import Path
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
 from xitt.run.jobs import console, do_run, fail_run, remove_checkpoint, stage_job
+from xitt.run.preempt import Preempted, catch_preemption, requested, stop_if_requested
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -54,11 +55,16 @@ DEFAULT_CHECKPOINT_DIR = "~/.cache/xitt/checkpoints"
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
-    """Where stage ``stage_id`` keeps its checkpoint: ``<checkpoint_dir>/<stage_id>`` when the grid sets
-    ``checkpoint_dir``, else ``<XITT_CHECKPOINT_DIR or ~/.cache/xitt/checkpoints>/<exp name>-<hash of the
-    experiment folder>/<stage_id>``: outside the repository (a stage checkpoint of XLM-R large is ~2.2 GB)
-    and apart for every experiment folder. Never inside a stage or run folder, whose files the
-    checkpoint save's clean-up would otherwise delete."""
+    """Where stage ``stage_id`` keeps its checkpoint: ``checkpoint_root(...)/<stage_id>``."""
+    return checkpoint_root(grid_or_dir, exp_dir) / stage_id
+
+
+def checkpoint_root(grid_or_dir: GridSpec | str | None, exp_dir: Path) -> Path:
+    """The folder of an experiment's stage checkpoints (and of its resume states, under ``resume/``):
+    the grid's ``checkpoint_dir`` when it sets one, else ``<XITT_CHECKPOINT_DIR or
+    ~/.cache/xitt/checkpoints>/<exp name>-<hash of the experiment folder>``: outside the repository (a
+    stage checkpoint of XLM-R large is ~2.2 GB) and apart for every experiment folder. Never inside a
+    stage or run folder, whose files the checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
     exp = Path(exp_dir).resolve()
     if base:
@@ -71,7 +77,7 @@ def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id:
             f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
             f"use a folder of its own, e.g. {exp / 'checkpoints'} or one outside the experiment."
         )
-    return folder / stage_id
+    return folder
 
 
 # ----------------------------------------------------------------------------------- planning
@@ -214,6 +220,9 @@ def _groups(stages, todo) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
 
 
 def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, workers) -> dict:
+    """Stage by stage in this process (or ``_run_pool``). SIGTERM/SIGUSR2 stop it with ``Preempted``:
+    at the running stage's or run's next optimizer step (after saving its resume state), or at the
+    end of the running stage or run when it is not training."""
     if workers > 1:
         return _run_pool(
             grid=grid,
@@ -225,15 +234,21 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
             bar=bar,
             workers=workers,
         )
+    with catch_preemption():
+        return _run_serial(grid, exp, stages, ckpt, todo, fail_fast, bar, progress)
+
+
+def _run_serial(grid, exp, stages, ckpt, todo, fail_fast, bar, progress) -> dict:
     free, by_stage = _groups(stages, todo)
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
-    all_runs = _dependants(grid)
+    all_runs, root = _dependants(grid), str(checkpoint_root(grid, exp))
     work = [(None, free)] + [(sid, runs) for sid, runs in by_stage.items()]
     for stage_id, runs in work:
         job = do_run  # or fail_run: a failed stage's runs are recorded failed, not started
         if stage_id is not None:
             stage = next(s for s in stages if s.stage_id == stage_id)
             stage_state = stage_job(stage, str(exp), str(ckpt[stage_id]), progress)
+            stop_if_requested()
             counts["stages_trained"] += stage_state == "trained"
             bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
             if stage_state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
@@ -243,7 +258,9 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
         for run in runs:
             folder = str(ckpt[stage_id]) if stage_id else None
             state = (
-                do_run(run, str(exp), folder, progress) if job is do_run else fail_run(run, str(exp), folder)
+                do_run(run, str(exp), folder, progress, root)
+                if job is do_run
+                else fail_run(run, str(exp), folder)
             )
             counts["ran"] += int(state in ("done", "failed"))
             counts["busy"] += int(state == "busy")
@@ -252,6 +269,7 @@ def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, worke
             if state == "failed" and fail_fast:
                 log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
                 return {**counts, "stopped": 1}
+            stop_if_requested()
         if stage_id is not None:
             _cleanup(grid, exp, ckpt[stage_id], all_runs.get(stage_id, runs))
     return counts
@@ -272,29 +290,40 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
-    """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done."""
+    """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done.
+    SIGTERM/SIGUSR2 to ``xitt run`` reach every worker: each saves its resume state and stops; the
+    waiting work is cancelled and ``Preempted`` raised once the workers are back."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     free, by_stage = _groups(stages, todo)
-    stage_of, all_runs = {s.stage_id: s for s in stages}, _dependants(grid)
+    stage_of, all_runs, root = (
+        {s.stage_id: s for s in stages},
+        _dependants(grid),
+        str(checkpoint_root(grid, exp)),
+    )
     counts = {"ran": 0, "stages_trained": 0, "busy": 0}
     left = {sid: len(runs) for sid, runs in by_stage.items()}
-    stopped = False
-    with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
-    ) as pool:
+    stopped, preempted = False, None
+    with (
+        catch_preemption(forward=_to_children),
+        ProcessPoolExecutor(
+            workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+        ) as pool,
+    ):
         pending = {
             pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage
         }
-        pending.update({pool.submit(do_run, r, str(exp), None): ("run", r) for r in free})
+        pending.update({pool.submit(do_run, r, str(exp), None, False, root): ("run", r) for r in free})
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
                 what, item = pending.pop(fut)
                 try:
                     state = fut.result()
+                except Preempted as err:
+                    state, preempted = "preempted", err.signum
                 except Exception as err:
                     log.error("worker for %s died: %s", item if what == "stage" else item.run_id, err)
                     state = "failed"
@@ -303,11 +332,12 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                     bar.stage_finished(item, stage_seconds(exp, item))
                     if state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
                         counts["busy"] += len(by_stage[item])
-                    elif not stopped:  # a failed stage's runs are recorded failed, not started
+                    elif not stopped and state != "preempted":  # a failed stage's runs: recorded failed
                         job = fail_run if state == "failed" else do_run
+                        extra = (False, root) if job is do_run else ()
                         pending.update(
                             {
-                                pool.submit(job, r, str(exp), str(ckpt[item])): ("run", r)
+                                pool.submit(job, r, str(exp), str(ckpt[item]), *extra): ("run", r)
                                 for r in by_stage[item]
                             }
                         )
@@ -323,8 +353,30 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                         _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
                 if state == "failed" and fail_fast and not stopped:
                     log.error("stopping after the first failure (--fail-fast): %s", item.run_id)
-                    stopped = True
-                    for other in list(pending):
-                        if other.cancel():
-                            pending.pop(other)
+                    stopped = _cancel_waiting(pending)
+            preempted = preempted or requested()
+            if preempted and not stopped:
+                log.warning("preempted: the workers save their resume states; waiting work is not started")
+                stopped = _cancel_waiting(pending)
+    if preempted:
+        raise Preempted(preempted)
     return {**counts, **({"stopped": 1} if stopped else {})}
+
+
+def _cancel_waiting(pending: dict) -> bool:
+    """Cancel the submitted work no worker has started yet; True."""
+    for fut in list(pending):
+        if fut.cancel():
+            pending.pop(fut)
+    return True
+
+
+def _to_children(signum: int) -> None:
+    """Pass a preemption signal on to the pool's workers (`kill <pid of xitt run>` reaches it alone)."""
+    import multiprocessing as mp
+
+    for child in mp.active_children():
+        try:
+            os.kill(child.pid, signum)
+        except OSError:  # already gone
+            pass

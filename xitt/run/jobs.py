@@ -5,6 +5,11 @@ and in SLURM jobs (``xitt/run/slurm.py``); ``xitt/run/executors.py`` decides wha
 None raises for a failed stage or run: each records ``failed`` with its error (traceback in
 ``train.log``, last line in ``stage.json`` / ``result.json``). An O_EXCL claim per folder keeps two
 workers off the same stage or run; nothing waits on another worker's claim ('busy' instead).
+
+Preemption (SIGTERM/SIGUSR2, ``xitt/run/preempt.py``): training saves a resume state in
+``<checkpoint root>/resume/<id>`` and raises ``Preempted``, which passes through (the stage or run is
+neither done nor failed; its claim is released) to the executor. A stage or run that ends, done or
+failed, deletes its resume state.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from xitt.grid.spec import RunSpec, StageSpec
 from xitt.run.memory import retry_on_oom
+from xitt.run.preempt import catch_preemption, clear_resume, resume_folder
 from xitt.run.progress import interactive, not_detail
 from xitt.run.store import (
     Claim,
@@ -104,7 +110,8 @@ def _isolated(what: str, work, *args) -> str:
 
 
 def do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool = False) -> str:
-    """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    """Train one intermediate stage unless it is ready; 'done' | 'failed' | 'busy'. Raises only
+    ``Preempted``. Its resume state lives in ``<ckpt's parent>/resume/<stage_id>``."""
     return _isolated(f"stage {stage.stage_id}", _do_stage, stage, exp_dir, ckpt, progress)
 
 
@@ -116,9 +123,9 @@ def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
     claim = Claim(folder)
     if not claim.acquire():
         return "busy"
-    started = now()
+    started, resume = now(), resume_folder(ckpt_dir.parent, stage.stage_id)
     try:
-        with run_log(folder), heartbeat(claim):
+        with run_log(folder), heartbeat(claim), catch_preemption():
             log.info(
                 "stage %s: training %s on %s (seed %d)",
                 stage.stage_id,
@@ -134,7 +141,7 @@ def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
 
                 record, memory = retry_on_oom(
                     lambda cfgs: train_stage(
-                        dataclasses.replace(stage, train=cfgs), ckpt_dir, progress=progress
+                        dataclasses.replace(stage, train=cfgs), ckpt_dir, progress=progress, resume=resume
                     ),
                     stage.train,
                     f"stage {stage.stage_id}",
@@ -155,17 +162,21 @@ def _do_stage(stage: StageSpec, exp_dir: str, ckpt: str, progress: bool) -> str:
                 **_provenance(),
             )
             write_stage(exp, record)
+            clear_resume(resume)
         return record.status
     finally:
         claim.release()
 
 
-def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
-    """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Never raises."""
-    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+def do_run(
+    run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False, resume_root: str | None = None
+) -> str:
+    """Train + evaluate one target run unless done; 'done' | 'failed' | 'skipped' | 'busy'. Raises only
+    ``Preempted``. Its resume state lives in ``<resume_root>/resume/<run_id>`` (none without a root)."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress, resume_root)
 
 
-def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool, resume_root: str | None) -> str:
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
     if run_state(folder)[0] == "done":
@@ -174,8 +185,9 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
     if not claim.acquire():
         return "busy"
     started, stage = now(), None
+    resume = resume_folder(resume_root, run.run_id) if resume_root else None
     try:
-        with run_log(folder), heartbeat(claim):
+        with run_log(folder), heartbeat(claim), catch_preemption():
             shutil.rmtree(folder / "predictions", ignore_errors=True)
             write_config(folder, run.to_dict())
             log.info("run %s: start", run.run_id, extra={"detail": True})
@@ -194,6 +206,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                         encoder_path,
                         out_dir=folder,
                         progress=progress,
+                        resume=resume,
                     ),
                     {run.target: run.target_train},
                     f"run {run.run_id}",
@@ -205,6 +218,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                 log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
                 result = RunResult(run.run_id, run.to_dict(), "failed", error=f"{type(err).__name__}: {err}")
             write_result(folder, _complete(result, run, stage, started))
+            clear_resume(resume)
         return result.status
     finally:
         claim.release()

@@ -19,6 +19,13 @@ Decisions (issue 11, "jobs that survive"):
   stage job and its run jobs removes the stage checkpoint when every run of the stage (all seeds
   of the grid) is done; the driver does not need to be alive for it.
 
+* **Preemption.** submitit puts ``--signal=USR2@90`` in every sbatch header (USR2 90 s before the
+  time limit); SLURM sends SIGTERM when it preempts a job. Either one, during training, makes the
+  job save a resume state at its next optimizer step (``xitt/train/resume.py``) and stop; on USR2
+  the job then requeues itself through submitit (at most ``max_requeue`` times), after SIGTERM
+  SLURM requeues it (``PreemptMode=REQUEUE``). The requeued job resumes from the saved step.
+  Outside training USR2 requeues at once (submitit's handler) and SIGTERM is only logged.
+
 ``xitt run`` still waits for its jobs and reports them; killing it leaves the jobs running.
 """
 
@@ -28,6 +35,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +44,7 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.run.preempt import Preempted
 from xitt.run.store import run_seconds, stage_seconds
 
 log = logging.getLogger("xitt")
@@ -50,17 +59,31 @@ class StageFailed(RuntimeError):
 class SlurmJob(Checkpointable):
     """A stage, run or cleanup as a SLURM job. On preemption or timeout submitit calls ``checkpoint``,
     whose default requeues the job with the same arguments; the requeued job takes over its own claim
-    (same SLURM job id) and redoes the stage or run from the start."""
+    (same SLURM job id) and goes on from the stage's or run's resume state (``<resume_root>/resume``)."""
 
-    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None, runs: Sequence[RunSpec] = ()) -> str:
+    def __call__(
+        self,
+        what: str,
+        spec,
+        exp_dir: str,
+        ckpt: str | None,
+        runs: Sequence[RunSpec] = (),
+        resume_root: str | None = None,
+    ) -> str:
         from xitt.run import jobs as ex
 
         ex.console(True)
-        if what == "stage":
-            return _stage(spec, exp_dir, ckpt, runs)
-        if what == "cleanup":
-            return "removed" if ex.remove_checkpoint(False, Path(exp_dir), Path(ckpt), runs) else "kept"
-        return ex.do_run(spec, exp_dir, ckpt)
+        requeue = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint, requeue, exit
+        try:
+            if what == "stage":
+                return _stage(spec, exp_dir, ckpt, runs)
+            if what == "cleanup":
+                return "removed" if ex.remove_checkpoint(False, Path(exp_dir), Path(ckpt), runs) else "kept"
+            return ex.do_run(spec, exp_dir, ckpt, resume_root=resume_root)
+        except Preempted as err:  # the resume state is saved
+            if err.signum == signal.SIGUSR2 and callable(requeue):
+                requeue(err.signum, None)  # requeues this job and exits
+            raise  # SIGTERM: SLURM requeues a preempted job itself; no result is written
 
 
 def _stage(stage: StageSpec, exp_dir: str, ckpt: str, runs: Sequence[RunSpec]) -> str:
@@ -179,6 +202,9 @@ def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants) -> Subm
             "%d job(s) of an earlier `xitt run` are still queued or running; not submitted again",
             len(sub.live),
         )
+    from xitt.run.executors import checkpoint_root
+
+    root = str(checkpoint_root(grid, exp))
     trained = {s.stage_id for s in todo_stages}
     by_stage: dict[str, list[RunSpec]] = {}
     for run in todo:
@@ -188,13 +214,15 @@ def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants) -> Subm
         if sid in trained:
             sub.submit(f"stage:{sid}", ("stage", stage, str(exp), str(ckpt[sid]), by_stage.get(sid, [])))
     for run in by_stage.get("", []):
-        sub.submit(f"run:{run.run_id}", ("run", run, str(exp), None))
+        sub.submit(f"run:{run.run_id}", ("run", run, str(exp), None, (), root))
     for stage in stages:
         sid, runs = stage.stage_id, by_stage.get(stage.stage_id, [])
         after = [sub.job_id(f"stage:{sid}")] if sid in trained else []
         for run in runs:
             sub.submit(
-                f"run:{run.run_id}", ("run", run, str(exp), str(ckpt[sid])), after=[a for a in after if a]
+                f"run:{run.run_id}",
+                ("run", run, str(exp), str(ckpt[sid]), (), root),
+                after=[a for a in after if a],
             )
         ended = [sub.job_id(f"run:{r.run_id}") for r in runs] + after
         fresh = any(f"run:{r.run_id}" in sub.jobs for r in runs) or f"stage:{sid}" in sub.jobs

@@ -9,7 +9,8 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 ``languages_xtreme_r`` (XTREME-R's list when it differs), ``train_language``, ``labels``,
 ``fields`` (hub column names), ``source`` (``hub`` + per-split ``{config, split, filter}``, or
 ``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description`` and
-``display`` (the name reports show, e.g. ``SQuAD 1.1``).
+``display`` (the name reports show, e.g. ``SQuAD 1.1``), ``dual_encoder`` (a retrieval
+target's fine-tuning data: ``{train: <task>, pairs: aligned | answer_sentence}``, xitt.train.dual).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ TASK_KEYS = (
     "description",
     "display",
     "family",
+    "dual_encoder",
 )
 FILE_KEYS = ("family", "defaults", "tasks", "description")
 # XTREME's own suite names, so that a grid can say `targets: xtreme` or `targets: xtreme-r`.
@@ -167,6 +169,9 @@ class Task:
     description: str = ""
     display: str = ""  # the name shown in reports and tables (e.g. "SQuAD 1.1"); the id when empty
     file: str = ""
+    # retrieval targets XTREME-R fine-tunes as a dual encoder: {train: task, pairs: aligned |
+    # answer_sentence} (xitt.train.dual); used when a run sets retrieval_training: dual
+    dual_encoder: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_target(self) -> bool:
@@ -285,6 +290,7 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
                 description=str(merged.get("description", "")),
                 display=str(merged.get("display", "")),
                 file=str(path),
+                dual_encoder=dict(merged.get("dual_encoder") or {}),
             )
         )
     return tasks, problems

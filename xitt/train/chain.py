@@ -4,8 +4,9 @@
             --> zero-shot evaluation in every target language --> scores
 
 Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
-``xitt.train.retrieval``. This module also loads encoders and featurised splits (cached by
-fingerprint) and writes per-example predictions.
+``xitt.train.retrieval``, or with ``retrieval_training: dual`` to ``xitt.train.dual``. This
+module also loads encoders and featurised splits (cached by fingerprint) and writes per-example
+predictions.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
 from xitt.train import conditions
 from xitt.train.checkpoint import write_manifest
+from xitt.train.dual import run_dual
 from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
 from xitt.train.predict import TaskData, evaluate_split
+from xitt.train.resume import Resume
 from xitt.train.retrieval import evaluate_retrieval
 
 log = logging.getLogger("xitt")
@@ -193,9 +196,10 @@ def train_stage(
     *,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> StageRecord:
     """Intermediate training of one (encoder, intermediate, seed) on the data in ``stage.data_dir``;
-    saves the ENCODER ONLY to ``checkpoint``.
+    saves the ENCODER ONLY to ``checkpoint``. ``resume``: the folder of its mid-training resume state.
 
     Returns a done StageRecord with dev_scores, steps, best_step, wall_time, data_fingerprints (the
     base encoder's under "encoder") and checkpoint; the executor adds provenance and times.
@@ -235,6 +239,7 @@ def train_stage(
         device=device,
         desc=f"{stage.intermediate} s{stage.seed}",
         progress=progress,
+        resume=Resume(Path(resume), {"id": stage.stage_id, "data": prints}, "stage") if resume else None,
     )
     save_encoder(encoder, tokenizer, Path(checkpoint))
     return StageRecord(
@@ -273,6 +278,7 @@ def run_target(
     out_dir: Path | None = None,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> RunResult:
     """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
     language of ``run``.
@@ -283,7 +289,8 @@ def run_target(
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
-    itself (see ``evaluate_retrieval``).
+    itself (see ``evaluate_retrieval``). ``resume``: the folder of its mid-training resume state (a
+    state of the target's training skips ``train_first``: the state holds its weights and dev scores).
     """
     reg = reg or registry()
     data_dir = Path(run.data_dir) if run.data_dir else None
@@ -294,6 +301,32 @@ def run_target(
     encoder, tokenizer = load_encoder(encoder_path)
     # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
     base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
+    if not task.trains_on_target and cfg.retrieval_training == "dual":  # XTREME-R's Mewsli-X, LAReQA
+        set_seed(run.seed)
+        out = run_dual(
+            encoder,
+            tokenizer,
+            task,
+            cfg,
+            languages=run.languages,
+            seed=run.seed,
+            data_dir=data_dir,
+            device=device,
+            reg=reg,
+            desc=f"{run.intermediate}->{run.target} s{run.seed}",
+            progress=progress,
+        )
+        return RunResult(
+            run.run_id,
+            run.to_dict(),
+            "done",
+            scores=out["scores"],
+            primary_metric=METRICS[task.metric].primary,
+            wall_time=out["wall_time"],
+            data_fingerprints={**base, **out["prints"]},
+            data=data_cache.entries(data_dir, out["prints"]),
+            extra={"steps": out["steps"], "best_step": out["steps"]},
+        )
     if not task.trains_on_target:
         scores, prints = evaluate_retrieval(
             encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
@@ -315,9 +348,14 @@ def run_target(
     encoder.to(device)
     head.to(device)
     first_dev = {}
-    if cfg.train_first:  # XTREME-R's XCOPA: SIQA first, then COPA, one model and head throughout
-        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
-        prints.update(first_prints)
+    first, first_prints = (
+        _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir) if cfg.train_first else (None, {})
+    )
+    prints.update(first_prints)
+    res = Resume(Path(resume), {"id": run.run_id, "data": prints}, "target") if resume else None
+    if first is not None and (
+        res is None or res.saved_phase() != "target"
+    ):  # XTREME-R's XCOPA: SIQA, then COPA
         out = fit(
             encoder,
             {first.task.name: head},
@@ -327,8 +365,11 @@ def run_target(
             device=device,
             desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
             progress=progress,
+            resume=dataclasses.replace(res, phase="first") if res else None,
         )
         first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
+    if res is not None:
+        res.carry = {"first_dev": first_dev}  # a resumed state brings back its own
     fitted = fit(
         encoder,
         {task.name: head},
@@ -338,7 +379,9 @@ def run_target(
         device=device,
         desc=f"{run.intermediate}->{run.target} s{run.seed}",
         progress=progress,
+        resume=res,
     )
+    first_dev = res.carry["first_dev"] if res is not None else first_dev
     t1 = time.time()
     scores = {}
     for lang in run.languages:  # zero-shot: test sets only, no target-language tuning
