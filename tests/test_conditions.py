@@ -254,3 +254,47 @@ def test_translated_stage_trains_on_union_or_translations_only(data, tiny_encode
     stage = expand_grid(_grid(tiny_encoder, folder, ["none", entry]))[0][0]
     info = chain.train_stage(stage, tmp_path / "ckpt", progress=False)
     assert info.steps == steps and "tiny_nli/train-de" in info.data_fingerprints
+
+
+def test_the_three_conditions_run_from_the_command_line(data, tiny_encoder, tmp_path, monkeypatch):
+    from xitt.schema import read_scores
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # restored after the test (the CLI sets them too)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder, translations, _ = data
+    exp = tmp_path / "runs" / "cond"
+    exp.mkdir(parents=True)
+    doc = {
+        "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+        "intermediates": [
+            "none",
+            "tiny_nli",
+            "tiny_mc",
+            {"name": "nli+mlm", "tasks": ["tiny_nli"], "mlm": MLM},
+            {
+                "name": "nli-tr",
+                "tasks": ["tiny_nli"],
+                "translated": {**TRANSLATED, "source": str(translations)},
+            },
+            {"name": "both", "tasks": "all"},
+        ],
+        "targets": ["tiny_cls"],
+        "seeds": [1],
+        "data_dir": str(folder),
+        "train": {"num_threads": 1},
+    }
+    (exp / "grid.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["run", str(exp), "--offline", "--quiet"]) == 0
+    assert main(["collect", str(exp)]) == 0
+    scores = read_scores(exp / "scores.csv")
+    families = dict(zip(scores.intermediate, scores.intermediate_family))
+    assert families == {
+        "none": "none",
+        "tiny_nli": "nli",
+        "tiny_mc": "qa",
+        "nli+mlm": "nli+mlm",
+        "nli-tr": "nli+translated",
+        "both": "multi",
+    }
+    stage = json.loads(next((exp / "stages").glob("tiny__nli+mlm__*/stage.json")).read_text())
+    assert "tiny_text/train-de" in stage["data"] and stage["data"]["tiny_text/train-de"]["rows"] == 40
