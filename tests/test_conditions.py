@@ -298,3 +298,32 @@ def test_the_three_conditions_run_from_the_command_line(data, tiny_encoder, tmp_
     }
     stage = json.loads(next((exp / "stages").glob("tiny__nli+mlm__*/stage.json")).read_text())
     assert "tiny_text/train-de" in stage["data"] and stage["data"]["tiny_text/train-de"]["rows"] == 40
+
+
+def test_condition_files_are_found_in_xitt_and_xtreme_layouts(tmp_path):
+    from xitt.data.conditions import text_task, translated_task
+    from xitt.data.loaders import local_path
+    from xitt.grid.intermediates import MlmMix, Translated
+
+    reg = registry()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "de.txt").write_text("a\n")
+    text = text_task(MlmMix(str(corpus), ("de",)))
+    assert text.name == "corpus" and local_path(text, "train", "de", tmp_path / "data") == corpus / "de.txt"
+    bare = text_task(MlmMix("wiki", ("de",)))
+    assert local_path(bare, "train", "de", tmp_path) == tmp_path / "wiki" / "train-de.txt"
+    # XTREME's SQuAD translate-train name (gs://xtreme_translations/SQuAD/translate-train/
+    # squad.translate.train.en-{lang}.json, as XTREME's run_squad reads it)
+    squad = translated_task(reg.get("tiny_qa"), Translated(("de",), "union", str(tmp_path)))
+    xtreme = tmp_path / "squad" / "translate-train" / "squad.translate.train.en-de.json"
+    assert (
+        local_path(squad, "train", "de", None) == tmp_path / "tiny_qa" / "train-de.json"
+    )  # none yet: the first
+    xtreme.parent.mkdir(parents=True)
+    xtreme.write_text("{}")
+    assert local_path(squad, "train", "de", None) == xtreme
+    own = tmp_path / "tiny_qa" / "train-de.json"
+    own.parent.mkdir()
+    own.write_text("{}")
+    assert local_path(squad, "train", "de", None) == own  # xitt's own layout first

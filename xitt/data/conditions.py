@@ -75,10 +75,8 @@ def candidates(task: Task, split: str, lang: str, folder: Path) -> list[Path]:
     """The files that may hold ``split``-``lang`` of ``task`` in ``folder``, the xitt layout first."""
     from xitt.data.loaders import EXTENSIONS
 
-    if task.kind == "text":
-        if task.source.get("folder"):  # a corpus folder given as a path
-            return [folder / f"{split}-{lang}.txt", folder / f"{lang}.txt"]
-        return [folder / task.name / f"{split}-{lang}.txt"]
+    if task.kind == "text":  # a corpus given as a path (a bare name is read by loaders.local_path)
+        return [folder / f"{split}-{lang}.txt", folder / f"{lang}.txt"]
     out = [folder / task.name / f"{split}-{lang}.{EXTENSIONS[task.kind]}"]
     if split != "train":
         return out
@@ -96,10 +94,10 @@ def candidates(task: Task, split: str, lang: str, folder: Path) -> list[Path]:
 def stage_needs(stage, reg) -> list[tuple[Task, str, str]]:
     """(task, split, language) of a stage's MLM text and translations (none for a plain stage)."""
     needs = []
-    if getattr(stage, "mlm", None):
+    if stage.mlm:
         text = text_task(stage.mlm)
         needs += [(text, "train", lang) for lang in stage.mlm.languages]
-    if getattr(stage, "translated", None):
+    if stage.translated:
         for name in stage.intermediate_tasks:
             task = translated_task(reg.get(name), stage.translated)
             needs += [(task, "train", lang) for lang in stage.translated.languages]
