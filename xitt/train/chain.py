@@ -3,7 +3,9 @@
     encoder --train_stage--> checkpoint (encoder only) --run_target--> English target training
             --> zero-shot evaluation in every target language --> scores
 
-Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
+A target training shared by several targets (XQuAD and MLQA on SQuAD) is split in two:
+``xitt.train.shared`` trains it once (``fit_target`` + save) and evaluates it per run
+(``evaluate_languages``). Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
 ``xitt.train.retrieval``. This module also loads encoders and featurised splits (cached by
 fingerprint) and writes per-example predictions.
 """
@@ -22,6 +24,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -241,19 +244,124 @@ def train_stage(
     )
 
 
-def save_encoder(encoder, tokenizer, folder: Path) -> None:
-    """Write the encoder (no head) into ``folder`` via a temporary sibling, so a crash leaves no half checkpoint."""
+HEAD_FILE = "head.pt"
+
+
+def save_encoder(encoder, tokenizer, folder: Path, head: Head | None = None) -> None:
+    """Write the encoder (and a shared target training's ``head`` as ``head.pt``) into ``folder`` via
+    a temporary sibling, so a crash leaves no half checkpoint."""
     for stale in folder.parent.glob(folder.name + ".tmp*"):  # left by a worker killed while saving
         shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     encoder.cpu().save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if head is not None:
+        torch.save(head.cpu().state_dict(), tmp / HEAD_FILE)
     for path in tmp.iterdir():
         path.chmod(0o644)  # safetensors is written 0600; shared cluster folders need it readable
     write_manifest(tmp)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
+
+
+@dataclasses.dataclass
+class FittedTarget:
+    """A target head trained on English data, still in memory (``fit_target``)."""
+
+    encoder: Any
+    tokenizer: Any
+    head: Head
+    td: TaskData  # the training task's data (train, dev, labels)
+    prints: dict[str, str]  # data fingerprints (and the base encoder's under "encoder")
+    dev_scores: dict[str, float]
+    steps: int
+    best_step: int | None
+    wall_time: float
+
+
+def fit_target(
+    task: Task,
+    cfg: TrainConfig,
+    seed: int,
+    encoder_path: str,
+    base_path: str,
+    data_dir: Path | None,
+    *,
+    desc: str,
+    progress: bool,
+    reg: Registry,
+) -> FittedTarget:
+    """Fresh head, English training of ``task`` with ``cfg`` (``train_first`` first: XTREME-R's SIQA
+    -> COPA, one model and head throughout), starting from ``encoder_path``. The base encoder's
+    fingerprint is recorded when the chain starts from it (``base_path``; a stage checkpoint's is in
+    the stage's fingerprints)."""
+    t0 = time.time()
+    _threads(cfg)
+    device = _device()
+    encoder, tokenizer = load_encoder(encoder_path)
+    base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == base_path else {}
+    td, prints = _task_data(task, cfg, tokenizer, data_dir)
+    prints.update(base)
+    set_seed(seed)  # head init, dropout and data order
+    head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
+    encoder.to(device)
+    head.to(device)
+    first_dev = {}
+    if cfg.train_first:
+        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
+        prints.update(first_prints)
+        out = fit(
+            encoder,
+            {first.task.name: head},
+            {first.task.name: first},
+            seed=seed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+            desc=desc.replace("->", f"->{first.task.name}->", 1) if "->" in desc else desc,
+            progress=progress,
+        )
+        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
+    fitted = fit(
+        encoder,
+        {task.name: head},
+        {task.name: td},
+        seed=seed,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
+        desc=desc,
+        progress=progress,
+    )
+    return FittedTarget(
+        encoder,
+        tokenizer,
+        head,
+        td,
+        prints,
+        {**first_dev, **fitted["dev"]},
+        fitted["steps"],
+        fitted["best_step"],
+        time.time() - t0,
+    )
+
+
+def evaluate_languages(
+    run: RunSpec, encoder, tokenizer, head: Head, td: TaskData, prints: dict, out_dir: Path | None
+) -> dict[str, dict[str, float]]:
+    """Zero-shot scores {language: {metric: value}} of ``run``'s target test sets (no target-language
+    tuning); adds each test split's fingerprint to ``prints``; writes predictions when asked."""
+    data_dir = Path(run.data_dir) if run.data_dir else None
+    task, device = td.task, next(encoder.parameters()).device
+    scores = {}
+    for lang in run.languages:
+        examples, feats, fp = features_for(task, "test", lang, tokenizer, td.cfg, data_dir, td.labels)
+        prints[f"{task.name}/test-{lang}"] = fp
+        scores[lang], preds, refs = evaluate_split(
+            encoder, head, td, examples, feats, lang, tokenizer.pad_token_id, device
+        )
+        if run.save_predictions and out_dir is not None:
+            write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
+    return scores
 
 
 def run_target(
@@ -264,11 +372,8 @@ def run_target(
     progress: bool = True,
     reg: Registry | None = None,
 ) -> RunResult:
-    """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
-    language of ``run``.
-
-    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
-    task's English data with the same settings, then on the target's (XTREME-R's SIQA -> COPA).
+    """Fresh head, English target training on ``run.data_dir``'s data (``fit_target``), zero-shot
+    evaluation in every language of ``run``. (A run with a shared training: ``evaluate_target``.)
 
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
@@ -278,15 +383,17 @@ def run_target(
     reg = reg or registry()
     data_dir = Path(run.data_dir) if run.data_dir else None
     task, cfg = reg.get(run.target), run.target_train
-    _threads(cfg)
-    device = _device()
-    t0 = time.time()
-    encoder, tokenizer = load_encoder(encoder_path)
-    # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
-    base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
     if not task.trains_on_target:
+        _threads(cfg)
+        t0 = time.time()
+        encoder, tokenizer = load_encoder(encoder_path)
+        base = (
+            {"encoder": encoder_fingerprint(encoder, encoder_path)}
+            if encoder_path == run.encoder_path
+            else {}
+        )
         scores, prints = evaluate_retrieval(
-            encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
+            encoder.to(_device()), tokenizer, task, run.languages, cfg, data_dir, _device()
         )
         return RunResult(
             run.run_id,
@@ -298,58 +405,26 @@ def run_target(
             data_fingerprints={**base, **prints},
             data=data_cache.entries(data_dir, prints),
         )
-    td, prints = _task_data(task, cfg, tokenizer, data_dir)
-    prints.update(base)
-    set_seed(run.seed)  # head init, dropout and data order
-    head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
-    encoder.to(device)
-    head.to(device)
-    first_dev = {}
-    if cfg.train_first:  # XTREME-R's XCOPA: SIQA first, then COPA, one model and head throughout
-        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
-        prints.update(first_prints)
-        out = fit(
-            encoder,
-            {first.task.name: head},
-            {first.task.name: first},
-            seed=run.seed,
-            pad_id=tokenizer.pad_token_id,
-            device=device,
-            desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
-            progress=progress,
-        )
-        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
-    fitted = fit(
-        encoder,
-        {task.name: head},
-        {task.name: td},
-        seed=run.seed,
-        pad_id=tokenizer.pad_token_id,
-        device=device,
-        desc=f"{run.intermediate}->{run.target} s{run.seed}",
-        progress=progress,
+    desc = f"{run.intermediate}->{run.target} s{run.seed}"
+    fitted = fit_target(
+        task, cfg, run.seed, encoder_path, run.encoder_path, data_dir, desc=desc, progress=progress, reg=reg
     )
     t1 = time.time()
-    scores = {}
-    for lang in run.languages:  # zero-shot: test sets only, no target-language tuning
-        examples, feats, fp = features_for(task, "test", lang, tokenizer, cfg, data_dir, td.labels)
-        prints[f"{task.name}/test-{lang}"] = fp
-        scores[lang], preds, refs = evaluate_split(
-            encoder, head, td, examples, feats, lang, tokenizer.pad_token_id, device
-        )
-        if run.save_predictions and out_dir is not None:
-            write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
+    prints = fitted.prints
+    scores = evaluate_languages(
+        run, fitted.encoder, fitted.tokenizer, fitted.head, fitted.td, prints, out_dir
+    )
     return RunResult(
         run.run_id,
         run.to_dict(),
         "done",
         scores=scores,
         primary_metric=METRICS[task.metric].primary,
-        dev_scores={**first_dev, **fitted["dev"]},
-        wall_time={"target": t1 - t0, "eval": time.time() - t1},
+        dev_scores=fitted.dev_scores,
+        wall_time={"target": fitted.wall_time, "eval": time.time() - t1},
         data_fingerprints=prints,
         data=data_cache.entries(data_dir, prints),
-        extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
+        extra={"steps": fitted.steps, "best_step": fitted.best_step},
     )
 
 
