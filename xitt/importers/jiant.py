@@ -27,8 +27,15 @@ What each jiant version writes (checked in nyu-mll/jiant; facts, not code):
   hold predictions without labels and are not read.
 
 Run folders (relative to the imported folder) are named by ``--pattern``, default
-``{encoder}/{intermediate}/{target}/seed{seed}``. Returned rows: the scores.csv columns; 2.x's
-``major`` metric is the primary row, each numeric ``minor`` metric a secondary row.
+``{encoder}/{intermediate}/{target}/seed{seed}``. Returned rows: the scores.csv columns, with
+2.x's metric names turned into the columns xitt's own runs write (``JIANT_COLUMNS``: ``acc`` ->
+``accuracy``, ``exact`` -> ``em``), so imported and xitt-run cells compare. 2.x's ``major`` is
+the mean of its minor metrics' definition per evaluation scheme (``jiant/tasks/evaluate/core.py``:
+accuracy for classification, seqeval F1 for tagging, (F1 + exact) / 2 for squad-style QA); it
+becomes xitt's primary column when that column is not among the minor metrics (``em_f1`` of QA,
+``qa_score`` = (EM + F1) / 2, the same definition) and is dropped as a duplicate otherwise. The
+primary row is the target's registry primary column (a target outside the registry is refused
+by ``fill_from_registry``, which names the columns to add).
 """
 
 from __future__ import annotations
@@ -44,8 +51,24 @@ from xitt.importers.folders import pattern_regex, run_names
 from xitt.importers.tidy import fill_from_registry
 from xitt.schema import SchemaError, validate_scores
 from xitt.tasks import registry
+from xitt.train.metrics import METRICS
 
 PERCENT_TARGETS = frozenset({"xquad", "mlqa", "tydiqa", "squad", "squad_v1", "squad_v2"})
+# jiant 2.x minor metric names -> xitt's metric columns (jiant/tasks/evaluate/core.py,
+# squad_style/utils.py make_eval_dict: "exact", "f1"; SimpleAccuracyEvaluationScheme: "acc").
+JIANT_COLUMNS = {"acc": "accuracy", "exact": "em"}
+
+
+def _v2_columns(target: str, values: dict) -> tuple[dict, str]:
+    """jiant's {metric: value} of one task -> (xitt's {column: value}, the primary column)."""
+    reg = registry()
+    if target not in reg.tasks:
+        return values, "major"
+    primary = METRICS[reg.tasks[target].metric].primary
+    out = {JIANT_COLUMNS.get(k, k): v for k, v in values.items() if k != "major"}
+    if primary not in out and values.get("major") is not None:
+        out[primary] = values["major"]
+    return out, primary
 
 
 def _number(value, where: str, metric: str) -> float:
@@ -71,6 +94,7 @@ def _v2_rows(file: Path, names: dict[str, str], metrics: dict) -> list[dict]:
             raise SchemaError(f"{file}: '{key}' has metrics {block!r}; jiant writes a mapping with 'major'.")
         values = {"major": block.get("major")}
         values.update({k: v for k, v in minor.items() if "total" not in k and "thresh" not in k})
+        values, primary = _v2_columns(names["target"], values)
         for metric, value in values.items():
             if value is None:
                 continue
@@ -80,7 +104,7 @@ def _v2_rows(file: Path, names: dict[str, str], metrics: dict) -> list[dict]:
                     **names,
                     "language": parts[1],
                     "metric": metric,
-                    "primary": metric == "major",
+                    "primary": metric == primary,
                     "score": score,
                     "origin": f"{file} ['{key}']",
                 }
