@@ -278,7 +278,11 @@ def _complete(
     if run.training is not None:
         wall["target_training"] = float(training.wall_time if training else 0.0)
     nodes = [r for r in (stage, training) if r is not None]
-    source = training or result
+    steps = (
+        (training.steps, training.best_step)
+        if training
+        else (result.extra.get("steps"), result.extra.get("best_step"))
+    )
     return dataclasses.replace(
         result,
         wall_time={**wall, **result.wall_time},
@@ -298,8 +302,8 @@ def _complete(
             "stage_id": run.stage.stage_id if run.stage else None,
             "stage_dev_scores": dict(stage.dev_scores) if stage else {},
             **({"training_id": run.training.train_id} if run.training else {}),
-            "steps": source.steps if training else result.extra.get("steps"),
-            "best_step": source.best_step if training else result.extra.get("best_step"),
+            "steps": steps[0],
+            "best_step": steps[1],
             **({"memory": result.extra["memory"]} if "memory" in result.extra else {}),
             **({"training_memory": dict(training.memory)} if training and training.memory else {}),
         },

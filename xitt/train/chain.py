@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import hashlib
-import json
 import logging
 import os
 import random
@@ -38,7 +36,7 @@ from xitt.train.checkpoint import write_manifest
 from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
-from xitt.train.predict import TaskData, evaluate_split
+from xitt.train.predict import TaskData, evaluate_split, write_predictions
 from xitt.train.retrieval import evaluate_retrieval
 
 log = logging.getLogger("xitt")
@@ -426,25 +424,3 @@ def run_target(
         data=data_cache.entries(data_dir, prints),
         extra={"steps": fitted.steps, "best_step": fitted.best_step},
     )
-
-
-def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
-    """One JSON line per example: {index, id?, prediction, reference} (enables example-level bootstrap)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as fh:
-        if isinstance(preds, dict):
-            for i, ex in enumerate(examples):
-                fh.write(
-                    json.dumps(
-                        {
-                            "index": i,
-                            "id": ex["id"],
-                            "prediction": preds[ex["id"]],
-                            "reference": refs[ex["id"]],
-                        }
-                    )
-                    + "\n"
-                )
-        else:
-            for i, (p, r) in enumerate(zip(preds, refs)):
-                fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")
