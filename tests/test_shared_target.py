@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_slurm import fake_slurm
+from test_slurm import fake_slurm, slurm_cluster  # noqa: F401 (a fixture)
 
 from xitt.grid.spec import expand_grid, parse_grid, trainings_of
 from xitt.run.executors import checkpoint_path, execute
@@ -245,3 +245,38 @@ def test_plan_and_status_count_the_shared_trainings(tiny_encoder, shared_data, t
     assert "of stage and shared training checkpoints (2 at once, one at a time)" in out
     main(["status", str(exp)])
     assert "4 shared target trainings: 0 done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_one_training_on_a_real_slurm_cluster(slurm_cluster, tiny_encoder, shared_data, tmp_path):  # noqa: F811
+    """Stage -> one shared training -> two evaluation runs as SLURM jobs (afterok); cleanup jobs remove
+    both checkpoints; the scores equal the local executor's."""
+    from test_slurm import slurm_grid
+
+    ckpts = tmp_path / "ckpt"
+    grid = slurm_grid(
+        tiny_encoder,
+        shared_data,
+        intermediates=["tiny_nli"],
+        targets=["tiny_xquad", "tiny_mlqa"],
+        checkpoint_dir=str(ckpts),
+    )
+    exp = tmp_path / "exp"
+    summary = execute(grid, exp_dir=exp, progress=False)
+    assert summary["submitted"] == 6  # stage, training, 2 runs, 2 cleanups
+    assert summary["done"] == 2 and summary["stages_trained"] == 1 and summary["trainings_trained"] == 1
+    assert summary["checkpoints_removed"] == 2 and not any(ckpts.iterdir())
+    local = tmp_path / "local"
+    execute(
+        make_grid(
+            tiny_encoder,
+            shared_data,
+            intermediates=["tiny_nli"],
+            targets=["tiny_xquad", "tiny_mlqa"],
+            seeds=[1],
+        ),
+        exp_dir=local,
+        progress=False,
+    )
+    runs = expand_grid(grid)[1]
+    assert scores(exp, runs) == scores(local, runs)
