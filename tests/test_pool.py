@@ -149,6 +149,8 @@ def test_a_lareqa_run_ranks_against_the_shared_pool(tiny_encoder, tmp_path):
             "languages": {"lareqa": LANGS},
             "seeds": [1],
             "recipe": "xtreme-r",
+            # the pool only, no dual-encoder training (tests/test_dual.py trains)
+            "task_train": {"lareqa": {"retrieval_training": "none"}},
             "data_dir": str(tmp_path),
         }
     )

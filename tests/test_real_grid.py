@@ -123,3 +123,10 @@ def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, ca
     if recipe == "xtreme-r":  # SIQA before COPA; LAReQA ranked against the shared pool
         assert "siqa/train-en" in by_target["xcopa"].data_fingerprints
         assert any(k.startswith("lareqa/xquad-r-") for k in by_target["lareqa"].data_fingerprints)
+        # dual encoders: LAReQA on SQuAD v1.1, Mewsli-X on English Wikipedia pairs, one entity pool
+        assert "squad_v1/train-en" in by_target["lareqa"].data_fingerprints
+        assert by_target["lareqa"].extra["steps"] > 0 and by_target["mewslix"].extra["steps"] > 0
+        assert any(k.startswith("mewslix/shared-") for k in by_target["mewslix"].data_fingerprints)
+    else:  # phang2020: no dual encoder, one pool per language
+        assert not by_target["mewslix"].extra["steps"]
+        assert "mewslix/test-de" in by_target["mewslix"].data_fingerprints

@@ -207,6 +207,7 @@ def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitt
     assert sorted(h["job-name"] for h in slotted) == ["xitt-slurm-0"] * 3 + ["xitt-slurm-1"] * 3
     assert all(h["dependency"].endswith("singleton") and h["kill-on-invalid-dep"] == "yes" for h in slotted)
     assert all(h["gpus-per-node"] == "1" for h in slotted)
+    assert all(h["signal"] == "USR2@90" for h in slotted)  # preemption: save the resume state, requeue
     for stage in stages:
         stage_job = sub.jobs[f"stage:{stage.stage_id}"].job_id
         (run,) = deps[stage.stage_id]

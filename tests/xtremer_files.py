@@ -1,10 +1,12 @@
 """Small files in the formats XTREME-R's download scripts (and CCGbank) produce, for the converters.
 
-Formats: Mewsli-X ``wikinews_mentions-test.jsonl`` / ``candidate_set_entities.jsonl``
-(google-research/google-research dense_representations_for_entity_retrieval/mel/mewsli-x.md, the
-key tables); XQuAD-R ``xquad-r/<lang>.json`` (google-research-datasets/lareqa xquad-r/de.json:
-SQuAD JSON plus ``sentences`` and ``sentence_breaks`` per paragraph); CCGbank ``data/AUTO/<sec>/*.auto``
-(one ``ID=`` line, then one derivation whose leaves read ``(<L category POS POS word category>)``).
+Formats: Mewsli-X ``wikinews_mentions-test.jsonl`` / ``candidate_set_entities.jsonl`` /
+``wikipedia_pairs-{train,dev}.jsonl`` (google-research/xtreme@838c13b69daafb9328785d16caae2711e4012123
+third_party/utils_mewslix.py: ContextualMentions, Entity, MentionEntityPair; file names from
+scripts/download_data.sh download_mewslix); XQuAD-R ``xquad-r/<lang>.json``
+(google-research-datasets/lareqa xquad-r/de.json: SQuAD JSON plus ``sentences`` and
+``sentence_breaks`` per paragraph); CCGbank ``data/AUTO/<sec>/*.auto`` (one ``ID=`` line, then
+one derivation whose leaves read ``(<L category POS POS word category>)``).
 """
 
 from __future__ import annotations
@@ -15,44 +17,68 @@ from pathlib import Path
 WORDS = "river city north table music green winter market paper light stone garden".split()
 
 
+def _entity(qid: str, description: str, lang: str) -> dict:
+    # utils_mewslix.Entity: sentence_spans index into description
+    return {
+        "entity_id": qid,
+        "title": description.split()[0],
+        "description": description,
+        "sentence_spans": [{"start": 0, "end": len(description)}],
+        "description_language": lang,
+        "description_url": f"https://{lang}.wikipedia.org/wiki/{qid}",
+    }
+
+
+def _context(doc_id: str, lang: str, first: str, second: str) -> dict:
+    # utils_mewslix.Context (document_title/url/id, language, text, sentence_spans)
+    text = f"{first} {second}"
+    return {
+        "document_title": doc_id,
+        "document_url": f"https://{lang}.wikinews.org/wiki/{doc_id}",
+        "document_id": doc_id,
+        "language": lang,
+        "text": text,
+        "sentence_spans": [{"start": 0, "end": len(first)}, {"start": len(first) + 1, "end": len(text)}],
+    }
+
+
+def _mention(example_id: str, qid: str, text: str, word: str) -> dict:
+    start = text.index(word)  # utils_mewslix.Mention with a TextSpan
+    return {
+        "example_id": example_id,
+        "entity_id": qid,
+        "mention_span": {"start": start, "end": start + len(word), "text": word},
+    }
+
+
 def mewslix(folder: Path, languages) -> Path:
+    """wikinews_mentions-test.jsonl (ContextualMentions), candidate_set_entities.jsonl (Entity) and
+    wikipedia_pairs-{train,dev}.jsonl (MentionEntityPair), the schema of utils_mewslix.py."""
     folder.mkdir(parents=True, exist_ok=True)
-    docs, entities = [], []
+    docs, entities, pairs = [], [], []
     for li, lang in enumerate(languages):
         for d in range(3):
             first = f"{WORDS[d]} {WORDS[d + 1]} went to the {WORDS[d + 2]}."
-            second = f"The {WORDS[d + 3]} was {WORDS[d + 4]}."
-            text = f"{first} {second}"
+            context = _context(f"{lang}-{d}", lang, first, f"The {WORDS[d + 3]} was {WORDS[d + 4]}.")
             qid = f"Q{li * 10 + d}"
             docs.append(
                 {
-                    "context": {
-                        "document_id": f"{lang}-{d}",
-                        "language": lang,
-                        "text": text,
-                        "sentence_spans": [[0, len(first)], [len(first) + 1, len(text)]],
-                    },
-                    "mentions": [
-                        {
-                            "example_id": f"{lang}-{d}-0",
-                            "entity_id": qid,
-                            "mention_span": {
-                                "text": WORDS[d + 2],
-                                "start": text.index(WORDS[d + 2]),
-                                "end": 0,
-                            },
-                        }
-                    ],
+                    "context": context,
+                    "mentions": [_mention(f"{lang}-{d}-0", qid, context["text"], WORDS[d + 2])],
                 }
             )
-            entities.append(
-                {"entity_id": qid, "description": f"{WORDS[d + 2]} is a place", "description_language": lang}
-            )
-        entities.append(
-            {"entity_id": f"Q{li * 10 + 9}", "description": "a distractor", "description_language": lang}
+            entities.append(_entity(qid, f"{WORDS[d + 2]} is a place", lang))
+        entities.append(_entity(f"Q{li * 10 + 9}", "a distractor", lang))
+    for d, word in enumerate(WORDS[:6]):
+        context = _context(
+            f"wiki-{d}", "en", f"The {word} was {WORDS[d + 1]}.", f"It went to the {WORDS[d + 2]}."
         )
+        cm = {"context": context, "mention": _mention(f"wiki-{d}-0", f"Q{d}", context["text"], word)}
+        pairs.append({"contextual_mention": cm, "entity": _entity(f"Q{d}", f"{word} is a place", "en")})
     (folder / "wikinews_mentions-test.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     (folder / "candidate_set_entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entities))
+    for split, rows in (("train", pairs[:4]), ("dev", pairs[4:])):
+        (folder / f"wikipedia_pairs-{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in rows))
     return folder
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xitt.grid.spec import SpecError
+from xitt.run.preempt import Preempted
 from xitt.schema import SchemaError
 from xitt.tasks import TaskError
 
@@ -739,6 +740,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Preempted as err:  # SIGTERM/SIGUSR2: resume states saved, claims released
+        print(
+            f"xitt {args.command}: {err}; the running stages and runs saved their resume states, "
+            "run it again to go on from there",
+            file=sys.stderr,
+        )
+        return 128 + err.signum
     except (*USER_ERRORS, OSError) as err:
         if os.environ.get("XITT_DEBUG"):
             raise

@@ -3,21 +3,28 @@
 Each converter reads the official files and writes ``<data_dir>/<task>/<split>-<lang>.tsv`` in
 the formats of xitt/data/loaders.py; ``xitt prepare`` then verifies and caches them.
 
-* Mewsli-X (google-research/xtreme scripts/download_mewslix_data.sh -> ``wikinews_mentions-test.jsonl``
-  and ``candidate_set_entities.jsonl``; schema: google-research/google-research
-  dense_representations_for_entity_retrieval/mel/mewsli-x.md). One line per mention in a WikiNews
-  article of the language: the sentence that contains the mention (``context.sentence_spans``)
-  <TAB> the gold entity's ``description``. Then every candidate entity of the candidate set
-  whose ``description_language`` is the language, up to ``max_candidates`` (sorted by entity id),
-  as a line with an empty left side: the retrieval pool the mentions are ranked against.
-* LAReQA (scripts/download_lareqa_data.sh -> ``xquad-r/<lang>.json``, SQuAD JSON with
+* Mewsli-X (google-research/xtreme scripts/download_data.sh download_mewslix -> the builder's
+  ``wikinews_mentions-test.jsonl``, ``candidate_set_entities.jsonl`` and
+  ``wikipedia_pairs-{train,dev}.jsonl``; schema: google-research/xtreme third_party/utils_mewslix.py,
+  Entity / ContextualMentions / MentionEntityPair). A mention is written as XTREME-R's
+  ``preprocess_mention`` writes it ("<mention>: <left> { <mention> } <right>" inside the mention's
+  sentence, braces of the sentence turned into parentheses), an entity as
+  ``preprocess_entity_description`` (its sentences joined by spaces). Three outputs:
+  ``test-<lang>.tsv``, one line per mention (mention <TAB> gold description), then up to
+  ``max_candidates`` other entities described in the language (empty left side): one pool per
+  language; ``shared/entities.tsv`` (entity id <TAB> description, EVERY entity of the candidate
+  set) and ``shared/mentions-<lang>.tsv`` (example id <TAB> mention <TAB> gold entity id): the one
+  shared pool XTREME-R ranks every language's mentions against (``candidate_pool: shared``);
+  ``train-en.tsv`` / ``dev-en.tsv`` from the English Wikipedia pairs (mention <TAB> description),
+  the dual encoder's training data (xitt.train.dual), when those files are there.
+* LAReQA (scripts/download_data.sh download_lareqa -> ``xquad-r/<lang>.json``, SQuAD JSON with
   ``sentences`` and ``sentence_breaks`` per paragraph; google-research-datasets/lareqa). One line
   per question: question <TAB> the sentence that contains its answer; every other sentence of the
   language as a line with an empty left side.
 
-  Both are the monolingual, line-aligned simplification xitt's mAP@20 evaluation reads (the
-  aligned line is the one relevant answer): XTREME-R ranks against one multilingual pool and
-  counts the parallel answers in all languages as relevant. The protocol itself is the recipes'.
+  The TSVs are the monolingual, line-aligned simplification (``candidate_pool: language``, the
+  aligned line the one relevant answer); XTREME-R ranks against one multilingual pool and counts
+  the parallel answers in all languages as relevant (``candidate_pool: shared``, xitt.train.pool).
 * CCG (CCGbank 1.1, LDC2005T13, licensed): the leaves ``(<L category POS POS word category>)`` of
   ``data/AUTO/<section>/*.auto``; sections 02-21 -> train, 00 -> dev, as is standard; one
   ``word<TAB>supertag`` line per token, a blank line between sentences.
@@ -58,24 +65,76 @@ def _jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _sentence_of(text: str, spans: Sequence[Sequence[int]], start: int) -> str:
-    for begin, end in spans or []:
-        if begin <= start < end:
-            return text[begin:end]
-    return text
+_BRACES = re.compile(r"\{(.*?)\}")
+
+
+def mention_text(context: dict, span: dict) -> str:
+    """One mention as XTREME-R's utils_mewslix.preprocess_mention writes it: the sentence that
+    holds the mention (the whole text when no sentence does), braces in it turned into
+    parentheses, the mention marked with "{ ... }" and repeated in front."""
+    text, start, end = context["text"], span["start"], span["end"]
+    begin, stop = 0, len(text)
+    for b, e in context.get("sentence_spans") or []:
+        if b <= start < e and b < end <= e:
+            begin, stop = b, e
+            break
+    left = _BRACES.sub(r"(\1)", text[begin:start])
+    right = _BRACES.sub(r"(\1)", text[end:stop])
+    mention = span.get("text", text[start:end])
+    query = f"{mention}: {left} {{ {mention} }} {right}"
+    return " ".join(query.splitlines()).replace("  ", " ").strip()
+
+
+def entity_text(entity: dict) -> str:
+    """An entity as utils_mewslix.preprocess_entity_description writes it: its sentences joined by spaces."""
+    description = entity["description"]
+    spans = entity.get("sentence_spans")
+    text = " ".join(description[s["start"] : s["end"]] for s in spans) if spans else description
+    return " ".join(text.splitlines()).replace("  ", " ").strip()
+
+
+def _spans(context: dict) -> dict:
+    spans = context.get("sentence_spans") or []
+    return {
+        **context,
+        "sentence_spans": [(s["start"], s["end"]) if isinstance(s, dict) else s for s in spans],
+    }
+
+
+def _mewslix_pairs(src: Path, data_dir: Path) -> dict[str, int]:
+    """wikipedia_pairs-{train,dev}.jsonl -> mewslix/{train,dev}-en.tsv (mention <TAB> description)."""
+    written = {}
+    for split in ("train", "dev"):
+        path = Path(src) / f"wikipedia_pairs-{split}.jsonl"
+        if not path.is_file():
+            continue
+        rows = [
+            (
+                mention_text(
+                    _spans(p["contextual_mention"]["context"]),
+                    p["contextual_mention"]["mention"]["mention_span"],
+                ),
+                entity_text(p["entity"]),
+            )
+            for p in _jsonl(path)
+        ]
+        written[f"{split}-en"] = _write_tsv(Path(data_dir) / "mewslix" / f"{split}-en.tsv", rows)
+    return written
 
 
 def convert_mewslix(
     src: Path, data_dir: Path, languages: Sequence[str], *, max_candidates: int = 1000
 ) -> dict[str, int]:
-    """Mewsli-X test mentions and candidates -> mewslix/test-<lang>.tsv; returns lines per language."""
+    """Mewsli-X test mentions, candidates and training pairs -> mewslix/ (see the module docstring);
+    returns lines per language (and per training split)."""
     mentions = _jsonl(Path(src) / "wikinews_mentions-test.jsonl")
     entities = {e["entity_id"]: e for e in _jsonl(Path(src) / "candidate_set_entities.jsonl")}
     written = {}
+    shared = Path(data_dir) / "mewslix" / "shared"
     for lang in languages:
-        rows, gold = [], set()
+        rows, queries, gold = [], [], set()
         for doc in mentions:
-            context = doc["context"]
+            context = _spans(doc["context"])
             if context.get("language") != lang:
                 continue
             for mention in doc["mentions"]:
@@ -85,20 +144,19 @@ def convert_mewslix(
                         f"Mewsli-X mention {mention.get('example_id')} links to {mention['entity_id']}, "
                         "which is not in candidate_set_entities.jsonl: the download is incomplete; run it again."
                     )
-                span = mention["mention_span"]
-                rows.append(
-                    (
-                        _sentence_of(context["text"], context.get("sentence_spans"), span["start"]),
-                        entity["description"],
-                    )
-                )
+                query = mention_text(context, mention["mention_span"])
+                rows.append((query, entity_text(entity)))
+                queries.append((mention["example_id"], query, entity["entity_id"]))
                 gold.add(entity["entity_id"])
         pool = sorted(
             e for e, v in entities.items() if v.get("description_language") == lang and e not in gold
         )
-        rows += [("", entities[e]["description"]) for e in pool[:max_candidates]]
+        rows += [("", entity_text(entities[e])) for e in pool[:max_candidates]]
         if rows:
             written[lang] = _write_tsv(Path(data_dir) / "mewslix" / f"test-{lang}.tsv", rows)
+            _write_tsv(shared / f"mentions-{lang}.tsv", queries)
+    _write_tsv(shared / "entities.tsv", [(e, entity_text(v)) for e, v in entities.items()])
+    written.update(_mewslix_pairs(src, data_dir))
     return written
 
 
@@ -111,7 +169,9 @@ def convert_lareqa(src: Path, data_dir: Path, languages: Sequence[str]) -> dict[
         if not path.is_file():
             path = Path(src) / f"{lang}.json"
         if not path.is_file():
-            raise DataError(f"{path} does not exist; run XTREME-R's scripts/download_lareqa_data.sh first.")
+            raise DataError(
+                f"{path} does not exist; run XTREME-R's scripts/download_data.sh (download_lareqa) first."
+            )
         doc = json.loads(path.read_text(encoding="utf-8"))
         rows, used = [], set()
         for article in doc["data"]:

@@ -75,6 +75,9 @@ def needs_of(stages: Iterable, runs: Iterable, reg) -> list[tuple[Task, str, str
         if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
             first = reg.get(run.target_train.train_first)
             needs += [(first, s, lang) for s, lang in sources.needed_splits(first, [], as_target=False)]
+        if run.target_train.retrieval_training == "dual":  # the dual encoder's English pairs
+            pairs = reg.get(task.dual_encoder["train"])
+            needs.append((pairs, "train", pairs.train_language))
     unique = {(t.name, s, lang): (t, s, lang) for t, s, lang in needs}
     return sorted(unique.values(), key=lambda n: (n[0].name, SPLIT_ORDER[n[1]], n[2]))
 

@@ -15,6 +15,8 @@ MAIN_KEYS = ("lr", "epochs", "batch_size", "grad_accum", "max_length")
 ORIGIN_MARK = {"task YAML": "Y", "grid train": "G", "default": "D"}
 # Retrieval targets are not trained: only these settings matter for them.
 RETRIEVAL_KEYS = ("max_length", "retrieval_layer", "retrieval_pool")
+# a retrieval target fine-tuned as a dual encoder (xitt.train.dual): its training settings instead
+DUAL_KEYS = ("retrieval_training", "candidate_pool", *MAIN_KEYS, "max_query_length")
 # Settings that only change how a run is executed or logged, never what it computes.
 QUIET_KEYS = ("eval_batch_size", "precision", "num_threads")
 
@@ -56,7 +58,7 @@ def describe_settings(grid: GridSpec, reg: Registry, *, full: bool = False) -> s
             origins = grid.setting_origins(task, reg, enc_path)
             keys = [k for k in TRAIN_KEYS if k in MAIN_KEYS or (k in origins and k not in QUIET_KEYS)]
             if not reg.get(task).trains_on_target and role == "target":
-                keys = list(RETRIEVAL_KEYS)
+                keys = list(DUAL_KEYS if cfg.retrieval_training == "dual" else RETRIEVAL_KEYS)
             parts = [f"{k}={getattr(cfg, k)}[{_mark(origins.get(k, 'default'))}]" for k in keys]
             lines.append(f"  {enc:<12} {task:<14} {role:<12} " + " ".join(parts))
             if recipe is not None and not any(

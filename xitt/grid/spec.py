@@ -117,6 +117,13 @@ class TrainConfig:
     candidate_pool: str = "language"  # mAP targets: rank within each "language" | one "shared" pool (LAReQA)
     train_first: str = ""  # a task (same kind) trained before the target with these settings (XCOPA: siqa)
     patience: int = 0  # > 0: stop after this many dev evaluations without a better one (select_on: dev)
+    # Minutes between mid-training resume saves (xitt/train/resume.py); 0 = none (a SIGTERM or
+    # SIGUSR2 still saves one). How often a run saves never changes what it computes: not in run ids.
+    resume_every_min: float = 30.0
+    retrieval_training: str = (
+        "none"  # retrieval targets: "none" (the encoder as is) | "dual" (xitt.train.dual)
+    )
+    max_query_length: int = 0  # dual encoder: query tokens (0 = max_length, which bounds the candidates)
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_RANGES.items():
@@ -164,6 +171,8 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "eval_every": (0, 10_000_000),
     "retrieval_layer": (-64, 64),
     "num_threads": (0, 1024),
+    "resume_every_min": (0.0, 10_080.0),
+    "max_query_length": (0, 8192),
 }
 TRAIN_RANGE_NOTES = {
     "epochs": "0 only together with max_steps > 0",
@@ -174,7 +183,9 @@ TRAIN_RANGE_NOTES = {
     "warmup_ratio": "a fraction of the training steps",
     "num_threads": "0 = torch's default",
     "patience": "0 = no early stopping",
+    "resume_every_min": "minutes between resume saves; 0 = only on SIGTERM/SIGUSR2; at most a week",
     "retrieval_layer": "an index into the encoder's hidden states; -1 = the last layer",
+    "max_query_length": "0 = max_length",
 }
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 CHOICES = {
@@ -182,6 +193,7 @@ CHOICES = {
     "long_sentences": ("truncate", "chunk"),
     "retrieval_pool": ("mean", "cls"),
     "candidate_pool": ("language", "shared"),
+    "retrieval_training": ("none", "dual"),
 }
 # Fields added after runs were published (runs/demo): a run id hashes them only when they differ
 # from their default, so that existing ids stay valid.
@@ -193,13 +205,22 @@ ADDED_FIELDS = (
     "candidate_pool",
     "train_first",
     "patience",
+    "retrieval_training",
+    "max_query_length",
 )
+# Settings that never change what a run computes: left out of run and stage ids whatever their value.
+NOT_IDENTITY = ("resume_every_min",)
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def train_key(cfg: TrainConfig) -> dict:
-    """The settings of ``cfg`` that identify a run (all fields, minus added ones at their default)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ADDED_FIELDS or v != _DEFAULTS[k]}
+    """The settings of ``cfg`` that identify a run (all fields, minus added ones at their default and
+    NOT_IDENTITY)."""
+    return {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in NOT_IDENTITY and (k not in ADDED_FIELDS or v != _DEFAULTS[k])
+    }
 
 
 def _coerce(kind: Any, value: Any, where: str) -> Any:
@@ -786,6 +807,7 @@ def parse_grid(doc: Mapping[str, Any], *, path: str | Path = "", reg: Registry |
     for name in {t for i in grid.intermediates for t in i.tasks} | set(grid.targets):
         for _, enc_path in grid.encoders:
             _check_train_first(name, grid.train_config(name, reg, enc_path), reg)
+            _check_dual(name, grid.train_config(name, reg, enc_path), reg)
     return grid
 
 
@@ -799,6 +821,26 @@ def _check_train_first(name: str, cfg: TrainConfig, reg: Registry) -> None:
             f"train_first of '{name}' is '{first.name}', a {first.kind} task; it must be another task of "
             f"the same kind as '{name}' ({task.kind}), which must train on its own data."
         )
+
+
+def _check_dual(name: str, cfg: TrainConfig, reg: Registry) -> None:
+    """``retrieval_training: dual`` only for a retrieval task that declares its dual-encoder training
+    data (other kinds train their own head and ignore it)."""
+    task = reg.get(name)
+    if cfg.retrieval_training == "dual" and task.kind == "retrieval" and not task.dual_encoder:
+        raise SpecError(
+            f"retrieval_training of '{name}' is 'dual', but '{name}' declares no dual_encoder training "
+            f"data in {task.file or 'its task file'}; dual-encoder fine-tuning exists for "
+            f"{', '.join(sorted(t.name for t in reg.tasks.values() if t.dual_encoder)) or 'no task'}. Set "
+            f"task_train.{name}.retrieval_training: none."
+        )
+    spec = task.dual_encoder
+    if cfg.retrieval_training == "dual" and task.kind == "retrieval":
+        if spec.get("train") not in reg.tasks or spec.get("pairs") not in ("aligned", "answer_sentence"):
+            raise SpecError(
+                f"{task.file}: {name}.dual_encoder must be {{train: <a known task>, pairs: aligned | "
+                f"answer_sentence}}, not {dict(spec)}.{did_you_mean(str(spec.get('train')), list(reg.tasks))}"
+            )
 
 
 def _recipe(raw: Any) -> Recipe | None:

@@ -66,7 +66,7 @@ def _v2_columns(target: str, values: dict) -> tuple[dict, str]:
         return values, "major"
     primary = METRICS[reg.tasks[target].metric].primary
     out = {JIANT_COLUMNS.get(k, k): v for k, v in values.items() if k != "major"}
-    if primary not in out and values.get("major") is not None:
+    if primary not in out and "major" in values:
         out[primary] = values["major"]
     return out, primary
 
@@ -94,11 +94,9 @@ def _v2_rows(file: Path, names: dict[str, str], metrics: dict) -> list[dict]:
             raise SchemaError(f"{file}: '{key}' has metrics {block!r}; jiant writes a mapping with 'major'.")
         values = {"major": block.get("major")}
         values.update({k: v for k, v in minor.items() if "total" not in k and "thresh" not in k})
+        values = {k: _number(v, f"{file}: '{key}'", k) for k, v in values.items() if v is not None}
         values, primary = _v2_columns(names["target"], values)
-        for metric, value in values.items():
-            if value is None:
-                continue
-            score = _number(value, f"{file}: '{key}'", metric)
+        for metric, score in values.items():
             rows.append(
                 {
                     **names,

@@ -33,6 +33,7 @@ from pathlib import Path
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, TrainSpec, expand_grid, trainings_of
 from xitt.run.jobs import console, do_run, fail_run, node_id, remove_checkpoint, stage_job
+from xitt.run.preempt import catch_preemption, stop_if_requested
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -55,11 +56,16 @@ DEFAULT_CHECKPOINT_DIR = "~/.cache/xitt/checkpoints"
 
 
 def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id: str) -> Path:
-    """Where stage ``stage_id`` keeps its checkpoint: ``<checkpoint_dir>/<stage_id>`` when the grid sets
-    ``checkpoint_dir``, else ``<XITT_CHECKPOINT_DIR or ~/.cache/xitt/checkpoints>/<exp name>-<hash of the
-    experiment folder>/<stage_id>``: outside the repository (a stage checkpoint of XLM-R large is ~2.2 GB)
-    and apart for every experiment folder. Never inside a stage or run folder, whose files the
-    checkpoint save's clean-up would otherwise delete."""
+    """Where stage ``stage_id`` keeps its checkpoint: ``checkpoint_root(...)/<stage_id>``."""
+    return checkpoint_root(grid_or_dir, exp_dir) / stage_id
+
+
+def checkpoint_root(grid_or_dir: GridSpec | str | None, exp_dir: Path) -> Path:
+    """The folder of an experiment's stage checkpoints (and of its resume states, under ``resume/``):
+    the grid's ``checkpoint_dir`` when it sets one, else ``<XITT_CHECKPOINT_DIR or
+    ~/.cache/xitt/checkpoints>/<exp name>-<hash of the experiment folder>``: outside the repository (a
+    stage checkpoint of XLM-R large is ~2.2 GB) and apart for every experiment folder. Never inside a
+    stage or run folder, whose files the checkpoint save's clean-up would otherwise delete."""
     base = grid_or_dir.checkpoint_dir if isinstance(grid_or_dir, GridSpec) else grid_or_dir
     exp = Path(exp_dir).resolve()
     if base:
@@ -72,7 +78,7 @@ def checkpoint_path(grid_or_dir: GridSpec | str | None, exp_dir: Path, stage_id:
             f"checkpoint_dir {base} would put checkpoints among the experiment's run or stage folders; "
             f"use a folder of its own, e.g. {exp / 'checkpoints'} or one outside the experiment."
         )
-    return folder / stage_id
+    return folder
 
 
 # ----------------------------------------------------------------------------------- planning
@@ -179,7 +185,8 @@ def execute(
         workers=workers if kind == "local" else 1,
     )
     bar.show()
-    plan = Work(grid, exp, todo_stages, ckpt, todo, todo_trainings, fail_fast, bar)
+    root = str(checkpoint_root(grid, exp))
+    plan = Work(grid, exp, todo_stages, ckpt, root, todo, todo_trainings, fail_fast, bar)
     if kind == "slurm":
         from xitt.run import slurm
 
@@ -214,6 +221,7 @@ class Work:
     exp: Path
     todo_stages: list[StageSpec]  # the stages to train (a ready one is not trained again)
     ckpt: dict[str, Path]  # stage or training id -> its checkpoint folder
+    root: str  # checkpoint_root: resume states live under <root>/resume
     todo: list[RunSpec]
     todo_trainings: list[TrainSpec]
     fail_fast: bool
@@ -255,6 +263,7 @@ def _node(work: Work, kind: str, node, counts: dict, progress: bool) -> str:
     """Train a stage or shared training in this process; its state, counted and shown."""
     nid = node_id(node)
     state = stage_job(node, str(work.exp), str(work.ckpt[nid]), progress, kind)
+    stop_if_requested()
     counts[f"{kind}s_trained"] += state == "trained"
     work.bar.stage_finished(nid, stage_seconds(work.exp, nid, kind))
     return state
@@ -262,7 +271,14 @@ def _node(work: Work, kind: str, node, counts: dict, progress: bool) -> str:
 
 def _run_local(work: Work, progress: bool) -> dict:
     """One process: per stage, train it, then each of its shared trainings followed by its runs (its
-    checkpoint removed after them), then its other runs; a stage's checkpoint goes last."""
+    checkpoint removed after them), then its other runs; a stage's checkpoint goes last. SIGTERM/SIGUSR2
+    stop it with ``Preempted``: at the running node's or run's next optimizer step (after saving its
+    resume state), or at the end of the running one when it is not training."""
+    with catch_preemption():
+        return _run_serial(work, progress)
+
+
+def _run_serial(work: Work, progress: bool) -> dict:
     counts = {"ran": 0, "stages_trained": 0, "trainings_trained": 0, "busy": 0}
     all_runs, exp = _dependants(work.grid), work.exp
     for stage, trainings, runs in work.groups():
@@ -297,7 +313,7 @@ def _local_runs(work: Work, runs: Sequence[RunSpec], upstream: str, counts: dict
         if upstream == "failed":
             state = fail_run(run, exp, work.start(run))
         else:
-            state = do_run(run, exp, work.start(run), work.bar.enabled)
+            state = do_run(run, exp, work.start(run), work.bar.enabled, work.root)
         counts["ran"] += int(state in ("done", "failed"))
         counts["busy"] += int(state == "busy")
         if state in ("done", "failed"):
@@ -305,6 +321,7 @@ def _local_runs(work: Work, runs: Sequence[RunSpec], upstream: str, counts: dict
         if state == "failed" and work.fail_fast:
             log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
             return True
+        stop_if_requested()
     return False
 
 

@@ -5,6 +5,11 @@ and in SLURM jobs (``xitt/run/slurm.py``); ``xitt/run/executors.py`` decides wha
 None raises for a failed stage or run: each records ``failed`` with its error (traceback in
 ``train.log``, last line in ``stage.json`` / ``result.json``). An O_EXCL claim per folder keeps two
 workers off the same stage or run; nothing waits on another worker's claim ('busy' instead).
+
+Preemption (SIGTERM/SIGUSR2, ``xitt/run/preempt.py``): training saves a resume state in
+``<checkpoint root>/resume/<id>`` and raises ``Preempted``, which passes through (the stage or run is
+neither done nor failed; its claim is released) to the executor. A stage or run that ends, done or
+failed, deletes its resume state.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from xitt.grid.spec import RunSpec, StageSpec, TrainSpec
 from xitt.run.memory import retry_on_oom
+from xitt.run.preempt import catch_preemption, clear_resume, resume_folder
 from xitt.run.progress import interactive, not_detail
 from xitt.run.store import (
     Claim,
@@ -106,8 +112,9 @@ def _isolated(what: str, work, *args) -> str:
 def do_stage(
     stage: StageSpec | TrainSpec, exp_dir: str, ckpt: str, progress: bool = False, kind: str = "stage"
 ) -> str:
-    """Train one intermediate stage (or, with ``kind="training"``, one shared target training from
-    ``start``) unless it is ready; 'done' | 'failed' | 'busy'. Never raises."""
+    """Train one intermediate stage (or, with ``kind="training"``, one shared target training) unless
+    it is ready; 'done' | 'failed' | 'busy'. Raises only ``Preempted``. Its resume state lives in
+    ``<ckpt's parent>/resume/<id>``."""
     return _isolated(f"{kind} {node_id(stage)}", _do_stage, stage, exp_dir, ckpt, progress, kind)
 
 
@@ -115,7 +122,7 @@ def node_id(node: StageSpec | TrainSpec) -> str:
     return node.train_id if isinstance(node, TrainSpec) else node.stage_id
 
 
-def _train_node(node: StageSpec | TrainSpec, exp: Path, ckpt_dir: Path, progress: bool):
+def _train_node(node: StageSpec | TrainSpec, exp: Path, ckpt_dir: Path, progress: bool, resume: Path):
     """(record, memory) of training ``node``: an intermediate stage from the encoder, or a shared target
     training from its stage's checkpoint (or the encoder); OOM retries halve the micro-batch."""
     if isinstance(node, TrainSpec):
@@ -128,7 +135,11 @@ def _train_node(node: StageSpec | TrainSpec, exp: Path, ckpt_dir: Path, progress
                 raise RuntimeError(stage_missing(exp, node.stage.stage_id, start))
         return retry_on_oom(
             lambda cfgs: train_target(
-                dataclasses.replace(node, train=cfgs[node.task]), start, ckpt_dir, progress=progress
+                dataclasses.replace(node, train=cfgs[node.task]),
+                start,
+                ckpt_dir,
+                progress=progress,
+                resume=resume,
             ),
             {node.task: node.train},
             f"training {node.train_id}",
@@ -136,7 +147,9 @@ def _train_node(node: StageSpec | TrainSpec, exp: Path, ckpt_dir: Path, progress
     from xitt.train.chain import train_stage
 
     return retry_on_oom(
-        lambda cfgs: train_stage(dataclasses.replace(node, train=cfgs), ckpt_dir, progress=progress),
+        lambda cfgs: train_stage(
+            dataclasses.replace(node, train=cfgs), ckpt_dir, progress=progress, resume=resume
+        ),
         node.train,
         f"stage {node.stage_id}",
     )
@@ -150,16 +163,16 @@ def _do_stage(node, exp_dir: str, ckpt: str, progress: bool, kind: str) -> str:
     claim = Claim(folder)
     if not claim.acquire():
         return "busy"
-    started = now()
+    started, resume = now(), resume_folder(ckpt_dir.parent, nid)
     spec = node.to_dict() if kind == "training" else {**dataclasses.asdict(node), "stage_id": nid}
     versions = {node.task: node.task_version} if kind == "training" else dict(node.task_versions)
     try:
-        with run_log(folder), heartbeat(claim):
+        with run_log(folder), heartbeat(claim), catch_preemption():
             tasks = node.task if kind == "training" else "+".join(node.intermediate_tasks)
             log.info("%s %s: training %s on %s (seed %d)", kind, nid, node.encoder, tasks, node.seed)
             write_config(folder, {**spec, "checkpoint": str(ckpt_dir)})
             try:
-                record, memory = _train_node(node, exp, ckpt_dir, progress)
+                record, memory = _train_node(node, exp, ckpt_dir, progress, resume)
                 # the record names the node as the grid asked for it, and what memory allowed
                 record = dataclasses.replace(record, stage_id=nid, spec=spec, memory=memory)
             except Exception as err:
@@ -169,19 +182,23 @@ def _do_stage(node, exp_dir: str, ckpt: str, progress: bool, kind: str) -> str:
                 record, task_versions=versions, started=started, finished=now(), **_provenance()
             )
             write_stage(exp, record, kind)
+            clear_resume(resume)
         return record.status
     finally:
         claim.release()
 
 
-def do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False) -> str:
+def do_run(
+    run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool = False, resume_root: str | None = None
+) -> str:
     """Train + evaluate one target run unless done (evaluate only when it has a shared training:
     ``ckpt`` is then that training's checkpoint, else its stage's); 'done' | 'failed' | 'skipped' |
-    'busy'. Never raises."""
-    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress)
+    'busy'. Raises only ``Preempted``. Its resume state lives in ``<resume_root>/resume/<run_id>``
+    (none without a root)."""
+    return _isolated(f"run {run.run_id}", _do_run, run, exp_dir, ckpt, progress, resume_root)
 
 
-def _result(run: RunSpec, exp: Path, ckpt: str | None, folder: Path, progress: bool):
+def _result(run: RunSpec, exp: Path, ckpt: str | None, folder: Path, progress: bool, resume: Path | None):
     """(RunResult, stage record, training record) of one run: evaluated from its shared training's
     checkpoint, or trained from its stage's checkpoint (or the encoder) and evaluated."""
     stage = done_stage(exp, run.stage.stage_id) if run.stage is not None else None
@@ -205,6 +222,7 @@ def _result(run: RunSpec, exp: Path, ckpt: str | None, folder: Path, progress: b
             encoder_path,
             out_dir=folder,
             progress=progress,
+            resume=resume,
         ),
         {run.target: run.target_train},
         f"run {run.run_id}",
@@ -216,7 +234,7 @@ def _result(run: RunSpec, exp: Path, ckpt: str | None, folder: Path, progress: b
     )
 
 
-def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str:
+def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool, resume_root: str | None) -> str:
     exp = Path(exp_dir)
     folder = run_dir(exp, run.run_id)
     if run_state(folder)[0] == "done":
@@ -225,13 +243,14 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
     if not claim.acquire():
         return "busy"
     started, stage, training = now(), None, None
+    resume = resume_folder(resume_root, run.run_id) if resume_root else None
     try:
-        with run_log(folder), heartbeat(claim):
+        with run_log(folder), heartbeat(claim), catch_preemption():
             shutil.rmtree(folder / "predictions", ignore_errors=True)
             write_config(folder, run.to_dict())
             log.info("run %s: start", run.run_id, extra={"detail": True})
             try:
-                result, stage, training = _result(run, exp, ckpt, folder, progress)
+                result, stage, training = _result(run, exp, ckpt, folder, progress, resume)
                 # the result names the run as the grid asked for it, and what memory allowed
                 result = dataclasses.replace(result, run_id=run.run_id, spec=run.to_dict())
                 log.info("run %s: done %s", run.run_id, json.dumps(result.scores))
@@ -239,6 +258,7 @@ def _do_run(run: RunSpec, exp_dir: str, ckpt: str | None, progress: bool) -> str
                 log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
                 result = RunResult(run.run_id, run.to_dict(), "failed", error=f"{type(err).__name__}: {err}")
             write_result(folder, _complete(result, run, stage, started, training))
+            clear_resume(resume)
         return result.status
     finally:
         claim.release()

@@ -27,15 +27,19 @@ def interactive() -> bool:
 class StageBar:
     """``with StageBar(total, "mnli") as bar: bar.step(loss)`` — a bar on a TTY, sparse log lines otherwise."""
 
-    def __init__(self, total: int, desc: str, enabled: bool = True):
-        self.total, self.desc, self.n, self.start = max(1, total), desc, 0, time.time()
+    def __init__(self, total: int, desc: str, enabled: bool = True, initial: int = 0):
+        """``initial``: steps already done (a resumed stage or run)."""
+        self.total, self.desc, self.n, self.start = max(1, total), desc, initial, time.time()
+        self.initial = initial
         self.bar = None
         self.quiet = not enabled
         if enabled and interactive():
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.total, desc=desc, leave=False, dynamic_ncols=True, unit="step")
-        self._next_log, self._last = max(1, self.total // 10), self.start
+            self.bar = tqdm(
+                total=self.total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, unit="step"
+            )
+        self._next_log, self._last = initial + max(1, self.total // 10), self.start
 
     def step(self, loss: float) -> None:
         self.n += 1
@@ -46,7 +50,7 @@ class StageBar:
             # Non-interactive logs: a line every ~10 % of the steps, at most one per 30 s, and the last.
             self._next_log = self.n + max(1, self.total // 10)
             self._last = time.time()
-            eta = (time.time() - self.start) / self.n * (self.total - self.n)
+            eta = (time.time() - self.start) / (self.n - self.initial) * (self.total - self.n)
             log.info(
                 "%s: step %d/%d loss %.4f eta %.0fs",
                 self.desc,

@@ -23,6 +23,13 @@ Decisions (issue 11, "jobs that survive"):
   job, and a cleanup job per training removes its checkpoint (encoder + head) once they are done.
   A failed training records its runs failed and fails, like a stage.
 
+* **Preemption.** submitit puts ``--signal=USR2@90`` in every sbatch header (USR2 90 s before the
+  time limit); SLURM sends SIGTERM when it preempts a job. Either one, during training, makes the
+  job save a resume state at its next optimizer step (``xitt/train/resume.py``) and stop; on USR2
+  the job then requeues itself through submitit (at most ``max_requeue`` times), after SIGTERM
+  SLURM requeues it (``PreemptMode=REQUEUE``). The requeued job resumes from the saved step.
+  Outside training USR2 requeues at once (submitit's handler) and SIGTERM is only logged.
+
 ``xitt run`` still waits for its jobs and reports them; killing it leaves the jobs running.
 """
 
@@ -32,6 +39,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +48,7 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from xitt.grid.spec import GridSpec, RunSpec
+from xitt.run.preempt import Preempted
 from xitt.run.store import run_seconds, stage_seconds
 
 log = logging.getLogger("xitt")
@@ -54,17 +63,31 @@ class StageFailed(RuntimeError):
 class SlurmJob(Checkpointable):
     """A stage, run or cleanup as a SLURM job. On preemption or timeout submitit calls ``checkpoint``,
     whose default requeues the job with the same arguments; the requeued job takes over its own claim
-    (same SLURM job id) and redoes the stage or run from the start."""
+    (same SLURM job id) and goes on from the node's or run's resume state (``<resume_root>/resume``)."""
 
-    def __call__(self, what: str, spec, exp_dir: str, ckpt: str | None, runs: Sequence[RunSpec] = ()) -> str:
+    def __call__(
+        self,
+        what: str,
+        spec,
+        exp_dir: str,
+        ckpt: str | None,
+        runs: Sequence[RunSpec] = (),
+        resume_root: str | None = None,
+    ) -> str:
         from xitt.run import jobs as ex
 
         ex.console(True)
-        if what in ("stage", "training"):
-            return _stage(spec, exp_dir, ckpt, runs, what)
-        if what == "cleanup":
-            return "removed" if ex.remove_checkpoint(False, Path(exp_dir), Path(ckpt), runs) else "kept"
-        return ex.do_run(spec, exp_dir, ckpt)
+        requeue = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint, requeue, exit
+        try:
+            if what in ("stage", "training"):
+                return _stage(spec, exp_dir, ckpt, runs, what)
+            if what == "cleanup":
+                return "removed" if ex.remove_checkpoint(False, Path(exp_dir), Path(ckpt), runs) else "kept"
+            return ex.do_run(spec, exp_dir, ckpt, resume_root=resume_root)
+        except Preempted as err:  # the resume state is saved
+            if err.signum == signal.SIGUSR2 and callable(requeue):
+                requeue(err.signum, None)  # requeues this job and exits
+            raise  # SIGTERM: SLURM requeues a preempted job itself; no result is written
 
 
 def _stage(stage, exp_dir: str, ckpt: str, runs: Sequence[RunSpec], kind: str = "stage") -> str:
@@ -182,10 +205,11 @@ def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants, todo_tr
     runs (afterok on their training, else their stage), a cleanup per stage and per training.
     ``ckpt`` maps every stage and training id to its checkpoint; ``dependants`` maps them to every run
     of the grid that needs them."""
-    from xitt.run.executors import Work
+    from xitt.run.executors import Work, checkpoint_root
 
     del stages  # the pending work names its stages
-    work = Work(grid, exp, list(todo_stages), ckpt, list(todo), list(todo_trainings), False, None)
+    root = str(checkpoint_root(grid, exp))
+    work = Work(grid, exp, list(todo_stages), ckpt, root, list(todo), list(todo_trainings), False, None)
     (exp / "slurm").mkdir(parents=True, exist_ok=True)
     sub = Submitter(grid, exp, live_jobs(exp))
     if sub.live:
@@ -209,7 +233,9 @@ def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants, todo_tr
             # its shared training's job (none when the training is ready), else its stage's
             upstream = [sub.job_id(f"training:{tid}")] if tid else after
             sub.submit(
-                f"run:{run.run_id}", ("run", run, str(exp), work.start(run)), after=[a for a in upstream if a]
+                f"run:{run.run_id}",
+                ("run", run, str(exp), work.start(run), (), root),
+                after=[a for a in upstream if a],
             )
     for node in [t for _, ts, _ in groups for t in ts] + [
         r.stage for _, _, rs in groups for r in rs if r.stage

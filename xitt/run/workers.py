@@ -4,7 +4,9 @@ Every stage to train is submitted at once; when a stage is done, its shared targ
 other runs are submitted; when a shared training is done, its runs (evaluation only). A failed stage
 or training records its runs failed without starting them; a busy one (another live worker trains it)
 leaves them for the next `xitt run`. A checkpoint is removed as soon as every run of the grid that
-needs it is done. Workers are spawned (no bars) and die with their parent.
+needs it is done. Workers are spawned (no bars) and die with their parent. SIGTERM/SIGUSR2 to
+``xitt run`` reach every worker: each saves its resume state and stops; the waiting work is
+cancelled and ``Preempted`` raised once the workers are back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from xitt.run.jobs import do_run, fail_run, node_id, remove_checkpoint, stage_job
+from xitt.run.preempt import Preempted, catch_preemption, requested
 from xitt.run.store import run_seconds, stage_seconds
 
 log = logging.getLogger("xitt")
@@ -31,22 +34,28 @@ class Pool:
 
     def node(self, kind: str, node, what) -> None:
         ckpt = str(self.work.ckpt[node_id(node)])
-        self.pending[self.executor.submit(stage_job, node, str(self.work.exp), ckpt, False, kind)] = (
-            kind,
-            what,
-        )
+        fut = self.executor.submit(stage_job, node, str(self.work.exp), ckpt, False, kind)
+        self.pending[fut] = (kind, what)
 
     def runs(self, runs, upstream: str) -> None:
         """Submit ``runs`` after their stage or training ended in ``upstream``."""
         if upstream == "busy":  # another worker trains it: its runs wait for the next `xitt run`
             self.counts["busy"] += len(runs)
             return
-        job = fail_run if upstream == "failed" else do_run
+        exp = str(self.work.exp)
         for run in runs:
-            self.pending[self.executor.submit(job, run, str(self.work.exp), self.work.start(run))] = (
-                "run",
-                run,
-            )
+            if upstream == "failed":
+                fut = self.executor.submit(fail_run, run, exp, self.work.start(run))
+            else:
+                fut = self.executor.submit(do_run, run, exp, self.work.start(run), False, self.work.root)
+            self.pending[fut] = ("run", run)
+
+    def stop(self) -> None:
+        """Cancel the submitted work no worker has started yet."""
+        self.stopped = True
+        for fut in list(self.pending):
+            if fut.cancel():
+                self.pending.pop(fut)
 
     def after_stage(self, group, state: str) -> None:
         """The stage of ``group`` ended in ``state``: its trainings and its other runs follow."""
@@ -67,7 +76,7 @@ def _finished(pool: Pool, what: str, item, state: str, left: dict, all_runs: dic
         node = item[0]
         counts[f"{what}s_trained"] += state == "trained"
         work.bar.stage_finished(node_id(node), stage_seconds(work.exp, node_id(node), what))
-        if pool.stopped:
+        if pool.stopped or state == "preempted":
             return
         if what == "stage":
             pool.after_stage(item, state)
@@ -88,10 +97,7 @@ def _finished(pool: Pool, what: str, item, state: str, left: dict, all_runs: dic
                 remove_checkpoint(work.grid.keep_checkpoints, work.exp, work.ckpt[nid], all_runs.get(nid, []))
     if state == "failed" and work.fail_fast and not pool.stopped:
         log.error("stopping after the first failure (--fail-fast): %s", item.run_id)
-        pool.stopped = True
-        for other in list(pool.pending):
-            if other.cancel():
-                pool.pending.pop(other)
+        pool.stop()
 
 
 def run_pool(work, workers: int) -> dict:
@@ -107,9 +113,13 @@ def run_pool(work, workers: int) -> dict:
         ):
             if nid is not None:
                 left[nid] = left.get(nid, 0) + 1
-    with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
-    ) as executor:
+    preempted = None
+    with (
+        catch_preemption(forward=_to_children),
+        ProcessPoolExecutor(
+            workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+        ) as executor,
+    ):
         pool = Pool(work, executor)
         for group in work.groups():
             if group[0] is not None:
@@ -122,9 +132,26 @@ def run_pool(work, workers: int) -> dict:
                 what, item = pool.pending.pop(fut)
                 try:
                     state = fut.result()
+                except Preempted as err:
+                    state, preempted = "preempted", err.signum
                 except Exception as err:
                     name = item.run_id if what == "run" else node_id(item[0])
                     log.error("worker for %s died: %s", name, err)
                     state = "failed"
                 _finished(pool, what, item, state, left, all_runs)
+            preempted = preempted or requested()
+            if preempted and not pool.stopped:
+                log.warning("preempted: the workers save their resume states; waiting work is not started")
+                pool.stop()
+    if preempted:
+        raise Preempted(preempted)
     return {**pool.counts, **({"stopped": 1} if pool.stopped else {})}
+
+
+def _to_children(signum: int) -> None:
+    """Pass a preemption signal on to the pool's workers (`kill <pid of xitt run>` reaches it alone)."""
+    for child in mp.active_children():
+        try:
+            os.kill(child.pid, signum)
+        except OSError:  # already gone
+            pass

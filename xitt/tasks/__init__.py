@@ -9,9 +9,11 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 ``languages_xtreme_r`` (XTREME-R's list when it differs), ``train_language``, ``labels``,
 ``fields`` (hub column names), ``source`` (``hub`` + per-split ``{config, split, filter}``, or
 ``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description``,
-``display`` (the name reports show, e.g. ``SQuAD 1.1``) and ``trains_on`` (a target whose English
-training is another task's: XQuAD and MLQA both train on ``squad_v1``, so a grid trains that once per
-encoder, intermediate and seed and evaluates both from it; see ``xitt/grid/spec.py`` TrainSpec).
+``display`` (the name reports show, e.g. ``SQuAD 1.1``), ``dual_encoder`` (a retrieval
+target's fine-tuning data: ``{train: <task>, pairs: aligned | answer_sentence}``, xitt.train.dual)
+and ``trains_on`` (a target whose English training is another task's: XQuAD and MLQA both train on
+``squad_v1``, so a grid trains that once per encoder, intermediate and seed and evaluates both from
+it; see ``xitt/grid/spec.py`` TrainSpec).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ TASK_KEYS = (
     "description",
     "display",
     "family",
+    "dual_encoder",
     "trains_on",
 )
 FILE_KEYS = ("family", "defaults", "tasks", "description")
@@ -171,6 +174,9 @@ class Task:
     display: str = ""  # the name shown in reports and tables (e.g. "SQuAD 1.1"); the id when empty
     trains_on: str = ""  # a target trained on another task's English data (XQuAD, MLQA: squad_v1)
     file: str = ""
+    # retrieval targets XTREME-R fine-tunes as a dual encoder: {train: task, pairs: aligned |
+    # answer_sentence} (xitt.train.dual); used when a run sets retrieval_training: dual
+    dual_encoder: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_target(self) -> bool:
@@ -290,6 +296,7 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
                 display=str(merged.get("display", "")),
                 trains_on=str(merged.get("trains_on") or ""),
                 file=str(path),
+                dual_encoder=dict(merged.get("dual_encoder") or {}),
             )
         )
     return tasks, problems

@@ -5,9 +5,9 @@
 
 A target training shared by several targets (XQuAD and MLQA on SQuAD) is split in two:
 ``xitt.train.shared`` trains it once (``fit_target`` + save) and evaluates it per run
-(``evaluate_languages``). Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
-``xitt.train.retrieval``. This module also loads encoders and featurised splits (cached by
-fingerprint) and writes per-example predictions.
+(``evaluate_languages``). Both train with ``xitt.train.fit.fit``; retrieval targets skip training
+and go to ``xitt.train.retrieval``, or with ``retrieval_training: dual`` to ``xitt.train.dual``.
+This module also loads encoders and featurised splits (cached by fingerprint).
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
 from xitt.train.checkpoint import write_manifest
+from xitt.train.dual import run_dual
 from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
 from xitt.train.predict import TaskData, evaluate_split, write_predictions
+from xitt.train.resume import Resume
 from xitt.train.retrieval import evaluate_retrieval
 
 log = logging.getLogger("xitt")
@@ -193,9 +195,10 @@ def train_stage(
     *,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> StageRecord:
     """Intermediate training of one (encoder, intermediate, seed) on the data in ``stage.data_dir``;
-    saves the ENCODER ONLY to ``checkpoint``.
+    saves the ENCODER ONLY to ``checkpoint``. ``resume``: the folder of its mid-training resume state.
 
     Returns a done StageRecord with dev_scores, steps, best_step, wall_time, data_fingerprints (the
     base encoder's under "encoder") and checkpoint; the executor adds provenance and times.
@@ -226,6 +229,7 @@ def train_stage(
         device=device,
         desc=f"{stage.intermediate} s{stage.seed}",
         progress=progress,
+        resume=Resume(Path(resume), {"id": stage.stage_id, "data": prints}, "stage") if resume else None,
     )
     save_encoder(encoder, tokenizer, Path(checkpoint))
     return StageRecord(
@@ -289,14 +293,21 @@ def fit_target(
     desc: str,
     progress: bool,
     reg: Registry,
+    resume: Path | None = None,
+    resume_id: str = "",
 ) -> FittedTarget:
-    """Fresh head, English training of ``task`` with ``cfg`` (``train_first`` first: XTREME-R's SIQA
-    -> COPA, one model and head throughout), starting from ``encoder_path``. The base encoder's
-    fingerprint is recorded when the chain starts from it (``base_path``; a stage checkpoint's is in
-    the stage's fingerprints)."""
-    t0 = time.time()
+    """Fresh head, English training of ``task`` with ``cfg`` starting from ``encoder_path``.
+
+    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
+    task's English data with the same settings, then on ``task``'s (XTREME-R's SIQA -> COPA). The base
+    encoder's fingerprint is recorded when the chain starts from it (``base_path``; a stage
+    checkpoint's is in the stage's fingerprints). ``resume``: the folder of the mid-training resume
+    state of ``resume_id`` (a state of the target's training skips ``train_first``: the state holds
+    its weights and dev scores).
+    """
     _threads(cfg)
     device = _device()
+    t0 = time.time()
     encoder, tokenizer = load_encoder(encoder_path)
     base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == base_path else {}
     td, prints = _task_data(task, cfg, tokenizer, data_dir)
@@ -306,9 +317,12 @@ def fit_target(
     encoder.to(device)
     head.to(device)
     first_dev = {}
-    if cfg.train_first:
-        first, first_prints = _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir)
-        prints.update(first_prints)
+    first, first_prints = (
+        _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir) if cfg.train_first else (None, {})
+    )
+    prints.update(first_prints)
+    res = Resume(Path(resume), {"id": resume_id, "data": prints}, "target") if resume else None
+    if first is not None and (res is None or res.saved_phase() != "target"):  # XCOPA: SIQA, then COPA
         out = fit(
             encoder,
             {first.task.name: head},
@@ -318,8 +332,11 @@ def fit_target(
             device=device,
             desc=desc.replace("->", f"->{first.task.name}->", 1) if "->" in desc else desc,
             progress=progress,
+            resume=dataclasses.replace(res, phase="first") if res else None,
         )
         first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
+    if res is not None:
+        res.carry = {"first_dev": first_dev}  # a resumed state brings back its own
     fitted = fit(
         encoder,
         {task.name: head},
@@ -329,7 +346,9 @@ def fit_target(
         device=device,
         desc=desc,
         progress=progress,
+        resume=res,
     )
+    first_dev = res.carry["first_dev"] if res is not None else first_dev
     return FittedTarget(
         encoder,
         tokenizer,
@@ -369,43 +388,34 @@ def run_target(
     out_dir: Path | None = None,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> RunResult:
     """Fresh head, English target training on ``run.data_dir``'s data (``fit_target``), zero-shot
-    evaluation in every language of ``run``. (A run with a shared training: ``evaluate_target``.)
+    evaluation in every language of ``run``. (A run with a shared training: ``xitt.train.shared``.)
 
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
-    itself (see ``evaluate_retrieval``).
+    itself, or fine-tune it as a dual encoder (``run_retrieval``). ``resume``: the folder of its
+    mid-training resume state.
     """
     reg = reg or registry()
     data_dir = Path(run.data_dir) if run.data_dir else None
     task, cfg = reg.get(run.target), run.target_train
     if not task.trains_on_target:
-        _threads(cfg)
-        t0 = time.time()
-        encoder, tokenizer = load_encoder(encoder_path)
-        base = (
-            {"encoder": encoder_fingerprint(encoder, encoder_path)}
-            if encoder_path == run.encoder_path
-            else {}
-        )
-        scores, prints = evaluate_retrieval(
-            encoder.to(_device()), tokenizer, task, run.languages, cfg, data_dir, _device()
-        )
-        return RunResult(
-            run.run_id,
-            run.to_dict(),
-            "done",
-            scores=scores,
-            primary_metric=METRICS[task.metric].primary,
-            wall_time={"target": 0.0, "eval": time.time() - t0},
-            data_fingerprints={**base, **prints},
-            data=data_cache.entries(data_dir, prints),
-        )
-    desc = f"{run.intermediate}->{run.target} s{run.seed}"
+        return run_retrieval(run, encoder_path, data_dir=data_dir, progress=progress, reg=reg)
     fitted = fit_target(
-        task, cfg, run.seed, encoder_path, run.encoder_path, data_dir, desc=desc, progress=progress, reg=reg
+        task,
+        cfg,
+        run.seed,
+        encoder_path,
+        run.encoder_path,
+        data_dir,
+        desc=f"{run.intermediate}->{run.target} s{run.seed}",
+        progress=progress,
+        reg=reg,
+        resume=resume,
+        resume_id=run.run_id,
     )
     t1 = time.time()
     prints = fitted.prints
@@ -423,4 +433,57 @@ def run_target(
         data_fingerprints=prints,
         data=data_cache.entries(data_dir, prints),
         extra={"steps": fitted.steps, "best_step": fitted.best_step},
+    )
+
+
+def run_retrieval(
+    run: RunSpec, encoder_path: str, *, data_dir: Path | None, progress: bool, reg: Registry
+) -> RunResult:
+    """A retrieval target: the encoder itself ranks (``evaluate_retrieval``), or, with
+    ``retrieval_training: dual``, XTREME-R's dual-encoder fine-tuning first (``run_dual``)."""
+    task, cfg = reg.get(run.target), run.target_train
+    _threads(cfg)
+    device = _device()
+    t0 = time.time()
+    encoder, tokenizer = load_encoder(encoder_path)
+    # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
+    base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
+    if cfg.retrieval_training == "dual":  # XTREME-R's Mewsli-X, LAReQA
+        set_seed(run.seed)
+        out = run_dual(
+            encoder,
+            tokenizer,
+            task,
+            cfg,
+            languages=run.languages,
+            seed=run.seed,
+            data_dir=data_dir,
+            device=device,
+            reg=reg,
+            desc=f"{run.intermediate}->{run.target} s{run.seed}",
+            progress=progress,
+        )
+        return RunResult(
+            run.run_id,
+            run.to_dict(),
+            "done",
+            scores=out["scores"],
+            primary_metric=METRICS[task.metric].primary,
+            wall_time=out["wall_time"],
+            data_fingerprints={**base, **out["prints"]},
+            data=data_cache.entries(data_dir, out["prints"]),
+            extra={"steps": out["steps"], "best_step": out["steps"]},
+        )
+    scores, prints = evaluate_retrieval(
+        encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
+    )
+    return RunResult(
+        run.run_id,
+        run.to_dict(),
+        "done",
+        scores=scores,
+        primary_metric=METRICS[task.metric].primary,
+        wall_time={"target": 0.0, "eval": time.time() - t0},
+        data_fingerprints={**base, **prints},
+        data=data_cache.entries(data_dir, prints),
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +32,11 @@ import numpy as np
 import torch
 
 from xitt.grid.spec import TrainConfig
+from xitt.run.preempt import requested, stop_if_requested, training
 from xitt.run.progress import StageBar
 from xitt.train.heads import Head, collate, feature_length
 from xitt.train.predict import TaskData, autocast, dev_scores
+from xitt.train.resume import LoopState, Resume, capture, restore
 
 log = logging.getLogger("xitt")
 
@@ -147,95 +150,156 @@ def fit(
     device,
     desc: str,
     progress: bool = True,
+    resume: Resume | None = None,
 ) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
     With ``select_on: dev`` the weights of the best English-dev evaluation (mean primary metric
     over the tasks) are restored at the end; with ``patience`` > 0 training stops after that many
-    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals).
+    evaluations in a row without a better one (jiant's --no_improvements_for_n_evals). With
+    ``resume``, a saved state of this job and phase is loaded first, a state is saved every
+    ``resume_every_min`` minutes, and on SIGTERM/SIGUSR2 one is saved before ``Preempted`` is raised
+    (``xitt/train/resume.py``).
     """
     cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
     rng = np.random.default_rng(seed)
     modules = [encoder, *heads.values()]
-    params = [p for m in modules for p in m.parameters()]
     per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
     optimizer, schedule = make_optimizer(modules, cfg, total)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
-
-    def dev_eval() -> dict[str, float]:
-        flat = dev_scores(encoder, heads, tasks, pad_id, device)
-        log.info(
-            "%s: step %d dev %s",
-            desc,
-            step,
-            json.dumps({k: round(v, 2) for k, v in flat.items()}),
-            extra={"detail": True},
-        )
-        return flat
-
-    step, micro, best, best_state, best_step, dev = 0, 0, None, None, 0, {}
     # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
     watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
-    stale, stopped = 0, False  # evaluations since the best one; early stop (patience)
+    loop, kept = LoopState(), {"best": None}
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        loop, kept["best"] = restore(*saved, modules, optimizer, schedule, scaler)
+        watch.last, watch.run = loop.loss_last, loop.loss_run
+        log.info("%s: resumed at step %d of %d", desc, loop.step, total)
 
     def checkpoint_eval() -> bool:
         """Evaluate on English dev, keep the best weights; True when patience has run out."""
-        nonlocal best, best_state, best_step, dev, stale
-        dev = dev_eval()
-        if cfg.select_on == "dev" and (best is None or dev["selection"] > best["selection"]):
-            best, best_step, stale = dev, step, 0
-            best_state = keep_state(modules, best_state)
+        watch.check(loop.step)
+        loop.dev = dev_scores(encoder, heads, tasks, pad_id, device)
+        log.info("%s: step %d dev %s", desc, loop.step, _rounded(loop.dev), extra={"detail": True})
+        if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
+            loop.best, loop.best_step, loop.stale = loop.dev, loop.step, 0
+            kept["best"] = keep_state(modules, kept["best"])
         else:
-            stale += 1
-        return 0 < cfg.patience <= stale
+            loop.stale += 1
+        return 0 < cfg.patience <= loop.stale
 
-    with StageBar(total, desc, progress) as bar:
-        while step < total and not stopped:
-            plan = [
-                (name, b)
-                for name, td in tasks.items()
-                for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
-            ]
-            plan = [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
+    def save() -> None:
+        watch.check(loop.step)  # pending losses read now: the same steps, the same outcome
+        loop.loss_last, loop.loss_run = watch.last, watch.run
+        took = resume.save(*capture(loop, modules, optimizer, schedule, scaler, kept["best"]))
+        log.info("%s: resume state saved at step %d (%.1fs)", desc, loop.step, took, extra={"detail": True})
+
+    timer = SaveTimer(cfg.resume_every_min if resume is not None else 0.0)
+    step_once = _stepper(encoder, heads, tasks, cfg, optimizer, schedule, scaler, pad_id, device)
+    with training(), StageBar(total, desc, progress, initial=loop.step) as bar:
+        while not loop.done:
+            plan = _epoch_plan(tasks, rng, loop)
             for module in modules:
                 module.train()
-            for name, idx in plan:
-                batch = {
-                    k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()
-                }
-                with autocast(device, cfg.precision):
-                    loss, _ = heads[name](encoder, batch)
-                loss = loss / cfg.grad_accum
-                (scaler.scale(loss) if scaler else loss).backward()
-                micro += 1
-                if micro % cfg.grad_accum:
-                    continue
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                scaler.step(optimizer) if scaler else optimizer.step()
-                if scaler:
-                    scaler.update()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                watch.add(loss.detach() * cfg.grad_accum)
-                if step % CHECK_EVERY == 0 or step >= total:
-                    watch.check(step)
+            while loop.position < len(plan):
+                name, idx = plan[loop.position]
+                loop.position += 1
+                if not step_once(loop, name, idx, watch):
+                    continue  # gradient accumulation: no optimizer step yet
+                if loop.step % CHECK_EVERY == 0 or loop.step >= total:
+                    watch.check(loop.step)
                 bar.step(watch.last)
-                if cfg.eval_every and step % cfg.eval_every == 0 and step < total and cfg.select_on == "dev":
-                    watch.check(step)
-                    stopped = checkpoint_eval()
+                if (
+                    cfg.eval_every
+                    and loop.step % cfg.eval_every == 0
+                    and loop.step < total
+                    and cfg.select_on == "dev"
+                ):
+                    loop.stopped = checkpoint_eval()
                     for module in modules:
                         module.train()
-                if step >= total or stopped:
+                if loop.step >= total or loop.stopped:
                     break
-            if not stopped and (step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
-                watch.check(step)
-                stopped = checkpoint_eval()  # once per epoch, and always at the end
-    if best_state is not None:
-        for module, state in zip(modules, best_state):
+                if resume is not None and timer.due():
+                    save()
+                    stop_if_requested()
+            if not loop.stopped and (loop.step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
+                loop.stopped = checkpoint_eval()  # once per epoch, and always at the end
+            loop.epoch, loop.position, loop.epoch_rng = loop.epoch + 1, 0, None
+            loop.done = loop.step >= total or loop.stopped
+        if resume is not None and requested():  # it came during the last evaluation: keep its result
+            save()
+            stop_if_requested()
+    if kept["best"] is not None:
+        for module, state in zip(modules, kept["best"]):
             module.load_state_dict(state)
-        dev = best
-    return {"dev": dev, "steps": step, "best_step": best_step if best is not None else step}
+        loop.dev = loop.best
+    return {
+        "dev": loop.dev,
+        "steps": loop.step,
+        "best_step": loop.best_step if loop.best is not None else loop.step,
+    }
+
+
+def _rounded(scores: dict[str, float]) -> str:
+    return json.dumps({k: round(v, 2) for k, v in scores.items()})
+
+
+class SaveTimer:
+    """Due every ``minutes`` (never when 0) and at once when a preemption signal came in."""
+
+    def __init__(self, minutes: float):
+        self.every, self.last = minutes * 60.0, time.monotonic()
+
+    def due(self) -> bool:
+        if requested() is None and not (self.every > 0 and time.monotonic() - self.last >= self.every):
+            return False
+        self.last = time.monotonic()
+        return True
+
+
+def _epoch_plan(
+    tasks: dict[str, TaskData], rng: np.random.Generator, loop: LoopState
+) -> list[tuple[str, list[int]]]:
+    """The epoch's (task, batch indices), all tasks' batches shuffled together. A resumed epoch draws
+    its plan again from the Generator's state saved when the plan was first drawn: the same order."""
+    if loop.epoch_rng is None:
+        loop.epoch_rng = rng.bit_generator.state
+    else:
+        rng.bit_generator.state = loop.epoch_rng
+    plan = [
+        (name, b)
+        for name, td in tasks.items()
+        for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+    ]
+    return [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
+
+
+def _stepper(encoder, heads, tasks, cfg: TrainConfig, optimizer, schedule, scaler, pad_id: int, device):
+    """``step_once(loop, name, idx, watch)``: forward + backward of one micro-batch; every
+    ``grad_accum`` micro-batches an optimizer step (clipped, scaled under fp16); True after a step."""
+    params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
+
+    def step_once(loop: LoopState, name: str, idx: list[int], watch: LossWatch) -> bool:
+        batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+        with autocast(device, cfg.precision):
+            loss, _ = heads[name](encoder, batch)
+        loss = loss / cfg.grad_accum
+        (scaler.scale(loss) if scaler else loss).backward()
+        loop.micro += 1
+        if loop.micro % cfg.grad_accum:
+            return False
+        if scaler:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        scaler.step(optimizer) if scaler else optimizer.step()
+        if scaler:
+            scaler.update()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        loop.step += 1
+        watch.add(loss.detach() * cfg.grad_accum)
+        return True
+
+    return step_once

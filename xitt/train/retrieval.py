@@ -1,12 +1,12 @@
 """Retrieval targets (Tatoeba, BUCC, Mewsli-X/LAReQA-style mAP@20): the encoder itself is
-evaluated, with no target training; ``embed`` pools the hidden states of the recipe's layer.
+evaluated; ``embed`` pools the hidden states of the recipe's layer. With ``retrieval_training:
+dual`` (xitt.train.dual) the mAP targets are ranked with the fine-tuned dual encoder's encodings
+instead (``encoders``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,35 +51,56 @@ def embed(encoder, tokenizer, sentences: Sequence[str], cfg: TrainConfig, device
     return out
 
 
-def _retrieval_inputs(encoder, tokenizer, rows, cfg, device) -> dict[str, Any]:
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+def _retrieval_inputs(rows, encode_src: Encode, encode_tgt: Encode) -> dict[str, Any]:
     src = [i for i, r in enumerate(rows) if r["src"]]
     tgt = [i for i, r in enumerate(rows) if r["tgt"]]
     return {
-        "src": embed(encoder, tokenizer, [rows[i]["src"] for i in src], cfg, device),
+        "src": encode_src([rows[i]["src"] for i in src]),
         "src_ids": src,
-        "tgt": embed(encoder, tokenizer, [rows[i]["tgt"] for i in tgt], cfg, device),
+        "tgt": encode_tgt([rows[i]["tgt"] for i in tgt]),
         "tgt_ids": tgt,
         "gold": [(i, i) for i, r in enumerate(rows) if r["src"] and r["tgt"]],
     }
 
 
 def evaluate_retrieval(
-    encoder, tokenizer, task: Task, languages: Sequence[str], cfg: TrainConfig, data_dir: Path | None, device
+    encoder,
+    tokenizer,
+    task: Task,
+    languages: Sequence[str],
+    cfg: TrainConfig,
+    data_dir: Path | None,
+    device,
+    encoders: tuple[Encode, Encode] | None = None,
+    shared=None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """XTREME's retrieval evaluation of the encoder itself (no training): language -> metric columns.
+    """XTREME's retrieval evaluation of the encoder: language -> metric columns.
 
     Tatoeba: top-1 cosine accuracy of each sentence's English partner; BUCC: margin-based mining,
-    threshold tuned on the dev (sample) split; mAP@20 (Mewsli-X/LAReQA-style): every English
-    sentence ranked by cosine for each query, the aligned one relevant.
+    threshold tuned on the dev (sample) split; mAP@20: with ``candidate_pool: language`` every
+    candidate of the language ranked by cosine for each query, the aligned one relevant; with
+    ``shared`` one pool of all languages (xitt.train.pool; ``shared``: that pool and its
+    fingerprints, when already read). ``encoders`` (query, candidate) replace the pooled hidden
+    states (``embed``) of the encoder.
     """
     from xitt.train.metrics import mine_bucc_candidates
 
+    def pooled(texts):
+        return embed(encoder, tokenizer, texts, cfg, device)
+
+    encode_src, encode_tgt = encoders or (pooled, pooled)
     if task.metric == "map_at_20" and cfg.candidate_pool == "shared":
-        return _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device)
+        from xitt.train.pool import shared_pool_for, shared_pool_scores
+
+        pool, prints = shared or shared_pool_for(task, languages, data_dir)
+        return shared_pool_scores(pool, encode_src, encode_candidates=encode_tgt), prints
     scores, prints = {}, {}
     for lang in languages:
         rows, prints[f"{task.name}/test-{lang}"] = xdata.load_split(task, "test", lang, data_dir)
-        x = _retrieval_inputs(encoder, tokenizer, rows, cfg, device)
+        x = _retrieval_inputs(rows, encode_src, encode_tgt)
         if task.metric == "tatoeba_accuracy":
             scores[lang] = evaluate(task.metric, src_embeddings=x["src"], tgt_embeddings=x["tgt"])
         elif task.metric == "map_at_20":
@@ -92,7 +113,7 @@ def evaluate_retrieval(
             scores[lang] = evaluate(task.metric, ranked=ranked, relevant=[[i] for i in x["src_ids"]])
         else:
             sample_rows, prints[f"{task.name}/dev-{lang}"] = xdata.load_split(task, "dev", lang, data_dir)
-            s = _retrieval_inputs(encoder, tokenizer, sample_rows, cfg, device)
+            s = _retrieval_inputs(sample_rows, encode_src, encode_tgt)
             scores[lang] = evaluate(
                 task.metric,
                 gold=x["gold"],
@@ -101,19 +122,3 @@ def evaluate_retrieval(
                 candidates=mine_bucc_candidates(x["src"], x["tgt"], x["src_ids"], x["tgt_ids"]),
             )
     return scores, prints
-
-
-def _evaluate_shared_pool(encoder, tokenizer, task, languages, cfg, data_dir, device):
-    """LAReQA as XTREME-R ranks it: every question against one pool of all languages' candidates."""
-    from xitt.train.pool import build_shared_pool, read_xquad_r, shared_pool_scores
-
-    if data_dir is None:
-        raise FileNotFoundError(
-            f"{task.name}: candidate_pool 'shared' needs local XQuAD-R files; pass --data-dir (or "
-            "XITT_DATA_DIR) pointing at the folder that holds lareqa/xquad-r/<lang>.json."
-        )
-    files = read_xquad_r(Path(data_dir), languages, task.name)
-    digest = hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-    pool = build_shared_pool(files)
-    scores = shared_pool_scores(pool, lambda texts: embed(encoder, tokenizer, texts, cfg, device))
-    return scores, {f"{task.name}/xquad-r-{'+'.join(languages)}": digest}

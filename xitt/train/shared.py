@@ -43,9 +43,11 @@ def train_target(
     *,
     progress: bool = True,
     reg: Registry | None = None,
+    resume: Path | None = None,
 ) -> StageRecord:
     """Train the shared target head of ``training`` from ``encoder_path`` (its stage's checkpoint or
-    the encoder); save encoder + head to ``checkpoint``.
+    the encoder); save encoder + head to ``checkpoint``. ``resume``: the folder of its mid-training
+    resume state (xitt/run/preempt.py).
 
     Returns a done StageRecord (``stage_id`` = the training id) with dev_scores (the training task's
     English dev), steps, best_step, wall_time, data_fingerprints and checkpoint.
@@ -64,6 +66,8 @@ def train_target(
         desc=desc,
         progress=progress,
         reg=reg,
+        resume=resume,
+        resume_id=training.train_id,
     )
     save_encoder(fitted.encoder, fitted.tokenizer, Path(checkpoint), head=fitted.head)
     return StageRecord(
