@@ -10,6 +10,8 @@ the delta frame. Built-in (one design fit per grid shared by all three):
 
 * ``headline``: :func:`analysis.headline.headline`, the rule the report prints (stratum
   "singular" / "regular" by the fitted task variance);
+* ``headline_larger_se_t``: the same rule with the previous test after a singular fit (see
+  :func:`default_methods`);
 * ``mixed_design``: the design model's contrast with its uncapped Satterthwaite df;
 * ``mixed_z``: the same estimate and se with a normal quantile (what statsmodels would report),
   kept to show how anti-conservative a z test is with few tasks per family.
@@ -67,7 +69,10 @@ def on_deltas(method: Callable[[pd.DataFrame, np.random.Generator], tuple]) -> M
 
 
 def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 0.05) -> dict[str, Method]:
-    """{"headline", "mixed_design", "mixed_z"}: one design fit per grid shared by the three."""
+    """{"headline", "headline_larger_se_t", "mixed_design", "mixed_z"}: one design fit per grid
+    shared by all four. ``headline_larger_se_t`` is the rule before issue 12's last round, kept to
+    compare: after a singular fit the t over task means with se max(pooled, model) and
+    df = tasks - 2, where the headline now takes the task variance at its 95 % upper bound."""
     cache: dict = {}
 
     def fitted(scores):
@@ -80,12 +85,22 @@ def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float =
             )
             theta = dict(zip(fit.variance["component"], fit.theta)) if fit else {}
             singular = max(theta.get("intermediate", 0.0), theta.get(H.ENCODER_TERM, 0.0)) < SINGULAR_TOL
-            cache.update(scores=scores, row=row, comp=comp, stratum="singular" if singular else "regular")
+            old = row
+            if row["method"] == "task_bounded" and singular:
+                tasks = H.task_means(scores, level_a, level_b)
+                old = H.task_bounded_test(tasks, level_a, level_b, se_floor=comp["se"], level=1 - alpha)
+            cache.update(
+                scores=scores, row=row, comp=comp, old=old, stratum="singular" if singular else "regular"
+            )
         return cache
 
     def headline(scores, rng):
         c = fitted(scores)
         return c["row"]["ci_low"], c["row"]["ci_high"], c["row"]["p_value"], c["stratum"]
+
+    def headline_larger_se_t(scores, rng):
+        c = fitted(scores)
+        return c["old"]["ci_low"], c["old"]["ci_high"], c["old"]["p_value"], c["stratum"]
 
     def mixed_design(scores, rng):
         c = fitted(scores)
@@ -103,7 +118,12 @@ def default_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float =
         p = 2 * stats.norm.sf(abs(out["statistic"]))
         return out["estimate"] - half, out["estimate"] + half, p, c["stratum"]
 
-    return {"headline": headline, "mixed_design": mixed_design, "mixed_z": mixed_z}
+    return {
+        "headline": headline,
+        "headline_larger_se_t": headline_larger_se_t,
+        "mixed_design": mixed_design,
+        "mixed_z": mixed_z,
+    }
 
 
 def calibrate(
@@ -195,6 +215,9 @@ SCENARIOS = {
     "null, singular design (no task variance), 2 vs 4": dict(
         families={"nli": 2, "qa": 4}, sd_intermediate=0.0, n_languages=8
     ),
+    "effect +1, singular design (no task variance), 2 vs 4": dict(
+        families={"nli": 2, "qa": 4}, sd_intermediate=0.0, effect=1.0, n_languages=8
+    ),
     "effect +2, 4 vs 4 tasks, 10 % cells missing": dict(
         families={"nli": 4, "qa": 4}, sd_intermediate=1.0, effect=2.0, missing=0.1, n_languages=8
     ),
@@ -227,27 +250,12 @@ def report_methods(level_a: str = "nli", level_b: str = "qa", *, alpha: float = 
     }
 
 
-def marks_calibration(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> dict:
-    """The main table's marks under the null (every cell's true delta 0, stage / run / baseline-run
-    seed noise sd 1): share of cells with p < alpha and of grids with any Holm-adjusted p < alpha.
-    Returns {"cell_rejection", "holm_fwer", "n_cells", "n_grids"}."""
-    from analysis.significance import delta_vs_none
-    from analysis.simulate import simulate_deltas
-
-    null = dict(sd_intermediate=0.0, sd_target=0.0, sd_language=0.0, family_effects={"nli": 0.0, "qa": 0.0})
-    cells = hits = fwer = 0
-    for _ in range(n_grids):
-        d = simulate_deltas(rng, n_languages=8, sd_stage=1.0, sd_run=1.0, sd_baseline_run=1.0, **null)
-        out = delta_vs_none(d)
-        cells, hits = cells + len(out), hits + int((out["p_value"] < alpha).sum())
-        fwer += bool((out["p_adj"] < alpha).any())
-    return {"cell_rejection": hits / cells, "holm_fwer": fwer / n_grids, "n_cells": cells, "n_grids": n_grids}
-
-
 def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
-    """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, plus the
-    main-table marks. Returns scenario + CALIBRATION_COLUMNS (the marks as method "main-table
-    marks" with rejection_rate = per-cell rate and, in stratum "Holm family-wise", the FWER)."""
+    """:func:`calibrate` with :func:`report_methods` on every scenario of SCENARIOS, then the
+    rows beyond the family contrast (:func:`analysis.calibration_rows.rows_table`: the main-table
+    marks, "k of N languages", the encoder x family interaction) and
+    :func:`analysis.calibration_paper.paper_calibration` (oracle, multi-bootstrap; the only rows
+    with a ``bias``). Returns scenario + CALIBRATION_COLUMNS + bias."""
     parts = []
     for name, knobs in SCENARIOS.items():
         knobs = dict(knobs)
@@ -256,25 +264,13 @@ def calibration_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: fl
             rng, n_grids=n_grids, effect=effect, alpha=alpha, methods=report_methods(alpha=alpha), **knobs
         )
         parts.append(table.assign(scenario=name))
-    marks = marks_calibration(rng, n_grids=n_grids, alpha=alpha)
-    for stratum, rate, n in (
-        ("per cell", marks["cell_rejection"], marks["n_cells"]),
-        ("Holm family-wise", marks["holm_fwer"], n_grids),
-    ):
-        row = _summarise("main-table marks", stratum, np.array([[np.nan, np.nan, np.nan]]), 0.0, alpha)
-        row.update(
-            rejection_rate=rate,
-            rejection_mc_se=float(np.sqrt(rate * (1 - rate) / n)),
-            n_grids=n_grids,
-            n_failed=0,
-        )
-        parts.append(
-            pd.DataFrame([row]).assign(
-                scenario="null, run-level seed noise (3 targets x 8 languages x 3 seeds)"
-            )
-        )
+    from analysis.calibration_paper import paper_calibration  # oracle and multi-bootstrap rows, with bias
+    from analysis.calibration_rows import rows_table
+
+    parts.append(rows_table(rng, n_grids=n_grids, alpha=alpha))
+    parts.append(paper_calibration(rng, n_grids=n_grids, alpha=alpha))
     out = pd.concat(parts, ignore_index=True)
-    return out[["scenario", *CALIBRATION_COLUMNS]]
+    return out[["scenario", *CALIBRATION_COLUMNS, "bias"]]
 
 
 _R_BENCH = """

@@ -36,6 +36,7 @@ import scipy
 
 from analysis import bootstrap, contrast, effects, headline, seeds, significance
 from analysis.load import validate
+from analysis.paper import paper_frames
 from analysis.result import Analysis, Frames
 from xitt.schema import NONE
 
@@ -88,6 +89,8 @@ def analyze(
     synthetic: bool = False,
     keep_degenerate: bool = False,
     encoder: str | None = None,
+    dev_scores: pd.DataFrame | None = None,
+    examples: pd.DataFrame | None = None,
 ) -> Analysis:
     """Run every analysis step on a scores frame (the scores.csv contract) and collect the results.
 
@@ -95,6 +98,9 @@ def analyze(
     :func:`analysis.load.validate`); ``encoder`` analyses that encoder's rows only. With several
     encoders the ``encoders`` frame holds each encoder's answer and the encoder x family
     interaction (:func:`analysis.headline.encoder_answers`).
+
+    ``dev_scores`` (dev_scores.csv) and ``examples`` (examples.csv.gz) feed the comparisons with
+    Phang et al. 2020 (:func:`analysis.paper.paper_frames`: oracle, replication, example level).
 
     Returns an :class:`analysis.result.Analysis`; its ``frames`` (:class:`analysis.result.Frames`)
     document their columns. ``synthetic``: the grid says so (names starting with "synth" mark
@@ -131,6 +137,10 @@ def analyze(
         caveats.append("ASO (these tasks, seeds as units) is left out: it needs >= 6 seeds per family.")
     n_tasks = (int(des.is_a.sum()), int((~des.is_a).sum()))
     _design_caveats(caveats, n_tasks, extra["family_permutation"], a, b, delta, synthetic)
+    paper = paper_frames(
+        prim, delta, rng=rng, synthetic=synthetic, caveats=caveats, dev_scores=dev_scores, examples=examples,
+        level=level, n_boot=n_boot,
+    )  # fmt: skip
     frames = Frames(
         coverage=v.coverage,
         missing=v.missing,
@@ -149,6 +159,7 @@ def analyze(
         aso=aso,
         effect_sizes=significance.effect_size_frame(delta, a, b),
         encoders=_encoder_frame(prim, a, b, level, caveats),
+        **paper,
     )
     answer = contrast.headline(
         by_method, wins, a=a, b=b, level=level, n_tasks=n_tasks, n_targets=len(des.targets)

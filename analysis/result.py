@@ -15,11 +15,23 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
+from analysis.multiboot import MULTIBOOT_COLUMNS
+from analysis.oracle import CHOICE_COLUMNS, ORACLE_COLUMNS
+from analysis.replication import REPLICATION_COLUMNS
+
 RESULT = ("estimate", "ci_low", "ci_high", "se", "df", "statistic", "p_value")
 
 
 def _frame(*columns: str, doc: str):
     return field(metadata={"columns": tuple(columns), "doc": doc})
+
+
+def _optional(columns, doc: str):
+    """A frame that may be left out (empty with its columns by default): the paper comparisons."""
+    return field(
+        default_factory=lambda: pd.DataFrame(columns=list(columns)),
+        metadata={"columns": tuple(columns), "doc": doc},
+    )
 
 
 @dataclass
@@ -130,6 +142,21 @@ class Frames:
             "columns": ("encoder", "method", *RESULT, "n", "note"),
             "doc": "per-encoder answers, 'all', and the encoder x family interaction (several encoders)",
         },
+    )
+
+    # The comparisons with Phang et al. (2020): analysis.paper (empty when the data does not support them).
+    oracle: pd.DataFrame = _optional(
+        ORACLE_COLUMNS, "best intermediate per target: naive and honest (analysis.oracle)"
+    )
+    oracle_choices: pd.DataFrame = _optional(
+        CHOICE_COLUMNS, "the intermediate each oracle method chose per target"
+    )
+    replication: pd.DataFrame = _optional(
+        REPLICATION_COLUMNS, "the paper's claims vs this grid (analysis.replication)"
+    )
+    example_level: pd.DataFrame = _optional(
+        MULTIBOOT_COLUMNS,
+        "intermediate vs none by the multi-bootstrap over seeds x examples (analysis.multiboot)",
     )
 
     def __post_init__(self):

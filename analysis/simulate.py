@@ -187,3 +187,32 @@ def simulate_deltas(rng: np.random.Generator, **knobs) -> pd.DataFrame:
     arms = scores[scores["intermediate"] != NONE].merge(base, on=PAIR, how="inner")
     arms["delta"] = arms["score"] - arms["_base"]
     return arms[list(DELTA_COLUMNS)].reset_index(drop=True)
+
+
+def simulate_encoders(
+    rng: np.random.Generator,
+    *,
+    encoder_effects: Mapping[str, Mapping[str, float]] = {"enc_a": {"nli": 2.0, "qa": 0.0}},
+    sd_shared_task: float = 0.5,
+    **knobs,
+) -> pd.DataFrame:
+    """Scores of several encoders on the same intermediate tasks: :func:`simulate_scores` per
+    encoder (its ``sd_intermediate`` is then the encoder x task deviation) plus a task effect
+    a_i ~ N(0, ``sd_shared_task``) shared by every encoder's rows of task i. ``encoder_effects``:
+    encoder -> family_effects; the encoder x family interaction is the difference of two
+    encoders' a - b effects. Returns the scores.csv frame of all encoders (validated).
+    """
+    if not encoder_effects:
+        raise ValueError("encoder_effects is empty; give e.g. {'enc_a': {'nli': 0.0, 'qa': 0.0}}")
+    if not sd_shared_task >= 0:
+        raise ValueError(f"sd_shared_task must be >= 0; got {sd_shared_task!r}")
+    parts = [
+        simulate_scores(rng, encoder=enc, family_effects=effects, **knobs)
+        for enc, effects in encoder_effects.items()
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    arm = frame["intermediate"] != NONE
+    names = np.sort(frame.loc[arm, "intermediate"].unique())
+    shared = dict(zip(names, sd_shared_task * rng.standard_normal(len(names))))
+    frame.loc[arm, "score"] += frame.loc[arm, "intermediate"].map(shared)
+    return validate_scores(frame, source="simulate_encoders")

@@ -16,7 +16,12 @@ def test_calibrate_small_and_reproducible():
     one = calibrate(np.random.default_rng(5), n_grids=8, families={"nli": 3, "qa": 3}, n_languages=3)
     two = calibrate(np.random.default_rng(5), n_grids=8, families={"nli": 3, "qa": 3}, n_languages=3)
     assert list(one.columns) == list(CALIBRATION_COLUMNS)
-    assert list(dict.fromkeys(one["method"])) == ["headline", "mixed_design", "mixed_z"]
+    assert list(dict.fromkeys(one["method"])) == [
+        "headline",
+        "headline_larger_se_t",
+        "mixed_design",
+        "mixed_z",
+    ]
     pd.testing.assert_frame_equal(one, two)
     overall = one[one["stratum"] == "all"].set_index("method")
     assert (overall["n_grids"] == 8).all() and (overall["n_failed"] == 0).all()
@@ -135,7 +140,16 @@ def test_calibration_table_covers_every_report_row_and_the_marks():
         "main-table marks",
     } <= methods
     marks = table[table["method"] == "main-table marks"].set_index("stratum")
-    assert set(marks.index) == {"per cell", "Holm family-wise"}
+    assert set(marks.index) == {"per cell", "per cell at alpha / 18 (Holm's first step)", "Holm family-wise"}
+    assert marks.loc["Holm family-wise", "n_grids"] == 8  # the marks run on 4 x n_grids grids
+    wins = table[table["method"] == "k of N languages"]
+    assert wins["scenario"].nunique() == 3 and set(wins["stratum"]) == {
+        "k >= 1 claimed",
+        "k / N",
+        "one language, uncorrected",
+    }
+    inter = table[table["method"] == "encoder x family interaction"]
+    assert inter["effect"].tolist() == [0.0, 2.0] and inter["coverage"].notna().all()
 
 
 def test_cli_calibrate(tmp_path, capsys):

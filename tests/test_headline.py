@@ -58,15 +58,20 @@ def test_singular_golden_grid_is_singular_and_headline_is_task_bounded():
     # lmerTest's Satterthwaite counts stage seeds here (16 df from 6 tasks); the headline may not
     row, fit = H.headline(load("singular"))
     assert GOLDEN["singular"]["satterthwaite"]["df"] > 10
-    assert row["method"] == "task_bounded" and row["df"] == 4
-    assert "singular" in row["note"]
+    assert row["method"] == "task_bounded" and row["df"] == np.inf  # normal quantile, see below
+    assert "singular" in row["note"] and "upper bound of the task variance" in row["note"]
     tasks = H.task_means(load("singular"))
     nli = tasks.loc[tasks.intermediate_family == "nli", "estimate"]
     qa = tasks.loc[tasks.intermediate_family == "qa", "estimate"]
     ttest = stats.ttest_ind(nli, qa)  # scipy's pooled two-sample t: the same estimate and df
     assert row["estimate"] == pytest.approx(nli.mean() - qa.mean())
     se_floor = fit.compare_levels(H.contrast_weights(fit))["se"]
-    assert row["se"] == pytest.approx(max(row["estimate"] / ttest.statistic, se_floor))
+    # the variance of a task mean at its 95 % upper bound: SS / chi2_4(0.05), SS = 4 s_pooled^2,
+    # s_pooled^2 (1/m_a + 1/m_b) being the square of scipy's pooled se
+    pooled_se = row["estimate"] / ttest.statistic
+    bound_se = np.sqrt(4 * pooled_se**2 / stats.chi2.ppf(0.05, 4))
+    assert row["se"] == pytest.approx(max(bound_se, se_floor))
+    assert row["ci_high"] - row["estimate"] == pytest.approx(stats.norm.ppf(0.975) * row["se"])
 
 
 def test_headline_mixed_row_caps_df_at_tasks():
@@ -165,7 +170,7 @@ def test_analyze_singular_demo_like_grid_is_task_bounded():
         rng=np.random.default_rng(1),
         n_boot=200,
     )
-    assert res.answer.method == "task_bounded" and res.answer.df == 4
+    assert res.answer.method == "task_bounded" and res.answer.df == np.inf
     assert set(res.frames.variance_components["component"]) >= {"stage", "run", "baseline_run"}
     plan = res.frames.seed_plan
     assert (plan.loc[plan["design"].str.startswith("observed"), "df"] == 4).all()

@@ -111,10 +111,34 @@ def test_squad_no_answer_and_missing_predictions():
     assert m.squad_em_f1({"q": "x"}, {"q": []})["f1"] == approx(0.0)
     with pytest.raises(ValueError, match="1 questions have no prediction"):
         m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]})
-    # allow_missing: the official script's behaviour (missing scores 0, still counted).
-    assert m.squad_em_f1({"a": "x"}, {"a": ["x"], "b": ["y"]}, allow_missing=True)["em"] == approx(50.0)
     with pytest.raises(ValueError, match="no gold question"):
         m.squad_em_f1({"a": "x", "z": "y"}, {"a": ["x"]})
+
+
+@pytest.mark.parametrize("scorer", ["squad", "mlqa"])
+def test_qa_official_reading_of_outside_files(scorer, capsys):
+    # The official scripts' evaluate(dataset, predictions) (google-research/xtreme
+    # third_party/evaluate_squad.py = SQuAD v1.1 evaluate-v1.1.py, and third_party/evaluate_mlqa.py):
+    # the loop runs over the gold qas only; `total += 1` for each, and a qa id not in predictions
+    # prints "Unanswered question <id> will receive score 0." to stderr and `continue`s; a
+    # prediction id that no qa has is never read. normalize_answer's white_space_fix
+    # (' '.join(text.split())) makes surrounding whitespace irrelevant.
+    # Gold q1 "Denver Broncos", q2 "1990", q3 "the cat"; predictions: q1 padded with
+    # whitespace (exact), q3 wrong ("dog"), q2 unanswered, "zz" unknown.
+    # EM = (1 + 0 + 0) / 3; F1 = (1 + 0 + 0) / 3 -> 33.33 each.
+    gold = {"q1": ["Denver Broncos"], "q2": ["1990"], "q3": ["the cat"]}
+    preds = {"q1": "  Denver   Broncos\n", "q3": "dog", "zz": "1990"}
+    score = (
+        m.squad_em_f1(preds, gold, official=True)
+        if scorer == "squad"
+        else m.mlqa_em_f1(preds, gold, "en", official=True)
+    )
+    assert score["em"] == approx(100 / 3) and score["f1"] == approx(100 / 3)
+    assert capsys.readouterr().err == "Unanswered question q2 will receive score 0.\n"
+    # The runner's reading (the default) stays strict: its own predictions cover every id.
+    with pytest.raises(ValueError, match="have no gold question"):
+        m.squad_em_f1(preds, gold)
+    assert m.squad_em_f1({"q1": " denver broncos "}, {"q1": ["Denver Broncos"]})["em"] == approx(100.0)
 
 
 def test_qa_score():
@@ -416,3 +440,43 @@ def test_xtreme_score_as_the_official_evaluate_py():
     del res["xnli"]["sw"]
     with pytest.raises(ValueError, match="xnli lacks official language"):
         m.xtreme_score(res)
+
+
+def test_xtreme_r_score_as_the_official_evaluate_py_with_xtreme_r():
+    # google-research/xtreme 838c13b6 evaluate.py, --xtreme_version xtreme-r: XTREME_R_TASK2LANGS
+    # (10 tasks; panx 48, udpos 38, tatoeba 41, xquad 12 languages, lareqa none listed),
+    # XTREME_R_GROUP2TASK (xcopa in "classification" and "multi_choice"), avg_metric = (EM+F1)/2
+    # for QA, else f1, else accuracy, else map@20; all_task = mean of the ten task scores.
+    assert [len(m.XTREME_R_LANGUAGES[t]) for t in ("panx", "udpos", "tatoeba", "xquad")] == [48, 38, 41, 12]
+    values = {
+        "xnli": {"accuracy": 80.0},
+        "xcopa": {"accuracy": 60.0},
+        "panx": {"f1": 70.0, "precision": 0.0},
+        "udpos": {"f1": 74.0},
+        "xquad": {"exact_match": 60.0, "f1": 76.0},  # 68
+        "mlqa": {"exact_match": 50.0, "f1": 70.0},  # 60
+        "tydiqa": {"exact_match": 40.0, "f1": 56.0},  # 48
+        "tatoeba": {"accuracy": 66.0},
+        "mewslix": {"map@20": 30.0},
+    }
+    res = {t: {lg: v for lg in m.XTREME_R_LANGUAGES[t]} for t, v in values.items()}
+    res["mewslix"]["ar"] = {"map@20": 41.0}  # 11 languages: (10 * 30 + 41) / 11 = 31
+    res["lareqa"] = {"de": {"map_at_20": 20.0}, "en": {"map_at_20": 30.0}}  # given languages: 25
+    out = m.xtreme_score(res, version="xtreme-r")
+    assert out["tasks"]["mewslix"] == approx(31.0) and out["tasks"]["lareqa"] == approx(25.0)
+    # Hand-computed: classification (80 + 60) / 2 = 70; tagging 72; qa (68 + 60 + 48) / 3 = 58.667;
+    # retrieval (66 + 31) / 2 = 48.5; multi_choice 60; all_task = (80 + 60 + 70 + 74 + 68 + 60 + 48
+    # + 66 + 31 + 25) / 10 = 58.2.
+    assert out["groups"] == approx(
+        {"classification": 70.0, "tagging": 72.0, "qa": 176 / 3, "retrieval": 48.5, "multi_choice": 60.0}
+    )
+    assert out["all_task"] == approx(58.2)
+    del res["lareqa"]
+    assert m.xtreme_score(res, version="xtreme-r")["all_task"] is None
+    with pytest.raises(KeyError, match="unknown xtreme-r task 'pawsx'"):
+        m.xtreme_score({"pawsx": {}}, version="xtreme-r")
+    del res["xquad"]["ro"]  # an XTREME-R language XTREME did not have
+    with pytest.raises(ValueError, match=r"xquad lacks official language\(s\) \['ro'\]"):
+        m.xtreme_score(res, version="xtreme-r")
+    with pytest.raises(ValueError, match="version must be one of"):
+        m.xtreme_score(res, version="xtreme-x")

@@ -235,6 +235,13 @@ def cmd_collect(args) -> int:
             f"`xitt status {exp}` shows where they stand; `xitt run {exp}` trains them."
         )
     out = write_scores(scores, _out_file(args.out) if args.out else exp / "scores.csv")
+    if not args.out:  # the example-level and English-dev files sit beside the experiment's scores.csv
+        from xitt.run.examples import collect_extras, write_extras
+        from xitt.tasks import registry
+
+        done = status.loc[status.state == "done", "run_id"]
+        for path in write_extras(exp, *collect_extras(exp, done, registry())):
+            print(f"wrote {path}")
     left_out = status[status.state != "done"]
     if len(left_out):
         print(
@@ -355,7 +362,7 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
 
     from analysis.pipeline import analyze, describe
     from analysis.report.export import write_frames
-    from xitt.schema import NONE, read_scores
+    from xitt.schema import DEV_SCORES_FILE, EXAMPLES_FILE, NONE, read_examples, read_scores
 
     scores = read_scores(exp / "scores.csv")
     grid = _grid_of(exp)
@@ -388,6 +395,9 @@ def _analyze(args, exp: Path, *, descriptive_ok: bool = False):
         synthetic=synthetic,
         keep_degenerate=args.keep_degenerate,
         encoder=args.encoder,
+        # `xitt collect` writes these beside scores.csv (runs saved with save_predictions: true)
+        dev_scores=read_scores(exp / DEV_SCORES_FILE) if (exp / DEV_SCORES_FILE).is_file() else None,
+        examples=read_examples(exp / EXAMPLES_FILE) if (exp / EXAMPLES_FILE).is_file() else None,
     )
     names = _display_names(scores, grid)
     return result, write_frames(result, contrast_folder(exp, args.a, args.b)), names
@@ -462,7 +472,17 @@ def cmd_calibrate(args) -> int:
         return 2
     table = calibration_table(np.random.default_rng(args.seed), n_grids=args.grids)
     shown = table[
-        ["scenario", "method", "stratum", "coverage", "rejection_rate", "n_grids", "mc_se", "mean_width"]
+        [
+            "scenario",
+            "method",
+            "stratum",
+            "coverage",
+            "rejection_rate",
+            "n_grids",
+            "mc_se",
+            "mean_width",
+            "bias",
+        ]
     ]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:

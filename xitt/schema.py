@@ -250,3 +250,63 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# ----------------------------------------------------------------------------- example-level file
+# runs/<exp>/examples.csv.gz (`xitt collect`, from runs saved with `save_predictions: true`): one row
+# per run x language x test example. A run's score on any resample of its examples is the ratio of
+# sums 100 * sum(numerator) / sum(denominator), so the full sample gives back its recorded primary score:
+# accuracy: correct (0/1) over 1; QA: the example's (EM + F1) / 2 in [0, 1] over 1; tagging F1:
+# 2 x true-positive chunks over predicted + gold chunks of the sentence; token accuracy: correct tags
+# over tags. The run's other columns (encoder, intermediate, seed, ...) come from scores.csv by run_id.
+EXAMPLES_FILE = "examples.csv.gz"
+EXAMPLE_COLUMNS: tuple[str, ...] = ("run_id", "language", "metric", "example", "numerator", "denominator")
+# runs/<exp>/dev_scores.csv (`xitt collect`): the scores.csv columns for each target run's English-dev
+# selection score (language = the task's training language, metric = its primary metric), the score the
+# runner used to pick its checkpoint; targets without target training (retrieval) have none.
+DEV_SCORES_FILE = "dev_scores.csv"
+
+
+def validate_examples(frame: pd.DataFrame, *, source: str = "examples") -> pd.DataFrame:
+    """Check an example-level frame (columns EXAMPLE_COLUMNS) and return it with canonical dtypes.
+
+    Raises SchemaError for missing columns, non-integer example indices, negative or non-numeric
+    numerators/denominators, and repeated (run_id, language, example) rows.
+    """
+    missing = [c for c in EXAMPLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: missing column(s) {missing}; an examples file has {', '.join(EXAMPLE_COLUMNS)}. "
+            "Re-run `xitt collect` to rebuild it."
+        )
+    out = frame[list(EXAMPLE_COLUMNS)].copy()
+    for col in ("run_id", "language", "metric"):
+        out[col] = out[col].astype(str)
+    example = pd.to_numeric(out["example"], errors="coerce")
+    values = out[["numerator", "denominator"]].apply(pd.to_numeric, errors="coerce")
+    bad = example.isna() | (example % 1 != 0) | values.isna().any(axis=1) | (values < 0).any(axis=1)
+    if bad.any():
+        raise SchemaError(
+            f"{source}: rows {list(out.index[bad][:10])} need an integer example index and non-negative "
+            "numerator and denominator. Re-run `xitt collect` to rebuild the file."
+        )
+    out["example"] = example.astype(np.int64)
+    out[["numerator", "denominator"]] = values.astype(float)
+    dup = out.duplicated(["run_id", "language", "example"])
+    if dup.any():
+        raise SchemaError(
+            f"{source}: {int(dup.sum())} rows repeat a (run_id, language, example), e.g. "
+            f"{out.loc[dup, ['run_id', 'language', 'example']].head(3).to_dict('records')}. "
+            "Re-run `xitt collect` to rebuild the file."
+        )
+    return out.reset_index(drop=True)
+
+
+def read_examples(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate ``examples.csv.gz`` (see EXAMPLE_COLUMNS)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(
+            f"no examples file at {path}; set `save_predictions: true` in the grid, run, then `xitt collect`."
+        )
+    return validate_examples(pd.read_csv(path, dtype={"run_id": str, "language": str}), source=str(path))

@@ -29,6 +29,7 @@ from pathlib import Path
 import jinja2
 
 from analysis.report import layout
+from analysis.report import paper_tables as P
 from analysis.report import tables as T
 from analysis.report.answer import answer_block
 from analysis.report.formatting import MAX_NAME, drop_invisible, latex_escape, latex_lines, shorten
@@ -130,6 +131,10 @@ def _sections(analysis, figures: dict[str, Figure], provenance: dict, opts: T.Op
                 *T.opt(T.seed_plan_table(analysis, opts)),
             ],
         ),
+        # The comparisons with Phang et al. (2020); each is left out when its frame is empty.
+        Section("oracle", "Best intermediate per target (oracle)", "", P.oracle_blocks(analysis, opts)),
+        Section("replication", "Replication of Phang et al. 2020", "", P.replication_blocks(analysis, opts)),
+        Section("examples", "Example-level uncertainty", "", P.example_blocks(analysis, opts)),
         Section("provenance", "Provenance", "", provenance_blocks(analysis, provenance, opts)),
     ]
 

@@ -73,8 +73,9 @@ def _json(path: Path):
 
 
 def read_qa(prediction: Path, label: Path) -> tuple[dict, dict]:
-    """(question id -> predicted text, question id -> gold answer texts); predictions for ids that
-    no gold question has are dropped, as the official scripts never look them up."""
+    """(question id -> predicted text, question id -> gold answer texts). Every prediction is
+    kept; the scorer's ``official=True`` ignores ids no gold question has, as the official
+    scripts never look them up."""
     data = _json(label)
     articles = data["data"] if isinstance(data, dict) and "data" in data else data
     try:
@@ -93,17 +94,17 @@ def read_qa(prediction: Path, label: Path) -> tuple[dict, dict]:
         raise SchemaError(
             f"{prediction} holds a {type(predicted).__name__}, not {{question id: answer text}}."
         )
-    return {q: str(a) for q, a in predicted.items() if q in gold}, gold
+    return {q: str(a) for q, a in predicted.items()}, gold
 
 
 def score_file(task: str, metric: str, prediction: Path, label: Path, language: str) -> dict[str, float]:
     """Score one ``test-<language>`` prediction file against its label file; returns the metric's
     columns (0-100)."""
-    if task in QA_TASKS:  # evaluate() has no allow_missing: call the QA metrics themselves
+    if task in QA_TASKS:  # evaluate() is the runner's strict scorer: call the official reading
         predictions, gold = read_qa(prediction, label)
         if metric == "mlqa_em_f1":
-            return mlqa_em_f1(predictions, gold, language, allow_missing=True)
-        return squad_em_f1(predictions, gold, allow_missing=True)
+            return mlqa_em_f1(predictions, gold, language, official=True)
+        return squad_em_f1(predictions, gold, official=True)
     reader = read_tags if task in TAG_TASKS else read_labels
     predictions, references = reader(prediction), reader(label)
     if len(predictions) != len(references):

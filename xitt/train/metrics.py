@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import string
+import sys
 import unicodedata
 import warnings
 from collections import Counter
@@ -199,22 +200,33 @@ def _qa_em_f1(
     predictions: Mapping[Hashable, str],
     gold: Mapping[Hashable, Sequence[str]],
     normalize: Callable[[str], str],
-    allow_missing: bool,
+    official: bool,
 ) -> dict[str, float]:
+    """EM / F1 over the gold questions. ``official=False`` (xitt's own runner): predictions must
+    cover exactly the gold ids, else ValueError. ``official=True`` (files from outside): the
+    official scripts' reading -- google-research/xtreme third_party/evaluate_squad.py (the SQuAD
+    v1.1 ``evaluate``) and third_party/evaluate_mlqa.py loop over the gold questions only, so a
+    prediction id no gold question has is never looked at, and a gold question without a
+    prediction prints "Unanswered question <id> will receive score 0." to stderr and counts 0 in
+    the denominator ``total``. Whitespace around an answer never matters in either mode: both
+    normalisations collapse it (``white_space_fix``)."""
     if not gold:
         raise ValueError("gold is empty; pass {question_id: [answer texts]} for every question.")
-    extra = [q for q in predictions if q not in gold]
     missing = [q for q in gold if q not in predictions]
-    if extra:
-        raise ValueError(
-            f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
-            "are predictions and gold from the same language/split?"
-        )
-    if missing and not allow_missing:
-        raise ValueError(
-            f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict "
-            "every question or pass allow_missing=True to score them 0 as the official script does."
-        )
+    if not official:
+        extra = [q for q in predictions if q not in gold]
+        if extra:
+            raise ValueError(
+                f"{len(extra)} predictions have no gold question (e.g. {extra[:3]}); "
+                "are predictions and gold from the same language/split?"
+            )
+        if missing:
+            raise ValueError(
+                f"{len(missing)} questions have no prediction (e.g. {missing[:3]}); predict every "
+                "question, or pass official=True to score them 0 as the official scripts do."
+            )
+    for qid in missing:
+        print(f"Unanswered question {qid} will receive score 0.", file=sys.stderr)
     em = f1 = 0.0
     for qid, answers in gold.items():
         if qid not in predictions:
@@ -236,15 +248,17 @@ def squad_em_f1(
     predictions: Mapping[Hashable, str],
     gold: Mapping[Hashable, Sequence[str]],
     *,
-    allow_missing: bool = False,
+    official: bool = False,
 ) -> dict[str, float]:
     """SQuAD v1.1 exact match and token F1, max over gold answers (XQuAD, TyDiQA-GoldP).
 
     ``predictions``: question id -> answer text; ``gold``: question id -> list of answer texts
     (an empty list means "no answer": only the prediction "" scores 1). Returns ``em``, ``f1`` and
-    ``em_f1`` = (em + f1) / 2, all 0-100, averaged over every gold question.
+    ``em_f1`` = (em + f1) / 2, all 0-100, averaged over every gold question. ``official=True``
+    reads as the official script (unanswered questions score 0, unknown prediction ids are
+    ignored; see :func:`_qa_em_f1`); the default is strict.
     """
-    return _qa_em_f1(predictions, gold, _squad_normalize, allow_missing)
+    return _qa_em_f1(predictions, gold, _squad_normalize, official)
 
 
 def mlqa_em_f1(
@@ -252,7 +266,7 @@ def mlqa_em_f1(
     gold: Mapping[Hashable, Sequence[str]],
     language: str,
     *,
-    allow_missing: bool = False,
+    official: bool = False,
 ) -> dict[str, float]:
     """MLQA's official EM/F1 with its language-specific normalisation (``language`` = the answer
     language: en, es, de, vi, ar, hi, zh). Same inputs and returned columns as :func:`squad_em_f1`.
@@ -266,7 +280,7 @@ def mlqa_em_f1(
             f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {language!r}; "
             "score other languages with squad_em_f1 as XTREME does for XQuAD/TyDiQA."
         )
-    return _qa_em_f1(predictions, gold, lambda s: _mlqa_normalize(s, language), allow_missing)
+    return _qa_em_f1(predictions, gold, lambda s: _mlqa_normalize(s, language), official)
 
 
 def qa_score(em: float, f1: float) -> float:
@@ -495,10 +509,12 @@ def _map_at_20(ranked, relevant):
 
 
 # ----------------------------------------------------------------------------- XTREME score
-# google-research/xtreme, evaluate.py (TASK2LANGS, GROUP2TASK, evaluate): each task's score is the
-# plain mean over its official languages of (EM + F1) / 2 for QA, F1 for tagging and BUCC,
-# accuracy otherwise; a group's score is the mean of its tasks' scores, shown only when every task
-# of the group is present; the overall score only when all nine are.
+# google-research/xtreme, evaluate.py at 838c13b6 (XTREME_TASK2LANGS, XTREME_GROUP2TASK and, for
+# ``--xtreme_version xtreme-r``, XTREME_R_TASK2LANGS, XTREME_R_GROUP2TASK; evaluate()): each task's
+# score ("avg_metric") is the plain mean over its official languages of (EM + F1) / 2 for QA, else
+# F1 if the task reports one (tagging, BUCC), else accuracy (XNLI, PAWS-X, XCOPA, Tatoeba), else
+# mAP@20 (Mewsli-X); a group's score is the mean of its tasks' scores, shown only when every task
+# of the group is present; the overall score ("all_task") only when every task of the version is.
 XTREME_LANGUAGES = {
     "pawsx": "de en es fr ja ko zh".split(),
     "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
@@ -519,43 +535,87 @@ XTREME_GROUPS = {
     "qa": ("xquad", "mlqa", "tydiqa"),
     "retrieval": ("bucc2018", "tatoeba"),
 }
+# XTREME-R: no PAWS-X and BUCC; XCOPA, LAReQA and Mewsli-X added; more languages for UD-POS,
+# PAN-X, Tatoeba and XQuAD. evaluate.py lists XCOPA in two groups and gives LAReQA no languages
+# and no reader, so evaluate.py itself never reaches an XTREME-R "all_task"; here LAReQA
+# (language-agnostic retrieval over the pooled XQuAD-R languages, mAP@20 in the XTREME-R paper,
+# Ruder et al. 2021, arXiv 2104.07412) is the mean over whatever languages the caller gives
+# (at least one), so that the ten-task mean exists. That part is our decision, not official code.
+XTREME_R_LANGUAGES = {
+    "xnli": XTREME_LANGUAGES["xnli"],
+    "panx": XTREME_LANGUAGES["panx"] + "qu pl uk az lt pa gu ro".split(),
+    "udpos": XTREME_LANGUAGES["udpos"] + "lt pl uk wo ro".split(),
+    "tatoeba": XTREME_LANGUAGES["tatoeba"] + "az lt pl uk ro".split(),
+    "xcopa": "et ht id it qu sw ta th tr vi zh".split(),
+    "lareqa": [],
+    "mewslix": "ar de en es fa ja pl ro ta tr uk".split(),
+    "xquad": XTREME_LANGUAGES["xquad"] + ["ro"],
+    "mlqa": XTREME_LANGUAGES["mlqa"],
+    "tydiqa": XTREME_LANGUAGES["tydiqa"],
+}
+XTREME_R_GROUPS = {
+    "classification": ("xnli", "xcopa"),
+    "tagging": ("udpos", "panx"),
+    "qa": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("tatoeba", "mewslix"),
+    "multi_choice": ("xcopa",),
+}
+XTREME_VERSIONS = {
+    "xtreme": (XTREME_LANGUAGES, XTREME_GROUPS),
+    "xtreme-r": (XTREME_R_LANGUAGES, XTREME_R_GROUPS),
+}
 
 
 def _task_metric(task: str, metrics: Mapping[str, float]) -> float:
     if task in XTREME_GROUPS["qa"]:
         return (metrics["exact_match"] + metrics["f1"]) / 2
-    return metrics["f1"] if "f1" in metrics else metrics["accuracy"]
+    for name in ("f1", "accuracy", "map@20", "map_at_20"):
+        if name in metrics:
+            return metrics[name]
+    raise KeyError(f"{task}: no f1, accuracy or map@20 among {sorted(metrics)}")
 
 
-def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict:
-    """The XTREME scores as the official evaluate.py computes them.
+def _task_score(task: str, by_lang: Mapping[str, Mapping[str, float]], official: list[str]) -> float:
+    languages = official or sorted(by_lang)  # lareqa: no official list (see XTREME_R_LANGUAGES)
+    missing = [lg for lg in languages if lg not in by_lang]
+    if missing or not languages:
+        raise ValueError(
+            f"{task} lacks official language(s) {missing or 'any'}; XTREME averages over all of them"
+        )
+    return sum(_task_metric(task, by_lang[lg]) for lg in languages) / len(languages)
 
-    ``results``: task (XTREME id: pawsx, xnli, panx, udpos, bucc2018, tatoeba, xquad, mlqa,
-    tydiqa) -> language -> {metric: value} (``exact_match`` and ``f1`` for QA, ``f1`` for tagging
-    and BUCC, ``accuracy`` otherwise; 0-100). Languages outside a task's official list are
-    ignored; a missing official language is an error (the official script cannot score without
-    it). Returns {"tasks": {task: score}, "groups": {group: score} (complete groups only),
-    "all_task": score or None (all nine tasks only)}.
+
+def xtreme_score(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]], *, version: str = "xtreme"
+) -> dict:
+    """The XTREME (``version="xtreme"``) or XTREME-R (``"xtreme-r"``) scores as the official
+    evaluate.py computes them with ``--xtreme_version``.
+
+    ``results``: task (XTREME ids: pawsx, xnli, panx, udpos, bucc2018, tatoeba, xquad, mlqa,
+    tydiqa; XTREME-R: xnli, xcopa, panx, udpos, xquad, mlqa, tydiqa, tatoeba, mewslix, lareqa) ->
+    language -> {metric: value} (``exact_match`` and ``f1`` for QA, ``f1`` for tagging and BUCC,
+    ``map@20`` (or xitt's ``map_at_20``) for Mewsli-X and LAReQA, ``accuracy`` otherwise; 0-100).
+    Languages outside a task's official list are ignored; a missing official language is an error
+    (the official script cannot score without it). Returns {"tasks": {task: score}, "groups":
+    {group: score} (complete groups only), "all_task": mean of the task scores, or None unless
+    every task of the version is present}.
     """
+    if version not in XTREME_VERSIONS:
+        raise ValueError(f"version must be one of {list(XTREME_VERSIONS)}; got {version!r}")
+    languages, groups = XTREME_VERSIONS[version]
     tasks = {}
     for task, by_lang in results.items():
-        if task not in XTREME_LANGUAGES:
-            raise KeyError(f"unknown XTREME task {task!r}; known: {list(XTREME_LANGUAGES)}")
-        missing = [lg for lg in XTREME_LANGUAGES[task] if lg not in by_lang]
-        if missing:
-            raise ValueError(f"{task} lacks official language(s) {missing}; XTREME averages over all of them")
-        values = [_task_metric(task, by_lang[lg]) for lg in XTREME_LANGUAGES[task]]
-        tasks[task] = sum(values) / len(values)
-    groups = {
-        g: sum(tasks[t] for t in members) / len(members)
-        for g, members in XTREME_GROUPS.items()
-        if all(t in tasks for t in members)
-    }
-    complete = set(tasks) == set(XTREME_LANGUAGES)
+        if task not in languages:
+            raise KeyError(f"unknown {version} task {task!r}; known: {list(languages)}")
+        tasks[task] = _task_score(task, by_lang, languages[task])
     return {
         "tasks": tasks,
-        "groups": groups,
-        "all_task": sum(tasks.values()) / len(tasks) if complete else None,
+        "groups": {
+            g: sum(tasks[t] for t in members) / len(members)
+            for g, members in groups.items()
+            if all(t in tasks for t in members)
+        },
+        "all_task": sum(tasks.values()) / len(tasks) if set(tasks) == set(languages) else None,
     }
 
 
