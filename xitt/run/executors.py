@@ -33,7 +33,7 @@ from pathlib import Path
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, TrainSpec, expand_grid, trainings_of
 from xitt.run.jobs import console, do_run, fail_run, node_id, remove_checkpoint, stage_job
-from xitt.run.preempt import catch_preemption, stop_if_requested
+from xitt.run.preempt import catch_preemption, clear_resume, resume_folder, stop_if_requested
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -109,16 +109,19 @@ def _tidy(grid: GridSpec, exp: Path, nodes, runs, todo, ckpt: dict[str, Path]) -
 
     A worker killed between writing its result and releasing its claim leaves a done folder that
     looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
-    died before its clean-up leaves a checkpoint no later run would ever remove."""
-    pending_ids = {r.run_id for r in todo}
+    died before its clean-up leaves a checkpoint no later run would ever remove, and one killed
+    after its result but before deleting its resume state leaves that state."""
+    pending_ids, root = {r.run_id for r in todo}, checkpoint_root(grid, exp)
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+            clear_resume(resume_folder(root, run.run_id))
     all_runs = _dependants(grid)
     for kind, node in nodes:
         nid = node_id(node)
         if done_stage(exp, nid, kind) is not None:
             Claim(stage_dir(exp, nid, kind)).clear_if_stale()
+            clear_resume(resume_folder(root, nid))
         _cleanup(grid, exp, ckpt[nid], all_runs.get(nid, []))
 
 
@@ -323,17 +326,3 @@ def _local_runs(work: Work, runs: Sequence[RunSpec], upstream: str, counts: dict
             return True
         stop_if_requested()
     return False
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
-    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)

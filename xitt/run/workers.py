@@ -23,6 +23,37 @@ from xitt.run.store import run_seconds, stage_seconds
 log = logging.getLogger("xitt")
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
+    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once.
+    A worker that is training saves its resume state first (``_in_worker``)."""
+    import ctypes
+    import signal
+
+    _WORKER["parent"] = parent
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_WORKER: dict[str, int] = {}
+
+
+def _in_worker(job, *args):
+    """A pool task: ``job(*args)``. Preempted with the parent gone (the SIGTERM of PR_SET_PDEATHSIG;
+    the resume state is saved, the claim released), the worker exits instead of waiting on a queue
+    nobody will write to again."""
+    try:
+        return job(*args)
+    except Preempted as err:
+        if os.getppid() != _WORKER.get("parent"):
+            os._exit(128 + err.signum)
+        raise
+
+
 class Pool:
     """The futures of one pool run and what each stands for: ("stage", group), ("training", (training,
     its runs)) or ("run", run)."""
@@ -34,7 +65,7 @@ class Pool:
 
     def node(self, kind: str, node, what) -> None:
         ckpt = str(self.work.ckpt[node_id(node)])
-        fut = self.executor.submit(stage_job, node, str(self.work.exp), ckpt, False, kind)
+        fut = self.executor.submit(_in_worker, stage_job, node, str(self.work.exp), ckpt, False, kind)
         self.pending[fut] = (kind, what)
 
     def runs(self, runs, upstream: str) -> None:
@@ -45,9 +76,11 @@ class Pool:
         exp = str(self.work.exp)
         for run in runs:
             if upstream == "failed":
-                fut = self.executor.submit(fail_run, run, exp, self.work.start(run))
+                fut = self.executor.submit(_in_worker, fail_run, run, exp, self.work.start(run))
             else:
-                fut = self.executor.submit(do_run, run, exp, self.work.start(run), False, self.work.root)
+                fut = self.executor.submit(
+                    _in_worker, do_run, run, exp, self.work.start(run), False, self.work.root
+                )
             self.pending[fut] = ("run", run)
 
     def stop(self) -> None:
@@ -103,7 +136,7 @@ def _finished(pool: Pool, what: str, item, state: str, left: dict, all_runs: dic
 def run_pool(work, workers: int) -> dict:
     """Run ``work`` (xitt.run.executors.Work) on ``workers`` spawned processes; counts {ran,
     stages_trained, trainings_trained, busy} (and stopped with --fail-fast)."""
-    from xitt.run.executors import _dependants, _die_with_parent
+    from xitt.run.executors import _dependants
 
     all_runs, left = _dependants(work.grid), {}
     for run in work.todo:
