@@ -202,7 +202,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid, trainings_of
     from xitt.run.store import stage_state, status_frame
 
     exp = experiment_dir(args.experiment)
@@ -218,6 +218,14 @@ def cmd_status(args) -> int:
     for stage_id, state in stage_states.items():
         if state in ("failed", "corrupt", "running"):
             print(f"  {state:<8} stage {stage_id}")
+    trainings = {t.train_id: stage_state(exp, t.train_id, "training") for t in trainings_of(runs)}
+    if trainings:  # targets that share one target training (XQuAD and MLQA on SQuAD)
+        print(
+            f"{exp}: {len(trainings)} shared target trainings: {_state_counts(Counter(trainings.values()))}"
+        )
+    for train_id, state in trainings.items():
+        if state in ("failed", "corrupt", "running"):
+            print(f"  {state:<8} training {train_id}")
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 

@@ -69,7 +69,12 @@ def needs_of(stages: Iterable, runs: Iterable, reg) -> list[tuple[Task, str, str
         needs += stage_needs(stage, reg)  # MLM text and translations (xitt/data/conditions.py)
     for run in runs:
         task = reg.get(run.target)
-        needs += [(task, s, lang) for s, lang in sources.needed_splits(task, run.languages, as_target=True)]
+        splits = sources.needed_splits(task, run.languages, as_target=True)
+        if getattr(run, "training", None) is not None:  # a shared training: its task's train + dev
+            trained = reg.get(run.training.task)
+            needs += [(trained, s, lang) for s, lang in sources.needed_splits(trained, [], as_target=False)]
+            splits = [(s, lang) for s, lang in splits if s == "test"]
+        needs += [(task, s, lang) for s, lang in splits]
         if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
             first = reg.get(run.target_train.train_first)
             needs += [(first, s, lang) for s, lang in sources.needed_splits(first, [], as_target=False)]
