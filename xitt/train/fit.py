@@ -17,6 +17,11 @@ Multi-task intermediates: one fresh head per task on the shared encoder; every e
 tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
 optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
 its own batch size and max length.
+
+An unlabelled objective (``unlabelled`` set: xitt.train.mlm.MlmData, the MLM of MLM-mixed
+intermediates) is one more task whose batches come from its own ``epoch_batches`` and which
+is never scored on English dev; its mask stream is a buffer of its head, so a resumed stage masks
+as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -101,6 +106,13 @@ def epoch_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def task_epoch(td, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch of a task's batches: an unlabelled objective draws its own (xitt.train.mlm)."""
+    if getattr(td, "unlabelled", False):
+        return td.epoch_batches(rng)
+    return epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+
+
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
     """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
     ``warmup_ratio`` of the steps) and linear decay to 0."""
@@ -108,7 +120,8 @@ def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: 
     def no_decay(name: str) -> bool:
         return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
 
-    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    # each parameter once: an MLM head's output layer is the encoder's tied word embeddings
+    named = list({id(p): (n, p) for m in modules for n, p in m.named_parameters()}.values())
     groups = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -196,7 +209,11 @@ class _Loop:
         self.cfg = cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
         self.rng = np.random.default_rng(seed)
         self.modules = [encoder, *heads.values()]
-        per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
+        per_epoch = sum(
+            td.batches if getattr(td, "unlabelled", False) else math.ceil(len(td.train) / td.cfg.batch_size)
+            for td in tasks.values()
+        )
+        self.labelled = {n: td for n, td in tasks.items() if not getattr(td, "unlabelled", False)}
         self.total = (
             cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
         )
@@ -253,7 +270,7 @@ class _Loop:
         """Evaluate on English dev, keep the best weights; True when patience has run out."""
         loop, cfg = self.loop, self.cfg
         self.watch.check(loop.step)
-        loop.dev = dev_scores(self.encoder, self.heads, self.tasks, self.pad_id, self.device)
+        loop.dev = dev_scores(self.encoder, self.heads, self.labelled, self.pad_id, self.device)
         log.info("%s: step %d dev %s", self.desc, loop.step, _rounded(loop.dev), extra={"detail": True})
         if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
             loop.best, loop.best_step, loop.stale = loop.dev, loop.step, 0
@@ -300,18 +317,14 @@ def _epoch_plan(
         loop.epoch_rng = rng.bit_generator.state
     else:
         rng.bit_generator.state = loop.epoch_rng
-    plan = [
-        (name, b)
-        for name, td in tasks.items()
-        for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
-    ]
+    plan = [(name, b) for name, td in tasks.items() for b in task_epoch(td, rng)]
     return [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
 
 
 def _stepper(encoder, heads, tasks, cfg: TrainConfig, optimizer, schedule, scaler, pad_id: int, device):
     """``step_once(loop, name, idx, watch)``: forward + backward of one micro-batch; every
     ``grad_accum`` micro-batches an optimizer step (clipped, scaled under fp16); True after a step."""
-    params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
+    params = list(dict.fromkeys(p for m in [encoder, *heads.values()] for p in m.parameters()))
 
     def step_once(loop: LoopState, name: str, idx: list[int], watch: LossWatch) -> bool:
         batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
