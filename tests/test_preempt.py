@@ -293,3 +293,15 @@ def test_save_load_round_trip_restores_weights_optimizer_schedule_rngs_and_loop(
     with caplog.at_level("WARNING", logger="xitt"):
         assert at().load() is None
     assert "unreadable" in caplog.text
+
+
+def test_bench_prints_the_cost_of_a_resume_save_and_the_projection(tiny_encoder, capsys):
+    from xitt.bench.resume import report
+
+    out = report({"tiny": tiny_encoder})
+    text = capsys.readouterr().out
+    assert "XLM-R large (550M params)" in text and "not measured" in text
+    without, with_best = out[("tiny", False)], out[("tiny", True)]
+    assert without["params"] == with_best["params"] > 0
+    # fp32 weights + AdamW's two moments; the kept best weights add 4 bytes per parameter
+    assert 12 <= without["bytes"] / without["params"] < with_best["bytes"] / with_best["params"]

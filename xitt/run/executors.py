@@ -14,6 +14,10 @@ the hub is switched off for the runs), then runs what is not done yet:
 The job bodies (train a stage, a run; record a failed stage's runs) are in ``xitt/run/jobs.py``;
 a failed stage's runs are recorded failed with its error and never started.
 
+Preemption: SIGTERM/SIGUSR2 make the training stages and runs save a resume state at their next
+optimizer step and stop (``xitt/run/preempt.py``, ``xitt/train/resume.py``); ``execute`` then
+raises ``Preempted`` (``xitt run`` exits 128 + the signal) and the next call goes on from there.
+
 Idempotent: finished runs and stages are skipped; failed, corrupt or half-written ones re-run;
 an O_EXCL claim per folder keeps two workers off the same run. A failing run records its error
 (traceback in ``train.log``, last line in ``result.json``) and the others go on unless
