@@ -241,6 +241,38 @@ def test_mlm_mixed_stage_trains_both_objectives(data, tiny_encoder, tmp_path):
     assert again.dev_scores == info.dev_scores  # seeded masking: deterministic
 
 
+def test_mlm_mixed_stage_stopped_by_sigterm_resumes_bit_identical(data, tiny_encoder, tmp_path, monkeypatch):
+    """The MLM's mask stream is part of the resume state: the masks after the resume point are the
+    uninterrupted stage's, so the weights are bit-identical."""
+    import os
+    import signal
+
+    from xitt.run.preempt import Preempted, catch_preemption
+    from xitt.train import chain
+    from xitt.train.mlm import MlmHead
+
+    folder, _, _ = data
+    grid = _grid(tiny_encoder, folder, ["none", {"name": "nli+mlm", "tasks": ["tiny_nli"], "mlm": MLM}])
+    stage = expand_grid(grid)[0][0]
+    clean = chain.train_stage(stage, tmp_path / "clean", progress=False)
+    forward, calls = MlmHead.forward, {"n": 0}
+
+    def counted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # the 7th MLM batch, in the first of the 2 epochs
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlmHead, "forward", counted)
+    with catch_preemption(), pytest.raises(Preempted):
+        chain.train_stage(stage, tmp_path / "ckpt", progress=False, resume=tmp_path / "resume")
+    monkeypatch.setattr(MlmHead, "forward", forward)
+    again = chain.train_stage(stage, tmp_path / "ckpt", progress=False, resume=tmp_path / "resume")
+    assert 0 < calls["n"] < 20 and (again.dev_scores, again.steps) == (clean.dev_scores, clean.steps)
+    weights = "model.safetensors"
+    assert (tmp_path / "ckpt" / weights).read_bytes() == (tmp_path / "clean" / weights).read_bytes()
+
+
 @pytest.mark.parametrize(("mode", "steps"), [("union", 2 * 20), ("only", 2 * 10)])
 def test_translated_stage_trains_on_union_or_translations_only(data, tiny_encoder, tmp_path, mode, steps):
     from xitt.train import chain

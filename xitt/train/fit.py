@@ -20,7 +20,8 @@ its own batch size and max length.
 
 An unlabelled objective (``unlabelled`` set: xitt.train.mlm.MlmData, the MLM of MLM-mixed
 intermediates) is one more task whose batches come from its own ``epoch_batches`` and which
-is never scored on English dev.
+is never scored on English dev; its mask stream is a buffer of its head, so a resumed stage masks
+as an uninterrupted one.
 """
 
 from __future__ import annotations

@@ -101,12 +101,17 @@ class MlmHead(nn.Module):
         self.mask_id = tokenizer.mask_token_id
         self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
         self.generator = torch.Generator().manual_seed(seed)  # masks: their own stream, CPU
+        # The stream's position is a buffer, so it travels in the head's state dict: a resume
+        # state (xitt/train/resume.py) restores it and a resumed stage masks as an uninterrupted one.
+        self.register_buffer("mask_state", self.generator.get_state(), persistent=True)
 
     def forward(self, encoder: nn.Module, batch: dict[str, torch.Tensor]):
         ids, attention = batch["input_ids"], batch["attention_mask"]
         cpu = ids.cpu()
         special = torch.isin(cpu, self.special) | (attention.cpu() == 0)
+        self.generator.set_state(self.mask_state.cpu())
         inputs, labels = mask_tokens(cpu, special, self.vocab_size, self.generator, self.mask_id)
+        self.mask_state.copy_(self.generator.get_state())
         hidden = encoder(input_ids=inputs.to(ids.device), attention_mask=attention).last_hidden_state
         logits = self.lm_head(hidden)
         if not bool((labels != -100).any()):  # nothing chosen (a batch of very short texts): no loss
