@@ -151,6 +151,7 @@ def fit(
     desc: str,
     progress: bool = True,
     resume: Resume | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
@@ -159,9 +160,13 @@ def fit(
     evaluations in a row without a better one (jiant's --no_improvements_for_n_evals). With
     ``resume``, a saved state of this job and phase is loaded first, a state is saved every
     ``resume_every_min`` minutes, and on SIGTERM/SIGUSR2 one is saved before ``Preempted`` is raised
-    (``xitt/train/resume.py``).
+    (``xitt/train/resume.py``). With ``evaluate=False`` (a target without English dev data: the dual
+    encoder of ``xitt/train/dual.py``) nothing is evaluated, ``dev`` is {} and the final weights stay;
+    ``select_on`` must then be ``last``. A head with a ``collate`` method batches its own features.
     """
     cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
+    if not evaluate and cfg.select_on != "last":
+        raise ValueError(f"{desc}: training without dev evaluation needs select_on: last.")
     rng = np.random.default_rng(seed)
     modules = [encoder, *heads.values()]
     per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
@@ -180,6 +185,8 @@ def fit(
     def checkpoint_eval() -> bool:
         """Evaluate on English dev, keep the best weights; True when patience has run out."""
         watch.check(loop.step)
+        if not evaluate:
+            return False
         loop.dev = dev_scores(encoder, heads, tasks, pad_id, device)
         log.info("%s: step %d dev %s", desc, loop.step, _rounded(loop.dev), extra={"detail": True})
         if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
@@ -280,9 +287,11 @@ def _stepper(encoder, heads, tasks, cfg: TrainConfig, optimizer, schedule, scale
     """``step_once(loop, name, idx, watch)``: forward + backward of one micro-batch; every
     ``grad_accum`` micro-batches an optimizer step (clipped, scaled under fp16); True after a step."""
     params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
+    batchers = {name: getattr(head, "collate", collate) for name, head in heads.items()}
 
     def step_once(loop: LoopState, name: str, idx: list[int], watch: LossWatch) -> bool:
-        batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+        features = [tasks[name].train[i] for i in idx]
+        batch = {k: v.to(device) for k, v in batchers[name](features, pad_id).items()}
         with autocast(device, cfg.precision):
             loss, _ = heads[name](encoder, batch)
         loss = loss / cfg.grad_accum
