@@ -146,7 +146,10 @@ RUN_NOISE = "3 targets x 8 languages x 3 seeds"
 def rows_table(rng: np.random.Generator, *, n_grids: int = 500, alpha: float = 0.05) -> pd.DataFrame:
     """The marks (on 4 x ``n_grids`` grids: they are cheap and their FWER was the noisiest row),
     the k-of-N line (all deltas 0; family null with task sd 0.5; a +2 family effect) and the
-    interaction (null and +2). Returns scenario + CALIBRATION_COLUMNS."""
+    interaction (null and +2). Returns scenario + CALIBRATION_COLUMNS; in the rate-only rows
+    n_grids is the number of units the rate is over (cells for "per cell", grids otherwise) and
+    rejection_mc_se the binomial se over them (over grids for "k / N" and "one language": those
+    are means of per-grid shares, so that se is an upper bound)."""
     from analysis.calibration import CALIBRATION_COLUMNS, _summarise
 
     rows = []

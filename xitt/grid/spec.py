@@ -28,6 +28,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from xitt.grid.intermediates import Intermediate, IntermediateError, MlmMix, Translated, parse_intermediates
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
 from xitt.schema import NONE, did_you_mean, name_problem
 from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
@@ -280,15 +281,20 @@ class StageSpec:
     train: Mapping[str, TrainConfig]  # one config per intermediate task
     task_versions: Mapping[str, str]
     data_dir: str | None = None  # the prepared data the stage reads; not part of its identity
+    mlm: MlmMix | None = None  # MLM on unlabelled text mixed in (xitt/grid/intermediates.py)
+    translated: Translated | None = None  # translated training data
 
     def key(self) -> dict:
-        return {
+        out = {
             "encoder_path": self.encoder_path,
             "tasks": list(self.intermediate_tasks),
             "seed": self.seed,
             "train": {t: train_key(c) for t, c in self.train.items()},
             "versions": dict(self.task_versions),
         }
+        # the alternatives enter the key only when set: the ids of plain stages stay as they were
+        out.update({k: v.key() for k, v in (("mlm", self.mlm), ("translated", self.translated)) if v})
+        return out
 
     @property
     def stage_id(self) -> str:
@@ -342,13 +348,6 @@ class RunSpec:
         if self.stage is not None:
             out["stage"]["stage_id"] = self.stage.stage_id
         return out
-
-
-@dataclass(frozen=True)
-class Intermediate:
-    name: str
-    tasks: tuple[str, ...]
-    family: str
 
 
 @dataclass(frozen=True)
@@ -533,38 +532,11 @@ def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
-    if not raw or not isinstance(raw, list):
-        raise SpecError(
-            "'intermediates' must be a non-empty list (use 'none' for the no-intermediate baseline)."
-        )
-    out = []
-    for item in raw:
-        if item == NONE:
-            out.append(Intermediate(NONE, (), NONE))
-            continue
-        if isinstance(item, str):
-            out.append(Intermediate(item, (item,), reg.intermediate(item).family))
-            continue
-        if not (
-            isinstance(item, Mapping)
-            and set(item) <= {"name", "tasks"}
-            and isinstance(item.get("tasks"), list)
-            and len(item["tasks"]) >= 2
-        ):
-            raise SpecError(
-                f"intermediate entry {item!r}: write a task name, 'none', or a multi-task "
-                "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks."
-            )
-        families = {reg.intermediate(t).family for t in item["tasks"]}
-        name = item.get("name") or "multi_" + "+".join(map(str, item["tasks"]))
-        _name(name, "the multi-task intermediate name", "Give it a 'name:' such as 'nli+qa'.")
-        out.append(
-            Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi")
-        )
-    names = [i.name for i in out]
-    if len(set(names)) != len(names):
-        raise SpecError(f"an intermediate is listed twice in {names}.")
-    return tuple(out)
+    """The grid's intermediates (xitt/grid/intermediates.py: tasks, multi-task, mlm, translated)."""
+    try:
+        return parse_intermediates(raw, reg)
+    except IntermediateError as err:
+        raise SpecError(str(err)) from err
 
 
 def _seeds(raw: Any) -> tuple[int, ...]:
@@ -839,6 +811,8 @@ def expand_grid(
                         {t: grid.train_config(t, reg, enc_path) for t in inter.tasks},
                         {t: reg.get(t).version for t in inter.tasks},
                         grid.data_dir,
+                        inter.mlm,
+                        inter.translated,
                     )
                     stages.setdefault(stage.stage_id, stage)
                 for target in grid.targets:

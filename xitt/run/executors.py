@@ -33,7 +33,14 @@ from pathlib import Path
 from xitt.data import loaders as xdata
 from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
 from xitt.run.jobs import console, do_run, fail_run, remove_checkpoint, stage_job
-from xitt.run.preempt import Preempted, catch_preemption, requested, stop_if_requested
+from xitt.run.preempt import (
+    Preempted,
+    catch_preemption,
+    clear_resume,
+    requested,
+    resume_folder,
+    stop_if_requested,
+)
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -108,15 +115,18 @@ def _tidy(grid: GridSpec, exp: Path, stages, runs, todo, ckpt: dict[str, Path]) 
 
     A worker killed between writing its result and releasing its claim leaves a done folder that
     looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
-    died before its clean-up leaves a checkpoint no later run would ever remove."""
-    pending_ids = {r.run_id for r in todo}
+    died before its clean-up leaves a checkpoint no later run would ever remove, and one killed
+    after its result but before deleting its resume state leaves that state."""
+    pending_ids, root = {r.run_id for r in todo}, checkpoint_root(grid, exp)
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+            clear_resume(resume_folder(root, run.run_id))
     all_runs = _dependants(grid)
     for stage in stages:
         if done_stage(exp, stage.stage_id) is not None:
             Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
+            clear_resume(resume_folder(root, stage.stage_id))
         _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
 
 
@@ -277,16 +287,33 @@ def _run_serial(grid, exp, stages, ckpt, todo, fail_fast, bar, progress) -> dict
 
 def _die_with_parent(parent: int) -> None:
     """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
-    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
+    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once.
+    A worker that is training saves its resume state first (``_in_worker``)."""
     import ctypes
     import signal
 
+    _WORKER["parent"] = parent
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+_WORKER: dict[str, int] = {}
+
+
+def _in_worker(job, *args):
+    """A pool task: ``job(*args)``. Preempted with the parent gone (the SIGTERM of PR_SET_PDEATHSIG;
+    the resume state is saved, the claim released), the worker exits instead of waiting on a queue
+    nobody will write to again."""
+    try:
+        return job(*args)
+    except Preempted as err:
+        if os.getppid() != _WORKER.get("parent"):
+            os._exit(128 + err.signum)
+        raise
 
 
 def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
@@ -312,10 +339,12 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
         ) as pool,
     ):
         pending = {
-            pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
+            pool.submit(_in_worker, stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
             for sid in by_stage
         }
-        pending.update({pool.submit(do_run, r, str(exp), None, False, root): ("run", r) for r in free})
+        pending.update(
+            {pool.submit(_in_worker, do_run, r, str(exp), None, False, root): ("run", r) for r in free}
+        )
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -337,7 +366,7 @@ def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict
                         extra = (False, root) if job is do_run else ()
                         pending.update(
                             {
-                                pool.submit(job, r, str(exp), str(ckpt[item]), *extra): ("run", r)
+                                pool.submit(_in_worker, job, r, str(exp), str(ckpt[item]), *extra): ("run", r)
                                 for r in by_stage[item]
                             }
                         )

@@ -32,6 +32,7 @@ from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
+from xitt.train import conditions
 from xitt.train.checkpoint import write_manifest
 from xitt.train.dual import run_dual
 from xitt.train.fit import fit
@@ -214,9 +215,18 @@ def train_stage(
     for name in stage.intermediate_tasks:
         tasks[name], fp = _task_data(reg.get(name), stage.train[name], tokenizer, data_dir)
         prints.update(fp)
+        if stage.translated:  # translated training data: union with English or only
+            tasks[name], fp = conditions.with_translations(tasks[name], stage.translated, tokenizer, data_dir)
+            prints.update(fp)
     set_seed(stage.seed)  # head init, dropout and data order
     hidden = encoder.config.hidden_size
     heads = {n: Head(td.task.kind, hidden, num_outputs(td.task.kind, td.labels)) for n, td in tasks.items()}
+    if stage.mlm:  # the MLM objective on unlabelled text: one more task of fit
+        mlm_data, heads[conditions.MLM], fp = conditions.mlm_objective(
+            stage.mlm, tasks, encoder, tokenizer, stage.encoder_path, data_dir, stage.seed
+        )
+        tasks[conditions.MLM] = mlm_data
+        prints.update(fp)
     encoder.to(device)
     for head in heads.values():
         head.to(device)
