@@ -472,6 +472,7 @@ def run_retrieval(
             reg=reg,
             desc=f"{run.intermediate}->{run.target} s{run.seed}",
             progress=progress,
+            resume=Resume(Path(resume), {"id": run.run_id, "data": base}, "target") if resume else None,
         )
         return RunResult(
             run.run_id,

@@ -164,6 +164,7 @@ def fit(
     desc: str,
     progress: bool = True,
     resume: Resume | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
@@ -172,9 +173,11 @@ def fit(
     evaluations in a row without a better one (jiant's --no_improvements_for_n_evals). With
     ``resume``, a saved state of this job and phase is loaded first, a state is saved every
     ``resume_every_min`` minutes, and on SIGTERM/SIGUSR2 one is saved before ``Preempted`` is raised
-    (``xitt/train/resume.py``).
+    (``xitt/train/resume.py``). With ``evaluate=False`` (a target without English dev data: the dual
+    encoder of ``xitt/train/dual.py``) nothing is evaluated, ``dev`` is {} and the final weights stay;
+    ``select_on`` must then be ``last``. A head with a ``collate`` method batches its own features.
     """
-    run = _Loop(encoder, heads, tasks, seed, pad_id, device, desc, resume)
+    run = _Loop(encoder, heads, tasks, seed, pad_id, device, desc, resume, evaluate)
     loop = run.loop
     with training(), StageBar(run.total, desc, progress, initial=loop.step) as bar:
         while not loop.done:
@@ -203,10 +206,12 @@ class _Loop:
     """One ``fit``: its optimizer, schedule, scaler, data Generator, LossWatch and ``LoopState``
     (loaded from ``resume`` when a state of this job and phase is there)."""
 
-    def __init__(self, encoder, heads, tasks, seed: int, pad_id: int, device, desc: str, resume):
+    def __init__(self, encoder, heads, tasks, seed: int, pad_id: int, device, desc: str, resume, evaluate):
         self.encoder, self.heads, self.tasks, self.pad_id, self.device = encoder, heads, tasks, pad_id, device
-        self.desc, self.resume = desc, resume
+        self.desc, self.resume, self.evaluates = desc, resume, evaluate
         self.cfg = cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
+        if not evaluate and cfg.select_on != "last":
+            raise ValueError(f"{desc}: training without dev evaluation needs select_on: last.")
         self.rng = np.random.default_rng(seed)
         self.modules = [encoder, *heads.values()]
         per_epoch = sum(
@@ -270,6 +275,8 @@ class _Loop:
         """Evaluate on English dev, keep the best weights; True when patience has run out."""
         loop, cfg = self.loop, self.cfg
         self.watch.check(loop.step)
+        if not self.evaluates:
+            return False  # no English dev (the dual encoder): dev stays {}
         loop.dev = dev_scores(self.encoder, self.heads, self.labelled, self.pad_id, self.device)
         log.info("%s: step %d dev %s", self.desc, loop.step, _rounded(loop.dev), extra={"detail": True})
         if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
@@ -325,9 +332,11 @@ def _stepper(encoder, heads, tasks, cfg: TrainConfig, optimizer, schedule, scale
     """``step_once(loop, name, idx, watch)``: forward + backward of one micro-batch; every
     ``grad_accum`` micro-batches an optimizer step (clipped, scaled under fp16); True after a step."""
     params = list(dict.fromkeys(p for m in [encoder, *heads.values()] for p in m.parameters()))
+    batchers = {name: getattr(head, "collate", collate) for name, head in heads.items()}
 
     def step_once(loop: LoopState, name: str, idx: list[int], watch: LossWatch) -> bool:
-        batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+        features = [tasks[name].train[i] for i in idx]
+        batch = {k: v.to(device) for k, v in batchers[name](features, pad_id).items()}
         with autocast(device, cfg.precision):
             loss, _ = heads[name](encoder, batch)
         loss = loss / cfg.grad_accum
