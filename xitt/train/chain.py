@@ -413,7 +413,7 @@ def run_target(
     data_dir = Path(run.data_dir) if run.data_dir else None
     task, cfg = reg.get(run.target), run.target_train
     if not task.trains_on_target:
-        return run_retrieval(run, encoder_path, data_dir=data_dir, progress=progress, reg=reg)
+        return run_retrieval(run, encoder_path, data_dir=data_dir, progress=progress, reg=reg, resume=resume)
     fitted = fit_target(
         task,
         cfg,
@@ -447,10 +447,17 @@ def run_target(
 
 
 def run_retrieval(
-    run: RunSpec, encoder_path: str, *, data_dir: Path | None, progress: bool, reg: Registry
+    run: RunSpec,
+    encoder_path: str,
+    *,
+    data_dir: Path | None,
+    progress: bool,
+    reg: Registry,
+    resume: Path | None = None,
 ) -> RunResult:
     """A retrieval target: the encoder itself ranks (``evaluate_retrieval``), or, with
-    ``retrieval_training: dual``, XTREME-R's dual-encoder fine-tuning first (``run_dual``)."""
+    ``retrieval_training: dual``, XTREME-R's dual-encoder fine-tuning first (``run_dual``, resumable
+    from ``resume`` like any other training)."""
     task, cfg = reg.get(run.target), run.target_train
     _threads(cfg)
     device = _device()
