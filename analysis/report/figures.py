@@ -225,7 +225,7 @@ def plot_seed_sd(frame: pd.DataFrame, *, ax=None, family_order=None):
         fontsize=7,
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
-        ncol=len(fams),
+        ncol=min(len(fams), 4),  # more families wrap: one row of 7 is wider than a paper column
         frameon=False,
         handletextpad=0.1,
         columnspacing=0.8,
