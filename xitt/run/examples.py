@@ -14,8 +14,14 @@ recorded primary score (the normalisers and chunkers are those of :mod:`xitt.tra
   chunks) of the sentence; corpus F1 = 2 TP / (P + G) is a ratio of these sums;
 * ``accuracy`` on a tagging task (CCG): correct tags / tags of the sentence.
 
-Retrieval targets write no predictions (Tatoeba's, BUCC's and mAP's scores need the whole pool),
-so they have no example rows.
+* retrieval targets (lines from :func:`xitt.train.retrieval.evaluate_retrieval`): ``tatoeba_accuracy``
+  hit / 1 (prediction = the retrieved row, reference = the gold one); ``map_at_20`` (per-language
+  or shared pool) the query's AP@20 / 1 (prediction = its top-20 ids, reference = its relevant
+  ids; the formula of :func:`xitt.train.metrics.mean_average_precision_at_k`); ``bucc_f1`` per
+  source sentence 2 x true-positive pairs / (mined + gold pairs) at the threshold tuned on the
+  sample split, so that 2 TP / (P + G) is the corpus F1. The pool (the candidates, BUCC's mining
+  and its threshold) stays that of the full test set: a resample reweights the queries, it does
+  not rebuild the pool.
 """
 
 from __future__ import annotations
@@ -39,7 +45,13 @@ from xitt.schema import (
     write_scores,
 )
 from xitt.tasks import Registry, Task
-from xitt.train.metrics import MLQA_LANGUAGES, mlqa_em_f1, squad_em_f1, xtreme_chunks
+from xitt.train.metrics import (
+    MLQA_LANGUAGES,
+    mean_average_precision_at_k,
+    mlqa_em_f1,
+    squad_em_f1,
+    xtreme_chunks,
+)
 
 
 def _qa(row: dict, metric: str, language: str) -> tuple[float, float]:
@@ -67,8 +79,13 @@ def example_values(task: Task, rows: Iterable[dict], language: str) -> list[tupl
         elif task.metric == "accuracy" and task.kind == "tagging":
             num = float(sum(p == r for p, r in zip(row["prediction"], row["reference"])))
             den = float(len(row["reference"]))
-        elif task.metric == "accuracy":
+        elif task.metric in ("accuracy", "tatoeba_accuracy"):
             num, den = float(row["prediction"] == row["reference"]), 1.0
+        elif task.metric == "map_at_20":
+            num, den = mean_average_precision_at_k([row["prediction"]], [row["reference"]], k=20) / 100.0, 1.0
+        elif task.metric == "bucc_f1":
+            predicted, gold = row["prediction"], row["reference"]
+            num, den = 2.0 * len(set(predicted) & set(gold)), float(len(predicted) + len(gold))
         else:
             raise ValueError(f"task {task.name!r}: metric {task.metric!r} has no per-example form.")
         out.append((int(row["index"]), num, den))
@@ -101,8 +118,7 @@ def collect_extras(
         if result is None or result.status != "done":
             continue
         spec, task = result.spec, reg.get(result.spec["target"])
-        if task.trains_on_target:
-            examples.append(run_examples(exp_dir, rid, task, result.primary_metric))
+        examples.append(run_examples(exp_dir, rid, task, result.primary_metric))
         if "selection" in result.dev_scores:
             dev.append(
                 {

@@ -413,7 +413,9 @@ def run_target(
     data_dir = Path(run.data_dir) if run.data_dir else None
     task, cfg = reg.get(run.target), run.target_train
     if not task.trains_on_target:
-        return run_retrieval(run, encoder_path, data_dir=data_dir, progress=progress, reg=reg, resume=resume)
+        return run_retrieval(
+            run, encoder_path, data_dir=data_dir, progress=progress, reg=reg, resume=resume, out_dir=out_dir
+        )
     fitted = fit_target(
         task,
         cfg,
@@ -454,11 +456,14 @@ def run_retrieval(
     progress: bool,
     reg: Registry,
     resume: Path | None = None,
+    out_dir: Path | None = None,
 ) -> RunResult:
     """A retrieval target: the encoder itself ranks (``evaluate_retrieval``), or, with
     ``retrieval_training: dual``, XTREME-R's dual-encoder fine-tuning first (``run_dual``, resumable
-    from ``resume`` like any other training)."""
+    from ``resume`` like any other training). With ``save_predictions`` the per-query outcomes go
+    to ``out_dir/predictions/<lang>.jsonl.gz``."""
     task, cfg = reg.get(run.target), run.target_train
+    predictions = Path(out_dir) / "predictions" if run.save_predictions and out_dir is not None else None
     _threads(cfg)
     device = _device()
     t0 = time.time()
@@ -480,6 +485,7 @@ def run_retrieval(
             desc=f"{run.intermediate}->{run.target} s{run.seed}",
             progress=progress,
             resume=Resume(Path(resume), {"id": run.run_id, "data": base}, "target") if resume else None,
+            predictions_dir=predictions,
         )
         return RunResult(
             run.run_id,
@@ -493,7 +499,7 @@ def run_retrieval(
             extra={"steps": out["steps"], "best_step": out["steps"]},
         )
     scores, prints = evaluate_retrieval(
-        encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
+        encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device, predictions_dir=predictions
     )
     return RunResult(
         run.run_id,

@@ -221,9 +221,11 @@ def run_dual(
     desc,
     progress,
     resume: Resume | None = None,
+    predictions_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the dual encoder on the task's English pairs, then rank as XTREME-R does.
-    ``resume``: the run's resume state (its identity gains the training pairs' fingerprints).
+    ``resume``: the run's resume state (its identity gains the training pairs' fingerprints);
+    ``predictions_dir``: where ``evaluate_retrieval`` writes the per-query outcomes (or None).
 
     Returns {scores: {language: {metric: value}}, prints: fingerprints, steps, wall_time}."""
     t0 = time.time()
@@ -260,7 +262,7 @@ def run_dual(
         lambda texts: encode_texts(encoder, tokenizer, texts, cfg.max_length, cfg, device),
     )
     scores, more = evaluate_retrieval(
-        encoder, tokenizer, task, languages, cfg, data_dir, device, encoders, shared
+        encoder, tokenizer, task, languages, cfg, data_dir, device, encoders, shared, predictions_dir
     )
     return {
         "scores": scores,

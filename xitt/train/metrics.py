@@ -298,12 +298,11 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     return x / np.maximum(norms, np.finfo(x.dtype).tiny)
 
 
-def tatoeba_accuracy(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> float:
-    """Tatoeba top-1 accuracy (0-100) by cosine nearest neighbour; row i of each side is a pair.
+def tatoeba_nearest(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> np.ndarray:
+    """Row j: the source row nearest (cosine) to target row j; ties go to the lowest index.
 
     As XTREME's ``similarity_search(x=src, y=tgt)``: the source sentences (non-English) form the
-    index and each target sentence (English) queries it; a hit is when target row j's nearest
-    source row is j. Ties go to the lowest index.
+    index and each target sentence (English) queries it; row i of each side is a pair.
     """
     x, y = _unit_rows(src_embeddings, "src_embeddings"), _unit_rows(tgt_embeddings, "tgt_embeddings")
     if x.shape != y.shape:
@@ -311,8 +310,14 @@ def tatoeba_accuracy(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> 
             f"src_embeddings {x.shape} and tgt_embeddings {y.shape} must have the same shape: "
             "Tatoeba pairs row i with row i."
         )
-    nearest = np.argmax(y @ x.T, axis=1)
-    return 100.0 * float(np.mean(nearest == np.arange(len(y))))
+    return np.argmax(y @ x.T, axis=1)
+
+
+def tatoeba_accuracy(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> float:
+    """Tatoeba top-1 accuracy (0-100): a hit is when target row j's nearest source row
+    (``tatoeba_nearest``) is j."""
+    nearest = tatoeba_nearest(src_embeddings, tgt_embeddings)
+    return 100.0 * float(np.mean(nearest == np.arange(len(nearest))))
 
 
 def _knn(x: np.ndarray, y: np.ndarray, k: int, block_elems: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:

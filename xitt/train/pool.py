@@ -182,27 +182,41 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
+Outcomes = dict[str, tuple[list, list]]  # language -> (per-query predictions, references)
+
+
+def shared_pool_results(
+    pool: SharedPool,
+    encode: Callable[[Sequence[str]], np.ndarray],
+    k: int = 20,
+    encode_candidates: Callable[[Sequence[str]], np.ndarray] | None = None,
+) -> tuple[dict[str, dict[str, float]], Outcomes]:
+    """({question language: {"map_at_20": mAP@k}}, outcomes) of every question against the whole pool.
+
+    ``encode(texts) -> (n, d)`` embeds questions, ``encode_candidates`` (default: ``encode``) the
+    candidates: one encoder, as XTREME-R's inference uses the first tower for both; the dual
+    encoder cuts queries and candidates at different lengths. ``outcomes[language]``: per question
+    of that language, in pool order, its top-k candidate indices (best first) and its relevant
+    candidate indices: the per-query AP@k of ``mean_average_precision_at_k`` averages to the score.
+    """
+    questions = _unit(encode(pool.question_texts))
+    candidates = _unit((encode_candidates or encode)(pool.candidate_texts))
+    scores = questions @ candidates.T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    out, outcomes = {}, {}
+    for lang in dict.fromkeys(pool.question_languages):
+        rows = [q for q, ql in enumerate(pool.question_languages) if ql == lang]
+        ranked, relevant = [top[q].tolist() for q in rows], [list(pool.relevant[q]) for q in rows]
+        out[lang] = {"map_at_20": mean_average_precision_at_k(ranked, relevant, k=k)}
+        outcomes[lang] = (ranked, relevant)
+    return out, outcomes
+
+
 def shared_pool_scores(
     pool: SharedPool,
     encode: Callable[[Sequence[str]], np.ndarray],
     k: int = 20,
     encode_candidates: Callable[[Sequence[str]], np.ndarray] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """{question language: {"map_at_20": mAP@k}} of every question against the whole pool.
-
-    ``encode(texts) -> (n, d)`` embeds questions, ``encode_candidates`` (default: ``encode``) the
-    candidates: one encoder, as XTREME-R's inference uses the first tower for both; the dual
-    encoder cuts queries and candidates at different lengths.
-    """
-    questions = _unit(encode(pool.question_texts))
-    candidates = _unit((encode_candidates or encode)(pool.candidate_texts))
-    scores = questions @ candidates.T
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    out = {}
-    for lang in dict.fromkeys(pool.question_languages):
-        rows = [q for q, ql in enumerate(pool.question_languages) if ql == lang]
-        value = mean_average_precision_at_k(
-            [top[q].tolist() for q in rows], [pool.relevant[q] for q in rows], k=k
-        )
-        out[lang] = {"map_at_20": value}
-    return out
+    """The scores of ``shared_pool_results``: {question language: {"map_at_20": mAP@k}}."""
+    return shared_pool_results(pool, encode, k, encode_candidates)[0]
