@@ -192,7 +192,7 @@ def test_slurm_submits_one_training_job_that_its_runs_and_a_cleanup_wait_for(
     ckpt = {s.stage_id: tmp_path / "ckpt" / s.stage_id for s in stages}
     ckpt |= {t.train_id: tmp_path / "ckpt" / t.train_id for t in trainings_of(runs)}
     todo, todo_trainings, todo_stages = pending_work(grid, exp, runs, ckpt)
-    sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
+    sub = slurm.submit(grid, exp, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
     kinds = [key.split(":")[0] for key in sub.jobs]
     # 2 stages, 4 trainings (not 8), 16 runs, a cleanup per stage and per training
     assert {k: kinds.count(k) for k in set(kinds)} == {"stage": 2, "training": 4, "run": 16, "cleanup": 6}
@@ -215,7 +215,7 @@ def test_slurm_submits_one_training_job_that_its_runs_and_a_cleanup_wait_for(
     for stage in stages:  # the stage's checkpoint waits for its trainings too
         waits = set(deps[f"cleanup:{stage.stage_id}"][9:].split(":"))
         assert {sub.job_id(f"training:{t.train_id}") for t in trainings_of(runs) if t.stage == stage} <= waits
-    again = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
+    again = slurm.submit(grid, exp, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
     assert not again.jobs and len(again.live) == len(sub.jobs)  # squeue lists them all: none resubmitted
 
 
