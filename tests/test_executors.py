@@ -377,9 +377,12 @@ def test_plan_prints_the_peak_disk_of_the_stage_checkpoints(tiny_encoder, tiny_d
         and "(1 at once, one at a time)" in line
         and "(folder)" in line
     )
+    # one job trains at a time: one resume state of ~4 x the checkpoint (weights, AdamW, best weights)
+    assert f"plus resume states up to {human(4 * folder_bytes(tiny_encoder))} (1 training at once" in line
     slurm = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], executor={"kind": "slurm"})
     line = describe_disk(slurm, stages, tmp_path, {stages[0].stage_id: "done"})
     assert "(1 at once, pending stages train first)" in line  # the done stage's checkpoint is gone
+    assert "(32 training at once" in line  # executor.slurm.max_jobs
     kept = make_grid(tiny_encoder, tiny_data, targets=["tiny_cls"], seeds=[1, 2], keep_checkpoints=True)
     execute(kept, exp_dir=tmp_path, progress=False)
     ckpt = checkpoint_path(kept, tmp_path, stages[0].stage_id)

@@ -10,6 +10,11 @@ trains a stage, runs its targets, then deletes it (one at a time); a pool or SLU
 stages first (for throughput), so every pending stage's checkpoint can exist at once, each deleted when
 its targets are done (SLURM: by a cleanup job). Shared target trainings (XQuAD and MLQA on SQuAD) add
 their checkpoints the same way: one at a time locally, every pending one otherwise.
+
+Mid-training resume states (xitt/train/resume.py, under ``<checkpoint root>/resume/``) exist while
+a stage or run trains: at most one per job training at once (local: ``workers``; SLURM:
+``max_jobs``), each ~16 bytes per parameter (fp32 weights, two AdamW moments, the best dev
+weights), i.e. ~4 x a checkpoint of the largest encoder; they are printed as a bound of their own.
 """
 
 from __future__ import annotations
@@ -93,8 +98,16 @@ def describe_disk(
         else "pending stages train first"
     )
     what = "stage and shared training checkpoints" if trainings else "stage checkpoints"
+    jobs = grid.executor.slurm.max_jobs if kind == "slurm" else workers
+    largest = max((size for size, _ in sizes.values()), default=0.0)
     return (
         f"disk     peak {human(peak)} of {what} ({count} at once, {why}) in {where}"
         + (f"; per checkpoint: {how}" if how else "")
         + ("; some encoders' size unknown (not counted)" if unknown else "")
+        + (
+            f"; plus resume states up to {human(4 * largest * jobs)} ({jobs} training at once x ~4 x a "
+            "checkpoint: weights, AdamW moments, best dev weights)"
+            if largest
+            else ""
+        )
     )
