@@ -151,3 +151,38 @@ def test_the_label_flips_when_a_target_is_missing():
 def test_a_missing_official_language_also_flips_the_label():
     delta = _primary_deltas(suite_scores(drop={("pawsx", "ko")}))
     assert "missing from the XTREME suite: pawsx:ko" in average_scope(delta)[1]
+
+
+def test_xitt_collect_writes_aggregates_csv(tmp_path, capsys):
+    """From the CLI: a grid over the 9 XTREME targets, result files written by hand, `xitt collect`."""
+    import yaml
+
+    from xitt.cli import main
+    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.run.store import RunResult, run_dir, write_result
+
+    exp = tmp_path / "runs" / "exp"
+    exp.mkdir(parents=True)
+    grid = {
+        "encoders": ["mbert-test"],
+        "intermediates": ["none", "mnli"],
+        "targets": TASKS,
+        "languages": {t: XTREME_LANGUAGES[t] for t in TASKS},
+        "seeds": [1],
+    }
+    (exp / "grid.yaml").write_text(yaml.safe_dump(grid))
+    _, runs = expand_grid(load_grid(exp))
+    for spec in runs:
+        task, gain = spec.target, GAIN[spec.target] if spec.intermediate == "mnli" else 0.0
+        rows = {lg: {} for lg in XTREME_LANGUAGES[task]}
+        for r in _rows(task, "-", spec.intermediate, 1, BASE[task] + gain):
+            for lg in rows:
+                rows[lg][r["metric"]] = r["score"]
+        primary = next(r["metric"] for r in _rows(task, "-", "none", 1, 0.0) if r["primary"])
+        write_result(run_dir(exp, spec.run_id), RunResult(spec.run_id, spec.to_dict(), "done", scores=rows,
+                                                          primary_metric=primary))  # fmt: skip
+    assert main(["collect", str(exp)]) == 0
+    assert "aggregates.csv" in capsys.readouterr().out
+    back = read_csv_lines(exp / "aggregates.csv").set_index(["intermediate", "group"])
+    assert float(back.loc[("none", "all"), "score"]) == pytest.approx(54.0)
+    assert float(back.loc[("mnli", "all"), "score"]) == pytest.approx(59.0)

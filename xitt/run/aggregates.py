@@ -63,7 +63,7 @@ def aggregate_frame(scores: pd.DataFrame) -> pd.DataFrame:
             results, missing = _task_results(runs, version)
             out = xtreme_score(results, version=version)
             base = dict(encoder=encoder, intermediate=intermediate, seed=seed, version=version)
-            n_tasks = int(runs["target"].isin(list(languages)).groupby(runs["target"]).any().sum())
+            n_tasks = int(runs.loc[runs["target"].isin(list(languages)), "target"].nunique())
             for group, members in [("all", tuple(languages)), *groups.items()]:
                 score = out["all_task"] if group == "all" else out["groups"].get(group)
                 rows.append(
