@@ -240,7 +240,7 @@ def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitt
     exp = tmp_path / "exp"
     ckpt = {s.stage_id: tmp_path / "ckpt" / s.stage_id for s in stages}
     deps = {s.stage_id: [r for r in runs if r.stage and r.stage.stage_id == s.stage_id] for s in stages}
-    sub = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)
+    sub = slurm.submit(grid, exp, ckpt, runs, stages, deps)
     assert len(sub.jobs) == 8  # 2 stages, 2 none runs, 2 staged runs, 2 cleanups
     heads = {
         key: dict(re.findall(r"#SBATCH --([\w-]+)=(\S+)", (scripts / f"job-{job.job_id}.sh").read_text()))
@@ -258,7 +258,7 @@ def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitt
         cleanup = heads[f"cleanup:{stage.stage_id}"]
         assert cleanup["dependency"] == f"afterany:{sub.jobs[f'run:{run.run_id}'].job_id}:{stage_job}"
         assert "gpus-per-node" not in cleanup and cleanup["cpus-per-task"] == "1"
-    again = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)  # squeue lists all 8 as running
+    again = slurm.submit(grid, exp, ckpt, runs, stages, deps)  # squeue lists all 8 as running
     assert not again.jobs and len(again.live) == 8
 
 

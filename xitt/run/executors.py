@@ -199,7 +199,7 @@ def execute(
 
         if fail_fast:
             log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
-        sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
+        sub = slurm.submit(grid, exp, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
         counts = slurm.wait(sub, bar) if wait else {"submitted": len(sub.jobs), "queued": len(sub.live)}
     elif kind == "local":
         counts = _run_pool(plan, workers) if workers > 1 else _run_local(plan, progress)

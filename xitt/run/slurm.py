@@ -200,14 +200,13 @@ def live_jobs(exp: Path) -> dict[str, str]:
     return {key: jid for key, jid in known.items() if states.get(jid, "COMPLETED") not in ENDED}
 
 
-def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants, todo_trainings=()) -> Submitter:
+def submit(grid, exp: Path, ckpt, todo, todo_stages, dependants, todo_trainings=()) -> Submitter:
     """Submit what is pending and not already queued: stages, shared trainings (afterok on their stage),
     runs (afterok on their training, else their stage), a cleanup per stage and per training.
     ``ckpt`` maps every stage and training id to its checkpoint; ``dependants`` maps them to every run
     of the grid that needs them."""
     from xitt.run.executors import Work, checkpoint_root
 
-    del stages  # the pending work names its stages
     root = str(checkpoint_root(grid, exp))
     work = Work(grid, exp, list(todo_stages), ckpt, root, list(todo), list(todo_trainings), False, None)
     (exp / "slurm").mkdir(parents=True, exist_ok=True)
