@@ -322,7 +322,7 @@ def test_a_missing_shared_pool_fails_before_training(tiny_encoder, tmp_path, mon
 
     (tmp_path / "mewslix").mkdir()
     (tmp_path / "mewslix" / "train-en.tsv").write_text("w0\te0 thing\n")
-    monkeypatch.setattr(dual, "train_dual", lambda *a, **k: pytest.fail("trained before reading the pool"))
+    monkeypatch.setattr(dual, "fit", lambda *a, **k: pytest.fail("trained before reading the pool"))
     grid = parse_grid(
         {
             "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],

@@ -126,3 +126,17 @@ def test_xitt_collect_writes_the_examples_and_dev_files(tiny_encoder, tiny_data,
     cls = scores[scores["run_id"].str.contains("tiny_cls") & scores["primary"]].set_index("language")["score"]
     ratio = examples.groupby("language").apply(lambda g: 100 * g["numerator"].sum() / g["denominator"].sum())
     assert np.allclose(ratio.sort_index(), cls.sort_index())
+
+
+def test_the_committed_demo_examples_give_back_its_scores():
+    from pathlib import Path
+
+    from xitt.schema import read_scores
+
+    demo = Path(__file__).resolve().parents[1] / "runs" / "demo"
+    examples, scores = read_examples(demo / "examples.csv.gz"), read_scores(demo / "scores.csv")
+    ratio = examples.groupby(["run_id", "language"]).apply(
+        lambda g: 100 * g["numerator"].sum() / g["denominator"].sum()
+    )
+    recorded = scores[scores["primary"]].set_index(["run_id", "language"])["score"]
+    assert len(ratio) > 400 and np.allclose(ratio, recorded.loc[ratio.index], atol=1e-9)

@@ -228,3 +228,80 @@ def test_a_slurm_job_saves_then_requeues_through_submitit_and_the_requeued_job_r
     resumed, clean = (read_result(run_dir(tmp_path / e, run.run_id)) for e in ("exp", "clean"))
     assert resumed.scores == clean.scores and resumed.dev_scores == clean.dev_scores
     assert not (tmp_path / "root" / "resume").exists()
+
+
+def test_save_load_round_trip_restores_weights_optimizer_schedule_rngs_and_loop(tmp_path, caplog):
+    import random
+
+    import numpy as np
+    import torch
+
+    from xitt.grid.spec import TrainConfig
+    from xitt.train.fit import make_optimizer
+    from xitt.train.resume import LoopState, Resume, capture, restore
+
+    def build():
+        torch.manual_seed(0)
+        module = torch.nn.Linear(4, 3)
+        optimizer, schedule = make_optimizer([module], TrainConfig(lr=0.1, warmup_steps=2), total=10)
+        return module, optimizer, schedule
+
+    def train_step(module, optimizer, schedule):
+        module(torch.randn(5, 4)).pow(2).sum().backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+
+    module, optimizer, schedule = build()
+    train_step(module, optimizer, schedule)
+    gen = np.random.default_rng(3)
+    loop = LoopState(
+        step=1,
+        micro=2,
+        epoch=1,
+        position=5,
+        epoch_rng=gen.bit_generator.state,
+        best={"a": 1.5},
+        loss_last=0.25,
+    )
+
+    def at(data="abc", phase="stage"):
+        return Resume(tmp_path / "r", {"id": "x", "data": {"t": data}}, phase)
+
+    saving = at()
+    saving.carry = {"first_dev": {"k": 2.0}}
+    saving.save(*capture(loop, [module], optimizer, schedule, None, None))
+    expected = (torch.rand(3), np.random.rand(3), random.random())  # the draws right after the save
+    train_step(module, optimizer, schedule)
+    after_one_more = [p.detach().clone() for p in module.parameters()]
+
+    fresh, fresh_opt, fresh_schedule = build()
+    loading = at()
+    back, best_state = restore(*loading.load(), [fresh], fresh_opt, fresh_schedule, None)
+    assert back == loop and best_state is None and fresh_schedule.last_epoch == 1
+    assert loading.carry == {"first_dev": {"k": 2.0}}
+    draws = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(draws[0], expected[0]) and np.array_equal(draws[1], expected[1])
+    assert draws[2] == expected[2]
+    train_step(fresh, fresh_opt, fresh_schedule)  # the same draws, then the same step: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(after_one_more, fresh.parameters()))
+    with caplog.at_level("WARNING", logger="xitt"):
+        assert at(data="changed").load() is None and at(phase="first").load() is None
+    assert "belongs to other settings or data" in caplog.text
+    state = tmp_path / "r" / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])  # a damaged file
+    with caplog.at_level("WARNING", logger="xitt"):
+        assert at().load() is None
+    assert "unreadable" in caplog.text
+
+
+def test_bench_prints_the_cost_of_a_resume_save_and_the_projection(tiny_encoder, capsys):
+    from xitt.bench.resume import report
+
+    out = report({"tiny": tiny_encoder})
+    text = capsys.readouterr().out
+    assert "XLM-R large (550M params)" in text and "not measured" in text
+    without, with_best = out[("tiny", False)], out[("tiny", True)]
+    assert without["params"] == with_best["params"] > 0
+    # fp32 weights + AdamW's two moments; the kept best weights add 4 bytes per parameter
+    assert 12 <= without["bytes"] / without["params"] < with_best["bytes"] / with_best["params"]

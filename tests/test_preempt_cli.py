@@ -83,6 +83,11 @@ def test_sigterm_then_sigusr2_then_run_again_gives_the_uninterrupted_scores(
         log = (folder / "train.log").read_text()
         assert "resumed at step" in log and "resumed at step 0 " not in log
 
+    orphan = resume / none_run.run_id / "state.pt"  # left by a worker killed after its result
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left over")
+    assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0 and not resume.exists()
+
     reference = tmp_path / "reference"
     _write_grid(reference, tiny_encoder, tiny_data)
     execute(load_grid(reference / "grid.yaml"), exp_dir=reference, progress=False)

@@ -103,6 +103,9 @@ def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, ca
     assert main(["status", str(exp), *args]) == 0
     out = capsys.readouterr().out
     assert "100 runs: 100 done, 0 running, 0 failed" in out, out
+    # XQuAD and MLQA share one SQuAD training per intermediate (and seed): 10 trainings, not 20
+    assert "10 shared target trainings: 10 done" in out, out
+    assert len(list(exp.glob("trainings/*/training.json"))) == 10
     results = [read_result(p.parent) for p in exp.glob("*/result.json")]
     by_target = {r.spec["target"]: r for r in results if r.spec["intermediate"] == "anli"}
     assert set(by_target) == set(SUITES["xtreme-r"]) and len(results) == 100
@@ -110,6 +113,8 @@ def test_the_real_grid_prepares_and_every_run_finishes(tmp_path, monkeypatch, ca
     assert {"lt", "pl", "ro", "uk", "wo"} <= set(by_target["udpos"].scores) and "ro" in by_target[
         "xquad"
     ].scores
+    assert by_target["xquad"].extra["training_id"] == by_target["mlqa"].extra["training_id"]
+    assert "squad_v1/train-en" in by_target["mlqa"].data_fingerprints
     tydiqa = by_target["tydiqa"]
     assert set(tydiqa.scores) == {"en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"}
     assert tydiqa.data["tydiqa/test-bn"]["sources"][0]["config"] == "tydiqa"

@@ -161,6 +161,49 @@ def test_a_failed_stage_starts_none_of_its_runs_on_slurm(slurm_cluster, tiny_enc
     assert not list((exp / "slurm").glob(f"{job_id}/*_log.out")), "the cancelled run job produced output"
 
 
+@pytest.mark.slow
+def test_a_stage_job_signalled_usr2_saves_requeues_and_resumes(
+    slurm_cluster, tiny_encoder, tiny_data, tmp_path
+):
+    """`scancel --signal=USR2` (what `--signal=USR2@90` sends before the time limit) to a training stage
+    job: it saves its resume state, submitit requeues it, the requeued job goes on from that step; the
+    grid ends with the scores of a local, uninterrupted run."""
+    import time
+
+    from xitt.grid.spec import expand_grid
+    from xitt.run.executors import execute
+    from xitt.run.store import collect
+
+    train = {"epochs": 40, "select_on": "last", "resume_every_min": 1e-9}  # seconds of training
+    grid = slurm_grid(tiny_encoder, tiny_data, checkpoint_dir=str(tmp_path / "ckpt"), train=train)
+    stage = expand_grid(grid)[0][0]
+    exp = tmp_path / "exp"
+    execute(grid, exp_dir=exp, progress=False, wait=False)
+    job = jobs_of(exp)[f"stage:{stage.stage_id}"]
+    state = tmp_path / "ckpt" / "resume" / stage.stage_id / "resume.json"
+    deadline = time.time() + 240
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert state.exists(), "the stage job never saved a resume state"
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    summary = execute(grid, exp_dir=exp, progress=False)  # waits for the queued (requeued) jobs
+    assert summary["done"] == 2 and summary["failed"] == 0 and summary["submitted"] == 0, summary
+    log = (exp / "stages" / stage.stage_id / "train.log").read_text()
+    assert "resumed at step" in log and not (tmp_path / "ckpt" / "resume").exists()
+    out = "\n".join(p.read_text() for p in (exp / "slurm").glob(f"{job}/*_log.*"))
+    assert "Requeued job" in out or "requeue" in out.lower(), out[-2000:]
+    local = dataclasses.replace(grid, executor=dataclasses.replace(grid.executor, kind="local"))
+    execute(local, exp_dir=tmp_path / "local", progress=False)
+    ids = [r.run_id for r in expand_grid(grid)[1]]
+    (a, _), (b, _) = collect(exp, ids), collect(tmp_path / "local", ids)
+    keys = ["run_id", "language", "metric"]
+    assert (
+        a.sort_values(keys)[[*keys, "score"]]
+        .reset_index(drop=True)
+        .equals(b.sort_values(keys)[[*keys, "score"]].reset_index(drop=True))
+    )
+
+
 def fake_slurm(folder: Path, monkeypatch) -> Path:
     """sbatch that keeps each job script and answers as sbatch does; squeue that lists every kept job
     as RUNNING. Enough to read what xitt submits, without a cluster."""
@@ -217,3 +260,36 @@ def test_every_job_takes_one_of_max_jobs_slots_and_queued_jobs_are_not_resubmitt
         assert "gpus-per-node" not in cleanup and cleanup["cpus-per-task"] == "1"
     again = slurm.submit(grid, exp, stages, ckpt, runs, stages, deps)  # squeue lists all 8 as running
     assert not again.jobs and len(again.live) == 8
+
+
+def test_no_wait_submits_and_returns(tiny_encoder, tiny_data, tmp_path, monkeypatch, capsys):
+    """`xitt run --no-wait` on SLURM: the jobs are submitted and recorded, nothing waits for them; a second
+    call submits none again. Locally --no-wait is a mistake, said before anything runs."""
+    import yaml
+
+    from xitt.cli import main
+
+    (tmp_path / "sbatch").mkdir()
+    scripts = fake_slurm(tmp_path / "sbatch", monkeypatch)
+    exp = tmp_path / "nowait"
+    exp.mkdir()
+    slurm = {"partition": "debug", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10}
+    doc = {
+        "experiment": "nowait",
+        "encoders": [{"name": "tiny", "path": str(tiny_encoder)}],
+        "intermediates": ["none", "tiny_nli"],
+        "targets": ["tiny_cls"],
+        "seeds": [1],
+        "data_dir": str(tiny_data),
+        "executor": {"kind": "slurm", "slurm": slurm},
+    }
+    (exp / "grid.yaml").write_text(yaml.safe_dump(doc))
+    cmd = ["run", str(exp / "grid.yaml"), "--offline", "--quiet", "--no-wait"]
+    assert main(cmd) == 0
+    out = capsys.readouterr()
+    assert "submitted=4 queued=0" in out.out and "xitt status" in out.err
+    assert len(jobs_of(exp)) == 4 and len(list(scripts.glob("job-*.sh"))) == 4
+    assert main(cmd) == 0 and "submitted=0 queued=4" in capsys.readouterr().out  # squeue: all running
+    assert main([*cmd, "--executor", "local"]) == 2
+    assert "--no-wait applies to the slurm executor only" in capsys.readouterr().err
+    assert len(list(scripts.glob("job-*.sh"))) == 4

@@ -152,11 +152,15 @@ def test_stage_records_round_trip_and_their_states(tmp_path):
 def test_the_committed_demo_stage_records_parse():
     from pathlib import Path
 
+    from xitt.grid.spec import expand_grid, load_grid
     from xitt.run.store import read_stage
 
     stages = Path(__file__).parent.parent / "runs" / "demo" / "stages"
     records = [read_stage(stages.parent, p.name) for p in sorted(stages.iterdir())]
-    assert len(records) == 15 and all(r.status == "done" and r.wall_time > 0 for r in records)
+    expected = {s.stage_id for s in expand_grid(load_grid(stages.parent))[0]}
+    assert {r.stage_id for r in records} == expected and all(
+        r.status == "done" and r.wall_time > 0 for r in records
+    )
     assert all(r.data_fingerprints["encoder"] for r in records)
 
 

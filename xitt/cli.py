@@ -132,6 +132,11 @@ def cmd_run(args) -> int:
     check_baseline(grid, allowed=args.no_baseline)
     seeds = parse_seeds(args.seeds)
     expand_grid(grid, seeds=seeds)  # every spec error before torch is even imported
+    if args.no_wait and (args.executor or grid.executor.kind) != "slurm":
+        raise SpecError(
+            "--no-wait applies to the slurm executor only (a local `xitt run` is the worker itself); "
+            "drop --no-wait, or add --executor slurm."
+        )
     if (args.executor or grid.executor.kind) == "slurm" and shutil.which("sbatch") is None:
         raise SpecError(
             "--executor slurm (or the grid's executor.kind) needs a SLURM cluster, but sbatch is not on "
@@ -151,6 +156,7 @@ def cmd_run(args) -> int:
         fail_fast=args.fail_fast,
         data_dir=args.data_dir,
         progress=not args.quiet,
+        wait=not args.no_wait,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     from xitt.run.store import status_frame
@@ -159,6 +165,9 @@ def cmd_run(args) -> int:
     counts = Counter(status_frame(exp, [r.run_id for r in runs]).state)
     # The last line says whether the grid is finished; the exit status says it to scripts.
     print(f"{exp}: {len(runs)} runs: {_state_counts(counts)}")
+    if args.no_wait:  # submitted: success; the jobs are SLURM's now
+        print(f"not waiting for the jobs: `xitt status {exp}` follows them", file=sys.stderr)
+        return 0
     return 0 if counts.get("done", 0) == len(runs) else 1
 
 
@@ -193,7 +202,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from xitt.grid.spec import expand_grid, load_grid
+    from xitt.grid.spec import expand_grid, load_grid, trainings_of
     from xitt.run.store import stage_state, status_frame
 
     exp = experiment_dir(args.experiment)
@@ -209,6 +218,14 @@ def cmd_status(args) -> int:
     for stage_id, state in stage_states.items():
         if state in ("failed", "corrupt", "running"):
             print(f"  {state:<8} stage {stage_id}")
+    trainings = {t.train_id: stage_state(exp, t.train_id, "training") for t in trainings_of(runs)}
+    if trainings:  # targets that share one target training (XQuAD and MLQA on SQuAD)
+        print(
+            f"{exp}: {len(trainings)} shared target trainings: {_state_counts(Counter(trainings.values()))}"
+        )
+    for train_id, state in trainings.items():
+        if state in ("failed", "corrupt", "running"):
+            print(f"  {state:<8} training {train_id}")
     return 1 if counts.get("failed") or counts.get("corrupt") else 0
 
 
@@ -617,6 +634,12 @@ def _add_runner_commands(sub) -> None:
     p.add_argument("--offline", action="store_true", help="never contact the hub (sets HF_*_OFFLINE)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-baseline", action="store_true", help=no_baseline)
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="slurm: submit the pending jobs and return (`xitt status` follows them; `xitt run` again "
+        "waits for the queued ones and submits none twice)",
+    )
     same = "the same --seeds as `xitt run` was given (runs of other seeds are then seen too)"
 
     p = sub.add_parser(

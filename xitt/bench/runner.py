@@ -5,7 +5,9 @@
     768, random weights, 8 steps), fastest and median of 3 interleaved repeats; beside it xitt's
     evaluation throughput over the test languages of a tagging and a span-QA target;
 (b) wall time of a 3-intermediate x 3-target x 2-seed tiny grid with stage reuse (the DAG) vs
-    re-training the intermediate stage for every target (one grid per target).
+    re-training the intermediate stage for every target (one grid per target);
+(c) size and time of one mid-training resume save at both sizes, projected to XLM-R large
+    (xitt.bench.resume).
 
 Uses the tiny fixture tasks of a source checkout (tests/data/tiny); 1 torch thread.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from xitt.bench.fixtures import build_tiny_encoder, setup, tiny_data
 from xitt.bench.loop import eval_throughput, throughput
+from xitt.bench.resume import report as resume_report
 
 # (size, training settings, evaluation repeat): the tiny model trains 2 epochs on tiny_cls x 16;
 # the BERT-base-shaped one 1 epoch of tiny_cls, 10 steps (lr 5e-5: 5e-3, the tiny tasks' rate, is
@@ -105,19 +108,26 @@ def _print_training(rows: dict[str, dict]) -> None:
 
 
 def main() -> dict:
-    """Print (a) training throughput at both sizes, evaluation throughput, (b) the DAG saving."""
+    """Print (a) training throughput at both sizes, evaluation throughput, (b) the DAG saving, (c) the
+    cost of a resume save."""
     setup()
     work = Path(tempfile.mkdtemp(prefix="xitt-bench-"))
     load = os.getloadavg()
-    training, evaluation = {}, {}
+    training, evaluation, encoders = {}, {}, {}
     try:
         for size, settings, eval_repeat in TRAINING:
-            encoder = build_tiny_encoder(work, size)
+            encoder = encoders[size] = build_tiny_encoder(work, size)
             training[size] = throughput(encoder, tiny_data(work), repeats=REPEATS, **settings)
             evaluation[size] = eval_throughput(encoder, tiny_data(work), repeat=eval_repeat)
         b = _dag_saving(build_tiny_encoder(work, "tiny"), work)
+        _print(training, evaluation, b, load)
+        c = resume_report(encoders)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return {"training": training, "evaluation": evaluation, "dag": b, "resume": c}
+
+
+def _print(training: dict, evaluation: dict, b: dict, load: tuple) -> None:
     print(
         "runner benchmark (random BERT: tiny h32 x 2 layers, base h768 x 12 layers; tiny fixture tasks; "
         f"1 CPU thread; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
@@ -136,7 +146,6 @@ def main() -> dict:
         f"re-training per target {b['per_target_s']:.1f} s "
         f"({b['stages_trained_per_target']} stages trained); saving {100 * b['saving']:.0f} %"
     )
-    return {"training": training, "evaluation": evaluation, "dag": b}
 
 
 if __name__ == "__main__":

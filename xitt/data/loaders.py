@@ -32,7 +32,8 @@ Every loader returns a list of plain dicts (the same keys for local and hub data
 classification ``{text, label}``; pair_classification ``{text, text_pair, label}`` (label =
 index into ``task.labels``); tagging ``{tokens, tags}`` (tag names); span_qa ``{id, context,
 question, answers: [{text, answer_start}]}``; multiple_choice ``{context, question, choices,
-label}``; retrieval ``{src, tgt}`` (either may be "").
+label}``; retrieval ``{src, tgt}`` (either may be ""); unlabelled text (``kind: text``, the MLM
+objective's corpora, one text per line in ``.txt`` files) ``{text}``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ EXTENSIONS = {
     "span_qa": "json",
     "multiple_choice": "jsonl",
     "retrieval": "tsv",
+    "text": "txt",  # unlabelled text for the MLM objective (xitt/grid/intermediates.py)
 }
 SPLITS = ("train", "dev", "test")
 DEFAULT_DATA_DIR = "~/.cache/xitt"
@@ -83,9 +85,25 @@ def resolve_data_dir(cli_value: str | None = None, grid_value: str | None = None
 
 
 def local_path(task: Task, split: str, lang: str, data_dir: Path | None) -> Path | None:
+    """The local input file of one split: ``<data_dir>/<task>/<split>-<lang>.<ext>``, or for the
+    unlabelled text and translations of xitt/data/conditions.py the file in their own folder."""
+    if task.source.get("folder") is not None:
+        return condition_path(task, split, lang, data_dir)
     if data_dir is None:
         return None
     return Path(data_dir) / task.name / f"{split}-{lang}.{EXTENSIONS[task.kind]}"
+
+
+def condition_path(task: Task, split: str, lang: str, data_dir: Path | None) -> Path | None:
+    """The first existing candidate file of an MLM text corpus or a translation (else the first
+    candidate, for the error message); see xitt/data/conditions.py for the layouts."""
+    from xitt.data.conditions import candidates
+
+    folder = task.source["folder"] or data_dir
+    if folder is None:
+        return None
+    found = candidates(task, split, lang, Path(folder))
+    return next((p for p in found if p.is_file()), found[0])
 
 
 # ------------------------------------------------------------------------------- local readers
@@ -96,8 +114,15 @@ def _tsv_rows(path: Path) -> list[list[str]]:
         return [row for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
+# XNLI's translate-train files spell one label "contradictory" (google-research/xtreme,
+# third_party/processors/xnli.py get_translate_train_examples maps it to "contradiction").
+LABEL_ALIASES = {"contradictory": "contradiction"}
+
+
 def _label_index(task: Task, value: Any, where: str) -> int:
     labels = list(task.labels or [])
+    if isinstance(value, str) and value not in labels and LABEL_ALIASES.get(value) in labels:
+        value = LABEL_ALIASES[value]
     if isinstance(value, str) and value in labels:
         return labels.index(value)
     if isinstance(value, str) and value.lstrip("-").isdigit():
@@ -150,6 +175,9 @@ def _read_squad(path: Path) -> list[dict]:
 def read_local(task: Task, path: Path) -> list[dict]:
     """Examples of one local file (format by ``task.kind``, see the module docstring)."""
     kind = task.kind
+    if kind == "text":  # one text per line, as jiant's MLM task files (jiant/tasks/lib/templates/mlm.py)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [{"text": line.strip()} for line in lines if line.strip()]
     if kind == "tagging":
         return _read_tagging(path)
     if kind == "span_qa":

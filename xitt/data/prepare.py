@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xitt.data import cache, sources
+from xitt.data.conditions import stage_needs
 from xitt.data.loaders import EXTENSIONS, DataError, _hub_example, _label_names, local_path, read_local
 from xitt.data.sources import PARQUET_EXPORT, HubClient, Source
 from xitt.schema import did_you_mean
@@ -55,7 +56,8 @@ class Outcome:
 
 
 def needs_of(stages: Iterable, runs: Iterable, reg) -> list[tuple[Task, str, str]]:
-    """Unique (task, split, language) of the stages and runs, training splits first."""
+    """Unique (task, split, language) of the stages and runs, training splits first; a stage's
+    MLM text and translated training data are needs too."""
     needs = []
     for stage in stages:
         for name in stage.intermediate_tasks:
@@ -64,9 +66,15 @@ def needs_of(stages: Iterable, runs: Iterable, reg) -> list[tuple[Task, str, str
                 (task, s, lang)
                 for s, lang in sources.needed_splits(task, [task.train_language], as_target=False)
             ]
+        needs += stage_needs(stage, reg)  # MLM text and translations (xitt/data/conditions.py)
     for run in runs:
         task = reg.get(run.target)
-        needs += [(task, s, lang) for s, lang in sources.needed_splits(task, run.languages, as_target=True)]
+        splits = sources.needed_splits(task, run.languages, as_target=True)
+        if getattr(run, "training", None) is not None:  # a shared training: its task's train + dev
+            trained = reg.get(run.training.task)
+            needs += [(trained, s, lang) for s, lang in sources.needed_splits(trained, [], as_target=False)]
+            splits = [(s, lang) for s, lang in splits if s == "test"]
+        needs += [(task, s, lang) for s, lang in splits]
         if run.target_train.train_first:  # e.g. SIQA before XCOPA: its English train + dev
             first = reg.get(run.target_train.train_first)
             needs += [(first, s, lang) for s, lang in sources.needed_splits(first, [], as_target=False)]

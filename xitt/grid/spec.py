@@ -1,8 +1,10 @@
-"""Grid specs: ``grid.yaml`` -> GridSpec -> [StageSpec] + [RunSpec].
+"""Grid specs: ``grid.yaml`` -> GridSpec -> [StageSpec] + [TrainSpec] + [RunSpec].
 
 A run is one chain for one seed: encoder -> intermediate (English) -> target (English training)
 -> zero-shot evaluation in every target language. The intermediate stage of (encoder,
-intermediate, seed) is a StageSpec shared by all targets of that chain (a DAG, not a loop).
+intermediate, seed) is a StageSpec shared by all targets of that chain (a DAG, not a loop); the
+target training of targets that declare ``trains_on`` (XQuAD, MLQA: SQuAD v1.1) is a TrainSpec
+shared by them (``trainings_of``), between the stage and the runs.
 
 Precedence of training settings, weakest first: TrainConfig defaults < the task's ``hparams``
 (generic per-task defaults, in the task YAML) < the grid's ``recipe`` (a named, cited preset:
@@ -28,6 +30,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from xitt.grid.intermediates import Intermediate, IntermediateError, MlmMix, Translated, parse_intermediates
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
 from xitt.schema import NONE, did_you_mean, name_problem
 from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
@@ -280,19 +283,69 @@ class StageSpec:
     train: Mapping[str, TrainConfig]  # one config per intermediate task
     task_versions: Mapping[str, str]
     data_dir: str | None = None  # the prepared data the stage reads; not part of its identity
+    mlm: MlmMix | None = None  # MLM on unlabelled text mixed in (xitt/grid/intermediates.py)
+    translated: Translated | None = None  # translated training data
 
     def key(self) -> dict:
-        return {
+        out = {
             "encoder_path": self.encoder_path,
             "tasks": list(self.intermediate_tasks),
             "seed": self.seed,
             "train": {t: train_key(c) for t, c in self.train.items()},
             "versions": dict(self.task_versions),
         }
+        # the alternatives enter the key only when set: the ids of plain stages stay as they were
+        out.update({k: v.key() for k, v in (("mlm", self.mlm), ("translated", self.translated)) if v})
+        return out
 
     @property
     def stage_id(self) -> str:
         return f"{self.encoder}__{self.intermediate}__s{self.seed}__{_digest(self.key())}"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A target training shared by several targets: one (encoder, intermediate stage, seed, training
+    task, settings), trained once; every run built on it only evaluates the trained encoder + head.
+
+    Targets declare it with ``trains_on`` in their task YAML (XQuAD and MLQA: ``squad_v1``, as in
+    google-research/xtreme, whose train.sh trains SQuAD once into a folder that predict_qa.sh
+    evaluates for either target). The training reads the training task's English train and dev
+    data and selects on its dev metric; the settings are the targets' (they share it only when
+    their effective settings are equal).
+    """
+
+    experiment: str
+    encoder: str
+    encoder_path: str
+    intermediate: str
+    task: str  # the training task, e.g. squad_v1
+    seed: int
+    train: TrainConfig
+    task_version: str
+    stage: StageSpec | None  # None for the `none` baseline
+    data_dir: str | None = None  # not part of its identity (see RunSpec.data_dir)
+
+    def key(self) -> dict:
+        return {
+            "stage": self.stage.key() if self.stage else None,
+            "encoder_path": self.encoder_path,
+            "task": self.task,
+            "seed": self.seed,
+            "train": train_key(self.train),
+            "version": self.task_version,
+        }
+
+    @property
+    def train_id(self) -> str:
+        return f"{self.encoder}__{self.intermediate}__{self.task}__s{self.seed}__{_digest(self.key())}"
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["train_id"] = self.train_id
+        if self.stage is not None:
+            out["stage"]["stage_id"] = self.stage.stage_id
+        return out
 
 
 @dataclass(frozen=True)
@@ -317,6 +370,9 @@ class RunSpec:
     # in another folder is the same run.
     data_dir: str | None = None
     save_predictions: bool = False
+    # The shared target training this run evaluates (targets with ``trains_on``); None: the run
+    # trains its own target head. Part of the run id only when set (existing ids stay valid).
+    training: TrainSpec | None = None
 
     @property
     def run_id(self) -> str:
@@ -329,26 +385,28 @@ class RunSpec:
             "train": train_key(self.target_train),
             "version": self.target_version,
         }
+        if self.training is not None:
+            payload["training"] = self.training.key()
         return f"{self.encoder}__{self.intermediate}__{self.target}__s{self.seed}__{_digest(payload)}"
 
     def with_data_dir(self, data_dir: str | None) -> RunSpec:
-        """The same run (same run id) reading ``data_dir``; its stage too."""
+        """The same run (same run id) reading ``data_dir``; its stage and shared training too."""
         stage = dataclasses.replace(self.stage, data_dir=data_dir) if self.stage else None
-        return dataclasses.replace(self, data_dir=data_dir, stage=stage)
+        training = (
+            dataclasses.replace(self.training, data_dir=data_dir, stage=stage) if self.training else None
+        )
+        return dataclasses.replace(self, data_dir=data_dir, stage=stage, training=training)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["run_id"] = self.run_id
         if self.stage is not None:
             out["stage"]["stage_id"] = self.stage.stage_id
+        if self.training is not None:
+            out["training"] = self.training.to_dict()
+        else:
+            out.pop("training")  # config.yaml of runs without one keeps its old fields
         return out
-
-
-@dataclass(frozen=True)
-class Intermediate:
-    name: str
-    tasks: tuple[str, ...]
-    family: str
 
 
 @dataclass(frozen=True)
@@ -533,38 +591,11 @@ def _encoders(raw: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _intermediates(raw: Any, reg: Registry) -> tuple[Intermediate, ...]:
-    if not raw or not isinstance(raw, list):
-        raise SpecError(
-            "'intermediates' must be a non-empty list (use 'none' for the no-intermediate baseline)."
-        )
-    out = []
-    for item in raw:
-        if item == NONE:
-            out.append(Intermediate(NONE, (), NONE))
-            continue
-        if isinstance(item, str):
-            out.append(Intermediate(item, (item,), reg.intermediate(item).family))
-            continue
-        if not (
-            isinstance(item, Mapping)
-            and set(item) <= {"name", "tasks"}
-            and isinstance(item.get("tasks"), list)
-            and len(item["tasks"]) >= 2
-        ):
-            raise SpecError(
-                f"intermediate entry {item!r}: write a task name, 'none', or a multi-task "
-                "mapping {name: ..., tasks: [a, b, ...]} with at least two tasks."
-            )
-        families = {reg.intermediate(t).family for t in item["tasks"]}
-        name = item.get("name") or "multi_" + "+".join(map(str, item["tasks"]))
-        _name(name, "the multi-task intermediate name", "Give it a 'name:' such as 'nli+qa'.")
-        out.append(
-            Intermediate(name, tuple(item["tasks"]), families.pop() if len(families) == 1 else "multi")
-        )
-    names = [i.name for i in out]
-    if len(set(names)) != len(names):
-        raise SpecError(f"an intermediate is listed twice in {names}.")
-    return tuple(out)
+    """The grid's intermediates (xitt/grid/intermediates.py: tasks, multi-task, mlm, translated)."""
+    try:
+        return parse_intermediates(raw, reg)
+    except IntermediateError as err:
+        raise SpecError(str(err)) from err
 
 
 def _seeds(raw: Any) -> tuple[int, ...]:
@@ -839,10 +870,27 @@ def expand_grid(
                         {t: grid.train_config(t, reg, enc_path) for t in inter.tasks},
                         {t: reg.get(t).version for t in inter.tasks},
                         grid.data_dir,
+                        inter.mlm,
+                        inter.translated,
                     )
                     stages.setdefault(stage.stage_id, stage)
                 for target in grid.targets:
                     task = reg.get(target)
+                    cfg = grid.train_config(target, reg, enc_path)
+                    training = None
+                    if task.trains_on:
+                        training = TrainSpec(
+                            grid.experiment,
+                            enc,
+                            enc_path,
+                            inter.name,
+                            task.trains_on,
+                            seed,
+                            cfg,
+                            reg.get(task.trains_on).version,
+                            stage,
+                            grid.data_dir,
+                        )
                     runs.append(
                         RunSpec(
                             grid.experiment,
@@ -854,14 +902,25 @@ def expand_grid(
                             task.family,
                             grid.languages[target],
                             seed,
-                            grid.train_config(target, reg, enc_path),
+                            cfg,
                             task.version,
                             stage,
                             grid.data_dir,
                             grid.save_predictions,
+                            training,
                         )
                     )
     return list(stages.values()), runs
+
+
+def trainings_of(runs: Sequence[RunSpec]) -> list[TrainSpec]:
+    """The shared target trainings the runs evaluate, once each, in the runs' order. Targets with the
+    same ``trains_on`` and equal settings share one per (encoder, intermediate, seed)."""
+    out: dict[str, TrainSpec] = {}
+    for run in runs:
+        if run.training is not None:
+            out.setdefault(run.training.train_id, run.training)
+    return list(out.values())
 
 
 def check_baseline(grid: GridSpec, *, allowed: bool = False) -> None:

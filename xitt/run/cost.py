@@ -5,8 +5,9 @@ Estimate for a pending stage or run, first that applies:
    intermediate (stages) or target (runs) in this experiment;
 2. the grid's ``cost`` for that encoder (``cost.<encoder>``), then for every encoder;
 3. nothing (counted as unknown).
-A finished stage or run counts with its own measured time. One job holds one GPU, so its wall
-time in hours is its GPU-hours. Reads files only (no torch).
+A finished stage or run counts with its own measured time. A shared target training (XQuAD and MLQA
+on SQuAD) is a node of its own (``training_hours``); the runs built on it only evaluate. One job
+holds one GPU, so its wall time in hours is its GPU-hours. Reads files only (no torch).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
 
-from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.grid.spec import GridSpec, RunSpec, StageSpec, trainings_of
 from xitt.run.store import run_seconds, stage_seconds
 
 
@@ -57,8 +58,9 @@ def grid_hours(
     exp_dir: Path,
     stage_states: Mapping[str, str],
     run_states: Mapping[str, str],
-) -> tuple[Hours, Hours]:
-    """(stage hours, run hours) of the grid; see the module docstring for the estimate's order."""
+) -> tuple[Hours, Hours, Hours]:
+    """(stage hours, shared training hours, run hours) of the grid; see the module docstring.
+    ``stage_states`` maps stage and shared training ids to their state."""
     stage_s = {
         s.stage_id: stage_seconds(exp_dir, s.stage_id)
         for s in stages
@@ -82,24 +84,59 @@ def grid_hours(
             out_run.add(run_s[r.run_id] / 3600, done=True, source="")
         elif (r.encoder, r.target) in run_mean:
             out_run.add(run_mean[r.encoder, r.target], done=False, source="from_measured")
+        elif r.training is not None:  # the target's cost is its shared training's (counted there)
+            out_run.add(0.0, done=False, source="from_cost")
         else:
             out_run.add(grid.gpu_hours("target", r.target, r.encoder), done=False, source="from_cost")
-    return out_stage, out_run
+    return out_stage, training_hours(grid, runs, exp_dir, stage_states), out_run
 
 
-def describe_hours(stage: Hours, run: Hours) -> str:
+def training_hours(
+    grid: GridSpec, runs: Sequence[RunSpec], exp_dir: Path, states: Mapping[str, str]
+) -> Hours:
+    """Hours of the shared target trainings: measured when done, else the mean of the finished ones of
+    the same encoder and training task, else the grid's ``cost.target`` of the training task or, when
+    it has none, of the first target it serves (XQuAD's cost is its SQuAD training's)."""
+    trainings = trainings_of(runs)
+    done = {
+        t.train_id: stage_seconds(exp_dir, t.train_id, "training")
+        for t in trainings
+        if states.get(t.train_id) == "done"
+    }
+    mean = _measured([((t.encoder, t.task), done.get(t.train_id)) for t in trainings])
+    serves: dict[str, list[str]] = {}
+    for r in runs:
+        if r.training is not None:
+            serves.setdefault(r.training.train_id, []).append(r.target)
+    out = Hours()
+    for t in trainings:
+        if done.get(t.train_id) is not None:
+            out.add(done[t.train_id] / 3600, done=True, source="")
+        elif (t.encoder, t.task) in mean:
+            out.add(mean[t.encoder, t.task], done=False, source="from_measured")
+        else:
+            costs = [grid.gpu_hours("target", name, t.encoder) for name in [t.task, *serves[t.train_id]]]
+            out.add(next((c for c in costs if c is not None), None), done=False, source="from_cost")
+    return out
+
+
+def describe_hours(stage: Hours, run: Hours, training: Hours | None = None) -> str:
     """One line for ``xitt plan``."""
-    if not (stage.total or run.total):
+    training = training or Hours()
+    parts = [stage, training, run]
+    total = sum(h.total for h in parts)
+    if not total:
         return "GPU-hours: add a 'cost:' block (hours per intermediate/target task) to the grid to see them."
     pending = {
-        "measured means": stage.from_measured + run.from_measured,
-        "grid cost": stage.from_cost + run.from_cost,
-        "unknown (no cost)": stage.unknown + run.unknown,
+        "measured means": sum(h.from_measured for h in parts),
+        "grid cost": sum(h.from_cost for h in parts),
+        "unknown (no cost)": sum(h.unknown for h in parts),
     }
     how = ", ".join(f"{n} from {k}" for k, n in pending.items() if n)
+    shared = f" + shared trainings {training.total:.1f}" if training.total or training.unknown else ""
     return (
-        f"GPU-hours: stages {stage.total:.1f} + runs {run.total:.1f} = {stage.total + run.total:.1f}; "
-        f"remaining {stage.remaining + run.remaining:.1f} ({stage.measured + run.measured} finished measured"
+        f"GPU-hours: stages {stage.total:.1f}{shared} + runs {run.total:.1f} = {total:.1f}; "
+        f"remaining {sum(h.remaining for h in parts):.1f} ({sum(h.measured for h in parts)} finished measured"
         + (f"; pending estimated: {how}" if how else "")
         + ")"
     )

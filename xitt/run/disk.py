@@ -8,7 +8,8 @@ al. 2020, arXiv 1911.02116, Table 7: mBERT 172M, XLM-R Base 270M, XLM-R 550M); e
 How many checkpoints exist at once: with ``keep_checkpoints`` every stage's; ``local`` with one worker
 trains a stage, runs its targets, then deletes it (one at a time); a pool or SLURM trains the pending
 stages first (for throughput), so every pending stage's checkpoint can exist at once, each deleted when
-its targets are done (SLURM: by a cleanup job).
+its targets are done (SLURM: by a cleanup job). Shared target trainings (XQuAD and MLQA on SQuAD) add
+their checkpoints the same way: one at a time locally, every pending one otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from xitt.grid.spec import GridSpec, StageSpec
+from xitt.grid.spec import GridSpec, StageSpec, TrainSpec
 from xitt.run.executors import checkpoint_path
 
 PAPER_PARAMS = {  # hub id -> parameters (Conneau et al. 2020, Table 7)
@@ -58,21 +59,30 @@ def checkpoint_bytes(
 
 
 def describe_disk(
-    grid: GridSpec, stages: Sequence[StageSpec], exp_dir: Path, states: Mapping[str, str]
+    grid: GridSpec,
+    stages: Sequence[StageSpec],
+    exp_dir: Path,
+    states: Mapping[str, str],
+    trainings: Sequence[TrainSpec] = (),
 ) -> str:
-    """One line: the peak number of stage checkpoints on disk at once, their size and where they go."""
-    pending = [s for s in stages if states.get(s.stage_id) != "done"]
+    """One line: the peak number of stage (and shared training) checkpoints on disk at once, their
+    size and where they go. ``states`` maps stage and training ids to their state. A shared training's
+    checkpoint is its encoder plus a head of a few KB, counted at the encoder's size."""
+    nodes = [(s.stage_id, s.encoder) for s in stages] + [(t.train_id, t.encoder) for t in trainings]
+    pending = [(nid, enc) for nid, enc in nodes if states.get(nid) != "done"]
     kind, workers = grid.executor.kind, grid.executor.workers
-    together = stages if grid.keep_checkpoints else pending
+    together = nodes if grid.keep_checkpoints else pending
     one_at_a_time = not grid.keep_checkpoints and kind == "local" and workers == 1
-    if one_at_a_time:
-        sizes = checkpoint_bytes(grid, pending, exp_dir)
-        peak = max((sizes.get(s.encoder, (None,))[0] or 0 for s in pending), default=0)
-        count, unknown = min(len(pending), 1), any(s.encoder not in sizes for s in pending)
+    sizes = checkpoint_bytes(grid, stages, exp_dir)
+    if one_at_a_time:  # a stage, and one of its trainings while that one's runs evaluate
+        stage_ids = {s.stage_id for s in stages}
+        kinds = [[n for n in pending if n[0] in stage_ids], [n for n in pending if n[0] not in stage_ids]]
+        peak = sum(max((sizes.get(enc, (0,))[0] for _, enc in nodes_of), default=0) for nodes_of in kinds)
+        count = sum(min(len(nodes_of), 1) for nodes_of in kinds)
+        unknown = any(enc not in sizes for _, enc in pending)
     else:
-        sizes = checkpoint_bytes(grid, together, exp_dir)
-        peak = sum(sizes[s.encoder][0] for s in together if s.encoder in sizes)
-        count, unknown = len(together), any(s.encoder not in sizes for s in together)
+        peak = sum(sizes[enc][0] for _, enc in together if enc in sizes)
+        count, unknown = len(together), any(enc not in sizes for _, enc in together)
     where = checkpoint_path(grid, exp_dir, "x").parent
     how = ", ".join(f"{enc} {human(size)} ({src})" for enc, (size, src) in sorted(sizes.items()))
     why = (
@@ -82,8 +92,9 @@ def describe_disk(
         if one_at_a_time
         else "pending stages train first"
     )
+    what = "stage and shared training checkpoints" if trainings else "stage checkpoints"
     return (
-        f"disk     peak {human(peak)} of stage checkpoints ({count} at once, {why}) in {where}"
+        f"disk     peak {human(peak)} of {what} ({count} at once, {why}) in {where}"
         + (f"; per checkpoint: {how}" if how else "")
         + ("; some encoders' size unknown (not counted)" if unknown else "")
     )

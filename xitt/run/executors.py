@@ -14,6 +14,10 @@ the hub is switched off for the runs), then runs what is not done yet:
 The job bodies (train a stage, a run; record a failed stage's runs) are in ``xitt/run/jobs.py``;
 a failed stage's runs are recorded failed with its error and never started.
 
+Preemption: SIGTERM/SIGUSR2 make the training stages and runs save a resume state at their next
+optimizer step and stop (``xitt/run/preempt.py``, ``xitt/train/resume.py``); ``execute`` then
+raises ``Preempted`` (``xitt run`` exits 128 + the signal) and the next call goes on from there.
+
 Idempotent: finished runs and stages are skipped; failed, corrupt or half-written ones re-run;
 an O_EXCL claim per folder keeps two workers off the same run. A failing run records its error
 (traceback in ``train.log``, last line in ``result.json``) and the others go on unless
@@ -31,9 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xitt.data import loaders as xdata
-from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, expand_grid
-from xitt.run.jobs import console, do_run, fail_run, remove_checkpoint, stage_job
-from xitt.run.preempt import Preempted, catch_preemption, requested, stop_if_requested
+from xitt.grid.spec import GridSpec, RunSpec, SpecError, StageSpec, TrainSpec, expand_grid, trainings_of
+from xitt.run.jobs import console, do_run, fail_run, node_id, remove_checkpoint, stage_job
+from xitt.run.preempt import catch_preemption, clear_resume, resume_folder, stop_if_requested
 from xitt.run.progress import GridProgress
 from xitt.run.store import (
     Claim,
@@ -45,6 +49,7 @@ from xitt.run.store import (
     stage_ready,
     stage_seconds,
 )
+from xitt.run.workers import run_pool as _run_pool
 from xitt.tasks import registry
 
 log = logging.getLogger("xitt")
@@ -103,21 +108,44 @@ def prepare_data(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir:
     os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
-def _tidy(grid: GridSpec, exp: Path, stages, runs, todo, ckpt: dict[str, Path]) -> None:
+def _tidy(grid: GridSpec, exp: Path, nodes, runs, todo, ckpt: dict[str, Path]) -> None:
     """Clear what dead workers left behind before anything runs.
 
     A worker killed between writing its result and releasing its claim leaves a done folder that
     looks claimed; nothing visits done folders again, so such claims are cleared here. A worker that
-    died before its clean-up leaves a checkpoint no later run would ever remove."""
-    pending_ids = {r.run_id for r in todo}
+    died before its clean-up leaves a checkpoint no later run would ever remove, and one killed
+    after its result but before deleting its resume state leaves that state."""
+    pending_ids, root = {r.run_id for r in todo}, checkpoint_root(grid, exp)
     for run in runs:
         if run.run_id not in pending_ids:
             Claim(run_dir(exp, run.run_id)).clear_if_stale()
+            clear_resume(resume_folder(root, run.run_id))
     all_runs = _dependants(grid)
-    for stage in stages:
-        if done_stage(exp, stage.stage_id) is not None:
-            Claim(stage_dir(exp, stage.stage_id)).clear_if_stale()
-        _cleanup(grid, exp, ckpt[stage.stage_id], all_runs.get(stage.stage_id, []))
+    for kind, node in nodes:
+        nid = node_id(node)
+        if done_stage(exp, nid, kind) is not None:
+            Claim(stage_dir(exp, nid, kind)).clear_if_stale()
+            clear_resume(resume_folder(root, nid))
+        _cleanup(grid, exp, ckpt[nid], all_runs.get(nid, []))
+
+
+def pending_work(grid: GridSpec, exp: Path, runs: Sequence[RunSpec], ckpt: dict[str, Path]):
+    """(runs not done, shared trainings to train, stages to train): a training is trained when a
+    pending run needs it and it is not ready (done with its checkpoint); a stage when a pending run
+    without a ready training, or a training to train, needs it."""
+    todo = [r for r in runs if run_state(run_dir(exp, r.run_id))[0] != "done"]
+    todo_trainings = [
+        t for t in trainings_of(todo) if not stage_ready(exp, t.train_id, ckpt[t.train_id], "training")
+    ]
+    train_ids = {t.train_id for t in todo_trainings}
+    needed = {
+        r.stage.stage_id
+        for r in todo
+        if r.stage is not None and (r.training is None or r.training.train_id in train_ids)
+    }
+    stages = {r.stage.stage_id: r.stage for r in runs if r.stage is not None}
+    todo_stages = [s for sid, s in stages.items() if sid in needed and not stage_ready(exp, sid, ckpt[sid])]
+    return todo, todo_trainings, todo_stages
 
 
 def execute(
@@ -132,10 +160,11 @@ def execute(
     progress: bool = True,
     wait: bool = True,
 ) -> dict:
-    """Run every pending stage and run of ``grid`` into ``exp_dir``; returns counts
-    {runs, done, failed, skipped, ran, stages_trained, busy}; on SLURM also submitted, queued (jobs of an
-    earlier call still pending or running) and checkpoints_removed, or only submitted and queued when
-    not ``wait``ing for the jobs."""
+    """Run every pending stage, shared training and run of ``grid`` into ``exp_dir``; returns counts
+    {runs, done, failed, skipped, ran, stages_trained, trainings_trained (grids with shared trainings),
+    busy}; on SLURM also
+    submitted, queued (jobs of an earlier call still pending or running) and checkpoints_removed, or
+    only submitted and queued when not ``wait``ing for the jobs."""
     offline = xdata.set_offline_flags()  # before any HF library is imported
     exp = Path(exp_dir).resolve()
     ddir = xdata.resolve_data_dir(data_dir, grid.data_dir)
@@ -143,13 +172,11 @@ def execute(
     stages, runs = expand_grid(grid, seeds=seeds)
     stages = [dataclasses.replace(s, data_dir=used) for s in stages]
     runs = [r.with_data_dir(used) for r in runs]
-    ckpt = {s.stage_id: checkpoint_path(grid, exp, s.stage_id) for s in stages}
-    todo = [r for r in runs if run_state(run_dir(exp, r.run_id))[0] != "done"]
-    needed = {r.stage.stage_id for r in todo if r.stage is not None}
-    todo_stages = [
-        s for s in stages if s.stage_id in needed and not stage_ready(exp, s.stage_id, ckpt[s.stage_id])
-    ]
-    _tidy(grid, exp, stages, runs, todo, ckpt)
+    trainings = trainings_of(runs)
+    nodes = [("stage", s) for s in stages] + [("training", t) for t in trainings]
+    ckpt = {node_id(n): checkpoint_path(grid, exp, node_id(n)) for _, n in nodes}
+    todo, todo_trainings, todo_stages = pending_work(grid, exp, runs, ckpt)
+    _tidy(grid, exp, nodes, runs, todo, ckpt)
     check_encoders(grid)
     console(progress)
     prepare_data(todo_stages, todo, ddir, offline)
@@ -160,30 +187,26 @@ def execute(
         done=len(runs) - len(todo),
         enabled=progress,
         runs={r.run_id: r.target for r in todo},
-        stages={s.stage_id: s.intermediate for s in todo_stages},
+        stages={s.stage_id: s.intermediate for s in todo_stages}
+        | {t.train_id: f"{t.intermediate}->{t.task}" for t in todo_trainings},
         workers=workers if kind == "local" else 1,
     )
     bar.show()
-    ctx = dict(
-        grid=grid,
-        exp=exp,
-        stages=stages,
-        ckpt=ckpt,
-        todo=todo,
-        fail_fast=fail_fast,
-        bar=bar,
-    )
+    root = str(checkpoint_root(grid, exp))
+    plan = Work(grid, exp, todo_stages, ckpt, root, todo, todo_trainings, fail_fast, bar)
     if kind == "slurm":
         from xitt.run import slurm
 
         if fail_fast:
             log.warning("--fail-fast does not apply to SLURM: submitted jobs run independently.")
-        sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid))
+        sub = slurm.submit(grid, exp, stages, ckpt, todo, todo_stages, _dependants(grid), todo_trainings)
         counts = slurm.wait(sub, bar) if wait else {"submitted": len(sub.jobs), "queued": len(sub.live)}
     elif kind == "local":
-        counts = _run_local(workers=workers, progress=progress, **ctx)
+        counts = _run_pool(plan, workers) if workers > 1 else _run_local(plan, progress)
     else:
         raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
+    if not trainings:  # a grid without shared trainings reports what it always did
+        counts.pop("trainings_trained", None)
     states = [run_state(run_dir(exp, r.run_id))[0] for r in runs]
     return {
         "runs": len(runs),
@@ -197,186 +220,113 @@ def execute(
 # -------------------------------------------------------------------------------------- local
 
 
+@dataclasses.dataclass
+class Work:
+    """What one `xitt run` does: the pending runs grouped by stage and by shared training."""
+
+    grid: GridSpec
+    exp: Path
+    todo_stages: list[StageSpec]  # the stages to train (a ready one is not trained again)
+    ckpt: dict[str, Path]  # stage or training id -> its checkpoint folder
+    root: str  # checkpoint_root: resume states live under <root>/resume
+    todo: list[RunSpec]
+    todo_trainings: list[TrainSpec]
+    fail_fast: bool
+    bar: GridProgress
+
+    def start(self, run: RunSpec) -> str | None:
+        """The checkpoint ``run`` starts from: its shared training's, its stage's, or None (the encoder)."""
+        nid = run.training.train_id if run.training else run.stage.stage_id if run.stage else None
+        return str(self.ckpt[nid]) if nid else None
+
+    def groups(self) -> list[tuple[StageSpec | None, list[TrainSpec], list[RunSpec]]]:
+        """(stage or None, the trainings to train on it, its pending runs), ``none`` runs first."""
+        train = {s.stage_id for s in self.todo_stages}
+        out: dict[str, tuple] = {"": (None, [], [])}
+        for r in self.todo:  # a stage nothing pending needs trained (its runs' trainings are ready): None
+            sid = r.stage.stage_id if r.stage else ""
+            out.setdefault(sid, (r.stage if sid in train else None, [], []))[2].append(r)
+        for t in self.todo_trainings:
+            out[t.stage.stage_id if t.stage else ""][1].append(t)
+        return [g for g in out.values() if g[2]]
+
+
 def _cleanup(grid: GridSpec, exp: Path, ckpt: Path, dependants: Sequence[RunSpec]) -> None:
     remove_checkpoint(grid.keep_checkpoints, exp, ckpt, dependants)
 
 
 def _dependants(grid: GridSpec) -> dict[str, list[RunSpec]]:
-    """Every run of every seed of the grid, by stage id (checkpoints go only when all are done)."""
+    """Every run of every seed of the grid, by stage id and by shared training id (checkpoints go only
+    when all are done)."""
     out: dict[str, list[RunSpec]] = {}
     for r in expand_grid(grid)[1]:
-        if r.stage is not None:
-            out.setdefault(r.stage.stage_id, []).append(r)
+        for nid in (r.stage.stage_id if r.stage else None, r.training.train_id if r.training else None):
+            if nid is not None:
+                out.setdefault(nid, []).append(r)
     return out
 
 
-def _groups(stages, todo) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
-    free = [r for r in todo if r.stage is None]
-    by_stage: dict[str, list[RunSpec]] = {s.stage_id: [] for s in stages}
-    for r in todo:
-        if r.stage is not None:
-            by_stage[r.stage.stage_id].append(r)
-    return free, {k: v for k, v in by_stage.items() if v}
+def _node(work: Work, kind: str, node, counts: dict, progress: bool) -> str:
+    """Train a stage or shared training in this process; its state, counted and shown."""
+    nid = node_id(node)
+    state = stage_job(node, str(work.exp), str(work.ckpt[nid]), progress, kind)
+    stop_if_requested()
+    counts[f"{kind}s_trained"] += state == "trained"
+    work.bar.stage_finished(nid, stage_seconds(work.exp, nid, kind))
+    return state
 
 
-def _run_local(*, grid, exp, stages, ckpt, todo, fail_fast, bar, progress, workers) -> dict:
-    """Stage by stage in this process (or ``_run_pool``). SIGTERM/SIGUSR2 stop it with ``Preempted``:
-    at the running stage's or run's next optimizer step (after saving its resume state), or at the
-    end of the running stage or run when it is not training."""
-    if workers > 1:
-        return _run_pool(
-            grid=grid,
-            exp=exp,
-            stages=stages,
-            ckpt=ckpt,
-            todo=todo,
-            fail_fast=fail_fast,
-            bar=bar,
-            workers=workers,
-        )
+def _run_local(work: Work, progress: bool) -> dict:
+    """One process: per stage, train it, then each of its shared trainings followed by its runs (its
+    checkpoint removed after them), then its other runs; a stage's checkpoint goes last. SIGTERM/SIGUSR2
+    stop it with ``Preempted``: at the running node's or run's next optimizer step (after saving its
+    resume state), or at the end of the running one when it is not training."""
     with catch_preemption():
-        return _run_serial(grid, exp, stages, ckpt, todo, fail_fast, bar, progress)
+        return _run_serial(work, progress)
 
 
-def _run_serial(grid, exp, stages, ckpt, todo, fail_fast, bar, progress) -> dict:
-    free, by_stage = _groups(stages, todo)
-    counts = {"ran": 0, "stages_trained": 0, "busy": 0}
-    all_runs, root = _dependants(grid), str(checkpoint_root(grid, exp))
-    work = [(None, free)] + [(sid, runs) for sid, runs in by_stage.items()]
-    for stage_id, runs in work:
-        job = do_run  # or fail_run: a failed stage's runs are recorded failed, not started
-        if stage_id is not None:
-            stage = next(s for s in stages if s.stage_id == stage_id)
-            stage_state = stage_job(stage, str(exp), str(ckpt[stage_id]), progress)
-            stop_if_requested()
-            counts["stages_trained"] += stage_state == "trained"
-            bar.stage_finished(stage_id, stage_seconds(exp, stage_id))
-            if stage_state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
-                counts["busy"] += len(runs)
-                continue
-            job = fail_run if stage_state == "failed" else do_run
-        for run in runs:
-            folder = str(ckpt[stage_id]) if stage_id else None
+def _run_serial(work: Work, progress: bool) -> dict:
+    counts = {"ran": 0, "stages_trained": 0, "trainings_trained": 0, "busy": 0}
+    all_runs, exp = _dependants(work.grid), work.exp
+    for stage, trainings, runs in work.groups():
+        blocked = _node(work, "stage", stage, counts, progress) if stage is not None else "done"
+        for training in trainings:  # "busy" or "failed" stage: the training cannot start either
             state = (
-                do_run(run, str(exp), folder, progress, root)
-                if job is do_run
-                else fail_run(run, str(exp), folder)
+                blocked
+                if blocked in ("busy", "failed")
+                else _node(work, "training", training, counts, progress)
             )
-            counts["ran"] += int(state in ("done", "failed"))
-            counts["busy"] += int(state == "busy")
-            if state in ("done", "failed"):
-                bar.update(state, run.run_id, run_seconds(exp, run.run_id))
-            if state == "failed" and fail_fast:
-                log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
+            mine = [r for r in runs if r.training and r.training.train_id == training.train_id]
+            if _local_runs(work, mine, state, counts):
                 return {**counts, "stopped": 1}
-            stop_if_requested()
-        if stage_id is not None:
-            _cleanup(grid, exp, ckpt[stage_id], all_runs.get(stage_id, runs))
+            _cleanup(work.grid, exp, work.ckpt[training.train_id], all_runs.get(training.train_id, mine))
+        trained = {t.train_id for t in trainings}
+        rest = [r for r in runs if not (r.training and r.training.train_id in trained)]
+        if _local_runs(work, rest, blocked, counts):
+            return {**counts, "stopped": 1}
+        if runs[0].stage is not None:
+            sid = runs[0].stage.stage_id
+            _cleanup(work.grid, exp, work.ckpt[sid], all_runs.get(sid, runs))
     return counts
 
 
-def _die_with_parent(parent: int) -> None:
-    """Pool-worker initializer: a worker whose parent `xitt run` is killed gets SIGTERM (Linux
-    prctl PR_SET_PDEATHSIG) instead of idling on as an orphan; its claim then goes stale at once."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers notice the dead parent at their next task
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _run_pool(*, grid, exp, stages, ckpt, todo, fail_fast, bar, workers) -> dict:
-    """A small process pool (spawned workers, no bars); a stage's runs are submitted when it is done.
-    SIGTERM/SIGUSR2 to ``xitt run`` reach every worker: each saves its resume state and stops; the
-    waiting work is cancelled and ``Preempted`` raised once the workers are back."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    free, by_stage = _groups(stages, todo)
-    stage_of, all_runs, root = (
-        {s.stage_id: s for s in stages},
-        _dependants(grid),
-        str(checkpoint_root(grid, exp)),
-    )
-    counts = {"ran": 0, "stages_trained": 0, "busy": 0}
-    left = {sid: len(runs) for sid, runs in by_stage.items()}
-    stopped, preempted = False, None
-    with (
-        catch_preemption(forward=_to_children),
-        ProcessPoolExecutor(
-            workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
-        ) as pool,
-    ):
-        pending = {
-            pool.submit(stage_job, stage_of[sid], str(exp), str(ckpt[sid])): ("stage", sid)
-            for sid in by_stage
-        }
-        pending.update({pool.submit(do_run, r, str(exp), None, False, root): ("run", r) for r in free})
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                what, item = pending.pop(fut)
-                try:
-                    state = fut.result()
-                except Preempted as err:
-                    state, preempted = "preempted", err.signum
-                except Exception as err:
-                    log.error("worker for %s died: %s", item if what == "stage" else item.run_id, err)
-                    state = "failed"
-                if what == "stage":
-                    counts["stages_trained"] += state == "trained"
-                    bar.stage_finished(item, stage_seconds(exp, item))
-                    if state == "busy":  # another worker trains it: its runs wait for the next `xitt run`
-                        counts["busy"] += len(by_stage[item])
-                    elif not stopped and state != "preempted":  # a failed stage's runs: recorded failed
-                        job = fail_run if state == "failed" else do_run
-                        extra = (False, root) if job is do_run else ()
-                        pending.update(
-                            {
-                                pool.submit(job, r, str(exp), str(ckpt[item]), *extra): ("run", r)
-                                for r in by_stage[item]
-                            }
-                        )
-                    continue
-                counts["ran"] += state in ("done", "failed")
-                counts["busy"] += state == "busy"
-                if state in ("done", "failed"):
-                    bar.update(state, item.run_id, run_seconds(exp, item.run_id))
-                if item.stage is not None:
-                    sid = item.stage.stage_id
-                    left[sid] -= 1
-                    if left[sid] == 0:
-                        _cleanup(grid, exp, ckpt[sid], all_runs.get(sid, []))
-                if state == "failed" and fail_fast and not stopped:
-                    log.error("stopping after the first failure (--fail-fast): %s", item.run_id)
-                    stopped = _cancel_waiting(pending)
-            preempted = preempted or requested()
-            if preempted and not stopped:
-                log.warning("preempted: the workers save their resume states; waiting work is not started")
-                stopped = _cancel_waiting(pending)
-    if preempted:
-        raise Preempted(preempted)
-    return {**counts, **({"stopped": 1} if stopped else {})}
-
-
-def _cancel_waiting(pending: dict) -> bool:
-    """Cancel the submitted work no worker has started yet; True."""
-    for fut in list(pending):
-        if fut.cancel():
-            pending.pop(fut)
-    return True
-
-
-def _to_children(signum: int) -> None:
-    """Pass a preemption signal on to the pool's workers (`kill <pid of xitt run>` reaches it alone)."""
-    import multiprocessing as mp
-
-    for child in mp.active_children():
-        try:
-            os.kill(child.pid, signum)
-        except OSError:  # already gone
-            pass
+def _local_runs(work: Work, runs: Sequence[RunSpec], upstream: str, counts: dict) -> bool:
+    """Run (or, after a failed stage or training, record failed) ``runs``; True to stop (--fail-fast)."""
+    if upstream == "busy":  # another worker trains it: its runs wait for the next `xitt run`
+        counts["busy"] += len(runs)
+        return False
+    for run in runs:
+        exp = str(work.exp)
+        if upstream == "failed":
+            state = fail_run(run, exp, work.start(run))
+        else:
+            state = do_run(run, exp, work.start(run), work.bar.enabled, work.root)
+        counts["ran"] += int(state in ("done", "failed"))
+        counts["busy"] += int(state == "busy")
+        if state in ("done", "failed"):
+            work.bar.update(state, run.run_id, run_seconds(work.exp, run.run_id))
+        if state == "failed" and work.fail_fast:
+            log.error("stopping after the first failure (--fail-fast): %s", run.run_id)
+            return True
+        stop_if_requested()
+    return False

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.grid.spec import GridSpec, RunSpec, StageSpec, TrainSpec, trainings_of
 from xitt.run.cost import describe_hours, grid_hours
 from xitt.run.disk import describe_disk
 from xitt.run.provenance import git_sha
@@ -34,6 +34,8 @@ def describe_plan(
         else {}
     )
     stage_states = {s.stage_id: stage_state(exp_dir, s.stage_id) for s in stages}
+    trainings = trainings_of(runs)
+    training_states = {t.train_id: stage_state(exp_dir, t.train_id, "training") for t in trainings}
     run_counts = Counter(run_state.values())
     stage_counts = Counter(stage_states.values())
     lines = [
@@ -43,13 +45,17 @@ def describe_plan(
         f"{sum(len(langs) for langs in grid.languages.values())} (target, language) evaluations per chain",
         f"level 1  intermediate stages: {len(stages)} (one per encoder x intermediate x seed, each reused by "
         f"{len(grid.targets)} target runs): " + _counts(stage_counts),
-        f"level 2  target runs: {len(runs)}: " + _counts(run_counts),
     ]
+    if trainings:
+        lines.append(_trainings_line(trainings, runs, training_states))
+    lines += [f"level {2 + bool(trainings)}  target runs: {len(runs)}: " + _counts(run_counts)]
     if data_dir is not None:
         lines.append(_data_line(stages, runs, data_dir))
-    lines.append(describe_hours(*grid_hours(grid, stages, runs, exp_dir, stage_states, run_state)))
-    if stages:
-        lines.append(describe_disk(grid, stages, exp_dir, stage_states))
+    states = {**stage_states, **training_states}
+    stage_h, training_h, run_h = grid_hours(grid, stages, runs, exp_dir, states, run_state)
+    lines.append(describe_hours(stage_h, run_h, training_h))
+    if stages or trainings:
+        lines.append(describe_disk(grid, stages, exp_dir, states, trainings))
     lines.append("")
     lines.append(
         f"{'encoder':<14} {'intermediate':<22} {'family':<11} {'targets':>7} {'seeds':>5}  done/total"
@@ -67,11 +73,31 @@ def describe_plan(
         lines.append("")
         lines += [f"stage {s.stage_id:<55} {stage_states[s.stage_id]}" for s in stages]
         lines += [
+            f"train {t.train_id:<55} {training_states[t.train_id]}"
+            + (f"  <- {t.stage.stage_id}" if t.stage else "")
+            for t in trainings
+        ]
+        lines += [
             f"run   {r.run_id:<55} {run_state.get(r.run_id)}"
-            + (f"  <- {r.stage.stage_id}" if r.stage else "")
+            + (f"  <- {r.training.train_id}" if r.training else f"  <- {r.stage.stage_id}" if r.stage else "")
             for r in runs
         ]
     return "\n".join(lines)
+
+
+def _trainings_line(trainings: Sequence[TrainSpec], runs: Sequence[RunSpec], states: dict) -> str:
+    """Level 2 when targets share a target training: how many, which targets, how many it saves."""
+    served: dict[str, set[str]] = {}
+    for run in runs:
+        if run.training is not None:
+            served.setdefault(run.training.task, set()).add(run.target)
+    using = sum(r.training is not None for r in runs)
+    share = "; ".join(f"{', '.join(sorted(targets))} on {task}" for task, targets in sorted(served.items()))
+    return (
+        f"level 2  shared target trainings: {len(trainings)} (one per encoder x intermediate x seed x "
+        f"training task: {share}; evaluated by {using} target runs, {using - len(trainings)} trainings "
+        "saved): " + _counts(Counter(states.values()))
+    )
 
 
 def _data_line(stages: Sequence[StageSpec], runs: Sequence[RunSpec], data_dir: Path) -> str:

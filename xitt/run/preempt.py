@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR2") if hasattr(signal, name))
 RESUME_FOLDER = "resume"  # <checkpoint root>/resume/<stage or run id>/
 _state: dict = {"signum": None, "depth": 0, "training": 0}
 

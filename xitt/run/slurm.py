@@ -18,6 +18,10 @@ Decisions (issue 11, "jobs that survive"):
 * **Checkpoints.** Per stage, a cleanup job (1 CPU, no GPU, no slot) with ``afterany`` on the
   stage job and its run jobs removes the stage checkpoint when every run of the stage (all seeds
   of the grid) is done; the driver does not need to be alive for it.
+* **Shared target trainings** (XQuAD and MLQA on SQuAD: ``TrainSpec``) are jobs of their own,
+  ``afterok`` on their stage's job; their runs (evaluation only) wait ``afterok`` on the training's
+  job, and a cleanup job per training removes its checkpoint (encoder + head) once they are done.
+  A failed training records its runs failed and fails, like a stage.
 
 * **Preemption.** submitit puts ``--signal=USR2@90`` in every sbatch header (USR2 90 s before the
   time limit); SLURM sends SIGTERM when it preempts a job. Either one, during training, makes the
@@ -43,7 +47,7 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from xitt.grid.spec import GridSpec, RunSpec, StageSpec
+from xitt.grid.spec import GridSpec, RunSpec
 from xitt.run.preempt import Preempted
 from xitt.run.store import run_seconds, stage_seconds
 
@@ -59,7 +63,7 @@ class StageFailed(RuntimeError):
 class SlurmJob(Checkpointable):
     """A stage, run or cleanup as a SLURM job. On preemption or timeout submitit calls ``checkpoint``,
     whose default requeues the job with the same arguments; the requeued job takes over its own claim
-    (same SLURM job id) and goes on from the stage's or run's resume state (``<resume_root>/resume``)."""
+    (same SLURM job id) and goes on from the node's or run's resume state (``<resume_root>/resume``)."""
 
     def __call__(
         self,
@@ -75,8 +79,8 @@ class SlurmJob(Checkpointable):
         ex.console(True)
         requeue = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint, requeue, exit
         try:
-            if what == "stage":
-                return _stage(spec, exp_dir, ckpt, runs)
+            if what in ("stage", "training"):
+                return _stage(spec, exp_dir, ckpt, runs, what)
             if what == "cleanup":
                 return "removed" if ex.remove_checkpoint(False, Path(exp_dir), Path(ckpt), runs) else "kept"
             return ex.do_run(spec, exp_dir, ckpt, resume_root=resume_root)
@@ -86,20 +90,23 @@ class SlurmJob(Checkpointable):
             raise  # SIGTERM: SLURM requeues a preempted job itself; no result is written
 
 
-def _stage(stage: StageSpec, exp_dir: str, ckpt: str, runs: Sequence[RunSpec]) -> str:
-    """Train the stage; on failure record its runs failed and raise, so that afterok never holds."""
+def _stage(stage, exp_dir: str, ckpt: str, runs: Sequence[RunSpec], kind: str = "stage") -> str:
+    """Train the stage (or shared training); on failure record its runs failed (each with the checkpoint
+    it starts from) and raise, so that afterok never holds."""
     from xitt.run import jobs as ex
 
-    state = ex.stage_job(stage, exp_dir, ckpt)
+    nid = ex.node_id(stage)
+    state = ex.stage_job(stage, exp_dir, ckpt, kind=kind)
     if state == "busy":
         raise StageFailed(
-            f"stage {stage.stage_id} is claimed by another live worker; this job does not wait for it "
+            f"{kind} {nid} is claimed by another live worker; this job does not wait for it "
             "(its runs are not started). Run `xitt run` again once that worker is done."
         )
     if state == "failed":
         for run in runs:
-            ex.fail_run(run, exp_dir, ckpt)
-        raise StageFailed(ex.stage_missing(Path(exp_dir), stage.stage_id, ckpt))
+            start = Path(ckpt).parent / run.training.train_id if run.training else Path(ckpt)
+            ex.fail_run(run, exp_dir, str(start))
+        raise StageFailed(ex.stage_missing(Path(exp_dir), nid, ckpt, kind))
     return state
 
 
@@ -193,8 +200,16 @@ def live_jobs(exp: Path) -> dict[str, str]:
     return {key: jid for key, jid in known.items() if states.get(jid, "COMPLETED") not in ENDED}
 
 
-def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants) -> Submitter:
-    """Submit what is pending and not already queued: stages, ``none`` runs, each stage's runs, cleanups."""
+def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants, todo_trainings=()) -> Submitter:
+    """Submit what is pending and not already queued: stages, shared trainings (afterok on their stage),
+    runs (afterok on their training, else their stage), a cleanup per stage and per training.
+    ``ckpt`` maps every stage and training id to its checkpoint; ``dependants`` maps them to every run
+    of the grid that needs them."""
+    from xitt.run.executors import Work, checkpoint_root
+
+    del stages  # the pending work names its stages
+    root = str(checkpoint_root(grid, exp))
+    work = Work(grid, exp, list(todo_stages), ckpt, root, list(todo), list(todo_trainings), False, None)
     (exp / "slurm").mkdir(parents=True, exist_ok=True)
     sub = Submitter(grid, exp, live_jobs(exp))
     if sub.live:
@@ -202,42 +217,59 @@ def submit(grid, exp: Path, stages, ckpt, todo, todo_stages, dependants) -> Subm
             "%d job(s) of an earlier `xitt run` are still queued or running; not submitted again",
             len(sub.live),
         )
-    from xitt.run.executors import checkpoint_root
-
-    root = str(checkpoint_root(grid, exp))
-    trained = {s.stage_id for s in todo_stages}
-    by_stage: dict[str, list[RunSpec]] = {}
-    for run in todo:
-        by_stage.setdefault(run.stage.stage_id if run.stage else "", []).append(run)
-    for stage in stages:
-        sid = stage.stage_id
-        if sid in trained:
-            sub.submit(f"stage:{sid}", ("stage", stage, str(exp), str(ckpt[sid]), by_stage.get(sid, [])))
-    for run in by_stage.get("", []):
-        sub.submit(f"run:{run.run_id}", ("run", run, str(exp), None, (), root))
-    for stage in stages:
-        sid, runs = stage.stage_id, by_stage.get(stage.stage_id, [])
-        after = [sub.job_id(f"stage:{sid}")] if sid in trained else []
+    groups = work.groups()
+    for stage, _, runs in groups:
+        if stage is not None:
+            sid = stage.stage_id
+            sub.submit(f"stage:{sid}", ("stage", stage, str(exp), str(ckpt[sid]), runs))
+    for stage, trainings, runs in groups:
+        after = [sub.job_id(f"stage:{stage.stage_id}")] if stage is not None else []
+        for training in trainings:
+            tid = training.train_id
+            mine = [r for r in runs if r.training and r.training.train_id == tid]
+            sub.submit(f"training:{tid}", ("training", training, str(exp), str(ckpt[tid]), mine), after=after)
         for run in runs:
+            tid = run.training.train_id if run.training else None
+            # its shared training's job (none when the training is ready), else its stage's
+            upstream = [sub.job_id(f"training:{tid}")] if tid else after
             sub.submit(
                 f"run:{run.run_id}",
-                ("run", run, str(exp), str(ckpt[sid]), (), root),
-                after=[a for a in after if a],
+                ("run", run, str(exp), work.start(run), (), root),
+                after=[a for a in upstream if a],
             )
-        ended = [sub.job_id(f"run:{r.run_id}") for r in runs] + after
-        fresh = any(f"run:{r.run_id}" in sub.jobs for r in runs) or f"stage:{sid}" in sub.jobs
-        if fresh and not grid.keep_checkpoints:
-            sub.jobs.pop(f"cleanup:{sid}", None)
-            sub.live.pop(f"cleanup:{sid}", None)  # a new cleanup waits on the new jobs too
-            sub.submit(
-                f"cleanup:{sid}",
-                ("cleanup", stage, str(exp), str(ckpt[sid]), dependants.get(sid, [])),
-                after=[a for a in ended if a],
-                kind="afterany",
-            )
+    for node in [t for _, ts, _ in groups for t in ts] + [
+        r.stage for _, _, rs in groups for r in rs if r.stage
+    ]:
+        _cleanup_job(sub, node, work, dependants)
     sub.save()
     log.info("submitted %d job(s); logs under %s", len(sub.jobs), exp / "slurm")
     return sub
+
+
+def _cleanup_job(sub: Submitter, node, work, dependants) -> None:
+    """A cleanup job for a stage or shared training checkpoint that new jobs use: afterany on the node's
+    job and every job that reads its checkpoint (its trainings' and runs')."""
+    from xitt.run.jobs import node_id
+
+    nid = node_id(node)
+    if f"cleanup:{nid}" in sub.jobs or work.grid.keep_checkpoints:
+        return
+    users = [
+        r for r in work.todo if nid in (r.stage and r.stage.stage_id, r.training and r.training.train_id)
+    ]
+    keys = [f"run:{r.run_id}" for r in users]
+    keys += [f"training:{t.train_id}" for t in work.todo_trainings if t.stage and t.stage.stage_id == nid]
+    keys += [f"stage:{nid}", f"training:{nid}"]
+    if not any(k in sub.jobs for k in keys):
+        return  # nothing new reads it: an earlier cleanup (or none needed)
+    ended = [sub.job_id(k) for k in keys if sub.job_id(k)]
+    sub.live.pop(f"cleanup:{nid}", None)  # a new cleanup waits on the new jobs too
+    sub.submit(
+        f"cleanup:{nid}",
+        ("cleanup", node, str(work.exp), str(work.ckpt[nid]), dependants.get(nid, [])),
+        after=ended,
+        kind="afterany",
+    )
 
 
 def wait(sub: Submitter, bar) -> dict:
@@ -245,16 +277,18 @@ def wait(sub: Submitter, bar) -> dict:
     checkpoints_removed}."""
     import submitit
 
-    counts = {"ran": 0, "stages_trained": 0, "busy": 0, "submitted": len(sub.jobs), "queued": len(sub.live)}
+    counts = {"ran": 0, "stages_trained": 0, "trainings_trained": 0, "busy": 0}
+    counts.update(submitted=len(sub.jobs), queued=len(sub.live))
     counts["checkpoints_removed"] = 0
     folder = sub.exp / "slurm" / "%j"
     jobs = {**{k: submitit.SlurmJob(folder, jid) for k, jid in sub.live.items()}, **sub.jobs}
-    for key in sorted(jobs, key=lambda k: ("stage:", "run:", "cleanup:").index(k.split(":")[0] + ":")):
+    order = ("stage", "training", "run", "cleanup")
+    for key in sorted(jobs, key=lambda k: order.index(k.split(":")[0])):
         what, name = key.split(":", 1)
         state = _job_state(jobs[key], key)
-        if what == "stage":
-            counts["stages_trained"] += state == "trained"
-            bar.stage_finished(name, stage_seconds(sub.exp, name))
+        if what in ("stage", "training"):
+            counts[f"{what}s_trained"] += state == "trained"
+            bar.stage_finished(name, stage_seconds(sub.exp, name, what))
         elif what == "cleanup":
             counts["checkpoints_removed"] += state == "removed"
         elif state in ("done", "failed"):

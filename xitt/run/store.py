@@ -9,6 +9,7 @@ Layout of an experiment ``runs/<exp>/``::
     <run_id>/claim                  present while a worker owns the run
     <run_id>/predictions/<lang>.jsonl.gz   optional per-example outputs
     stages/<stage_id>/stage.json    intermediate-stage result (dev scores, wall time, checkpoint path)
+    trainings/<train_id>/training.json   a target training shared by several targets (same fields)
     checkpoints/<stage_id>/         intermediate encoder checkpoints (git-ignored; configurable)
     scores.csv                      `xitt collect`
 
@@ -100,7 +101,8 @@ class RunResult:
 
 @dataclass
 class StageRecord:
-    """What an intermediate stage leaves in ``stages/<stage_id>/stage.json``.
+    """What an intermediate stage leaves in ``stages/<stage_id>/stage.json``, and a shared target
+    training in ``trainings/<train_id>/training.json`` (``stage_id`` then holds the training id).
 
     ``dev_scores`` maps "<task>.<metric>" (and "selection") -> English-dev score; ``wall_time`` is
     the stage's training seconds; ``checkpoint`` the folder of the trained encoder.
@@ -157,8 +159,15 @@ def run_dir(exp_dir: str | Path, run_id: str) -> Path:
     return Path(exp_dir) / run_id
 
 
-def stage_dir(exp_dir: str | Path, stage_id: str) -> Path:
-    return Path(exp_dir) / "stages" / stage_id
+# The nodes trained before the runs: kind -> (folder under the experiment, record file).
+NODES = {"stage": ("stages", "stage.json"), "training": ("trainings", "training.json")}
+# wall_time keys of a run that belong to a node shared with other runs (counted on that node).
+SHARED_WALL = ("intermediate", "target_training")
+
+
+def stage_dir(exp_dir: str | Path, stage_id: str, kind: str = "stage") -> Path:
+    """The folder of an intermediate stage, or of a shared target training (``kind="training"``)."""
+    return Path(exp_dir) / NODES[kind][0] / stage_id
 
 
 def write_config(folder: str | Path, spec_dict: Mapping[str, Any]) -> Path:
@@ -225,9 +234,9 @@ def _check_result(result: RunResult, folder_name: str, where: str) -> None:
             )
 
 
-def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
-    """The stage's record; None if it has none yet; CorruptResult if it is unreadable."""
-    path = stage_dir(exp_dir, stage_id) / "stage.json"
+def read_stage(exp_dir: str | Path, stage_id: str, kind: str = "stage") -> StageRecord | None:
+    """The stage's (or training's) record; None if it has none yet; CorruptResult if it is unreadable."""
+    path = stage_dir(exp_dir, stage_id, kind) / NODES[kind][1]
     if not path.exists():
         return None
     try:
@@ -237,53 +246,54 @@ def read_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
     return StageRecord.from_json(text, where=str(path))
 
 
-def write_stage(exp_dir: str | Path, record: StageRecord) -> Path:
-    path = stage_dir(exp_dir, record.stage_id) / "stage.json"
+def write_stage(exp_dir: str | Path, record: StageRecord, kind: str = "stage") -> Path:
+    path = stage_dir(exp_dir, record.stage_id, kind) / NODES[kind][1]
     atomic_write_text(path, record.to_json())
     return path
 
 
-def stage_state(exp_dir: str | Path, stage_id: str) -> str:
-    """done | running (a live worker holds its claim) | failed | corrupt | pending (no stage.json yet)."""
+def stage_state(exp_dir: str | Path, stage_id: str, kind: str = "stage") -> str:
+    """done | running (a live worker holds its claim) | failed | corrupt | pending (no record yet)."""
     try:
-        record = read_stage(exp_dir, stage_id)
+        record = read_stage(exp_dir, stage_id, kind)
     except CorruptResult:
         record = None
         state = "corrupt"
     else:
         state = record.status if record else "pending"
-    if state != "done" and is_claimed(stage_dir(exp_dir, stage_id)):
+    if state != "done" and is_claimed(stage_dir(exp_dir, stage_id, kind)):
         return "running"
     return state
 
 
-def done_stage(exp_dir: str | Path, stage_id: str) -> StageRecord | None:
-    """The record of a stage that finished training, else None (missing, failed or corrupt)."""
+def done_stage(exp_dir: str | Path, stage_id: str, kind: str = "stage") -> StageRecord | None:
+    """The record of a stage (or training) that finished training, else None (missing, failed or corrupt)."""
     try:
-        record = read_stage(exp_dir, stage_id)
+        record = read_stage(exp_dir, stage_id, kind)
     except CorruptResult:
         return None
     return record if record and record.status == "done" else None
 
 
-def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path) -> bool:
-    """Done and its encoder checkpoint is on disk whole (a deleted or damaged checkpoint: train it again)."""
-    return done_stage(exp_dir, stage_id) is not None and not missing_files(checkpoint)
+def stage_ready(exp_dir: str | Path, stage_id: str, checkpoint: str | Path, kind: str = "stage") -> bool:
+    """Done and its checkpoint is on disk whole (a deleted or damaged checkpoint: train it again)."""
+    return done_stage(exp_dir, stage_id, kind) is not None and not missing_files(checkpoint)
 
 
-def stage_seconds(exp_dir: str | Path, stage_id: str) -> float | None:
-    """Training time of a trained stage (None unless it is done), for the grid's ETA."""
-    record = done_stage(exp_dir, stage_id)
+def stage_seconds(exp_dir: str | Path, stage_id: str, kind: str = "stage") -> float | None:
+    """Training time of a trained stage or training (None unless it is done), for the grid's ETA."""
+    record = done_stage(exp_dir, stage_id, kind)
     return record.wall_time if record else None
 
 
 def run_seconds(exp_dir: str | Path, run_id: str) -> float | None:
-    """Work time of a finished run, its own target training and evaluation only."""
+    """Work time of a finished run, its own target training and evaluation only (the intermediate
+    stage and a shared target training are counted on their own nodes)."""
     try:
         result = read_result(run_dir(exp_dir, run_id))
     except CorruptResult:
         return None
-    return sum(v for k, v in result.wall_time.items() if k != "intermediate") if result else None
+    return sum(v for k, v in result.wall_time.items() if k not in SHARED_WALL) if result else None
 
 
 # ---------------------------------------------------------------------------------------- claims

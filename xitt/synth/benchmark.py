@@ -3,10 +3,13 @@
     xitt synth --out .cache/synth [--seed 0] [--languages 5] [--size default|small]
 
 writes ``<out>/data/<task>/<split>-<lang>.<ext>`` (the XTREME file formats ``xitt.data`` reads),
-``<out>/encoder/`` (a tiny BERT pretrained with masked-language modelling on unlabelled text of
-every language: the demo's "mBERT") and ``<out>/manifest.json``. The tasks are declared in
-``xitt/tasks/synth.yaml``; the languages and the grammar are in ``xitt.synth_lang``, the example
-generators in ``xitt.synth_tasks``.
+``<out>/data/synth_text/train-<lang>.txt`` (unlabelled text per language, for MLM-mixed
+intermediates), the intermediate tasks' training sets in every synthetic language too (their
+exact "translations": the languages are rule-based transforms of English; not synth_para, whose
+English voice variants have no rendering there), ``<out>/encoder/`` (a tiny BERT pretrained
+with masked-language modelling on unlabelled text of every language: the demo's "mBERT") and
+``<out>/manifest.json``. The tasks are declared in ``xitt/tasks/synth.yaml``; the languages
+and the grammar are in ``xitt.synth_lang``, the example generators in ``xitt.synth_tasks``.
 
 Deterministic: the same arguments give byte-identical data files and bit-identical encoder
 weights (one torch thread). When ``<out>/manifest.json`` already records the same arguments and
@@ -40,6 +43,7 @@ SIZES: dict[str, dict[str, int]] = {
         "test": 300,
         "retrieval": 300,
         "pretrain": 3000,
+        "text": 1000,
     },
     "small": {
         "intermediate_train": 400,
@@ -49,6 +53,7 @@ SIZES: dict[str, dict[str, int]] = {
         "test": 100,
         "retrieval": 100,
         "pretrain": 800,
+        "text": 200,
     },
 }
 # The tiny encoder and its pretraining (see xitt.pretrain.pretrain_encoder).
@@ -118,6 +123,10 @@ def _nli_builder(n_premise: int, n_people: int, p_neg: float, target: bool) -> C
                 for _ in range(sizes[f"{kind}_{split}"])
             ]
             _write_tsv(root / name / f"{split}-en.tsv", [st.nli_row(it, langs["en"]) for it in items])
+            if split == "train" and not target:  # exact "translations" (translate-train conditions)
+                for code, lang in langs.items():
+                    if code != "en":
+                        _write_tsv(root / name / f"train-{code}.tsv", [st.nli_row(it, lang) for it in items])
         if target:
             rng = _rng(seed, name, "test")
             items = [
@@ -133,7 +142,9 @@ def _nli_builder(n_premise: int, n_people: int, p_neg: float, target: bool) -> C
 def _qa_builder(n_facts: int, n_people: int, p_neg: float, target: bool, mc: bool = False) -> Callable:
     def build(root: Path, name: str, seed: int, sizes: dict, langs: dict[str, Language]) -> None:
         kind = "target" if target else "intermediate"
-        splits = [(s, sizes[f"{kind}_{s}"], ["en"]) for s in ("train", "dev")]
+        # an intermediate's training set also in every synthetic language: its exact "translation"
+        train_codes = ["en"] if target else list(langs)
+        splits = [("train", sizes[f"{kind}_train"], train_codes), ("dev", sizes[f"{kind}_dev"], ["en"])]
         if target:
             splits.append(("test", sizes["test"], list(langs)))
         for split, n, codes in splits:
@@ -210,6 +221,20 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
+TEXT_CORPUS = "synth_text"  # unlabelled text per language for MLM-mixed intermediates
+
+
+def write_text(root: Path, seed: int, langs: dict[str, Language], per_language: int) -> None:
+    """``<root>/synth_text/train-<lang>.txt``: ``per_language`` unlabelled sentences per language, one
+    a line (a seed stream of their own: not the pretraining documents)."""
+    shutil.rmtree(root / TEXT_CORPUS, ignore_errors=True)
+    (root / TEXT_CORPUS).mkdir(parents=True)
+    for code, lang in langs.items():
+        rng = _rng(seed, TEXT_CORPUS, code)
+        lines = [_clean(st.plain_sentence(rng, lang)) for _ in range(per_language)]
+        (root / TEXT_CORPUS / f"train-{code}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def pretraining_documents(seed: int, langs: dict[str, Language], per_language: int) -> list[str]:
     """Unlabelled documents of 1-6 sentences, ``per_language`` per language (not parallel: each
     language draws its own facts, as mBERT's Wikipedias do), interleaved language by language."""
@@ -229,7 +254,14 @@ def _code_fingerprint() -> str:
     here = Path(__file__).parent
     text = b"".join(
         (here / f).read_bytes()
-        for f in ("benchmark.py", "languages.py", "generators.py", "pretrain.py", "tiny.py")
+        for f in (
+            "benchmark.py",
+            "languages.py",
+            "generators.py",
+            "pretrain.py",
+            "tiny.py",
+            "../train/mlm.py",
+        )
     )
     return hashlib.sha1(text).hexdigest()[:12]
 
@@ -254,6 +286,8 @@ def write_data(
     for name in tasks or tuple(BUILDERS):
         shutil.rmtree(root / name, ignore_errors=True)
         BUILDERS[name](root, name, seed, SIZES[size], langs)
+    if tasks is None:
+        write_text(root, seed, langs, SIZES[size]["text"])
     return langs
 
 

@@ -21,29 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from xitt.train.mlm import mask_tokens  # BERT's 15% / 80-10-10 masking, shared with MLM-mixed stages
+
 
 def _encode(documents: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
     enc = tokenizer(list(documents), truncation=True, max_length=max_length)
     return [list(ids) for ids in enc["input_ids"]]
-
-
-def mask_tokens(input_ids, special_mask, vocab_size: int, generator, mask_id: int, mask_prob: float = 0.15):
-    """BERT masking of a padded id tensor; returns (inputs, labels) with labels -100 where not chosen.
-
-    ``special_mask`` is True for [CLS]/[SEP]/[PAD] (never chosen). Random replacement tokens are
-    drawn from the non-special ids (>= 5 in ``xitt.tiny``'s vocabulary).
-    """
-    import torch
-
-    chosen = (torch.rand(input_ids.shape, generator=generator) < mask_prob) & ~special_mask
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
-    roll = torch.rand(input_ids.shape, generator=generator)
-    inputs = input_ids.clone()
-    inputs[chosen & (roll < 0.8)] = mask_id
-    swap = chosen & (roll >= 0.8) & (roll < 0.9)
-    random_ids = torch.randint(5, vocab_size, input_ids.shape, generator=generator)
-    inputs[swap] = random_ids[swap]
-    return inputs, labels
 
 
 def _train_mlm(

@@ -8,9 +8,12 @@ Entry keys (``TASK_KEYS``): ``roles`` (intermediate and/or target), ``kind`` (on
 ``KINDS``), ``metric`` (``METRICS``), ``languages`` (ISO 639-1; XTREME's list),
 ``languages_xtreme_r`` (XTREME-R's list when it differs), ``train_language``, ``labels``,
 ``fields`` (hub column names), ``source`` (``hub`` + per-split ``{config, split, filter}``, or
-``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description`` and
+``local_only``), ``version``, ``hparams`` (XTREME's per-task defaults), ``description``,
 ``display`` (the name reports show, e.g. ``SQuAD 1.1``), ``dual_encoder`` (a retrieval
-target's fine-tuning data: ``{train: <task>, pairs: aligned | answer_sentence}``, xitt.train.dual).
+target's fine-tuning data: ``{train: <task>, pairs: aligned | answer_sentence}``, xitt.train.dual)
+and ``trains_on`` (a target whose English training is another task's: XQuAD and MLQA both train on
+``squad_v1``, so a grid trains that once per encoder, intermediate and seed and evaluates both from
+it; see ``xitt/grid/spec.py`` TrainSpec).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ TASK_KEYS = (
     "display",
     "family",
     "dual_encoder",
+    "trains_on",
 )
 FILE_KEYS = ("family", "defaults", "tasks", "description")
 # XTREME's own suite names, so that a grid can say `targets: xtreme` or `targets: xtreme-r`.
@@ -168,6 +172,7 @@ class Task:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     display: str = ""  # the name shown in reports and tables (e.g. "SQuAD 1.1"); the id when empty
+    trains_on: str = ""  # a target trained on another task's English data (XQuAD, MLQA: squad_v1)
     file: str = ""
     # retrieval targets XTREME-R fine-tunes as a dual encoder: {train: task, pairs: aligned |
     # answer_sentence} (xitt.train.dual); used when a run sets retrieval_training: dual
@@ -289,6 +294,7 @@ def _read_file(path: Path) -> tuple[list[Task], list[str]]:
                 hparams=dict(merged.get("hparams") or {}),
                 description=str(merged.get("description", "")),
                 display=str(merged.get("display", "")),
+                trains_on=str(merged.get("trains_on") or ""),
                 file=str(path),
                 dual_encoder=dict(merged.get("dual_encoder") or {}),
             )
@@ -372,7 +378,33 @@ def scan(dirs: Iterable[Path] | None = None) -> tuple[Registry, list[str]]:
                     continue
                 seen[task.name] = str(path)
                 tasks.append(task)
+    problems += _check_trains_on(tasks)
     return Registry(tasks), problems
+
+
+def _check_trains_on(tasks: list[Task]) -> list[str]:
+    """``trains_on`` names a declared task of the same kind that trains on its own English data."""
+    by_name = {t.name: t for t in tasks}
+    problems = []
+    for task in tasks:
+        if not task.trains_on:
+            continue
+        other = by_name.get(task.trains_on)
+        where = f"{task.file}: task '{task.name}' has trains_on: {task.trains_on}"
+        if other is None:
+            problems.append(
+                f"{where}, which is not a declared task.{did_you_mean(task.trains_on, list(by_name))}"
+            )
+        elif not task.is_target or not task.trains_on_target:
+            problems.append(f"{where}, but only a target that trains (not retrieval) can share a training.")
+        elif other.kind != task.kind or other.trains_on or other.name == task.name:
+            problems.append(
+                f"{where}: it must name another {task.kind} task that trains on its own data "
+                f"(that one is a {other.kind} task"
+                + (f" trained on {other.trains_on}" if other.trains_on else "")
+                + ")."
+            )
+    return problems
 
 
 @functools.lru_cache(maxsize=1)

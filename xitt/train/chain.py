@@ -3,19 +3,18 @@
     encoder --train_stage--> checkpoint (encoder only) --run_target--> English target training
             --> zero-shot evaluation in every target language --> scores
 
-Both train with ``xitt.train.fit.fit``; retrieval targets skip training and go to
-``xitt.train.retrieval``, or with ``retrieval_training: dual`` to ``xitt.train.dual``. This
-module also loads encoders and featurised splits (cached by fingerprint) and writes per-example
-predictions.
+A target training shared by several targets (XQuAD and MLQA on SQuAD) is split in two:
+``xitt.train.shared`` trains it once (``fit_target`` + save) and evaluates it per run
+(``evaluate_languages``). Both train with ``xitt.train.fit.fit``; retrieval targets skip training
+and go to ``xitt.train.retrieval``, or with ``retrieval_training: dual`` to ``xitt.train.dual``.
+This module also loads encoders and featurised splits (cached by fingerprint).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import hashlib
-import json
 import logging
 import os
 import random
@@ -23,6 +22,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,12 +32,13 @@ from xitt.data import loaders as xdata
 from xitt.grid.spec import RunSpec, StageSpec, TrainConfig
 from xitt.run.store import RunResult, StageRecord
 from xitt.tasks import Registry, Task, registry
+from xitt.train import conditions
 from xitt.train.checkpoint import write_manifest
 from xitt.train.dual import run_dual
 from xitt.train.fit import fit
 from xitt.train.heads import Head, featurize, num_outputs
 from xitt.train.metrics import METRICS
-from xitt.train.predict import TaskData, evaluate_split
+from xitt.train.predict import TaskData, evaluate_split, write_predictions
 from xitt.train.resume import Resume
 from xitt.train.retrieval import evaluate_retrieval
 
@@ -214,9 +215,18 @@ def train_stage(
     for name in stage.intermediate_tasks:
         tasks[name], fp = _task_data(reg.get(name), stage.train[name], tokenizer, data_dir)
         prints.update(fp)
+        if stage.translated:  # translated training data: union with English or only
+            tasks[name], fp = conditions.with_translations(tasks[name], stage.translated, tokenizer, data_dir)
+            prints.update(fp)
     set_seed(stage.seed)  # head init, dropout and data order
     hidden = encoder.config.hidden_size
     heads = {n: Head(td.task.kind, hidden, num_outputs(td.task.kind, td.labels)) for n, td in tasks.items()}
+    if stage.mlm:  # the MLM objective on unlabelled text: one more task of fit
+        mlm_data, heads[conditions.MLM], fp = conditions.mlm_objective(
+            stage.mlm, tasks, encoder, tokenizer, stage.encoder_path, data_dir, stage.seed
+        )
+        tasks[conditions.MLM] = mlm_data
+        prints.update(fp)
     encoder.to(device)
     for head in heads.values():
         head.to(device)
@@ -246,19 +256,139 @@ def train_stage(
     )
 
 
-def save_encoder(encoder, tokenizer, folder: Path) -> None:
-    """Write the encoder (no head) into ``folder`` via a temporary sibling, so a crash leaves no half checkpoint."""
+HEAD_FILE = "head.pt"
+
+
+def save_encoder(encoder, tokenizer, folder: Path, head: Head | None = None) -> None:
+    """Write the encoder (and a shared target training's ``head`` as ``head.pt``) into ``folder`` via
+    a temporary sibling, so a crash leaves no half checkpoint."""
     for stale in folder.parent.glob(folder.name + ".tmp*"):  # left by a worker killed while saving
         shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     encoder.cpu().save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if head is not None:
+        torch.save(head.cpu().state_dict(), tmp / HEAD_FILE)
     for path in tmp.iterdir():
         path.chmod(0o644)  # safetensors is written 0600; shared cluster folders need it readable
     write_manifest(tmp)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
+
+
+@dataclasses.dataclass
+class FittedTarget:
+    """A target head trained on English data, still in memory (``fit_target``)."""
+
+    encoder: Any
+    tokenizer: Any
+    head: Head
+    td: TaskData  # the training task's data (train, dev, labels)
+    prints: dict[str, str]  # data fingerprints (and the base encoder's under "encoder")
+    dev_scores: dict[str, float]
+    steps: int
+    best_step: int | None
+    wall_time: float
+
+
+def fit_target(
+    task: Task,
+    cfg: TrainConfig,
+    seed: int,
+    encoder_path: str,
+    base_path: str,
+    data_dir: Path | None,
+    *,
+    desc: str,
+    progress: bool,
+    reg: Registry,
+    resume: Path | None = None,
+    resume_id: str = "",
+) -> FittedTarget:
+    """Fresh head, English training of ``task`` with ``cfg`` starting from ``encoder_path``.
+
+    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
+    task's English data with the same settings, then on ``task``'s (XTREME-R's SIQA -> COPA). The base
+    encoder's fingerprint is recorded when the chain starts from it (``base_path``; a stage
+    checkpoint's is in the stage's fingerprints). ``resume``: the folder of the mid-training resume
+    state of ``resume_id`` (a state of the target's training skips ``train_first``: the state holds
+    its weights and dev scores).
+    """
+    _threads(cfg)
+    device = _device()
+    t0 = time.time()
+    encoder, tokenizer = load_encoder(encoder_path)
+    base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == base_path else {}
+    td, prints = _task_data(task, cfg, tokenizer, data_dir)
+    prints.update(base)
+    set_seed(seed)  # head init, dropout and data order
+    head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
+    encoder.to(device)
+    head.to(device)
+    first_dev = {}
+    first, first_prints = (
+        _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir) if cfg.train_first else (None, {})
+    )
+    prints.update(first_prints)
+    res = Resume(Path(resume), {"id": resume_id, "data": prints}, "target") if resume else None
+    if first is not None and (res is None or res.saved_phase() != "target"):  # XCOPA: SIQA, then COPA
+        out = fit(
+            encoder,
+            {first.task.name: head},
+            {first.task.name: first},
+            seed=seed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+            desc=desc.replace("->", f"->{first.task.name}->", 1) if "->" in desc else desc,
+            progress=progress,
+            resume=dataclasses.replace(res, phase="first") if res else None,
+        )
+        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
+    if res is not None:
+        res.carry = {"first_dev": first_dev}  # a resumed state brings back its own
+    fitted = fit(
+        encoder,
+        {task.name: head},
+        {task.name: td},
+        seed=seed,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
+        desc=desc,
+        progress=progress,
+        resume=res,
+    )
+    first_dev = res.carry["first_dev"] if res is not None else first_dev
+    return FittedTarget(
+        encoder,
+        tokenizer,
+        head,
+        td,
+        prints,
+        {**first_dev, **fitted["dev"]},
+        fitted["steps"],
+        fitted["best_step"],
+        time.time() - t0,
+    )
+
+
+def evaluate_languages(
+    run: RunSpec, encoder, tokenizer, head: Head, td: TaskData, prints: dict, out_dir: Path | None
+) -> dict[str, dict[str, float]]:
+    """Zero-shot scores {language: {metric: value}} of ``run``'s target test sets (no target-language
+    tuning); adds each test split's fingerprint to ``prints``; writes predictions when asked."""
+    data_dir = Path(run.data_dir) if run.data_dir else None
+    task, device = td.task, next(encoder.parameters()).device
+    scores = {}
+    for lang in run.languages:
+        examples, feats, fp = features_for(task, "test", lang, tokenizer, td.cfg, data_dir, td.labels)
+        prints[f"{task.name}/test-{lang}"] = fp
+        scores[lang], preds, refs = evaluate_split(
+            encoder, head, td, examples, feats, lang, tokenizer.pad_token_id, device
+        )
+        if run.save_predictions and out_dir is not None:
+            write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
+    return scores
 
 
 def run_target(
@@ -270,20 +400,64 @@ def run_target(
     reg: Registry | None = None,
     resume: Path | None = None,
 ) -> RunResult:
-    """Fresh head, English target training on ``run.data_dir``'s data, zero-shot evaluation in every
-    language of ``run``.
-
-    With ``train_first`` (a task of the same kind) the encoder and head are first trained on that
-    task's English data with the same settings, then on the target's (XTREME-R's SIQA -> COPA).
+    """Fresh head, English target training on ``run.data_dir``'s data (``fit_target``), zero-shot
+    evaluation in every language of ``run``. (A run with a shared training: ``xitt.train.shared``.)
 
     Returns a done RunResult with scores {lang: {metric: value}}, primary_metric, dev_scores,
     wall_time, data_fingerprints and extra {steps, best_step} (none for retrieval); the executor
     adds the stage, provenance and times. Retrieval targets skip training and evaluate the encoder
-    itself (see ``evaluate_retrieval``). ``resume``: the folder of its mid-training resume state (a
-    state of the target's training skips ``train_first``: the state holds its weights and dev scores).
+    itself, or fine-tune it as a dual encoder (``run_retrieval``). ``resume``: the folder of its
+    mid-training resume state.
     """
     reg = reg or registry()
     data_dir = Path(run.data_dir) if run.data_dir else None
+    task, cfg = reg.get(run.target), run.target_train
+    if not task.trains_on_target:
+        return run_retrieval(run, encoder_path, data_dir=data_dir, progress=progress, reg=reg, resume=resume)
+    fitted = fit_target(
+        task,
+        cfg,
+        run.seed,
+        encoder_path,
+        run.encoder_path,
+        data_dir,
+        desc=f"{run.intermediate}->{run.target} s{run.seed}",
+        progress=progress,
+        reg=reg,
+        resume=resume,
+        resume_id=run.run_id,
+    )
+    t1 = time.time()
+    prints = fitted.prints
+    scores = evaluate_languages(
+        run, fitted.encoder, fitted.tokenizer, fitted.head, fitted.td, prints, out_dir
+    )
+    return RunResult(
+        run.run_id,
+        run.to_dict(),
+        "done",
+        scores=scores,
+        primary_metric=METRICS[task.metric].primary,
+        dev_scores=fitted.dev_scores,
+        wall_time={"target": fitted.wall_time, "eval": time.time() - t1},
+        data_fingerprints=prints,
+        data=data_cache.entries(data_dir, prints),
+        extra={"steps": fitted.steps, "best_step": fitted.best_step},
+    )
+
+
+def run_retrieval(
+    run: RunSpec,
+    encoder_path: str,
+    *,
+    data_dir: Path | None,
+    progress: bool,
+    reg: Registry,
+    resume: Path | None = None,
+) -> RunResult:
+    """A retrieval target: the encoder itself ranks (``evaluate_retrieval``), or, with
+    ``retrieval_training: dual``, XTREME-R's dual-encoder fine-tuning first (``run_dual``, resumable
+    from ``resume`` like any other training)."""
     task, cfg = reg.get(run.target), run.target_train
     _threads(cfg)
     device = _device()
@@ -291,7 +465,7 @@ def run_target(
     encoder, tokenizer = load_encoder(encoder_path)
     # A stage checkpoint's base encoder is in the stage's fingerprints; a chain without one records its own.
     base = {"encoder": encoder_fingerprint(encoder, encoder_path)} if encoder_path == run.encoder_path else {}
-    if not task.trains_on_target and cfg.retrieval_training == "dual":  # XTREME-R's Mewsli-X, LAReQA
+    if cfg.retrieval_training == "dual":  # XTREME-R's Mewsli-X, LAReQA
         set_seed(run.seed)
         out = run_dual(
             encoder,
@@ -305,6 +479,7 @@ def run_target(
             reg=reg,
             desc=f"{run.intermediate}->{run.target} s{run.seed}",
             progress=progress,
+            resume=Resume(Path(resume), {"id": run.run_id, "data": base}, "target") if resume else None,
         )
         return RunResult(
             run.run_id,
@@ -317,102 +492,16 @@ def run_target(
             data=data_cache.entries(data_dir, out["prints"]),
             extra={"steps": out["steps"], "best_step": out["steps"]},
         )
-    if not task.trains_on_target:
-        scores, prints = evaluate_retrieval(
-            encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
-        )
-        return RunResult(
-            run.run_id,
-            run.to_dict(),
-            "done",
-            scores=scores,
-            primary_metric=METRICS[task.metric].primary,
-            wall_time={"target": 0.0, "eval": time.time() - t0},
-            data_fingerprints={**base, **prints},
-            data=data_cache.entries(data_dir, prints),
-        )
-    td, prints = _task_data(task, cfg, tokenizer, data_dir)
-    prints.update(base)
-    set_seed(run.seed)  # head init, dropout and data order
-    head = Head(task.kind, encoder.config.hidden_size, num_outputs(task.kind, td.labels))
-    encoder.to(device)
-    head.to(device)
-    first_dev = {}
-    first, first_prints = (
-        _task_data(reg.get(cfg.train_first), cfg, tokenizer, data_dir) if cfg.train_first else (None, {})
+    scores, prints = evaluate_retrieval(
+        encoder.to(device), tokenizer, task, run.languages, cfg, data_dir, device
     )
-    prints.update(first_prints)
-    res = Resume(Path(resume), {"id": run.run_id, "data": prints}, "target") if resume else None
-    if first is not None and (
-        res is None or res.saved_phase() != "target"
-    ):  # XTREME-R's XCOPA: SIQA, then COPA
-        out = fit(
-            encoder,
-            {first.task.name: head},
-            {first.task.name: first},
-            seed=run.seed,
-            pad_id=tokenizer.pad_token_id,
-            device=device,
-            desc=f"{run.intermediate}->{first.task.name}->{run.target} s{run.seed}",
-            progress=progress,
-            resume=dataclasses.replace(res, phase="first") if res else None,
-        )
-        first_dev = {f"{first.task.name}:{k}": v for k, v in out["dev"].items()}
-    if res is not None:
-        res.carry = {"first_dev": first_dev}  # a resumed state brings back its own
-    fitted = fit(
-        encoder,
-        {task.name: head},
-        {task.name: td},
-        seed=run.seed,
-        pad_id=tokenizer.pad_token_id,
-        device=device,
-        desc=f"{run.intermediate}->{run.target} s{run.seed}",
-        progress=progress,
-        resume=res,
-    )
-    first_dev = res.carry["first_dev"] if res is not None else first_dev
-    t1 = time.time()
-    scores = {}
-    for lang in run.languages:  # zero-shot: test sets only, no target-language tuning
-        examples, feats, fp = features_for(task, "test", lang, tokenizer, cfg, data_dir, td.labels)
-        prints[f"{task.name}/test-{lang}"] = fp
-        scores[lang], preds, refs = evaluate_split(
-            encoder, head, td, examples, feats, lang, tokenizer.pad_token_id, device
-        )
-        if run.save_predictions and out_dir is not None:
-            write_predictions(Path(out_dir) / "predictions" / f"{lang}.jsonl.gz", task, examples, preds, refs)
     return RunResult(
         run.run_id,
         run.to_dict(),
         "done",
         scores=scores,
         primary_metric=METRICS[task.metric].primary,
-        dev_scores={**first_dev, **fitted["dev"]},
-        wall_time={"target": t1 - t0, "eval": time.time() - t1},
-        data_fingerprints=prints,
+        wall_time={"target": 0.0, "eval": time.time() - t0},
+        data_fingerprints={**base, **prints},
         data=data_cache.entries(data_dir, prints),
-        extra={"steps": fitted["steps"], "best_step": fitted["best_step"]},
     )
-
-
-def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
-    """One JSON line per example: {index, id?, prediction, reference} (enables example-level bootstrap)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as fh:
-        if isinstance(preds, dict):
-            for i, ex in enumerate(examples):
-                fh.write(
-                    json.dumps(
-                        {
-                            "index": i,
-                            "id": ex["id"],
-                            "prediction": preds[ex["id"]],
-                            "reference": refs[ex["id"]],
-                        }
-                    )
-                    + "\n"
-                )
-        else:
-            for i, (p, r) in enumerate(zip(preds, refs)):
-                fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")

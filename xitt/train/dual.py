@@ -17,10 +17,11 @@ processors/mewslix.py, processors/lareqa.py, scripts/train_mewslix.sh, train_lar
   no sentence are skipped);
 * queries are cut at ``max_query_length`` tokens (0: ``max_length``), candidates at ``max_length``
   (LAReQA 96 and 256, Mewsli-X 64 and 64);
-* the optimiser, schedule and clipping of ``xitt.train.fit`` (AdamW, linear schedule); batches are
-  random (no length grouping: the batch is the negatives); the final model is evaluated (the
+* trained by ``xitt.train.fit`` with ``DualEncoder`` as the head (AdamW, linear schedule, clipping,
+  gradient accumulation, and its resume states: a preempted run goes on where it stopped); batches
+  are random (no length grouping: the batch is the negatives); the final model is evaluated (the
   official scripts evaluate a saved checkpoint, for LAReQA checkpoint-9000 of the run); no
-  English-dev selection.
+  English-dev selection or evaluation.
 
 Evaluation: ``xitt.train.retrieval.evaluate_retrieval`` with these encodings (the first tower,
 ``inference=True`` in BertForRetrieval), for the shared pools of xitt.train.pool.
@@ -34,7 +35,7 @@ input (--do_lower_case), xitt does not.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import re
 import time
 from collections.abc import Sequence
@@ -47,12 +48,12 @@ from torch import nn
 
 from xitt.data import loaders as xdata
 from xitt.grid.spec import TrainConfig
-from xitt.run.progress import StageBar
 from xitt.tasks import Registry, Task
-from xitt.train.fit import CHECK_EVERY, DIVERGED_FP16_STEPS, LossWatch, epoch_batches, make_optimizer
-from xitt.train.heads import _pad
+from xitt.train.fit import fit
+from xitt.train.heads import collate
 from xitt.train.pool import shared_pool_for
-from xitt.train.predict import autocast
+from xitt.train.predict import TaskData, autocast
+from xitt.train.resume import Resume
 from xitt.train.retrieval import evaluate_retrieval
 
 # processors/sb_sed.py's first rule: a break after . ? ! (and closing quotes/brackets) and space,
@@ -136,20 +137,6 @@ def featurize_pairs(pairs, tokenizer, query_length: int, candidate_length: int) 
     return [{"input_ids": a, "candidate_ids": b} for a, b in zip(q, c)]
 
 
-def _ids(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    lengths = np.array([len(r) for r in rows])
-    mask = torch.from_numpy((np.arange(width) < lengths[:, None]).astype(np.int64))
-    return {"input_ids": _pad(rows, pad_id, width), "attention_mask": mask}
-
-
-def collate_pairs(features: Sequence[dict], pad_id: int) -> dict[str, dict[str, torch.Tensor]]:
-    return {
-        "query": _ids([f["input_ids"] for f in features], pad_id),
-        "candidate": _ids([f["candidate_ids"] for f in features], pad_id),
-    }
-
-
 def in_batch_loss(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``scale * queries @ candidates.T`` with the diagonal as the classes
     (BertForRetrieval.forward); inputs are (B, d) unit vectors."""
@@ -165,7 +152,9 @@ def _scores(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor
 
 
 class DualEncoder(nn.Module):
-    """The scale of the in-batch softmax; ``encode`` gives a text's unit vector with the shared encoder."""
+    """The scale of the in-batch softmax; ``encode`` gives a text's unit vector with the shared
+    encoder. As a head of ``xitt.train.fit``: ``collate`` batches the pairs' features,
+    ``dual(encoder, batch)`` returns (loss, scores)."""
 
     def __init__(self, scale: float = 100.0):
         super().__init__()
@@ -178,55 +167,23 @@ class DualEncoder(nn.Module):
         vector = pooled if pooled is not None else out.last_hidden_state[:, 0]
         return nn.functional.normalize(vector.float(), p=2, dim=1)
 
+    @staticmethod
+    def collate(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+        """Queries (``input_ids``, ``attention_mask``) and candidates (``candidate_ids``,
+        ``candidate_mask``), each side padded to its own longest text."""
+        candidates = collate([{"input_ids": f["candidate_ids"]} for f in features], pad_id)
+        return {
+            **collate([{"input_ids": f["input_ids"]} for f in features], pad_id),
+            "candidate_ids": candidates["input_ids"],
+            "candidate_mask": candidates["attention_mask"],
+        }
+
     def forward(self, encoder, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        q, c = self.encode(encoder, batch["query"]), self.encode(encoder, batch["candidate"])
+        q = self.encode(encoder, {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]})
+        c = self.encode(
+            encoder, {"input_ids": batch["candidate_ids"], "attention_mask": batch["candidate_mask"]}
+        )
         return in_batch_loss(q, c, self.logit_scale), _scores(q, c, self.logit_scale).detach()
-
-
-def train_dual(
-    encoder, dual: DualEncoder, features, cfg: TrainConfig, *, seed, pad_id, device, desc, progress
-):
-    """Fine-tune ``encoder`` (and the scale) on the pairs' features; returns the optimiser steps."""
-    rng = np.random.default_rng(seed)
-    modules = [encoder, dual]
-    params = [p for m in modules for p in m.parameters()]
-    per_epoch = math.ceil(len(features) / cfg.batch_size)
-    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
-    optimizer, schedule = make_optimizer(modules, cfg, total)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
-    watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
-    step = micro = 0
-    with StageBar(total, desc, progress) as bar:
-        while step < total:
-            for module in modules:
-                module.train()
-            for idx in epoch_batches(features, cfg.batch_size, rng, group_by_length=False):
-                batch = collate_pairs([features[i] for i in idx], pad_id)
-                batch = {side: {k: v.to(device) for k, v in t.items()} for side, t in batch.items()}
-                with autocast(device, cfg.precision):
-                    loss, _ = dual(encoder, batch)
-                loss = loss / cfg.grad_accum
-                (scaler.scale(loss) if scaler else loss).backward()
-                micro += 1
-                if micro % cfg.grad_accum:
-                    continue
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                scaler.step(optimizer) if scaler else optimizer.step()
-                if scaler:
-                    scaler.update()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                watch.add(loss.detach() * cfg.grad_accum)
-                if step % CHECK_EVERY == 0 or step >= total:
-                    watch.check(step)
-                bar.step(watch.last)
-                if step >= total:
-                    break
-    watch.check(step)
-    return step
 
 
 @torch.inference_mode()
@@ -263,8 +220,10 @@ def run_dual(
     reg,
     desc,
     progress,
+    resume: Resume | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the dual encoder on the task's English pairs, then rank as XTREME-R does.
+    ``resume``: the run's resume state (its identity gains the training pairs' fingerprints).
 
     Returns {scores: {language: {metric: value}}, prints: fingerprints, steps, wall_time}."""
     t0 = time.time()
@@ -277,19 +236,24 @@ def run_dual(
         )
     query_length = cfg.max_query_length or cfg.max_length
     features = featurize_pairs(pairs, tokenizer, query_length, cfg.max_length)
-    dual = DualEncoder().to(device)
+    # random batches (the batch is the negatives), no English dev: the final weights are evaluated
+    loop_cfg = dataclasses.replace(cfg, select_on="last", eval_every=0, patience=0, group_by_length=False)
+    if resume is not None:
+        data = {**resume.identity.get("data", {}), **prints}
+        resume = dataclasses.replace(resume, identity={**resume.identity, "data": data})
     encoder.to(device)
-    steps = train_dual(
+    steps = fit(
         encoder,
-        dual,
-        features,
-        cfg,
+        {task.name: DualEncoder().to(device)},
+        {task.name: TaskData(task, loop_cfg, None, features, [], [])},
         seed=seed,
         pad_id=tokenizer.pad_token_id,
         device=device,
         desc=desc,
         progress=progress,
-    )
+        resume=resume,
+        evaluate=False,
+    )["steps"]
     t1 = time.time()
     encoders = (
         lambda texts: encode_texts(encoder, tokenizer, texts, query_length, cfg, device),

@@ -17,6 +17,11 @@ Multi-task intermediates: one fresh head per task on the shared encoder; every e
 tasks' batches shuffled together, so tasks are sampled in proportion to their size. The
 optimiser settings and epochs of a multi-task stage are those of its first task; each task keeps
 its own batch size and max length.
+
+An unlabelled objective (``unlabelled`` set: xitt.train.mlm.MlmData, the MLM of MLM-mixed
+intermediates) is one more task whose batches come from its own ``epoch_batches`` and which
+is never scored on English dev; its mask stream is a buffer of its head, so a resumed stage masks
+as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -101,6 +106,13 @@ def epoch_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def task_epoch(td, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch of a task's batches: an unlabelled objective draws its own (xitt.train.mlm)."""
+    if getattr(td, "unlabelled", False):
+        return td.epoch_batches(rng)
+    return epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
+
+
 def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: int):
     """AdamW (no weight decay on biases and LayerNorm) with linear warmup (``warmup_steps``, else
     ``warmup_ratio`` of the steps) and linear decay to 0."""
@@ -108,7 +120,8 @@ def make_optimizer(modules: Sequence[torch.nn.Module], cfg: TrainConfig, total: 
     def no_decay(name: str) -> bool:
         return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
 
-    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    # each parameter once: an MLM head's output layer is the encoder's tied word embeddings
+    named = list({id(p): (n, p) for m in modules for n, p in m.named_parameters()}.values())
     groups = [
         {"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay},
         {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
@@ -151,6 +164,7 @@ def fit(
     desc: str,
     progress: bool = True,
     resume: Resume | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Train encoder + heads on the tasks' English training sets; returns dev scores and steps.
 
@@ -159,80 +173,26 @@ def fit(
     evaluations in a row without a better one (jiant's --no_improvements_for_n_evals). With
     ``resume``, a saved state of this job and phase is loaded first, a state is saved every
     ``resume_every_min`` minutes, and on SIGTERM/SIGUSR2 one is saved before ``Preempted`` is raised
-    (``xitt/train/resume.py``).
+    (``xitt/train/resume.py``). With ``evaluate=False`` (a target without English dev data: the dual
+    encoder of ``xitt/train/dual.py``) nothing is evaluated, ``dev`` is {} and the final weights stay;
+    ``select_on`` must then be ``last``. A head with a ``collate`` method batches its own features.
     """
-    cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
-    rng = np.random.default_rng(seed)
-    modules = [encoder, *heads.values()]
-    per_epoch = sum(math.ceil(len(td.train) / td.cfg.batch_size) for td in tasks.values())
-    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
-    optimizer, schedule = make_optimizer(modules, cfg, total)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
-    # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
-    watch = LossWatch(DIVERGED_FP16_STEPS if scaler else 0, desc, cfg.lr)
-    loop, kept = LoopState(), {"best": None}
-    saved = resume.load() if resume is not None else None
-    if saved is not None:
-        loop, kept["best"] = restore(*saved, modules, optimizer, schedule, scaler)
-        watch.last, watch.run = loop.loss_last, loop.loss_run
-        log.info("%s: resumed at step %d of %d", desc, loop.step, total)
-
-    def checkpoint_eval() -> bool:
-        """Evaluate on English dev, keep the best weights; True when patience has run out."""
-        watch.check(loop.step)
-        loop.dev = dev_scores(encoder, heads, tasks, pad_id, device)
-        log.info("%s: step %d dev %s", desc, loop.step, _rounded(loop.dev), extra={"detail": True})
-        if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
-            loop.best, loop.best_step, loop.stale = loop.dev, loop.step, 0
-            kept["best"] = keep_state(modules, kept["best"])
-        else:
-            loop.stale += 1
-        return 0 < cfg.patience <= loop.stale
-
-    def save() -> None:
-        watch.check(loop.step)  # pending losses read now: the same steps, the same outcome
-        loop.loss_last, loop.loss_run = watch.last, watch.run
-        took = resume.save(*capture(loop, modules, optimizer, schedule, scaler, kept["best"]))
-        log.info("%s: resume state saved at step %d (%.1fs)", desc, loop.step, took, extra={"detail": True})
-
-    timer = SaveTimer(cfg.resume_every_min if resume is not None else 0.0)
-    step_once = _stepper(encoder, heads, tasks, cfg, optimizer, schedule, scaler, pad_id, device)
-    with training(), StageBar(total, desc, progress, initial=loop.step) as bar:
+    run = _Loop(encoder, heads, tasks, seed, pad_id, device, desc, resume, evaluate)
+    loop = run.loop
+    with training(), StageBar(run.total, desc, progress, initial=loop.step) as bar:
         while not loop.done:
-            plan = _epoch_plan(tasks, rng, loop)
-            for module in modules:
-                module.train()
-            while loop.position < len(plan):
-                name, idx = plan[loop.position]
-                loop.position += 1
-                if not step_once(loop, name, idx, watch):
-                    continue  # gradient accumulation: no optimizer step yet
-                if loop.step % CHECK_EVERY == 0 or loop.step >= total:
-                    watch.check(loop.step)
-                bar.step(watch.last)
-                if (
-                    cfg.eval_every
-                    and loop.step % cfg.eval_every == 0
-                    and loop.step < total
-                    and cfg.select_on == "dev"
-                ):
-                    loop.stopped = checkpoint_eval()
-                    for module in modules:
-                        module.train()
-                if loop.step >= total or loop.stopped:
-                    break
-                if resume is not None and timer.due():
-                    save()
-                    stop_if_requested()
-            if not loop.stopped and (loop.step >= total or (not cfg.eval_every and cfg.select_on == "dev")):
-                loop.stopped = checkpoint_eval()  # once per epoch, and always at the end
+            run.epoch(bar)
+            if not loop.stopped and (
+                loop.step >= run.total or (not run.cfg.eval_every and run.cfg.select_on == "dev")
+            ):
+                loop.stopped = run.evaluate()  # once per epoch, and always at the end
             loop.epoch, loop.position, loop.epoch_rng = loop.epoch + 1, 0, None
-            loop.done = loop.step >= total or loop.stopped
+            loop.done = loop.step >= run.total or loop.stopped
         if resume is not None and requested():  # it came during the last evaluation: keep its result
-            save()
+            run.save()
             stop_if_requested()
-    if kept["best"] is not None:
-        for module, state in zip(modules, kept["best"]):
+    if run.best_state is not None:
+        for module, state in zip(run.modules, run.best_state):
             module.load_state_dict(state)
         loop.dev = loop.best
     return {
@@ -240,6 +200,102 @@ def fit(
         "steps": loop.step,
         "best_step": loop.best_step if loop.best is not None else loop.step,
     }
+
+
+class _Loop:
+    """One ``fit``: its optimizer, schedule, scaler, data Generator, LossWatch and ``LoopState``
+    (loaded from ``resume`` when a state of this job and phase is there)."""
+
+    def __init__(self, encoder, heads, tasks, seed: int, pad_id: int, device, desc: str, resume, evaluate):
+        self.encoder, self.heads, self.tasks, self.pad_id, self.device = encoder, heads, tasks, pad_id, device
+        self.desc, self.resume, self.evaluates = desc, resume, evaluate
+        self.cfg = cfg = next(iter(tasks.values())).cfg  # optimiser settings: the first task's
+        if not evaluate and cfg.select_on != "last":
+            raise ValueError(f"{desc}: training without dev evaluation needs select_on: last.")
+        self.rng = np.random.default_rng(seed)
+        self.modules = [encoder, *heads.values()]
+        per_epoch = sum(
+            td.batches if getattr(td, "unlabelled", False) else math.ceil(len(td.train) / td.cfg.batch_size)
+            for td in tasks.values()
+        )
+        self.labelled = {n: td for n, td in tasks.items() if not getattr(td, "unlabelled", False)}
+        self.total = (
+            cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * per_epoch / cfg.grad_accum))
+        )
+        self.optimizer, self.schedule = make_optimizer(self.modules, cfg, self.total)
+        self.scaler = (
+            torch.amp.GradScaler("cuda") if device.type == "cuda" and cfg.precision == "fp16" else None
+        )
+        # fp16's scaler skips the odd overflowing step by design; a run of them is divergence.
+        self.watch = LossWatch(DIVERGED_FP16_STEPS if self.scaler else 0, desc, cfg.lr)
+        self.loop, self.best_state = LoopState(), None
+        self.timer = SaveTimer(cfg.resume_every_min if resume is not None else 0.0)
+        self.step_once = _stepper(
+            encoder, heads, tasks, cfg, self.optimizer, self.schedule, self.scaler, pad_id, device
+        )
+        saved = resume.load() if resume is not None else None
+        if saved is not None:
+            self.loop, self.best_state = restore(
+                *saved, self.modules, self.optimizer, self.schedule, self.scaler
+            )
+            self.watch.last, self.watch.run = self.loop.loss_last, self.loop.loss_run
+            log.info("%s: resumed at step %d of %d", desc, self.loop.step, self.total)
+
+    def epoch(self, bar: StageBar) -> None:
+        """The rest of the current epoch's plan: optimizer steps, evaluations every ``eval_every``
+        steps, a resume state when one is due (then ``Preempted`` if a signal asked for it)."""
+        loop, cfg, watch = self.loop, self.cfg, self.watch
+        plan = _epoch_plan(self.tasks, self.rng, loop)
+        for module in self.modules:
+            module.train()
+        while loop.position < len(plan):
+            name, idx = plan[loop.position]
+            loop.position += 1
+            if not self.step_once(loop, name, idx, watch):
+                continue  # gradient accumulation: no optimizer step yet
+            if loop.step % CHECK_EVERY == 0 or loop.step >= self.total:
+                watch.check(loop.step)
+            bar.step(watch.last)
+            if (
+                cfg.eval_every
+                and loop.step % cfg.eval_every == 0
+                and loop.step < self.total
+                and cfg.select_on == "dev"
+            ):
+                loop.stopped = self.evaluate()
+                for module in self.modules:
+                    module.train()
+            if loop.step >= self.total or loop.stopped:
+                return
+            if self.resume is not None and self.timer.due():
+                self.save()
+                stop_if_requested()
+
+    def evaluate(self) -> bool:
+        """Evaluate on English dev, keep the best weights; True when patience has run out."""
+        loop, cfg = self.loop, self.cfg
+        self.watch.check(loop.step)
+        if not self.evaluates:
+            return False  # no English dev (the dual encoder): dev stays {}
+        loop.dev = dev_scores(self.encoder, self.heads, self.labelled, self.pad_id, self.device)
+        log.info("%s: step %d dev %s", self.desc, loop.step, _rounded(loop.dev), extra={"detail": True})
+        if cfg.select_on == "dev" and (loop.best is None or loop.dev["selection"] > loop.best["selection"]):
+            loop.best, loop.best_step, loop.stale = loop.dev, loop.step, 0
+            self.best_state = keep_state(self.modules, self.best_state)
+        else:
+            loop.stale += 1
+        return 0 < cfg.patience <= loop.stale
+
+    def save(self) -> None:
+        """Write the resume state (at an optimizer-step boundary)."""
+        loop = self.loop
+        self.watch.check(loop.step)  # pending losses read now: the same steps, the same outcome
+        loop.loss_last, loop.loss_run = self.watch.last, self.watch.run
+        state = capture(loop, self.modules, self.optimizer, self.schedule, self.scaler, self.best_state)
+        took = self.resume.save(*state)
+        log.info(
+            "%s: resume state saved at step %d (%.1fs)", self.desc, loop.step, took, extra={"detail": True}
+        )
 
 
 def _rounded(scores: dict[str, float]) -> str:
@@ -268,21 +324,19 @@ def _epoch_plan(
         loop.epoch_rng = rng.bit_generator.state
     else:
         rng.bit_generator.state = loop.epoch_rng
-    plan = [
-        (name, b)
-        for name, td in tasks.items()
-        for b in epoch_batches(td.train, td.cfg.batch_size, rng, td.cfg.group_by_length)
-    ]
+    plan = [(name, b) for name, td in tasks.items() for b in task_epoch(td, rng)]
     return [plan[i] for i in rng.permutation(len(plan))]  # tasks mixed in proportion to size
 
 
 def _stepper(encoder, heads, tasks, cfg: TrainConfig, optimizer, schedule, scaler, pad_id: int, device):
     """``step_once(loop, name, idx, watch)``: forward + backward of one micro-batch; every
     ``grad_accum`` micro-batches an optimizer step (clipped, scaled under fp16); True after a step."""
-    params = [p for m in [encoder, *heads.values()] for p in m.parameters()]
+    params = list(dict.fromkeys(p for m in [encoder, *heads.values()] for p in m.parameters()))
+    batchers = {name: getattr(head, "collate", collate) for name, head in heads.items()}
 
     def step_once(loop: LoopState, name: str, idx: list[int], watch: LossWatch) -> bool:
-        batch = {k: v.to(device) for k, v in collate([tasks[name].train[i] for i in idx], pad_id).items()}
+        features = [tasks[name].train[i] for i in idx]
+        batch = {k: v.to(device) for k, v in batchers[name](features, pad_id).items()}
         with autocast(device, cfg.precision):
             loss, _ = heads[name](encoder, batch)
         loss = loss / cfg.grad_accum

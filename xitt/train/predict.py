@@ -1,12 +1,16 @@
 """Prediction and scoring of one split: ``predict`` (logits per feature), ``score`` (the task's
 metric columns), ``evaluate_split`` (both, plus decoding) and ``dev_scores`` (the English-dev
-selection score of ``fit``). ``TaskData`` is one task's featurised English training and dev data.
+selection score of ``fit``), ``write_predictions`` (per-example outputs of a test split).
+``TaskData`` is one task's featurised English training and dev data.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,3 +94,25 @@ def dev_scores(
     flat = {f"{name}.{col}": v for name, cols in out.items() for col, v in cols.items()}
     flat["selection"] = float(np.mean([out[n][METRICS[td.task.metric].primary] for n, td in tasks.items()]))
     return flat
+
+
+def write_predictions(path: Path, task: Task, examples, preds, refs) -> None:
+    """One JSON line per example: {index, id?, prediction, reference} (enables example-level bootstrap)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        if isinstance(preds, dict):
+            for i, ex in enumerate(examples):
+                fh.write(
+                    json.dumps(
+                        {
+                            "index": i,
+                            "id": ex["id"],
+                            "prediction": preds[ex["id"]],
+                            "reference": refs[ex["id"]],
+                        }
+                    )
+                    + "\n"
+                )
+        else:
+            for i, (p, r) in enumerate(zip(preds, refs)):
+                fh.write(json.dumps({"index": i, "prediction": p, "reference": r}) + "\n")
