@@ -66,7 +66,7 @@ def test_interaction_covers_under_the_null_and_finds_an_effect():
     from analysis.calibration import _summarise
 
     for effect, power in ((0.0, None), (2.0, 0.3)):
-        res = C.interaction_calibration(np.random.default_rng(6), n_grids=300, effect=effect)
+        res = C.interaction_calibration(np.random.default_rng(6), n_grids=200, effect=effect)
         row = _summarise("interaction", "all", res["values"], effect, 0.05)
         assert 0.93 <= row["coverage"] and row["n_failed"] == 0
         if power:

@@ -251,6 +251,10 @@ def cmd_collect(args) -> int:
         done = status.loc[status.state == "done", "run_id"]
         for path in write_extras(exp, *collect_extras(exp, done, registry())):
             print(f"wrote {path}")
+        from xitt.run.aggregates import write_aggregates
+
+        if (path := write_aggregates(exp, scores)) is not None:
+            print(f"wrote {path} (official XTREME / XTREME-R scores)")
     left_out = status[status.state != "done"]
     if len(left_out):
         print(

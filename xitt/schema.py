@@ -109,6 +109,83 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "p_adj",
     "n",
 )
+# ----------------------------------------------------------------------------- XTREME suites
+# The official XTREME / XTREME-R tasks (xitt's target names are the XTREME ids), their languages
+# and groups: data shared by xitt.train.metrics.xtreme_score, xitt collect's aggregates.csv and
+# analysis (which may import only this module).
+# google-research/xtreme, evaluate.py at 838c13b6 (XTREME_TASK2LANGS, XTREME_GROUP2TASK and, for
+# ``--xtreme_version xtreme-r``, XTREME_R_TASK2LANGS, XTREME_R_GROUP2TASK; evaluate()): each task's
+# score ("avg_metric") is the plain mean over its official languages of (EM + F1) / 2 for QA, else
+# F1 if the task reports one (tagging, BUCC), else accuracy (XNLI, PAWS-X, XCOPA, Tatoeba), else
+# mAP@20 (Mewsli-X); a group's score is the mean of its tasks' scores, shown only when every task
+# of the group is present; the overall score ("all_task") only when every task of the version is.
+XTREME_LANGUAGES = {
+    "pawsx": "de en es fr ja ko zh".split(),
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
+    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
+    "yo my zh kk tr et fi hu".split(),
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi "
+    "yo zh".split(),
+    "bucc2018": "de fr ru zh".split(),
+    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh "
+    "kk tr et fi hu".split(),
+    "xquad": "en es de el ru tr ar vi th zh hi".split(),
+    "mlqa": "en es de ar hi vi zh".split(),
+    "tydiqa": "en ar bn fi id ko ru sw te".split(),
+}
+XTREME_GROUPS = {
+    "classification": ("pawsx", "xnli"),
+    "tagging": ("udpos", "panx"),
+    "qa": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("bucc2018", "tatoeba"),
+}
+# XTREME-R: no PAWS-X and BUCC; XCOPA, LAReQA and Mewsli-X added; more languages for UD-POS,
+# PAN-X, Tatoeba and XQuAD. evaluate.py lists XCOPA in two groups and gives LAReQA no languages
+# and no reader, so evaluate.py itself never reaches an XTREME-R "all_task"; here LAReQA
+# (language-agnostic retrieval over the pooled XQuAD-R languages, mAP@20 in the XTREME-R paper,
+# Ruder et al. 2021, arXiv 2104.07412) is the mean over whatever languages the caller gives
+# (at least one), so that the ten-task mean exists. That part is our decision, not official code.
+XTREME_R_LANGUAGES = {
+    "xnli": XTREME_LANGUAGES["xnli"],
+    "panx": XTREME_LANGUAGES["panx"] + "qu pl uk az lt pa gu ro".split(),
+    "udpos": XTREME_LANGUAGES["udpos"] + "lt pl uk wo ro".split(),
+    "tatoeba": XTREME_LANGUAGES["tatoeba"] + "az lt pl uk ro".split(),
+    "xcopa": "et ht id it qu sw ta th tr vi zh".split(),
+    "lareqa": [],
+    "mewslix": "ar de en es fa ja pl ro ta tr uk".split(),
+    "xquad": XTREME_LANGUAGES["xquad"] + ["ro"],
+    "mlqa": XTREME_LANGUAGES["mlqa"],
+    "tydiqa": XTREME_LANGUAGES["tydiqa"],
+}
+XTREME_R_GROUPS = {
+    "classification": ("xnli", "xcopa"),
+    "tagging": ("udpos", "panx"),
+    "qa": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("tatoeba", "mewslix"),
+    "multi_choice": ("xcopa",),
+}
+XTREME_VERSIONS = {
+    "xtreme": (XTREME_LANGUAGES, XTREME_GROUPS),
+    "xtreme-r": (XTREME_R_LANGUAGES, XTREME_R_GROUPS),
+}
+
+
+AGGREGATES_FILE = "aggregates.csv"
+# aggregates.csv (`xitt collect`): per (encoder, intermediate, seed, version) one row per group
+# ("all" = the overall XTREME / XTREME-R score, else a group of *_GROUPS) with the official score,
+# whether it could be computed (complete), how many of the version's tasks the run set holds
+# (n_tasks) and what is missing (missing: "task" or "task:lang lang").
+AGGREGATE_COLUMNS: tuple[str, ...] = (
+    "encoder",
+    "intermediate",
+    "seed",
+    "version",
+    "group",
+    "score",
+    "complete",
+    "n_tasks",
+    "missing",
+)
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 

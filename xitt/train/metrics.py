@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xitt.schema import did_you_mean
+from xitt.schema import XTREME_GROUPS, XTREME_VERSIONS, did_you_mean
+from xitt.schema import XTREME_LANGUAGES as XTREME_LANGUAGES  # re-exported: the official lists
+from xitt.schema import XTREME_R_LANGUAGES as XTREME_R_LANGUAGES
 
 Pair = tuple[Hashable, Hashable]
 
@@ -514,61 +516,7 @@ def _map_at_20(ranked, relevant):
 
 
 # ----------------------------------------------------------------------------- XTREME score
-# google-research/xtreme, evaluate.py at 838c13b6 (XTREME_TASK2LANGS, XTREME_GROUP2TASK and, for
-# ``--xtreme_version xtreme-r``, XTREME_R_TASK2LANGS, XTREME_R_GROUP2TASK; evaluate()): each task's
-# score ("avg_metric") is the plain mean over its official languages of (EM + F1) / 2 for QA, else
-# F1 if the task reports one (tagging, BUCC), else accuracy (XNLI, PAWS-X, XCOPA, Tatoeba), else
-# mAP@20 (Mewsli-X); a group's score is the mean of its tasks' scores, shown only when every task
-# of the group is present; the overall score ("all_task") only when every task of the version is.
-XTREME_LANGUAGES = {
-    "pawsx": "de en es fr ja ko zh".split(),
-    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
-    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw "
-    "yo my zh kk tr et fi hu".split(),
-    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi "
-    "yo zh".split(),
-    "bucc2018": "de fr ru zh".split(),
-    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh "
-    "kk tr et fi hu".split(),
-    "xquad": "en es de el ru tr ar vi th zh hi".split(),
-    "mlqa": "en es de ar hi vi zh".split(),
-    "tydiqa": "en ar bn fi id ko ru sw te".split(),
-}
-XTREME_GROUPS = {
-    "classification": ("pawsx", "xnli"),
-    "tagging": ("udpos", "panx"),
-    "qa": ("xquad", "mlqa", "tydiqa"),
-    "retrieval": ("bucc2018", "tatoeba"),
-}
-# XTREME-R: no PAWS-X and BUCC; XCOPA, LAReQA and Mewsli-X added; more languages for UD-POS,
-# PAN-X, Tatoeba and XQuAD. evaluate.py lists XCOPA in two groups and gives LAReQA no languages
-# and no reader, so evaluate.py itself never reaches an XTREME-R "all_task"; here LAReQA
-# (language-agnostic retrieval over the pooled XQuAD-R languages, mAP@20 in the XTREME-R paper,
-# Ruder et al. 2021, arXiv 2104.07412) is the mean over whatever languages the caller gives
-# (at least one), so that the ten-task mean exists. That part is our decision, not official code.
-XTREME_R_LANGUAGES = {
-    "xnli": XTREME_LANGUAGES["xnli"],
-    "panx": XTREME_LANGUAGES["panx"] + "qu pl uk az lt pa gu ro".split(),
-    "udpos": XTREME_LANGUAGES["udpos"] + "lt pl uk wo ro".split(),
-    "tatoeba": XTREME_LANGUAGES["tatoeba"] + "az lt pl uk ro".split(),
-    "xcopa": "et ht id it qu sw ta th tr vi zh".split(),
-    "lareqa": [],
-    "mewslix": "ar de en es fa ja pl ro ta tr uk".split(),
-    "xquad": XTREME_LANGUAGES["xquad"] + ["ro"],
-    "mlqa": XTREME_LANGUAGES["mlqa"],
-    "tydiqa": XTREME_LANGUAGES["tydiqa"],
-}
-XTREME_R_GROUPS = {
-    "classification": ("xnli", "xcopa"),
-    "tagging": ("udpos", "panx"),
-    "qa": ("xquad", "mlqa", "tydiqa"),
-    "retrieval": ("tatoeba", "mewslix"),
-    "multi_choice": ("xcopa",),
-}
-XTREME_VERSIONS = {
-    "xtreme": (XTREME_LANGUAGES, XTREME_GROUPS),
-    "xtreme-r": (XTREME_R_LANGUAGES, XTREME_R_GROUPS),
-}
+# The official task / language / group lists live in xitt.schema (analysis reads them too).
 
 
 def _task_metric(task: str, metrics: Mapping[str, float]) -> float:
