@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 # Method ids of the result frames (analysis.contrast, analysis.significance) -> what a paper calls them.
 METHODS = {
     "mixed": "mixed model of the replication units, Satterthwaite df",
-    "task_bounded": "t-test over per-task means",
+    "task_bounded": "task-bounded test over per-task means",  # a t, or z after a singular fit
     "task_t_test": "t-test over per-task means",
     "no_inference": "one task per family: no CI or p-value is possible",
     "bootstrap_percentile": "percentile bootstrap",
