@@ -47,13 +47,14 @@ ORACLE_NULL = dict(
     n_seeds=4,
 )
 ORACLE_SCENARIO = "oracle null: 5 intermediates, equal gain +1, 3 targets x 8 languages x 4 seeds"
-# Two regimes: the test set's sampling noise dominates (seed sd 0.05 on the logit scale), or the
-# seeds' (0.3); 5 seeds x 500 examples, population accuracies about 0.63 vs 0.57.
+# Regimes: the test set's sampling noise dominates (seed sd 0.05 on the logit scale), or the
+# seeds' (0.3, 0.6), with 3, 5 and 10 seeds x 500 examples; population accuracies about 0.63 vs
+# 0.57. The seed counts show where the interval becomes calibrated (analysis.multiboot.MIN_SEEDS).
 MULTIBOOT_SCENARIOS = {
-    f"multi-bootstrap: example sd 1 + example x condition sd 1.5, seed sd {sd}, 5 seeds x 500 examples": dict(
-        mu_a=0.6, mu_b=0.3, sd_seed=sd, sd_item=1.5, n_seeds=5, n_examples=500
+    f"multi-bootstrap: example sd 1 + example x condition sd 1.5, seed sd {sd}, {n} seeds x 500 examples": dict(
+        mu_a=0.6, mu_b=0.3, sd_seed=sd, sd_item=1.5, n_seeds=n, n_examples=500
     )
-    for sd in (0.05, 0.3)
+    for sd, n in ((0.05, 5), (0.3, 5), (0.3, 3), (0.6, 3), (0.6, 5), (0.6, 10))
 }
 
 
