@@ -10,10 +10,14 @@ a - b, so with m_a, m_b tasks, T targets, L languages per target, S seeds and E 
                      + (var_stage / S + var_run / (T S) + var_residual / (T L S)) / E
     var(contrast)  = (1/m_a + 1/m_b) var(task mean),   df = m_a + m_b - 2
 
-(the headline never claims more df, :mod:`analysis.headline`). **Half-widths are medians:** the
-realised half-width is t(df) times an *estimated* se, whose median with df = 4 is 8 % below the
-true se; ``half_width`` = t(df) se sqrt(chi2_df(0.5) / df) predicts the median realised
-half-width. **Uncertainty:** the observed var(task mean) is estimated from the tasks
+(the headline never claims more df, :mod:`analysis.headline`). **Half-widths are medians** of
+the realised half-width under the headline rule. The within-family sum of squares of the task
+means is SS ~ var(task mean) chi2_df. Where SS / df >= the noise part of var(task mean) (a
+regular fit; a balanced REML fit is singular exactly below it) the half-width is
+t(df) sqrt(w max(SS / df, noise)), w = 1/m_a + 1/m_b; below it (a singular fit) the rule's
+z sqrt(w max(SS / chi2_df(1 - SINGULAR_BOUND), noise)). ``half_width`` is the median of that
+function of SS, over 4001 equally likely quantiles of chi2_df (deterministic).
+**Uncertainty:** the observed var(task mean) is estimated from the tasks
 (df = m_a + m_b - 2), so its 95 % chi-square interval, carried to each design with the noise
 terms held at their (well estimated) values, gives ``half_width_low`` / ``half_width_high``.
 
@@ -30,6 +34,10 @@ from itertools import product
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from analysis.headline import SINGULAR_BOUND
+
+_QUANTILES = (np.arange(4001) + 0.5) / 4001  # equally likely points of SS / var(task mean) ~ chi2_df
 
 PLAN_COLUMNS = (
     "design",
@@ -95,6 +103,16 @@ def _power(effect: float, se: float, df: float, alpha: float) -> float:
     return float(stats.nct.sf(crit, df, effect / se) + stats.nct.cdf(-crit, df, effect / se))
 
 
+def _median_half_width(weight: float, total: float, noise: float, df: float, alpha: float) -> float:
+    """Median realised half-width of the headline rule when var(task mean) = ``total``, of which
+    ``noise`` is seed and language noise (module docstring)."""
+    ss = total * stats.chi2.ppf(_QUANTILES, df)
+    regular = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(weight * np.maximum(ss / df, noise))
+    bound = ss / stats.chi2.ppf(1 - SINGULAR_BOUND, df)
+    singular = stats.norm.ppf(1 - alpha / 2) * np.sqrt(weight * np.maximum(bound, noise))
+    return float(np.median(np.where(ss / df >= noise, regular, singular)))
+
+
 def _row(c, obs, m_a, m_b, seeds, langs, alpha, effect) -> dict:
     weight = 1.0 / m_a + 1.0 / m_b
     T, E = obs["n_targets"], obs["n_encoders"]
@@ -103,27 +121,29 @@ def _row(c, obs, m_a, m_b, seeds, langs, alpha, effect) -> dict:
     obs_noise = _noise(c, obs["n_seeds"], obs["n_languages"], T, E)
     df = float(m_a + m_b - 2)
     if df < 1:
-        crit = shrink = float("nan")
         v_low = v_high = float("nan")
     else:
-        crit = stats.t.ppf(1 - alpha / 2, df)
-        shrink = np.sqrt(stats.chi2.ppf(0.5, df) / df)  # median of the estimated se / true se
         obs_df = float(sum(obs["tasks"].values()) - 2)
         v_obs = task + obs_noise
         v_low = max(obs_df * v_obs / stats.chi2.ppf(0.975, obs_df) - obs_noise, 0.0) + noise
         v_high = max(obs_df * v_obs / stats.chi2.ppf(0.025, obs_df) - obs_noise, 0.0) + noise
     var = weight * (task + noise)
     se = float(np.sqrt(var))
+
+    def half(total: float, noise_part: float) -> float:
+        ok = df >= 1 and np.isfinite(total)
+        return _median_half_width(weight, total, noise_part, df, alpha) if ok else float("nan")
+
     return {
         "n_seeds": seeds,
         "n_languages": langs,
         "n_targets": T,
         "se": se,
         "df": df,
-        "half_width": crit * shrink * se,
-        "half_width_low": crit * shrink * float(np.sqrt(weight * v_low)),
-        "half_width_high": crit * shrink * float(np.sqrt(weight * v_high)),
-        "task_floor_half_width": crit * shrink * float(np.sqrt(weight * task)),
+        "half_width": half(task + noise, noise),
+        "half_width_low": half(v_low, noise),
+        "half_width_high": half(v_high, noise),
+        "task_floor_half_width": half(task, 0.0),  # no noise: never singular
         "task_share": weight * task / var if var > 0 else float("nan"),
         "power": _power(effect, se, df, alpha) if effect is not None else float("nan"),
     }
