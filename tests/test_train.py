@@ -236,3 +236,25 @@ def test_loss_watch_reads_the_loss_only_at_checks_and_counts_non_finite_runs(fit
     strict.add(torch.tensor(0.5))
     with pytest.raises(fit.Diverged, match="at step 9 .diverged.; lower train.lr .now 0.001"):
         strict.check(10)
+
+
+def test_training_without_dev_evaluation_needs_select_on_last(fit):
+    """fit(evaluate=False) (the dual encoder: no English dev data) keeps the final weights, so it
+    refuses a dev selection it could not make, before any optimizer is built."""
+    import torch
+
+    from xitt.grid.spec import TrainConfig
+    from xitt.train.predict import TaskData
+
+    td = TaskData(None, TrainConfig(select_on="dev"), None, [], [], [])
+    with pytest.raises(ValueError, match="without dev evaluation needs select_on: last"):
+        fit.fit(
+            torch.nn.Linear(2, 2),
+            {},
+            {"t": td},
+            seed=1,
+            pad_id=0,
+            device=torch.device("cpu"),
+            desc="t",
+            evaluate=False,
+        )
