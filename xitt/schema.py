@@ -19,7 +19,7 @@ import difflib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,18 @@ def did_you_mean(name: object, choices: Iterable[object]) -> str:
     """
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def unknown_key(mapping: Mapping, allowed: Sequence[str], where: str) -> str | None:
+    """The message for the first key of ``mapping`` not in ``allowed`` (with did-you-mean and the
+    allowed keys), or None: the one unknown-key check of grid files."""
+    for key in mapping:
+        if key not in allowed:
+            return (
+                f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
+                f"Allowed keys: {', '.join(allowed)}."
+            )
+    return None
 
 
 MAX_NAME_LENGTH = 64

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xitt.schema import NONE, did_you_mean, name_problem
+from xitt.schema import NONE, name_problem, unknown_key
 from xitt.tasks import Registry
 
 ENTRY_KEYS = ("name", "tasks", "mlm", "translated")
@@ -108,12 +108,8 @@ def _languages(raw: Any, where: str) -> tuple[str, ...]:
 def _keys(raw: Any, allowed: tuple[str, ...], where: str) -> Mapping:
     if not isinstance(raw, Mapping):
         raise IntermediateError(f"{where} must be a mapping with keys {', '.join(allowed)}; got {raw!r}.")
-    for key in raw:
-        if key not in allowed:
-            raise IntermediateError(
-                f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
-                f"Allowed keys: {', '.join(allowed)}."
-            )
+    if problem := unknown_key(raw, allowed, where):
+        raise IntermediateError(problem)
     return raw
 
 

@@ -32,7 +32,7 @@ import yaml
 
 from xitt.grid.intermediates import Intermediate, IntermediateError, MlmMix, Translated, parse_intermediates
 from xitt.grid.recipes import Recipe, RecipeError, available, load_recipe
-from xitt.schema import NONE, did_you_mean, name_problem
+from xitt.schema import NONE, did_you_mean, name_problem, unknown_key
 from xitt.tasks import SUITES, Registry, TaskError, registry, task_dirs
 
 GRID_KEYS = (
@@ -544,12 +544,8 @@ def read_grid_file(path: str | Path) -> dict:
 def _check_keys(mapping: Mapping, allowed: Sequence[str], where: str) -> None:
     if not isinstance(mapping, Mapping):
         raise SpecError(f"{where} must be a mapping, got {mapping!r}.")
-    for key in mapping:
-        if key not in allowed:
-            raise SpecError(
-                f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)} "
-                f"Allowed keys: {', '.join(allowed)}."
-            )
+    if problem := unknown_key(mapping, allowed, where):
+        raise SpecError(problem)
 
 
 def _settings(value: Any, where: str) -> dict[str, Any]:
